@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+import PackageDescription
+import Foundation
+
+// NOTE: Swift's own SIMD loops (losses, Adam, elementwise ops) compile to scalar SSE2 code unless
+// the target CPU allows AVX2 and FMA. oneDNN dispatches at run time by itself; for our Swift code
+// we enable AVX2+FMA only when the machine that builds has them (as `-march=native` would), so a
+// build on an older CPU still runs there. Set MEDSYNTH_PORTABLE=1 to build a baseline binary.
+let cpuHasAVX2FMA: Bool = {
+    if ProcessInfo.processInfo.environment["MEDSYNTH_PORTABLE"] == "1" { return false }
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return false }
+    let set = Set(flags.split(separator: " ").map(String.init))
+    return set.contains("avx2") && set.contains("fma")
+}()
+let simdFlags: [SwiftSetting] = cpuHasAVX2FMA
+    ? [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])] : []
+
+let package = Package(
+    name: "MedSynth",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "medsynth", targets: ["medsynth"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "GAN", targets: ["GAN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libdnnl-dev, libpng-dev, libturbojpeg0-dev).
+        .systemLibrary(name: "CDNNL"),
+        .systemLibrary(name: "CPNG"),
+        .systemLibrary(name: "CTurboJPEG"),
+        // Seedable, checkpointable randomness shared by every layer above.
+        .target(name: "SeededRandom", swiftSettings: simdFlags),
+        // oneDNN wrappers and naive reference kernels; the only place C types live.
+        .target(name: "Kernels", dependencies: ["CDNNL"], swiftSettings: simdFlags),
+        // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.
+        .target(name: "Autodiff", dependencies: ["Kernels", "SeededRandom"], swiftSettings: simdFlags),
+        // Layers, losses, initialisers, optimizers, schedules, safetensors checkpoints.
+        .target(name: "NN", dependencies: ["Autodiff"], swiftSettings: simdFlags),
+        // DCGAN models and training.
+        .target(name: "GAN", dependencies: ["NN"], swiftSettings: simdFlags),
+        .executableTarget(
+            name: "medsynth",
+            dependencies: ["GAN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: simdFlags),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
+        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "GANTests", dependencies: ["GAN"]),
+    ]
+)
