@@ -1,0 +1,209 @@
+import CDNNL
+
+// Convolution and transposed convolution on oneDNN, NCHW in and out.
+//
+// Legend: N batch, C input channels, H x W input, K output channels, R x S kernel,
+// P x Q output. Weights use PyTorch's layouts: Conv2d (K, C, R, S) = OIHW,
+// ConvTranspose2d (C, K, R, S) = IOHW (oneDNN names the deconvolution's output channels O).
+//
+// NOTE: every descriptor asks for `format_tag_any` and we reorder from/to the plain layouts.
+// Forcing plain NCHW sends deconvolution and backward-weights to `ref:` implementations,
+// hundreds of times slower; backward-weights wants its own weight layout, distinct from the
+// forward one. oneDNN 2.6 does not check layouts at execution, so a wrong binding gives wrong
+// numbers silently: the adjoint tests in KernelsTests guard this.
+
+/// Geometry of a 2-D convolution or transposed convolution.
+public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
+    public var n: Int, c: Int, h: Int, w: Int
+    public var k: Int, r: Int, s: Int
+    public var stride: Int, padding: Int, outputPadding: Int
+    public var transposed: Bool
+    public var hasBias: Bool
+
+    public init(n: Int, c: Int, h: Int, w: Int, k: Int, r: Int, s: Int, stride: Int = 1, padding: Int = 0,
+                outputPadding: Int = 0, transposed: Bool = false, hasBias: Bool = false) {
+        self.n = n; self.c = c; self.h = h; self.w = w; self.k = k; self.r = r; self.s = s
+        self.stride = stride; self.padding = padding; self.outputPadding = outputPadding
+        self.transposed = transposed; self.hasBias = hasBias
+    }
+
+    /// Output height P.
+    public var p: Int {
+        transposed ? (h - 1) * stride - 2 * padding + r + outputPadding : (h + 2 * padding - r) / stride + 1
+    }
+    /// Output width Q.
+    public var q: Int {
+        transposed ? (w - 1) * stride - 2 * padding + s + outputPadding : (w + 2 * padding - s) / stride + 1
+    }
+    public var inputShape: [Int] { [n, c, h, w] }
+    public var outputShape: [Int] { [n, k, p, q] }
+    /// PyTorch weight shape: (K, C, R, S) for Conv2d, (C, K, R, S) for ConvTranspose2d.
+    public var weightShape: [Int] { transposed ? [c, k, r, s] : [k, c, r, s] }
+    /// Multiply-accumulates of one forward pass.
+    public var macs: Int { transposed ? n * c * h * w * k * r * s : n * k * p * q * c * r * s }
+    /// Whether the geometry is realisable (positive output, padding within kernel).
+    public var isValid: Bool {
+        n > 0 && c > 0 && h > 0 && w > 0 && k > 0 && r > 0 && s > 0 && stride > 0 && padding >= 0
+            && outputPadding >= 0 && outputPadding < max(stride, 1) && p > 0 && q > 0
+    }
+    public var description: String {
+        "\(transposed ? "deconv" : "conv") N\(n) C\(c) \(h)x\(w) -> K\(k) \(p)x\(q) k\(r)x\(s) s\(stride) p\(padding)"
+            + (outputPadding > 0 ? " op\(outputPadding)" : "")
+    }
+
+    fileprivate var oneDNNWeightDims: [Int] { [k, c, r, s] }
+    fileprivate var plainWeightTag: dnnl_format_tag_t { transposed ? dnnl_iohw : dnnl_oihw }
+    fileprivate var padRight: [Int64] {
+        let pr = transposed ? padding - outputPadding : (p - 1) * stride + r - h - padding
+        let prw = transposed ? padding - outputPadding : (q - 1) * stride + s - w - padding
+        return [Int64(pr), Int64(prw)]
+    }
+}
+
+/// The three primitives of one geometry, each created on first use.
+final class ConvPrimitives {
+    let g: ConvGeometry
+    let strides: [Int64], padL: [Int64], padR: [Int64]
+    let plainSrc: dnnl_memory_desc_t, plainDst: dnnl_memory_desc_t, plainWeights: dnnl_memory_desc_t
+    let biasDesc: dnnl_memory_desc_t
+    let alg: dnnl_alg_kind_t
+
+    init(_ g: ConvGeometry) {
+        self.g = g
+        strides = [Int64(g.stride), Int64(g.stride)]
+        padL = [Int64(g.padding), Int64(g.padding)]
+        padR = g.padRight
+        plainSrc = plainDesc(g.inputShape, dnnl_nchw)
+        plainDst = plainDesc(g.outputShape, dnnl_nchw)
+        plainWeights = plainDesc(g.oneDNNWeightDims, g.plainWeightTag)
+        biasDesc = plainDesc([g.k], dnnl_a)
+        alg = g.transposed ? dnnl_deconvolution_direct : dnnl_convolution_direct
+    }
+
+    // Forward: dst = conv(src, weights) + bias.
+    lazy var forward: (prim: Primitive, src: LayoutPort, weights: LayoutPort, dst: LayoutPort, bias: BoundMemory) = {
+        var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+        let b = biasDesc
+        let prim: Primitive
+        if g.transposed {
+            var desc = dnnl_deconvolution_desc_t()
+            check(optionalDesc(b, g.hasBias) { dnnl_deconvolution_forward_desc_init(&desc, dnnl_forward_training, alg,
+                                                                                    &s, &w, $0, &d, strides, padL, padR) },
+                  "deconvolution_forward_desc_init \(g)")
+            prim = Primitive(opDesc: &desc, name: "deconv fwd")
+        } else {
+            var desc = dnnl_convolution_desc_t()
+            check(optionalDesc(b, g.hasBias) { dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg,
+                                                                                  &s, &w, $0, &d, strides, padL, padR) },
+                  "convolution_forward_desc_init \(g)")
+            prim = Primitive(opDesc: &desc, name: "conv fwd")
+        }
+        return (prim,
+                LayoutPort(plain: plainSrc, chosen: prim.desc(dnnl_query_src_md), input: true),
+                LayoutPort(plain: plainWeights, chosen: prim.desc(dnnl_query_weights_md), input: true),
+                LayoutPort(plain: plainDst, chosen: prim.desc(dnnl_query_dst_md), input: false),
+                BoundMemory(biasDesc))
+    }()
+
+    // Backward data: diff_src = conv_transpose(diff_dst, weights).
+    lazy var backwardData: (prim: Primitive, diffDst: LayoutPort, weights: LayoutPort, diffSrc: LayoutPort) = {
+        var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+        let prim: Primitive
+        if g.transposed {
+            var desc = dnnl_deconvolution_desc_t()
+            check(dnnl_deconvolution_backward_data_desc_init(&desc, alg, &s, &w, &d, strides, padL, padR),
+                  "deconvolution_backward_data_desc_init \(g)")
+            prim = Primitive(opDesc: &desc, hint: forward.prim, name: "deconv bwd data")
+        } else {
+            var desc = dnnl_convolution_desc_t()
+            check(dnnl_convolution_backward_data_desc_init(&desc, alg, &s, &w, &d, strides, padL, padR),
+                  "convolution_backward_data_desc_init \(g)")
+            prim = Primitive(opDesc: &desc, hint: forward.prim, name: "conv bwd data")
+        }
+        return (prim,
+                LayoutPort(plain: plainDst, chosen: prim.desc(dnnl_query_diff_dst_md), input: true),
+                LayoutPort(plain: plainWeights, chosen: prim.desc(dnnl_query_weights_md), input: true),
+                LayoutPort(plain: plainSrc, chosen: prim.desc(dnnl_query_diff_src_md), input: false))
+    }()
+
+    // Backward weights: diff_weights = corr(src, diff_dst); diff_bias = sum over N, P, Q of diff_dst.
+    lazy var backwardWeights: (prim: Primitive, src: LayoutPort, diffDst: LayoutPort, diffWeights: LayoutPort,
+                               diffBias: BoundMemory) = {
+        var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+        let b = biasDesc
+        let prim: Primitive
+        if g.transposed {
+            var desc = dnnl_deconvolution_desc_t()
+            check(optionalDesc(b, g.hasBias) { dnnl_deconvolution_backward_weights_desc_init(&desc, alg, &s, &w, $0, &d,
+                                                                                             strides, padL, padR) },
+                  "deconvolution_backward_weights_desc_init \(g)")
+            prim = Primitive(opDesc: &desc, hint: forward.prim, name: "deconv bwd weights")
+        } else {
+            var desc = dnnl_convolution_desc_t()
+            check(optionalDesc(b, g.hasBias) { dnnl_convolution_backward_weights_desc_init(&desc, alg, &s, &w, $0, &d,
+                                                                                           strides, padL, padR) },
+                  "convolution_backward_weights_desc_init \(g)")
+            prim = Primitive(opDesc: &desc, hint: forward.prim, name: "conv bwd weights")
+        }
+        return (prim,
+                LayoutPort(plain: plainSrc, chosen: prim.desc(dnnl_query_src_md), input: true),
+                LayoutPort(plain: plainDst, chosen: prim.desc(dnnl_query_diff_dst_md), input: true),
+                LayoutPort(plain: plainWeights, chosen: prim.desc(dnnl_query_diff_weights_md), input: false),
+                BoundMemory(biasDesc))
+    }()
+}
+
+/// Convolution and transposed convolution kernels (oneDNN), with plain NCHW buffers.
+public enum Conv {
+    private static let cache = PrimitiveCache<ConvGeometry, ConvPrimitives>()
+    private static func primitives(_ g: ConvGeometry) -> ConvPrimitives {
+        precondition(g.isValid, "invalid convolution geometry \(g)")
+        return cache.get(g) { ConvPrimitives(g) }
+    }
+
+    /// output (N, K, P, Q) = conv(input (N, C, H, W), weight) + bias (K).
+    public static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+        DNNLContext.shared.locked {
+            let f = primitives(g).forward
+            var args = [(Arg.src, f.src.input(input)), (Arg.weights, f.weights.input(weight)),
+                        (Arg.dst, f.dst.output(output))]
+            if g.hasBias, let bias { f.bias.bind(bias); args.append((Arg.bias, f.bias.memory)) }
+            f.prim.execute(args)
+            f.dst.finish()
+        }
+    }
+
+    /// gradInput (N, C, H, W) = d loss / d input, given gradOutput (N, K, P, Q).
+    public static func backwardData(_ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                    gradInput: UnsafeMutablePointer<Float>) {
+        DNNLContext.shared.locked {
+            let b = primitives(g).backwardData
+            b.prim.execute([(Arg.diffDst, b.diffDst.input(gradOutput)), (Arg.weights, b.weights.input(weight)),
+                            (Arg.diffSrc, b.diffSrc.output(gradInput))])
+            b.diffSrc.finish()
+        }
+    }
+
+    /// gradWeight (torch layout) and gradBias (K) from input and gradOutput.
+    public static func backwardWeights(_ g: ConvGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                       gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?) {
+        DNNLContext.shared.locked {
+            let b = primitives(g).backwardWeights
+            var args = [(Arg.src, b.src.input(input)), (Arg.diffDst, b.diffDst.input(gradOutput)),
+                        (Arg.diffWeights, b.diffWeights.output(gradWeight))]
+            if g.hasBias, let gradBias { b.diffBias.bind(gradBias); args.append((Arg.diffBias, b.diffBias.memory)) }
+            b.prim.execute(args)
+            b.diffWeights.finish()
+        }
+    }
+
+    /// The oneDNN implementations chosen for forward, backward-data and backward-weights.
+    public static func implementations(_ g: ConvGeometry) -> (forward: String, backwardData: String, backwardWeights: String) {
+        DNNLContext.shared.locked {
+            let p = primitives(g)
+            return (p.forward.prim.implementation, p.backwardData.prim.implementation,
+                    p.backwardWeights.prim.implementation)
+        }
+    }
+}

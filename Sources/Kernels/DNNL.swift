@@ -1,0 +1,231 @@
+import CDNNL
+import Foundation
+
+// The oneDNN plumbing every kernel shares: one CPU engine and stream, a lock that serialises
+// execution (oneDNN's OpenMP pool already uses every core, and primitives here own scratch
+// buffers), memory objects bound to caller pointers, reorders between the public plain layouts
+// (NCHW activations, OIHW/IOHW weights) and whatever blocked layout oneDNN picked, and a cache of
+// primitives keyed by shape. No C type leaves this module.
+
+/// A failure inside a kernel: a oneDNN call that returned an error, with the call named.
+public struct KernelError: Error, CustomStringConvertible, Sendable {
+    public let call: String
+    public let status: Int
+    public var description: String { "oneDNN call \(call) failed with status \(status)" }
+}
+
+@inline(__always)
+func check(_ status: dnnl_status_t, _ call: @autoclosure () -> String) {
+    // NOTE: a failing oneDNN call here means a bug in how we built a descriptor (all shapes are
+    // validated above the kernels), so it is a programmer error, not a user error.
+    if status != dnnl_success { fatalError(KernelError(call: call(), status: Int(status.rawValue)).description) }
+}
+
+/// Argument numbers of oneDNN's execution API (DNNL_ARG_* macros, dnnl_types.h).
+enum Arg {
+    static let src: Int32 = 1, dst: Int32 = 17, weights: Int32 = 33, bias: Int32 = 41
+    static let mean: Int32 = 49, variance: Int32 = 50, scale: Int32 = 51, shift: Int32 = 52
+    static let workspace: Int32 = 64
+    static let diffSrc: Int32 = 129, diffDst: Int32 = 145, diffWeights: Int32 = 161, diffBias: Int32 = 169
+    static let diffScale: Int32 = 255, diffShift: Int32 = 256
+}
+
+/// The process-wide engine, stream and execution lock.
+final class DNNLContext: @unchecked Sendable {
+    static let shared = DNNLContext()
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+    let lock = NSRecursiveLock()
+
+    private init() {
+        var e: dnnl_engine_t?
+        check(dnnl_engine_create(&e, dnnl_cpu, 0), "dnnl_engine_create")
+        var s: dnnl_stream_t?
+        check(dnnl_stream_create(&s, e, UInt32(dnnl_stream_default_flags.rawValue)), "dnnl_stream_create")
+        engine = e!
+        stream = s!
+    }
+
+    /// Runs `body` while holding the execution lock.
+    @inline(__always) func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body()
+    }
+}
+
+/// A plain memory descriptor for `dims` in `tag` layout (f32).
+func plainDesc(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    let d = dims.map { Int64($0) }
+    check(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, dnnl_f32, tag), "dnnl_memory_desc_init_by_tag")
+    return md
+}
+
+/// The natural dense tag for a rank (a, ab, abc, abcd = NCHW, abcde).
+func denseTag(rank: Int) -> dnnl_format_tag_t {
+    switch rank {
+    case 1: return dnnl_a
+    case 2: return dnnl_ab
+    case 3: return dnnl_abc
+    case 4: return dnnl_abcd
+    default: return dnnl_abcde
+    }
+}
+
+/// Calls `body` with a pointer to `desc`, or with nil when `present` is false (optional bias).
+func optionalDesc<R>(_ desc: dnnl_memory_desc_t, _ present: Bool, _ body: (UnsafePointer<dnnl_memory_desc_t>?) -> R) -> R {
+    var d = desc
+    return present ? withUnsafePointer(to: &d) { body($0) } : body(nil)
+}
+
+func anyDesc(_ dims: [Int]) -> dnnl_memory_desc_t { plainDesc(dims, dnnl_format_tag_any) }
+
+func descEqual(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
+    var a = a, b = b
+    return dnnl_memory_desc_equal(&a, &b) != 0
+}
+
+func descBytes(_ md: dnnl_memory_desc_t) -> Int {
+    var md = md
+    return Int(dnnl_memory_desc_get_size(&md))
+}
+
+/// 64-byte aligned float buffer owned by Swift.
+final class AlignedBuffer {
+    let pointer: UnsafeMutableRawPointer
+    let bytes: Int
+    init(bytes: Int) {
+        self.bytes = max(bytes, 64)
+        var p: UnsafeMutableRawPointer?
+        posix_memalign(&p, 64, self.bytes)
+        pointer = p!
+    }
+    deinit { free(pointer) }
+}
+
+/// A oneDNN memory object whose data handle is re-pointed at each call.
+final class BoundMemory {
+    let memory: dnnl_memory_t
+    let desc: dnnl_memory_desc_t
+    init(_ desc: dnnl_memory_desc_t, handle: UnsafeMutableRawPointer? = nil) {
+        var m: dnnl_memory_t?
+        var d = desc
+        check(dnnl_memory_create(&m, &d, DNNLContext.shared.engine, handle), "dnnl_memory_create")
+        memory = m!
+        self.desc = desc
+    }
+    func bind(_ p: UnsafeRawPointer) {
+        check(dnnl_memory_set_data_handle(memory, UnsafeMutableRawPointer(mutating: p)), "dnnl_memory_set_data_handle")
+    }
+    deinit { dnnl_memory_destroy(memory) }
+}
+
+/// A primitive and its descriptor, destroyed together.
+final class Primitive {
+    let pd: dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+
+    /// Creates the primitive desc from an op descriptor (pointer to a dnnl_*_desc_t).
+    init(opDesc: UnsafeRawPointer, hint: Primitive? = nil, name: String) {
+        var pd: dnnl_primitive_desc_t?
+        check(dnnl_primitive_desc_create(&pd, opDesc, nil, DNNLContext.shared.engine, hint?.pd), "primitive_desc_create(\(name))")
+        self.pd = pd!
+        var p: dnnl_primitive_t?
+        check(dnnl_primitive_create(&p, pd), "primitive_create(\(name))")
+        primitive = p!
+    }
+
+    init(reorderFrom src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t) {
+        var pd: dnnl_primitive_desc_t?
+        var s = src, d = dst
+        let e = DNNLContext.shared.engine
+        check(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, nil), "reorder_primitive_desc_create")
+        self.pd = pd!
+        var p: dnnl_primitive_t?
+        check(dnnl_primitive_create(&p, pd), "primitive_create(reorder)")
+        primitive = p!
+    }
+
+    /// The memory descriptor oneDNN chose for a query such as `dnnl_query_src_md`.
+    func desc(_ what: dnnl_query_t) -> dnnl_memory_desc_t {
+        dnnl_primitive_desc_query_md(pd, what, 0).pointee
+    }
+
+    /// The implementation oneDNN dispatched to, e.g. "jit:avx2" or "ref:any".
+    var implementation: String {
+        var s: UnsafePointer<CChar>?
+        check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s), "query impl_info_str")
+        return s.map { String(cString: $0) } ?? "?"
+    }
+
+    func execute(_ args: [(Int32, dnnl_memory_t)]) {
+        let ctx = DNNLContext.shared
+        var a = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+        check(dnnl_primitive_execute(primitive, ctx.stream, Int32(a.count), &a), "primitive_execute")
+        check(dnnl_stream_wait(ctx.stream), "stream_wait")
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(pd)
+    }
+}
+
+/// One argument of a primitive as seen from Swift: the caller's plain buffer, and (when oneDNN
+/// chose another layout) an internal buffer plus the reorders between the two.
+final class LayoutPort {
+    let user: BoundMemory
+    let inner: BoundMemory?
+    private let innerBuffer: AlignedBuffer?
+    private let toInner: Primitive?
+    private let toUser: Primitive?
+
+    init(plain: dnnl_memory_desc_t, chosen: dnnl_memory_desc_t, input: Bool) {
+        user = BoundMemory(plain)
+        if descEqual(plain, chosen) {
+            inner = nil; innerBuffer = nil; toInner = nil; toUser = nil
+        } else {
+            let buf = AlignedBuffer(bytes: descBytes(chosen))
+            innerBuffer = buf
+            inner = BoundMemory(chosen, handle: buf.pointer)
+            toInner = input ? Primitive(reorderFrom: plain, to: chosen) : nil
+            toUser = input ? nil : Primitive(reorderFrom: chosen, to: plain)
+        }
+    }
+
+    /// Whether a reorder runs on each call.
+    var reorders: Bool { inner != nil }
+
+    /// Binds an input pointer; reorders into the chosen layout if needed; returns the memory to pass.
+    func input(_ p: UnsafeRawPointer) -> dnnl_memory_t {
+        user.bind(p)
+        guard let inner, let toInner else { return user.memory }
+        toInner.execute([(Arg.src, user.memory), (Arg.dst, inner.memory)])
+        return inner.memory
+    }
+
+    /// Binds an output pointer; returns the memory the primitive should write.
+    func output(_ p: UnsafeMutableRawPointer) -> dnnl_memory_t {
+        user.bind(p)
+        return inner?.memory ?? user.memory
+    }
+
+    /// After the primitive ran: copies the chosen-layout result into the caller's buffer.
+    func finish() {
+        guard let inner, let toUser else { return }
+        toUser.execute([(Arg.src, inner.memory), (Arg.dst, user.memory)])
+    }
+}
+
+/// Shape-keyed cache of primitive bundles (created once per shape, ~0.3 ms; a hit ~µs).
+final class PrimitiveCache<Key: Hashable, Value>: @unchecked Sendable {
+    private var entries: [Key: Value] = [:]
+    private let lock = NSLock()
+    func get(_ key: Key, make: () -> Value) -> Value {
+        lock.lock(); defer { lock.unlock() }
+        if let v = entries[key] { return v }
+        let v = make()
+        entries[key] = v
+        return v
+    }
+}

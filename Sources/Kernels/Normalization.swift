@@ -1,0 +1,102 @@
+import CDNNL
+
+// Batch normalisation on oneDNN over plain NCHW data.
+// Legend: N batch, C channels, H x W spatial; statistics are per channel over N, H, W.
+// `variance` is the biased (population) variance, as oneDNN and the normalisation itself use;
+// the running-variance update with the unbiased estimate is the caller's (PyTorch convention).
+
+/// Geometry of a batch-norm call.
+public struct BatchNormGeometry: Hashable, Sendable {
+    public var n: Int, c: Int, h: Int, w: Int
+    public var epsilon: Float
+    public init(n: Int, c: Int, h: Int, w: Int, epsilon: Float = 1e-5) {
+        self.n = n; self.c = c; self.h = h; self.w = w; self.epsilon = epsilon
+    }
+    public var shape: [Int] { [n, c, h, w] }
+}
+
+final class BatchNormPrimitives {
+    let training: Primitive, inference: Primitive, backward: Primitive
+    let dst: BoundMemory, diffSrc: BoundMemory, diffDst: BoundMemory
+    let scale: BoundMemory, shift: BoundMemory, mean: BoundMemory, variance: BoundMemory
+    let diffScale: BoundMemory, diffShift: BoundMemory
+    let data: BoundMemory
+
+    init(_ g: BatchNormGeometry) {
+        var md = plainDesc(g.shape, dnnl_nchw)
+        let flags = UInt32(dnnl_use_scale.rawValue | dnnl_use_shift.rawValue)
+        var fwd = dnnl_batch_normalization_desc_t()
+        check(dnnl_batch_normalization_forward_desc_init(&fwd, dnnl_forward_training, &md, g.epsilon, flags),
+              "batch_normalization_forward_desc_init")
+        training = Primitive(opDesc: &fwd, name: "bnorm fwd training")
+        var inf = dnnl_batch_normalization_desc_t()
+        check(dnnl_batch_normalization_forward_desc_init(&inf, dnnl_forward_inference, &md, g.epsilon,
+                                                         flags | UInt32(dnnl_use_global_stats.rawValue)),
+              "batch_normalization_forward_desc_init(inference)")
+        inference = Primitive(opDesc: &inf, name: "bnorm fwd inference")
+        var bwd = dnnl_batch_normalization_desc_t()
+        check(dnnl_batch_normalization_backward_desc_init(&bwd, dnnl_backward, &md, &md, g.epsilon, flags),
+              "batch_normalization_backward_desc_init")
+        backward = Primitive(opDesc: &bwd, hint: training, name: "bnorm bwd")
+        data = BoundMemory(md)
+        dst = BoundMemory(md); diffSrc = BoundMemory(md); diffDst = BoundMemory(md)
+        let cd = plainDesc([g.c], dnnl_a)
+        scale = BoundMemory(cd); shift = BoundMemory(cd); mean = BoundMemory(cd); variance = BoundMemory(cd)
+        diffScale = BoundMemory(cd); diffShift = BoundMemory(cd)
+    }
+}
+
+/// Batch-norm kernels (oneDNN).
+public enum BatchNormKernel {
+    private static let cache = PrimitiveCache<BatchNormGeometry, BatchNormPrimitives>()
+    private static func primitives(_ g: BatchNormGeometry) -> BatchNormPrimitives { cache.get(g) { BatchNormPrimitives(g) } }
+
+    /// y = scale * (x - mean) / sqrt(var + eps) + shift with batch statistics; writes mean and biased variance (C).
+    public static func forwardTraining(_ g: BatchNormGeometry, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+                                       shift: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                       mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
+        DNNLContext.shared.locked {
+            let p = primitives(g)
+            p.data.bind(input); p.dst.bind(output); p.scale.bind(scale); p.shift.bind(shift)
+            p.mean.bind(mean); p.variance.bind(variance)
+            p.training.execute([(Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
+                                (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory), (Arg.variance, p.variance.memory)])
+        }
+    }
+
+    /// y = scale * (x - mean) / sqrt(var + eps) + shift with given (running) statistics.
+    public static func forwardInference(_ g: BatchNormGeometry, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+                                        shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                                        variance: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        DNNLContext.shared.locked {
+            let p = primitives(g)
+            p.data.bind(input); p.dst.bind(output); p.scale.bind(scale); p.shift.bind(shift)
+            p.mean.bind(mean); p.variance.bind(variance)
+            p.inference.execute([(Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
+                                 (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory), (Arg.variance, p.variance.memory)])
+        }
+    }
+
+    /// Gradients of the training-mode forward with respect to input, scale and shift.
+    public static func backward(_ g: BatchNormGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                                variance: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
+                                gradScale: UnsafeMutablePointer<Float>, gradShift: UnsafeMutablePointer<Float>) {
+        DNNLContext.shared.locked {
+            let p = primitives(g)
+            p.data.bind(input); p.diffDst.bind(gradOutput); p.diffSrc.bind(gradInput)
+            p.scale.bind(scale); p.shift.bind(shift); p.mean.bind(mean); p.variance.bind(variance)
+            p.diffScale.bind(gradScale); p.diffShift.bind(gradShift)
+            // NOTE: oneDNN 2.6 wants DNNL_ARG_SHIFT bound in backward too when use_shift is set.
+            p.backward.execute([(Arg.src, p.data.memory), (Arg.diffDst, p.diffDst.memory), (Arg.scale, p.scale.memory),
+                                (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory),
+                                (Arg.variance, p.variance.memory), (Arg.diffSrc, p.diffSrc.memory),
+                                (Arg.diffScale, p.diffScale.memory), (Arg.diffShift, p.diffShift.memory)])
+        }
+    }
+
+    /// Implementation names (training forward, backward).
+    public static func implementations(_ g: BatchNormGeometry) -> (forward: String, backward: String) {
+        DNNLContext.shared.locked { (primitives(g).training.implementation, primitives(g).backward.implementation) }
+    }
+}

@@ -1,0 +1,171 @@
+import Testing
+import SeededRandom
+@testable import Kernels
+
+func randomArray(_ count: Int, seed: UInt64) -> [Float] {
+    var g = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in g.normal() }
+}
+
+func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count)
+    let scale = max(b.map { abs($0) }.max() ?? 1, 1e-3)
+    return zip(a, b).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
+}
+
+func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+
+/// Awkward shapes: odd sizes, batch 1, one channel, stride 1 and 2, padding, output padding.
+let convCases: [ConvGeometry] = [
+    ConvGeometry(n: 1, c: 1, h: 5, w: 5, k: 1, r: 3, s: 3),
+    ConvGeometry(n: 2, c: 3, h: 7, w: 9, k: 5, r: 3, s: 3, stride: 2, padding: 1, hasBias: true),
+    ConvGeometry(n: 3, c: 16, h: 8, w: 8, k: 8, r: 4, s: 4, stride: 2, padding: 1),
+    ConvGeometry(n: 1, c: 3, h: 13, w: 11, k: 7, r: 1, s: 1),
+    ConvGeometry(n: 2, c: 8, h: 7, w: 7, k: 1, r: 7, s: 7),
+    ConvGeometry(n: 1, c: 5, h: 1, w: 1, k: 16, r: 4, s: 4, transposed: true),
+    ConvGeometry(n: 2, c: 16, h: 4, w: 4, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+    ConvGeometry(n: 3, c: 7, h: 5, w: 3, k: 9, r: 3, s: 3, stride: 2, padding: 1, outputPadding: 1, transposed: true, hasBias: true),
+    ConvGeometry(n: 1, c: 1, h: 6, w: 6, k: 1, r: 3, s: 3, stride: 1, padding: 1, transposed: true),
+]
+
+@Test("conv and deconv forward equal the reference", arguments: convCases)
+func convForwardMatchesReference(_ g: ConvGeometry) {
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 1)
+    let w = randomArray(g.weightShape.reduce(1, *), seed: 2)
+    let b = randomArray(g.k, seed: 3)
+    var y = [Float](repeating: .nan, count: g.outputShape.reduce(1, *))
+    Conv.forward(g, input: x, weight: w, bias: g.hasBias ? b : nil, output: &y)
+    let expected = Reference.convForward(g, input: x, weight: w, bias: g.hasBias ? b : nil)
+    #expect(maxRelativeError(y, expected) < 1e-5, "\(g)")
+}
+
+@Test("conv and deconv backward equal the reference", arguments: convCases)
+func convBackwardMatchesReference(_ g: ConvGeometry) {
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 4)
+    let w = randomArray(g.weightShape.reduce(1, *), seed: 5)
+    let dy = randomArray(g.outputShape.reduce(1, *), seed: 6)
+    var dx = [Float](repeating: .nan, count: x.count)
+    Conv.backwardData(g, gradOutput: dy, weight: w, gradInput: &dx)
+    #expect(maxRelativeError(dx, Reference.convBackwardData(g, gradOutput: dy, weight: w)) < 1e-5, "\(g)")
+    var dw = [Float](repeating: .nan, count: w.count), db = [Float](repeating: .nan, count: g.k)
+    Conv.backwardWeights(g, input: x, gradOutput: dy, gradWeight: &dw, gradBias: &db)
+    let ref = Reference.convBackwardWeights(g, input: x, gradOutput: dy)
+    #expect(maxRelativeError(dw, ref.weight) < 1e-5, "\(g)")
+    if g.hasBias { #expect(maxRelativeError(db, ref.bias) < 1e-5) }
+}
+
+/// <conv(x), y> = <x, conv_backward_data(y)>: catches a layout bound wrongly at execution,
+/// which oneDNN 2.6 does not check.
+@Test("adjoint identity for the DCGAN shapes", arguments: [
+    ConvGeometry(n: 4, c: 64, h: 32, w: 32, k: 128, r: 4, s: 4, stride: 2, padding: 1),
+    ConvGeometry(n: 4, c: 3, h: 64, w: 64, k: 64, r: 4, s: 4, stride: 2, padding: 1),
+    ConvGeometry(n: 4, c: 128, h: 16, w: 16, k: 64, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+    ConvGeometry(n: 4, c: 64, h: 32, w: 32, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+    ConvGeometry(n: 4, c: 100, h: 1, w: 1, k: 512, r: 4, s: 4, transposed: true),
+])
+func adjointIdentity(_ g: ConvGeometry) {
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 7)
+    let w = randomArray(g.weightShape.reduce(1, *), seed: 8)
+    let y = randomArray(g.outputShape.reduce(1, *), seed: 9)
+    var cx = [Float](repeating: 0, count: y.count)
+    Conv.forward(g, input: x, weight: w, bias: nil, output: &cx)
+    var aty = [Float](repeating: 0, count: x.count)
+    Conv.backwardData(g, gradOutput: y, weight: w, gradInput: &aty)
+    let lhs = dot(cx, y), rhs = dot(x, aty)
+    #expect(abs(lhs - rhs) <= 1e-3 * max(abs(lhs), 1), "\(g): \(lhs) vs \(rhs)")
+    // <dW(x, y), w> = <conv(x; w), y> too: checks the backward-weights layout.
+    var dw = [Float](repeating: 0, count: w.count)
+    Conv.backwardWeights(g, input: x, gradOutput: y, gradWeight: &dw, gradBias: nil)
+    #expect(abs(dot(dw, w) - lhs) <= 1e-3 * max(abs(lhs), 1), "\(g)")
+}
+
+/// The DCGAN hot paths must not fall back to oneDNN's reference implementations.
+@Test("no ref: implementation on DCGAN hot paths", arguments: [
+    ConvGeometry(n: 64, c: 100, h: 1, w: 1, k: 512, r: 4, s: 4, transposed: true),
+    ConvGeometry(n: 64, c: 512, h: 4, w: 4, k: 256, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+    ConvGeometry(n: 64, c: 64, h: 32, w: 32, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+    ConvGeometry(n: 64, c: 100, h: 1, w: 1, k: 256, r: 7, s: 7, transposed: true),
+    ConvGeometry(n: 64, c: 128, h: 14, w: 14, k: 1, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+    ConvGeometry(n: 64, c: 3, h: 64, w: 64, k: 64, r: 4, s: 4, stride: 2, padding: 1),
+    ConvGeometry(n: 64, c: 1, h: 28, w: 28, k: 64, r: 4, s: 4, stride: 2, padding: 1),
+    ConvGeometry(n: 64, c: 256, h: 8, w: 8, k: 512, r: 4, s: 4, stride: 2, padding: 1),
+    ConvGeometry(n: 64, c: 512, h: 4, w: 4, k: 1, r: 4, s: 4),
+    ConvGeometry(n: 64, c: 128, h: 7, w: 7, k: 1, r: 7, s: 7),
+])
+func noReferenceImplementations(_ g: ConvGeometry) {
+    let impl = Conv.implementations(g)
+    for name in [impl.forward, impl.backwardData, impl.backwardWeights] {
+        #expect(!name.hasPrefix("ref"), "\(g) uses \(name)")
+    }
+}
+
+@Test("batch norm forward and backward equal the reference",
+      arguments: [BatchNormGeometry(n: 1, c: 1, h: 3, w: 5), BatchNormGeometry(n: 3, c: 7, h: 5, w: 3),
+                  BatchNormGeometry(n: 4, c: 16, h: 1, w: 1)])
+func batchNormMatchesReference(_ g: BatchNormGeometry) {
+    let x = randomArray(g.shape.reduce(1, *), seed: 10).map { $0 * 2 + 1 }
+    let scale = randomArray(g.c, seed: 11), shift = randomArray(g.c, seed: 12)
+    var y = x, mean = [Float](repeating: 0, count: g.c), variance = mean
+    BatchNormKernel.forwardTraining(g, input: x, scale: scale, shift: shift, output: &y, mean: &mean, variance: &variance)
+    let stats = Reference.batchNormStatistics(g, input: x)
+    #expect(maxRelativeError(mean, stats.mean) < 1e-5)
+    #expect(maxRelativeError(variance, stats.variance) < 1e-4)
+    let expected = Reference.batchNormForward(g, input: x, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance)
+    #expect(maxRelativeError(y, expected) < 1e-4)
+    var yi = x
+    BatchNormKernel.forwardInference(g, input: x, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance, output: &yi)
+    #expect(maxRelativeError(yi, expected) < 1e-4)
+    let dy = randomArray(x.count, seed: 13)
+    var dx = x, dscale = scale, dshift = shift
+    BatchNormKernel.backward(g, input: x, gradOutput: dy, scale: scale, shift: shift, mean: mean, variance: variance,
+                             gradInput: &dx, gradScale: &dscale, gradShift: &dshift)
+    let ref = Reference.batchNormBackward(g, input: x, gradOutput: dy, scale: scale, mean: stats.mean, variance: stats.variance)
+    if g.n * g.h * g.w > 1 { #expect(maxRelativeError(dx, ref.input) < 1e-3) }
+    #expect(maxRelativeError(dscale, ref.scale) < 1e-4)
+    #expect(maxRelativeError(dshift, ref.shift) < 1e-4)
+}
+
+@Test("activations equal the reference",
+      arguments: [Activation.relu(slope: 0), .relu(slope: 0.2), .tanh, .sigmoid])
+func activationsMatchReference(_ a: Activation) {
+    for count in [1, 7, 1031] {
+        let x = randomArray(count, seed: 14).map { $0 * 3 }
+        var y = x
+        ActivationKernel.forward(a, count: count, input: x, output: &y)
+        #expect(maxRelativeError(y, x.map { Reference.activation(a, $0) }) < 1e-5)
+        let dy = randomArray(count, seed: 15)
+        let saved = ActivationKernel.backwardUsesOutput(a) ? y : x
+        var dx = x
+        ActivationKernel.backward(a, count: count, saved: saved, gradOutput: dy, gradInput: &dx)
+        let expected = zip(saved, dy).map { Reference.activationDerivative(a, saved: $0) * $1 }
+        #expect(maxRelativeError(dx, expected) < 1e-5)
+    }
+}
+
+@Test("pooling equals the reference",
+      arguments: [PoolGeometry(kind: .max, n: 1, c: 1, h: 5, w: 5, kernel: 2, stride: 2),
+                  PoolGeometry(kind: .max, n: 2, c: 3, h: 7, w: 6, kernel: 3, stride: 2, padding: 1),
+                  PoolGeometry(kind: .average, n: 2, c: 3, h: 7, w: 7, kernel: 2, stride: 2),
+                  PoolGeometry(kind: .average, n: 1, c: 5, h: 6, w: 6, kernel: 6, stride: 6)])
+func poolingMatchesReference(_ g: PoolGeometry) {
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 16)
+    var y = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
+    var ws = [UInt8](repeating: 0, count: max(PoolKernel.workspaceBytes(g), 1))
+    ws.withUnsafeMutableBytes { w in PoolKernel.forward(g, input: x, output: &y, workspace: w.baseAddress) }
+    #expect(maxRelativeError(y, Reference.poolForward(g, input: x)) < 1e-6)
+    let dy = randomArray(y.count, seed: 17)
+    var dx = x
+    ws.withUnsafeBytes { w in PoolKernel.backward(g, gradOutput: dy, workspace: w.baseAddress, gradInput: &dx) }
+    #expect(maxRelativeError(dx, Reference.poolBackward(g, input: x, gradOutput: dy)) < 1e-5)
+}
+
+@Test("sgemm equals the reference", arguments: [(1, 1, 1), (3, 5, 7), (17, 1, 33), (64, 100, 9)])
+func gemmMatchesReference(_ mnk: (Int, Int, Int)) {
+    let (m, n, k) = mnk
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = randomArray(m * k, seed: 18), b = randomArray(k * n, seed: 19)
+        var c = [Float](repeating: 0, count: m * n)
+        Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, b: b, c: &c)
+        #expect(maxRelativeError(c, Reference.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, b: b)) < 1e-5)
+    }
+}

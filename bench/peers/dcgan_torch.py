@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""PyTorch peer: times one full DCGAN training step (pytorch/examples dcgan/main.py).
+
+One step:
+  D step: D(real) -> BCEWithLogits vs 1; fake = G(z); D(fake.detach()) -> BCE vs 0;
+          backward both, Adam step on D.
+  G step: D(fake) (same fake batch, not detached) -> BCE vs 1; backward, Adam step on G.
+Adam lr 2e-4, betas (0.5, 0.999).  D is not frozen in the G step, as in pytorch/examples.
+
+Runs NCHW (contiguous) and channels_last, reports the faster as the headline
+and both medians under "variants".  Prints ONE JSON line on stdout.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dcgan_spec import MODELS, gflop_per_step, step_flops_per_image  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+
+def build(layers):
+    mods = []
+    for L in layers:
+        if L.kind == "convT":
+            mods.append(nn.ConvTranspose2d(L.cin, L.cout, L.k, L.s, L.p, bias=False))
+        else:
+            mods.append(nn.Conv2d(L.cin, L.cout, L.k, L.s, L.p, bias=False))
+        if L.bn:
+            mods.append(nn.BatchNorm2d(L.cout, eps=1e-5, momentum=0.1, affine=True))
+        if L.act == "relu":
+            mods.append(nn.ReLU(inplace=True))
+        elif L.act == "lrelu":
+            mods.append(nn.LeakyReLU(0.2, inplace=True))
+        elif L.act == "tanh":
+            mods.append(nn.Tanh())
+    net = nn.Sequential(*mods)
+
+    def init(m):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+    net.apply(init)
+    return net
+
+
+def run_variant(spec, batch, steps, warmup, memory_format, seed=1234):
+    torch.manual_seed(seed)
+    G = build(spec.G)
+    D = build(spec.D)
+    G.train()
+    D.train()
+    G = G.to(memory_format=memory_format)
+    D = D.to(memory_format=memory_format)
+    criterion = nn.BCEWithLogitsLoss()
+    optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+    real = (torch.rand(batch, spec.channels, spec.image_size, spec.image_size) * 2 - 1)
+    real = real.contiguous(memory_format=memory_format)
+    ones = torch.full((batch,), 1.0)
+    zeros = torch.full((batch,), 0.0)
+
+    # sanity: shapes match the spec
+    with torch.no_grad():
+        z = torch.randn(2, spec.nz, 1, 1)
+        assert G(z).shape == (2, spec.channels, spec.image_size, spec.image_size)
+        assert D(real[:2]).shape == (2, 1, 1, 1)
+
+    def step():
+        # (1) D: maximize log(D(x)) + log(1 - D(G(z)))
+        D.zero_grad()
+        out = D(real).view(-1)
+        errD_real = criterion(out, ones)
+        errD_real.backward()
+        noise = torch.randn(batch, spec.nz, 1, 1).contiguous(memory_format=memory_format)
+        fake = G(noise)
+        out = D(fake.detach()).view(-1)
+        errD_fake = criterion(out, zeros)
+        errD_fake.backward()
+        optD.step()
+        # (2) G: maximize log(D(G(z)))
+        G.zero_grad()
+        out = D(fake).view(-1)
+        errG = criterion(out, ones)
+        errG.backward()
+        optG.step()
+        return errD_real.item() + errD_fake.item(), errG.item()
+
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        step()
+        dt = time.perf_counter() - t0
+        if i >= warmup:
+            times.append(dt * 1e3)
+    return times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=sorted(MODELS), default="dcgan64")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--memory-format", choices=["both", "contiguous", "channels_last"], default="both",
+                    help="which memory format(s) to time (default: both, report the faster)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    spec = MODELS[args.model]
+    per_img = step_flops_per_image(spec, d_weight_grads_in_g_step=True)["total"] / 1e9
+    gflop = gflop_per_step(spec, args.batch_size, d_weight_grads_in_g_step=True)
+    print(f"[dcgan_torch] {spec.name}: {per_img:.4f} GFLOP/image/step "
+          f"(incl. D weight grads in G step), {gflop:.2f} GFLOP/step at batch {args.batch_size}",
+          file=sys.stderr)
+
+    formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+    names = list(formats) if args.memory_format == "both" else [args.memory_format]
+    results = {}
+    for name in names:
+        times = run_variant(spec, args.batch_size, args.steps, args.warmup, formats[name])
+        results[name] = times
+        print(f"[dcgan_torch] {spec.name} {name}: median {statistics.median(times):.1f} ms/step",
+              file=sys.stderr)
+
+    best = min(results, key=lambda n: statistics.median(results[n]))
+    times = results[best]
+    med = statistics.median(times)
+    out = {
+        "framework": "pytorch",
+        "model": spec.name,
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        "step_ms_median": round(med, 3),
+        "step_ms_all": [round(t, 3) for t in times],
+        "images_per_s": round(args.batch_size / (med / 1e3), 2),
+        "gflop_per_step": round(gflop, 4),
+        "gflops": round(gflop / (med / 1e3), 2),
+        "memory_format": best,
+        "variants": {n: {"step_ms_median": round(statistics.median(t), 3)} for n, t in results.items()},
+        "gflop_per_image": round(per_img, 4),
+        "version": torch.__version__,
+        "mkldnn": {"available": torch.backends.mkldnn.is_available(),
+                   "enabled": bool(torch.backends.mkldnn.enabled)},
+        "steps": args.steps,
+        "warmup": args.warmup,
+    }
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
