@@ -1,1 +1,2 @@
 #include <oneapi/dnnl/dnnl.h>
+#include <malloc.h>

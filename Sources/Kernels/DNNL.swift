@@ -229,3 +229,24 @@ final class PrimitiveCache<Key: Hashable, Value>: @unchecked Sendable {
         return v
     }
 }
+
+/// Host memory for tensors: 64-byte aligned (AVX-512 friendly, what oneDNN prefers).
+public enum HostMemory {
+    /// NOTE: glibc serves blocks over 128 KiB with fresh mmap'd pages that fault in on every use;
+    /// a training step allocates hundreds of MB of activations, so keep freed blocks in the heap.
+    private static let configured: Void = {
+        _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
+        _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    }()
+
+    public static func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
+        _ = configured
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, max(count, 1) * MemoryLayout<Float>.stride) == 0, let raw else {
+            fatalError("out of memory allocating \(count) floats")
+        }
+        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    public static func deallocate(_ p: UnsafeMutablePointer<Float>) { free(p) }
+}

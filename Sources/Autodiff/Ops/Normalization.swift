@@ -1,0 +1,75 @@
+import Kernels
+import SeededRandom
+
+extension Tensor {
+    /// Batch normalisation in training mode over (N, C, H, W) or (N, C): normalises with the
+    /// batch's statistics and returns them (mean, biased variance) for the running averages.
+    public func batchNormTraining(scale: Tensor, shift: Tensor, epsilon: Float = 1e-5) throws
+        -> (output: Tensor, mean: Tensor, variance: Tensor) {
+        let g = try batchNormGeometry(scale: scale, shift: shift, epsilon: epsilon)
+        let out = Tensor(uninitializedShape: shape)
+        let mean = Tensor(uninitializedShape: [g.c]), variance = Tensor(uninitializedShape: [g.c])
+        BatchNormKernel.forwardTraining(g, input: pointer, scale: scale.pointer, shift: shift.pointer, output: out.pointer,
+                                        mean: mean.pointer, variance: variance.pointer)
+        let x = self
+        let y = Tensor.result(out, inputs: [self, scale, shift]) { dy, _ in
+            let dx = Tensor(uninitializedShape: x.shape)
+            let dscale = Tensor(uninitializedShape: [g.c]), dshift = Tensor(uninitializedShape: [g.c])
+            BatchNormKernel.backward(g, input: x.pointer, gradOutput: dy.pointer, scale: scale.pointer, shift: shift.pointer,
+                                     mean: mean.pointer, variance: variance.pointer, gradInput: dx.pointer,
+                                     gradScale: dscale.pointer, gradShift: dshift.pointer)
+            return [dx, dscale, dshift]
+        }
+        return (y, mean, variance)
+    }
+
+    /// Batch normalisation with fixed statistics (evaluation mode).
+    public func batchNormInference(scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
+                                   epsilon: Float = 1e-5) throws -> Tensor {
+        let g = try batchNormGeometry(scale: scale, shift: shift, epsilon: epsilon)
+        let out = Tensor(uninitializedShape: shape)
+        BatchNormKernel.forwardInference(g, input: pointer, scale: scale.pointer, shift: shift.pointer, mean: mean.pointer,
+                                         variance: variance.pointer, output: out.pointer)
+        // d out / d x = scale / sqrt(var + eps) per channel; d/d scale = xhat; d/d shift = 1.
+        let x = self
+        return Tensor.result(out, inputs: [self, scale, shift]) { dy, needs in
+            let hw = g.h * g.w
+            let dx = Tensor(uninitializedShape: x.shape)
+            let dscale = Tensor.zeros([g.c]), dshift = Tensor.zeros([g.c])
+            for c in 0..<g.c {
+                let inv = 1 / (variance.pointer[c] + epsilon).squareRoot()
+                for n in 0..<g.n {
+                    for j in 0..<hw {
+                        let i = (n * g.c + c) * hw + j
+                        dx.pointer[i] = dy.pointer[i] * scale.pointer[c] * inv
+                        dscale.pointer[c] += dy.pointer[i] * (x.pointer[i] - mean.pointer[c]) * inv
+                        dshift.pointer[c] += dy.pointer[i]
+                    }
+                }
+            }
+            return [needs[0] ? dx : nil, dscale, dshift]
+        }
+    }
+
+    func batchNormGeometry(scale: Tensor, shift: Tensor, epsilon: Float) throws -> BatchNormGeometry {
+        guard rank == 4 || rank == 2 else {
+            throw TensorError.invalidShape(op: "batchNorm", shape: shape, reason: "input must be (N, C, H, W) or (N, C)")
+        }
+        let c = shape[1]
+        guard scale.shape == [c], shift.shape == [c] else {
+            throw TensorError.shapeMismatch(op: "batchNorm scale/shift", lhs: shape, rhs: scale.shape)
+        }
+        return BatchNormGeometry(n: shape[0], c: c, h: rank == 4 ? shape[2] : 1, w: rank == 4 ? shape[3] : 1, epsilon: epsilon)
+    }
+
+    /// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p).
+    public func dropout(probability p: Float, generator: inout SeededGenerator) throws -> Tensor {
+        guard p >= 0, p < 1 else { throw TensorError.invalidArgument(op: "dropout", reason: "probability \(p) not in [0, 1)") }
+        if p == 0 { return self }
+        let mask = Tensor(uninitializedShape: shape)
+        let keep = 1 / (1 - p)
+        for i in 0..<count { mask.pointer[i] = generator.uniform() < p ? 0 : keep }
+        let out = Tensor.zip(self, mask, *)
+        return Tensor.result(out, inputs: [self]) { g, _ in [Tensor.zip(g, mask, *)] }
+    }
+}

@@ -1,0 +1,119 @@
+// Views and rearrangements: reshape, flatten, concat, slice, transpose of a matrix.
+
+extension Tensor {
+    /// The same values with another shape (one dimension may be -1). Shares storage.
+    public func reshaped(_ newShape: [Int]) throws -> Tensor {
+        var s = newShape
+        if let i = s.firstIndex(of: -1) {
+            let known = s.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
+            guard known > 0, count % known == 0 else {
+                throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape)
+            }
+            s[i] = count / known
+        }
+        guard s.allSatisfy({ $0 >= 0 }), s.reduce(1, *) == count else {
+            throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape)
+        }
+        let out = Tensor(shape: s, storage: storage)
+        let original = shape
+        return Tensor.result(out, inputs: [self]) { g, _ in [Tensor(shape: original, storage: g.storage)] }
+    }
+
+    /// (N, ...) -> (N, rest).
+    public func flattened() throws -> Tensor {
+        guard rank >= 1 else { throw TensorError.invalidShape(op: "flatten", shape: shape, reason: "needs rank >= 1") }
+        return try reshaped([shape[0], -1])
+    }
+
+    /// Concatenates along `axis`; all other dimensions must agree.
+    public static func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
+        guard let first = tensors.first else { throw TensorError.invalidArgument(op: "concat", reason: "no tensors") }
+        guard axis >= 0, axis < first.rank else {
+            throw TensorError.invalidShape(op: "concat", shape: first.shape, reason: "axis \(axis) out of range")
+        }
+        for t in tensors.dropFirst() {
+            var a = t.shape, b = first.shape
+            guard a.count == b.count else { throw TensorError.shapeMismatch(op: "concat", lhs: first.shape, rhs: t.shape) }
+            a[axis] = 0; b[axis] = 0
+            guard a == b else { throw TensorError.shapeMismatch(op: "concat", lhs: first.shape, rhs: t.shape) }
+        }
+        let outer = first.shape[..<axis].reduce(1, *), inner = first.shape[(axis + 1)...].reduce(1, *)
+        var shape = first.shape
+        shape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
+        let out = Tensor(uninitializedShape: shape)
+        let outRow = shape[axis] * inner
+        var offset = 0
+        for t in tensors {
+            let row = t.shape[axis] * inner
+            for o in 0..<outer { (out.pointer + o * outRow + offset).update(from: t.pointer + o * row, count: row) }
+            offset += row
+        }
+        let sizes = tensors.map { $0.shape[axis] }
+        return result(out, inputs: tensors) { g, needs in
+            var start = 0
+            return sizes.enumerated().map { i, size in
+                defer { start += size }
+                return needs[i] ? g.sliceRaw(axis: axis, start: start, length: size) : nil
+            }
+        }
+    }
+
+    func sliceRaw(axis: Int, start: Int, length: Int) -> Tensor {
+        let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+        var s = shape
+        s[axis] = length
+        let out = Tensor(uninitializedShape: s)
+        for o in 0..<outer {
+            (out.pointer + o * length * inner).update(from: pointer + (o * shape[axis] + start) * inner, count: length * inner)
+        }
+        return out
+    }
+
+    /// Elements start..<start+length along `axis`.
+    public func slice(axis: Int, start: Int, length: Int) throws -> Tensor {
+        guard axis >= 0, axis < rank, start >= 0, length >= 0, start + length <= shape[axis] else {
+            throw TensorError.invalidShape(op: "slice", shape: shape,
+                                           reason: "cannot take \(start)..<\(start + length) along axis \(axis)")
+        }
+        let out = sliceRaw(axis: axis, start: start, length: length)
+        let full = shape
+        return Tensor.result(out, inputs: [self]) { g, _ in
+            let dx = Tensor.zeros(full)
+            let outer = full[..<axis].reduce(1, *), inner = full[(axis + 1)...].reduce(1, *)
+            for o in 0..<outer {
+                (dx.pointer + (o * full[axis] + start) * inner).update(from: g.pointer + o * length * inner, count: length * inner)
+            }
+            return [dx]
+        }
+    }
+
+    /// Rows of a matrix picked by index (an embedding lookup): (V, D)[indices] -> (B, D).
+    public func gatherRows(_ indices: [Int]) throws -> Tensor {
+        guard rank == 2 else { throw TensorError.invalidShape(op: "gatherRows", shape: shape, reason: "needs a matrix") }
+        let (v, d) = (shape[0], shape[1])
+        if let bad = indices.first(where: { $0 < 0 || $0 >= v }) {
+            throw TensorError.invalidArgument(op: "gatherRows", reason: "index \(bad) outside 0..<\(v)")
+        }
+        let out = Tensor(uninitializedShape: [indices.count, d])
+        for (i, r) in indices.enumerated() { (out.pointer + i * d).update(from: pointer + r * d, count: d) }
+        return Tensor.result(out, inputs: [self]) { g, _ in
+            let dw = Tensor.zeros([v, d])
+            for (i, r) in indices.enumerated() { for j in 0..<d { dw.pointer[r * d + j] += g.pointer[i * d + j] } }
+            return [dw]
+        }
+    }
+
+    /// Matrix transpose (2-D).
+    public func transposed() throws -> Tensor {
+        guard rank == 2 else { throw TensorError.invalidShape(op: "transpose", shape: shape, reason: "needs a matrix") }
+        let t = transposeRaw()
+        return Tensor.result(t, inputs: [self]) { g, _ in [g.transposeRaw()] }
+    }
+
+    func transposeRaw() -> Tensor {
+        let (r, c) = (shape[0], shape[1])
+        let out = Tensor(uninitializedShape: [c, r])
+        for i in 0..<r { for j in 0..<c { out.pointer[j * r + i] = pointer[i * c + j] } }
+        return out
+    }
+}
