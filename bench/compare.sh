@@ -34,6 +34,11 @@ done
 bash "$ROOT/bench/setup_peers.sh" || { echo "[compare] setup_peers.sh failed" >&2; exit 1; }
 mkdir -p "$RESULTS"
 : > "$OUT"
+{   # machine and versions, next to the raw results
+    date -u +%FT%TZ; uptime; lscpu | head -20
+    "$PY" -c 'import torch; print("torch", torch.__version__)'
+    TF_CPP_MIN_LOG_LEVEL=3 "$PY" -c 'import tensorflow as tf; print("tensorflow", tf.__version__)' 2>/dev/null
+} > "$RESULTS/latest-env.txt" 2>&1
 
 note() { echo "[compare] $*" >&2; }
 

@@ -191,3 +191,12 @@ extension Tensor {
     public func tanh() -> Tensor { activation(.tanh) }
     public func sigmoid() -> Tensor { activation(.sigmoid) }
 }
+
+extension Tensor {
+    /// softplus(x) = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so it never overflows;
+    /// its derivative is sigmoid(x), exact at every x (a relu + abs composition would get 0 at x = 0).
+    public func softplus() -> Tensor {
+        let out = map { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
+        return Tensor.result(out, inputs: [self]) { g, _ in [Tensor.zip(g, self) { $0 / (1 + Foundation.exp(-$1)) }] }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import SeededRandom
+@testable import Autodiff
+@testable import NN
+
+func tempURL(_ name: String) -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-test-\(UUID().uuidString)").appendingPathComponent(name)
+}
+
+func smallNet(seed: UInt64) -> Sequential {
+    var g = SeededGenerator(seed: seed)
+    return Sequential([Conv2d(1, 4, kernelSize: 3, generator: &g), BatchNorm2d(4), ReLU(), Flatten(),
+                       Linear(4 * 3 * 3, 2, generator: &g)])
+}
+
+@Test func checkpointRoundTripsModelAndOptimizerExactly() throws {
+    let net = smallNet(seed: 1)
+    let adam = Adam(net.parameters, learningRate: 0.01)
+    var g = SeededGenerator(seed: 2)
+    let x = Tensor.randomNormal([2, 1, 5, 5], generator: &g)
+    try Loss.crossEntropy(net(x), labels: [0, 1]).backward()
+    adam.step()
+    let url = tempURL("ckpt.safetensors")
+    try Checkpoint.save(modules: ["model": net], optimizers: ["model": adam], metadata: ["epoch": "3"], to: url)
+
+    let other = smallNet(seed: 9)
+    let otherAdam = Adam(other.parameters, learningRate: 0.01)
+    let file = try Checkpoint.load(from: url, modules: ["model": other], optimizers: ["model": otherAdam])
+    #expect(file.metadata["epoch"] == "3")
+    for ((n1, p1), (n2, p2)) in zip(net.stateTensors, other.stateTensors) {
+        #expect(n1 == n2)
+        #expect(p1.value.scalars == p2.value.scalars)
+    }
+    #expect(otherAdam.stepCount == 1)
+    #expect(otherAdam.m.map(\.scalars) == adam.m.map(\.scalars))
+    // No temporary files are left behind.
+    let siblings = try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path)
+    #expect(siblings == ["ckpt.safetensors"])
+}
+
+@Test func wrongCheckpointNamesMissingAndMisshapenTensors() throws {
+    let url = tempURL("bad.safetensors")
+    var state = smallNet(seed: 1).stateDict()
+    state.removeValue(forKey: "0.bias")
+    state["4.weight"] = .zeros([3, 3])
+    try SafeTensors.write(state, to: url)
+    let file = try SafeTensors.read(url)
+    do {
+        try smallNet(seed: 2).loadStateDict(file.tensors)
+        Issue.record("expected an error")
+    } catch let e as CheckpointError {
+        let text = e.description
+        #expect(text.contains("0.bias") && text.contains("4.weight") && text.contains("[2, 36]") && text.contains("[3, 3]"))
+    }
+}
+
+@Test func truncatedAndForeignFilesAreRefused() throws {
+    let url = tempURL("t.safetensors")
+    try SafeTensors.write(smallNet(seed: 1).stateDict(), to: url)
+    let bytes = try Data(contentsOf: url)
+    for cut in [0, 5, 8, 40, bytes.count - 1] {
+        #expect(throws: CheckpointError.self) { try SafeTensors.decode(bytes.prefix(cut), path: "t") }
+    }
+    #expect(throws: CheckpointError.self) { try SafeTensors.decode(Data("hello, this is not a checkpoint".utf8), path: "x") }
+    var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]); png.append(Data(repeating: 0, count: 64))
+    #expect(throws: CheckpointError.self) { try SafeTensors.decode(png, path: "x.png") }
+    #expect(throws: CheckpointError.self) { try SafeTensors.read(URL(fileURLWithPath: "/nonexistent/x.safetensors")) }
+}
+
+/// The file must be readable by the Python `safetensors` package (the reference reader).
+@Test func pythonSafetensorsReadsOurFile() throws {
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["python3", "-c", "import safetensors.numpy"]
+    probe.standardError = FileHandle.nullDevice
+    guard (try? probe.run()) != nil else { return }
+    probe.waitUntilExit()
+    try #require(probe.terminationStatus == 0, "python3 with safetensors is not installed: run scripts/setup.sh")
+    let url = tempURL("py.safetensors")
+    let t = try Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6.5])
+    try SafeTensors.write(["layer.weight": t, "b": Tensor(7)], metadata: ["format": "pt"], to: url)
+    let script = """
+    from safetensors.numpy import load_file
+    from safetensors import safe_open
+    d = load_file('\(url.path)')
+    assert d['layer.weight'].shape == (2, 3) and d['layer.weight'].dtype.name == 'float32', d
+    assert d['layer.weight'].tolist() == [[1, 2, 3], [4, 5, 6.5]] and float(d['b']) == 7
+    with safe_open('\(url.path)', framework='numpy') as f: assert f.metadata() == {'format': 'pt'}
+    """
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", script]
+    try p.run(); p.waitUntilExit()
+    #expect(p.terminationStatus == 0)
+}
