@@ -171,6 +171,7 @@ public enum Conv {
             if g.hasBias, let bias { f.bias.bind(bias); args.append((Arg.bias, f.bias.memory)) }
             f.prim.execute(args)
             f.dst.finish()
+            KernelCounters.add(macs: g.macs)
         }
     }
 
@@ -182,6 +183,7 @@ public enum Conv {
             b.prim.execute([(Arg.diffDst, b.diffDst.input(gradOutput)), (Arg.weights, b.weights.input(weight)),
                             (Arg.diffSrc, b.diffSrc.output(gradInput))])
             b.diffSrc.finish()
+            KernelCounters.add(macs: g.macs)
         }
     }
 
@@ -195,6 +197,7 @@ public enum Conv {
             if g.hasBias, let gradBias { b.diffBias.bind(gradBias); args.append((Arg.diffBias, b.diffBias.memory)) }
             b.prim.execute(args)
             b.diffWeights.finish()
+            KernelCounters.add(macs: g.macs)
         }
     }
 

@@ -250,3 +250,20 @@ public enum HostMemory {
 
     public static func deallocate(_ p: UnsafeMutablePointer<Float>) { free(p) }
 }
+
+/// Counts the floating-point work the kernels ran, so benchmarks report measured GFLOP, not
+/// estimates. One multiply-add = 2 FLOP. Only convolutions and GEMMs are counted.
+public enum KernelCounters {
+    nonisolated(unsafe) private static var flops: Double = 0
+    private static let lock = NSLock()
+
+    static func add(macs: Int) {
+        lock.lock(); flops += 2 * Double(macs); lock.unlock()
+    }
+
+    /// FLOP run since the process started.
+    public static var totalFLOP: Double {
+        lock.lock(); defer { lock.unlock() }
+        return flops
+    }
+}

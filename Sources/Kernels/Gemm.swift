@@ -11,6 +11,7 @@ public enum Gemm {
         DNNLContext.shared.locked {
             check(dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha, a, Int64(max(lda, 1)),
                              b, Int64(max(ldb, 1)), beta, c, Int64(n)), "dnnl_sgemm")
+            KernelCounters.add(macs: m * n * k)
         }
     }
 }

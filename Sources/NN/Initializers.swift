@@ -32,9 +32,11 @@ public enum Initializer {
         for (_, c) in m.children { visit(c, body) }
     }
 
-    static func fill(_ p: Parameter, mean: Float = 0, std: Float, generator: inout SeededGenerator) {
+    /// Fills with N(mean, std^2).
+    public static func fill(_ p: Parameter, mean: Float = 0, std: Float, generator: inout SeededGenerator) {
         for i in 0..<p.count { p.pointer[i] = mean + std * generator.normal() }
     }
 
-    static func fill(_ p: Parameter, constant: Float) { p.pointer.update(repeating: constant, count: p.count) }
+    /// Fills with a constant.
+    public static func fill(_ p: Parameter, constant: Float) { p.pointer.update(repeating: constant, count: p.count) }
 }

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import GAN
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks (not tests).",
+                                                    subcommands: [DCGANBench.self, PeakBench.self])
+
+    struct DCGANBench: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "dcgan",
+                                                        abstract: "Time full DCGAN training steps (G and D forward, backward, Adam).")
+        @Option(help: "Image size: 28, 32, 64 or 128.") var imageSize = 64
+        @Option(help: "Channels: 1 or 3.") var channels = 3
+        @Option var batchSize = 64
+        @Option var steps = 10
+        @Option var warmup = 3
+        @Option(help: "FP32 peak in GFLOP/s to compare against (default: measured).") var peak: Double?
+        @Flag(help: "Print one JSON line.") var json = false
+
+        func run() throws {
+            let r = try Benchmark.dcgan(imageSize: imageSize, channels: channels, batchSize: batchSize, steps: steps, warmup: warmup)
+            let peak = self.peak ?? Benchmark.peakGFLOPS()
+            if json {
+                var obj = try JSONSerialization.jsonObject(with: JSONEncoder().encode(r)) as! [String: Any]
+                obj["peak_gflops"] = peak
+                let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(String(format: "%@ batch %d: %.1f ms/step (median of %d), %.1f images/s, %.2f GFLOP/step, %.1f GFLOP/s = %.0f%% of %.0f GFLOP/s peak",
+                             r.model, r.batchSize, r.stepMillisecondsMedian, steps, r.imagesPerSecond, r.gflopPerStep, r.gflops,
+                             100 * r.gflops / peak, peak))
+            }
+        }
+    }
+
+    struct PeakBench: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "peak", abstract: "Measure this machine's FP32 FMA peak.")
+        func run() { print(String(format: "%.1f GFLOP/s", Benchmark.peakGFLOPS())) }
+    }
+}
