@@ -62,7 +62,7 @@ extension Tensor {
         for n in order.reversed() {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(n)) else { continue }
             guard let pullback = n.pullback else {
-                n.grad = n.grad.map { accumulate($0, g) } ?? g.detached()
+                n.grad = n.grad.map { accumulate($0, g) } ?? g.plain().detached()
                 continue
             }
             for (p, pg) in Swift.zip(n.parents, pullback(g)) {

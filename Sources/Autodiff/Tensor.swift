@@ -2,20 +2,53 @@ import Foundation
 import Kernels
 import SeededRandom
 
-/// A reference-counted, 64-byte aligned buffer of Float32 values.
+/// A reference-counted, 64-byte aligned buffer of Float32 values in a physical `layout`:
+/// plain row-major, or a blocked layout a oneDNN primitive wrote (activations between
+/// convolutions stay blocked, so the next primitive needs no reorder).
 ///
-/// NOTE: a tensor's storage is shared between copies of the `Tensor` value and by backward
-/// closures that saved it; only optimizers write into storage in place, after `backward`.
+/// NOTE: storage is shared between copies of a `Tensor` value and by backward closures that
+/// saved it; only optimizers write into (plain) storage in place, after `backward`.
 public final class TensorStorage: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<Float>
+    /// The buffer in `layout`; for blocked layouts it includes channel padding.
+    public let raw: UnsafeMutablePointer<Float>
+    public let layout: Layout
+    /// Logical element count.
     public let count: Int
+    let shape: [Int]
+    private var plainView: UnsafeMutablePointer<Float>?
+    private let lock = NSLock()
 
+    /// Plain storage for `count` values.
     public init(count: Int) {
         self.count = count
-        pointer = HostMemory.allocateFloats(count)
+        shape = [count]
+        layout = .plain
+        raw = HostMemory.allocateFloats(count)
     }
 
-    deinit { HostMemory.deallocate(pointer) }
+    /// Storage for a tensor of `shape` in `layout`.
+    public init(shape: [Int], layout: Layout) {
+        self.shape = shape
+        self.layout = layout
+        count = shape.reduce(1, *)
+        raw = HostMemory.allocateFloats(layout.physicalCount(shape))
+    }
+
+    /// The values in plain row-major order (converted once, on first use, for blocked storage).
+    public var pointer: UnsafeMutablePointer<Float> {
+        if layout.isPlain { return raw }
+        lock.lock(); defer { lock.unlock() }
+        if let plainView { return plainView }
+        let p = HostMemory.allocateFloats(count)
+        Reorder.run(shape: shape, from: layout, raw, to: .plain, p)
+        plainView = p
+        return p
+    }
+
+    deinit {
+        HostMemory.deallocate(raw)
+        if let plainView { HostMemory.deallocate(plainView) }
+    }
 }
 
 /// Errors of tensor operations: every message names the operation and the shapes involved.
@@ -55,8 +88,32 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// A tensor of uninitialised values (for kernels that write every element).
-    public init(uninitializedShape shape: [Int]) {
-        self.init(shape: shape, storage: TensorStorage(count: shape.reduce(1, *)))
+    public init(uninitializedShape shape: [Int], layout: Layout = .plain) {
+        self.init(shape: shape, storage: layout.isPlain ? TensorStorage(count: shape.reduce(1, *))
+                                                        : TensorStorage(shape: shape, layout: layout))
+    }
+
+    /// The physical layout of the storage.
+    public var layout: Layout { storage.layout }
+
+    /// The raw buffer in `layout` (for layout-aware kernels).
+    var raw: UnsafeMutablePointer<Float> { storage.raw }
+
+    /// The raw buffer of this tensor's values converted to `target` (no copy if already there).
+    func raw(in target: Layout) -> (UnsafeMutablePointer<Float>, Tensor) {
+        if layout == target { return (raw, self) }
+        if target.isPlain { return (storage.pointer, self) }
+        let t = Tensor(uninitializedShape: shape, layout: target)
+        Reorder.run(shape: shape, from: layout, raw, to: target, t.raw)
+        return (t.raw, t)
+    }
+
+    /// The same values in plain storage (shares storage when already plain).
+    public func plain() -> Tensor {
+        if layout.isPlain { return self }
+        let t = Tensor(uninitializedShape: shape)
+        t.raw.update(from: storage.pointer, count: count)
+        return Tensor(shape: shape, storage: t.storage, node: node)
     }
 
     /// A tensor filled with `value`.

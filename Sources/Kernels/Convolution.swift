@@ -80,8 +80,9 @@ final class ConvPrimitives {
         alg = g.transposed ? dnnl_deconvolution_direct : dnnl_convolution_direct
     }
 
-    // Forward: dst = conv(src, weights) + bias.
-    lazy var forward: (prim: Primitive, src: LayoutPort, weights: LayoutPort, dst: LayoutPort, bias: BoundMemory) = {
+    // Forward: dst = conv(src, weights) + bias; dst stays in the layout oneDNN chose.
+    lazy var forward: (prim: Primitive, src: InputPort, weights: InputPort, dst: BoundMemory, dstLayout: Layout,
+                       bias: BoundMemory) = {
         var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
         let b = biasDesc
         let prim: Primitive
@@ -98,15 +99,15 @@ final class ConvPrimitives {
                   "convolution_forward_desc_init \(g)")
             prim = Primitive(opDesc: &desc, name: "conv fwd")
         }
-        return (prim,
-                LayoutPort(plain: plainSrc, chosen: prim.desc(dnnl_query_src_md), input: true),
-                LayoutPort(plain: plainWeights, chosen: prim.desc(dnnl_query_weights_md), input: true),
-                LayoutPort(plain: plainDst, chosen: prim.desc(dnnl_query_dst_md), input: false),
+        let dst = prim.desc(dnnl_query_dst_md)
+        return (prim, InputPort(chosen: prim.desc(dnnl_query_src_md), shape: g.inputShape),
+                weightPort(prim.desc(dnnl_query_weights_md)), BoundMemory(dst), LayoutTable.shared.intern(dst),
                 BoundMemory(biasDesc))
     }()
 
-    // Backward data: diff_src = conv_transpose(diff_dst, weights).
-    lazy var backwardData: (prim: Primitive, diffDst: LayoutPort, weights: LayoutPort, diffSrc: LayoutPort) = {
+    // Backward data: diff_src = conv_transpose(diff_dst, weights), in the layout oneDNN chose.
+    lazy var backwardData: (prim: Primitive, diffDst: InputPort, weights: InputPort, diffSrc: BoundMemory,
+                            diffSrcLayout: Layout) = {
         var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
         let prim: Primitive
         if g.transposed {
@@ -120,14 +121,14 @@ final class ConvPrimitives {
                   "convolution_backward_data_desc_init \(g)")
             prim = Primitive(opDesc: &desc, hint: forward.prim, name: "conv bwd data")
         }
-        return (prim,
-                LayoutPort(plain: plainDst, chosen: prim.desc(dnnl_query_diff_dst_md), input: true),
-                LayoutPort(plain: plainWeights, chosen: prim.desc(dnnl_query_weights_md), input: true),
-                LayoutPort(plain: plainSrc, chosen: prim.desc(dnnl_query_diff_src_md), input: false))
+        let diffSrc = prim.desc(dnnl_query_diff_src_md)
+        return (prim, InputPort(chosen: prim.desc(dnnl_query_diff_dst_md), shape: g.outputShape),
+                weightPort(prim.desc(dnnl_query_weights_md)), BoundMemory(diffSrc), LayoutTable.shared.intern(diffSrc))
     }()
 
-    // Backward weights: diff_weights = corr(src, diff_dst); diff_bias = sum over N, P, Q of diff_dst.
-    lazy var backwardWeights: (prim: Primitive, src: LayoutPort, diffDst: LayoutPort, diffWeights: LayoutPort,
+    // Backward weights: diff_weights = corr(src, diff_dst), reordered to the plain torch layout;
+    // diff_bias = sum over N, P, Q of diff_dst.
+    lazy var backwardWeights: (prim: Primitive, src: InputPort, diffDst: InputPort, diffWeights: LayoutPort,
                                diffBias: BoundMemory) = {
         var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
         let b = biasDesc
@@ -145,15 +146,22 @@ final class ConvPrimitives {
                   "convolution_backward_weights_desc_init \(g)")
             prim = Primitive(opDesc: &desc, hint: forward.prim, name: "conv bwd weights")
         }
-        return (prim,
-                LayoutPort(plain: plainSrc, chosen: prim.desc(dnnl_query_src_md), input: true),
-                LayoutPort(plain: plainDst, chosen: prim.desc(dnnl_query_diff_dst_md), input: true),
+        return (prim, InputPort(chosen: prim.desc(dnnl_query_src_md), shape: g.inputShape),
+                InputPort(chosen: prim.desc(dnnl_query_diff_dst_md), shape: g.outputShape),
                 LayoutPort(plain: plainWeights, chosen: prim.desc(dnnl_query_diff_weights_md), input: false),
                 BoundMemory(biasDesc))
     }()
+
+    /// Weights arrive in the plain torch layout (OIHW or IOHW), which is not the interned dense one
+    /// for deconvolutions, so they get a port of their own: plain -> chosen.
+    private func weightPort(_ chosen: dnnl_memory_desc_t) -> InputPort {
+        InputPort(chosen: chosen, plain: plainWeights, shape: g.oneDNNWeightDims)
+    }
 }
 
-/// Convolution and transposed convolution kernels (oneDNN), with plain NCHW buffers.
+/// Convolution and transposed convolution kernels (oneDNN). Inputs may come in any layout;
+/// outputs are written in the layout oneDNN chose (`forwardLayout`, `backwardDataLayout`), except
+/// weight gradients, which are always plain.
 public enum Conv {
     private static let cache = PrimitiveCache<ConvGeometry, ConvPrimitives>()
     private static func primitives(_ g: ConvGeometry) -> ConvPrimitives {
@@ -161,38 +169,47 @@ public enum Conv {
         return cache.get(g) { ConvPrimitives(g) }
     }
 
-    /// output (N, K, P, Q) = conv(input (N, C, H, W), weight) + bias (K).
-    public static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+    /// Layout of `forward`'s output.
+    public static func forwardLayout(_ g: ConvGeometry) -> Layout { DNNLContext.shared.locked { primitives(g).forward.dstLayout } }
+    /// Layout of `backwardData`'s output.
+    public static func backwardDataLayout(_ g: ConvGeometry) -> Layout {
+        DNNLContext.shared.locked { primitives(g).backwardData.diffSrcLayout }
+    }
+
+    /// output (N, K, P, Q) = conv(input (N, C, H, W), weight) + bias (K); output in `forwardLayout(g)`.
+    public static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, inputLayout: Layout = .plain,
+                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
         DNNLContext.shared.locked {
             let f = primitives(g).forward
-            var args = [(Arg.src, f.src.input(input)), (Arg.weights, f.weights.input(weight)),
-                        (Arg.dst, f.dst.output(output))]
+            f.dst.bind(output)
+            var args = [(Arg.src, f.src.bind(input, layout: inputLayout)), (Arg.weights, f.weights.bind(weight, layout: .plain)),
+                        (Arg.dst, f.dst.memory)]
             if g.hasBias, let bias { f.bias.bind(bias); args.append((Arg.bias, f.bias.memory)) }
             f.prim.execute(args)
-            f.dst.finish()
             KernelCounters.add(macs: g.macs)
         }
     }
 
-    /// gradInput (N, C, H, W) = d loss / d input, given gradOutput (N, K, P, Q).
-    public static func backwardData(_ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                    gradInput: UnsafeMutablePointer<Float>) {
+    /// gradInput (N, C, H, W) = d loss / d input, given gradOutput (N, K, P, Q); in `backwardDataLayout(g)`.
+    public static func backwardData(_ g: ConvGeometry, gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
+                                    weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
         DNNLContext.shared.locked {
             let b = primitives(g).backwardData
-            b.prim.execute([(Arg.diffDst, b.diffDst.input(gradOutput)), (Arg.weights, b.weights.input(weight)),
-                            (Arg.diffSrc, b.diffSrc.output(gradInput))])
-            b.diffSrc.finish()
+            b.diffSrc.bind(gradInput)
+            b.prim.execute([(Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout)),
+                            (Arg.weights, b.weights.bind(weight, layout: .plain)), (Arg.diffSrc, b.diffSrc.memory)])
             KernelCounters.add(macs: g.macs)
         }
     }
 
-    /// gradWeight (torch layout) and gradBias (K) from input and gradOutput.
-    public static func backwardWeights(_ g: ConvGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+    /// gradWeight (plain torch layout) and gradBias (K) from input and gradOutput.
+    public static func backwardWeights(_ g: ConvGeometry, input: UnsafePointer<Float>, inputLayout: Layout = .plain,
+                                       gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
                                        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?) {
         DNNLContext.shared.locked {
             let b = primitives(g).backwardWeights
-            var args = [(Arg.src, b.src.input(input)), (Arg.diffDst, b.diffDst.input(gradOutput)),
+            var args = [(Arg.src, b.src.bind(input, layout: inputLayout)),
+                        (Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout)),
                         (Arg.diffWeights, b.diffWeights.output(gradWeight))]
             if g.hasBias, let gradBias { b.diffBias.bind(gradBias); args.append((Arg.diffBias, b.diffBias.memory)) }
             b.prim.execute(args)

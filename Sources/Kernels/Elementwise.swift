@@ -11,7 +11,7 @@ public enum Activation: Hashable, Sendable {
     case sigmoid
 }
 
-struct EltwiseKey: Hashable { let activation: Activation; let count: Int }
+struct EltwiseKey: Hashable { let activation: Activation; let layout: Layout; let shape: [Int] }
 
 final class EltwisePrimitives {
     let forward: Primitive, backward: Primitive
@@ -20,7 +20,9 @@ final class EltwisePrimitives {
     let backwardUsesOutput: Bool
 
     init(_ key: EltwiseKey) {
-        var md = plainDesc([key.count], dnnl_a)
+        // Plain data is treated as one flat vector; blocked data keeps its descriptor so the
+        // channel padding stays zero.
+        var md = key.layout.isPlain ? plainDesc([key.shape.reduce(1, *)], dnnl_a) : LayoutTable.shared.desc(key.layout, shape: key.shape)
         let alg: dnnl_alg_kind_t, alpha: Float
         switch key.activation {
         case .relu(let slope): alg = dnnl_eltwise_relu; alpha = slope; backwardUsesOutput = false
@@ -37,11 +39,12 @@ final class EltwisePrimitives {
     }
 }
 
-/// Activation kernels (oneDNN eltwise).
+/// Activation kernels (oneDNN eltwise); output and gradients in the input's layout.
 public enum ActivationKernel {
     private static let cache = PrimitiveCache<EltwiseKey, EltwisePrimitives>()
-    private static func primitives(_ a: Activation, _ count: Int) -> EltwisePrimitives {
-        cache.get(EltwiseKey(activation: a, count: count)) { EltwisePrimitives(EltwiseKey(activation: a, count: count)) }
+    private static func primitives(_ a: Activation, _ shape: [Int], _ layout: Layout) -> EltwisePrimitives {
+        let key = EltwiseKey(activation: a, layout: layout, shape: layout.isPlain ? [shape.reduce(1, *)] : shape)
+        return cache.get(key) { EltwisePrimitives(key) }
     }
 
     /// Whether `backward` wants the forward output (true) or the forward input (false) as `saved`.
@@ -50,20 +53,22 @@ public enum ActivationKernel {
         return true
     }
 
-    /// output = f(input), `count` elements.
-    public static func forward(_ a: Activation, count: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    /// output = f(input) for a tensor of `shape` stored in `layout`.
+    public static func forward(_ a: Activation, shape: [Int], layout: Layout = .plain, input: UnsafePointer<Float>,
+                               output: UnsafeMutablePointer<Float>) {
         DNNLContext.shared.locked {
-            let p = primitives(a, count)
+            let p = primitives(a, shape, layout)
             p.src.bind(input); p.dst.bind(output)
             p.forward.execute([(Arg.src, p.src.memory), (Arg.dst, p.dst.memory)])
         }
     }
 
     /// gradInput = f'(.) * gradOutput; `saved` is the forward output for tanh and sigmoid, the input for ReLU.
-    public static func backward(_ a: Activation, count: Int, saved: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
-                                gradInput: UnsafeMutablePointer<Float>) {
+    /// All three buffers in `layout`.
+    public static func backward(_ a: Activation, shape: [Int], layout: Layout = .plain, saved: UnsafePointer<Float>,
+                                gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
         DNNLContext.shared.locked {
-            let p = primitives(a, count)
+            let p = primitives(a, shape, layout)
             p.diffDst.bind(gradOutput); p.diffSrc.bind(gradInput)
             let savedMemory = p.backwardUsesOutput ? p.dst : p.src
             savedMemory.bind(saved)

@@ -15,6 +15,8 @@ public struct BatchNormGeometry: Hashable, Sendable {
     public var shape: [Int] { [n, c, h, w] }
 }
 
+struct BatchNormKey: Hashable { let g: BatchNormGeometry; let layout: Layout }
+
 final class BatchNormPrimitives {
     let training: Primitive, inference: Primitive, backward: Primitive
     let dst: BoundMemory, diffSrc: BoundMemory, diffDst: BoundMemory
@@ -22,8 +24,9 @@ final class BatchNormPrimitives {
     let diffScale: BoundMemory, diffShift: BoundMemory
     let data: BoundMemory
 
-    init(_ g: BatchNormGeometry) {
-        var md = plainDesc(g.shape, dnnl_nchw)
+    init(_ key: BatchNormKey) {
+        let g = key.g
+        var md = LayoutTable.shared.desc(key.layout, shape: g.shape)
         let flags = UInt32(dnnl_use_scale.rawValue | dnnl_use_shift.rawValue)
         var fwd = dnnl_batch_normalization_desc_t()
         check(dnnl_batch_normalization_forward_desc_init(&fwd, dnnl_forward_training, &md, g.epsilon, flags),
@@ -46,17 +49,20 @@ final class BatchNormPrimitives {
     }
 }
 
-/// Batch-norm kernels (oneDNN).
+/// Batch-norm kernels (oneDNN). Data (input, output and their gradients) share one layout, plain
+/// or the blocked one a convolution wrote; per-channel vectors are plain.
 public enum BatchNormKernel {
-    private static let cache = PrimitiveCache<BatchNormGeometry, BatchNormPrimitives>()
-    private static func primitives(_ g: BatchNormGeometry) -> BatchNormPrimitives { cache.get(g) { BatchNormPrimitives(g) } }
+    private static let cache = PrimitiveCache<BatchNormKey, BatchNormPrimitives>()
+    private static func primitives(_ g: BatchNormGeometry, _ layout: Layout) -> BatchNormPrimitives {
+        cache.get(BatchNormKey(g: g, layout: layout)) { BatchNormPrimitives(BatchNormKey(g: g, layout: layout)) }
+    }
 
     /// y = scale * (x - mean) / sqrt(var + eps) + shift with batch statistics; writes mean and biased variance (C).
-    public static func forwardTraining(_ g: BatchNormGeometry, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+    public static func forwardTraining(_ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
                                        shift: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                                        mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
         DNNLContext.shared.locked {
-            let p = primitives(g)
+            let p = primitives(g, layout)
             p.data.bind(input); p.dst.bind(output); p.scale.bind(scale); p.shift.bind(shift)
             p.mean.bind(mean); p.variance.bind(variance)
             p.training.execute([(Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
@@ -65,11 +71,11 @@ public enum BatchNormKernel {
     }
 
     /// y = scale * (x - mean) / sqrt(var + eps) + shift with given (running) statistics.
-    public static func forwardInference(_ g: BatchNormGeometry, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+    public static func forwardInference(_ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
                                         shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                                         variance: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         DNNLContext.shared.locked {
-            let p = primitives(g)
+            let p = primitives(g, layout)
             p.data.bind(input); p.dst.bind(output); p.scale.bind(scale); p.shift.bind(shift)
             p.mean.bind(mean); p.variance.bind(variance)
             p.inference.execute([(Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
@@ -78,12 +84,12 @@ public enum BatchNormKernel {
     }
 
     /// Gradients of the training-mode forward with respect to input, scale and shift.
-    public static func backward(_ g: BatchNormGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+    public static func backward(_ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                 scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                                 variance: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
                                 gradScale: UnsafeMutablePointer<Float>, gradShift: UnsafeMutablePointer<Float>) {
         DNNLContext.shared.locked {
-            let p = primitives(g)
+            let p = primitives(g, layout)
             p.data.bind(input); p.diffDst.bind(gradOutput); p.diffSrc.bind(gradInput)
             p.scale.bind(scale); p.shift.bind(shift); p.mean.bind(mean); p.variance.bind(variance)
             p.diffScale.bind(gradScale); p.diffShift.bind(gradShift)
@@ -96,7 +102,7 @@ public enum BatchNormKernel {
     }
 
     /// Implementation names (training forward, backward).
-    public static func implementations(_ g: BatchNormGeometry) -> (forward: String, backward: String) {
-        DNNLContext.shared.locked { (primitives(g).training.implementation, primitives(g).backward.implementation) }
+    public static func implementations(_ g: BatchNormGeometry, layout: Layout = .plain) -> (forward: String, backward: String) {
+        DNNLContext.shared.locked { (primitives(g, layout).training.implementation, primitives(g, layout).backward.implementation) }
     }
 }

@@ -13,6 +13,15 @@ func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
     return zip(a, b).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
 }
 
+/// Runs a kernel that writes `shape` in `layout`, and returns the values in plain order.
+func plain(_ shape: [Int], _ layout: Layout, _ body: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+    var raw = [Float](repeating: .nan, count: layout.physicalCount(shape))
+    raw.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+    var out = [Float](repeating: .nan, count: shape.reduce(1, *))
+    Reorder.run(shape: shape, from: layout, raw, to: .plain, &out)
+    return out
+}
+
 func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
 
 /// Awkward shapes: odd sizes, batch 1, one channel, stride 1 and 2, padding, output padding.
@@ -33,8 +42,7 @@ func convForwardMatchesReference(_ g: ConvGeometry) {
     let x = randomArray(g.inputShape.reduce(1, *), seed: 1)
     let w = randomArray(g.weightShape.reduce(1, *), seed: 2)
     let b = randomArray(g.k, seed: 3)
-    var y = [Float](repeating: .nan, count: g.outputShape.reduce(1, *))
-    Conv.forward(g, input: x, weight: w, bias: g.hasBias ? b : nil, output: &y)
+    let y = plain(g.outputShape, Conv.forwardLayout(g)) { Conv.forward(g, input: x, weight: w, bias: g.hasBias ? b : nil, output: $0) }
     let expected = Reference.convForward(g, input: x, weight: w, bias: g.hasBias ? b : nil)
     #expect(maxRelativeError(y, expected) < 1e-5, "\(g)")
 }
@@ -44,8 +52,7 @@ func convBackwardMatchesReference(_ g: ConvGeometry) {
     let x = randomArray(g.inputShape.reduce(1, *), seed: 4)
     let w = randomArray(g.weightShape.reduce(1, *), seed: 5)
     let dy = randomArray(g.outputShape.reduce(1, *), seed: 6)
-    var dx = [Float](repeating: .nan, count: x.count)
-    Conv.backwardData(g, gradOutput: dy, weight: w, gradInput: &dx)
+    let dx = plain(g.inputShape, Conv.backwardDataLayout(g)) { Conv.backwardData(g, gradOutput: dy, weight: w, gradInput: $0) }
     #expect(maxRelativeError(dx, Reference.convBackwardData(g, gradOutput: dy, weight: w)) < 1e-5, "\(g)")
     var dw = [Float](repeating: .nan, count: w.count), db = [Float](repeating: .nan, count: g.k)
     Conv.backwardWeights(g, input: x, gradOutput: dy, gradWeight: &dw, gradBias: &db)
@@ -67,10 +74,8 @@ func adjointIdentity(_ g: ConvGeometry) {
     let x = randomArray(g.inputShape.reduce(1, *), seed: 7)
     let w = randomArray(g.weightShape.reduce(1, *), seed: 8)
     let y = randomArray(g.outputShape.reduce(1, *), seed: 9)
-    var cx = [Float](repeating: 0, count: y.count)
-    Conv.forward(g, input: x, weight: w, bias: nil, output: &cx)
-    var aty = [Float](repeating: 0, count: x.count)
-    Conv.backwardData(g, gradOutput: y, weight: w, gradInput: &aty)
+    let cx = plain(g.outputShape, Conv.forwardLayout(g)) { Conv.forward(g, input: x, weight: w, bias: nil, output: $0) }
+    let aty = plain(g.inputShape, Conv.backwardDataLayout(g)) { Conv.backwardData(g, gradOutput: y, weight: w, gradInput: $0) }
     let lhs = dot(cx, y), rhs = dot(x, aty)
     #expect(abs(lhs - rhs) <= 1e-3 * max(abs(lhs), 1), "\(g): \(lhs) vs \(rhs)")
     // <dW(x, y), w> = <conv(x; w), y> too: checks the backward-weights layout.
@@ -131,12 +136,12 @@ func activationsMatchReference(_ a: Activation) {
     for count in [1, 7, 1031] {
         let x = randomArray(count, seed: 14).map { $0 * 3 }
         var y = x
-        ActivationKernel.forward(a, count: count, input: x, output: &y)
+        ActivationKernel.forward(a, shape: [count], input: x, output: &y)
         #expect(maxRelativeError(y, x.map { Reference.activation(a, $0) }) < 1e-5)
         let dy = randomArray(count, seed: 15)
         let saved = ActivationKernel.backwardUsesOutput(a) ? y : x
         var dx = x
-        ActivationKernel.backward(a, count: count, saved: saved, gradOutput: dy, gradInput: &dx)
+        ActivationKernel.backward(a, shape: [count], saved: saved, gradOutput: dy, gradInput: &dx)
         let expected = zip(saved, dy).map { Reference.activationDerivative(a, saved: $0) * $1 }
         #expect(maxRelativeError(dx, expected) < 1e-5)
     }
@@ -168,4 +173,30 @@ func gemmMatchesReference(_ mnk: (Int, Int, Int)) {
         Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, b: b, c: &c)
         #expect(maxRelativeError(c, Reference.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, b: b)) < 1e-5)
     }
+}
+
+/// Batch norm and activations on the blocked layout a convolution writes give the same values
+/// as on plain data.
+@Test func blockedLayoutsMatchPlain() {
+    let g = ConvGeometry(n: 3, c: 5, h: 9, w: 9, k: 24, r: 3, s: 3, stride: 2, padding: 1)
+    let layout = Conv.forwardLayout(g)
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 20), w = randomArray(g.weightShape.reduce(1, *), seed: 21)
+    var raw = [Float](repeating: 0, count: layout.physicalCount(g.outputShape))
+    Conv.forward(g, input: x, weight: w, bias: nil, output: &raw)
+    var y = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
+    Reorder.run(shape: g.outputShape, from: layout, raw, to: .plain, &y)
+    let bg = BatchNormGeometry(n: g.n, c: g.k, h: g.p, w: g.q)
+    let scale = randomArray(g.k, seed: 22), shift = randomArray(g.k, seed: 23)
+    var outBlocked = raw, mean = [Float](repeating: 0, count: g.k), variance = mean
+    BatchNormKernel.forwardTraining(bg, layout: layout, input: raw, scale: scale, shift: shift, output: &outBlocked,
+                                    mean: &mean, variance: &variance)
+    var act = outBlocked
+    ActivationKernel.forward(.relu(slope: 0.2), shape: g.outputShape, layout: layout, input: outBlocked, output: &act)
+    var got = y
+    Reorder.run(shape: g.outputShape, from: layout, act, to: .plain, &got)
+    let stats = Reference.batchNormStatistics(bg, input: y)
+    let expected = Reference.batchNormForward(bg, input: y, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance)
+        .map { Reference.activation(.relu(slope: 0.2), $0) }
+    #expect(!layout.isPlain, "expected oneDNN to pick a blocked layout here")
+    #expect(maxRelativeError(got, expected) < 1e-4)
 }

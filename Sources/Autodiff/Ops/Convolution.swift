@@ -21,20 +21,22 @@ extension Tensor {
         return g
     }
 
+    /// Input in any layout; output (and the input's gradient) in the layouts oneDNN chose.
     static func convolution(_ g: ConvGeometry, _ x: Tensor, _ w: Tensor, _ bias: Tensor?) -> Tensor {
-        let out = Tensor(uninitializedShape: g.outputShape)
-        Conv.forward(g, input: x.pointer, weight: w.pointer, bias: bias?.pointer, output: out.pointer)
+        let out = Tensor(uninitializedShape: g.outputShape, layout: Conv.forwardLayout(g))
+        Conv.forward(g, input: x.raw, inputLayout: x.layout, weight: w.pointer, bias: bias?.pointer, output: out.raw)
         let inputs = bias.map { [x, w, $0] } ?? [x, w]
         return result(out, inputs: inputs) { dy, needs in
             var dx: Tensor?, dw: Tensor?, db: Tensor?
             if needs[0] {
-                dx = Tensor(uninitializedShape: g.inputShape)
-                Conv.backwardData(g, gradOutput: dy.pointer, weight: w.pointer, gradInput: dx!.pointer)
+                dx = Tensor(uninitializedShape: g.inputShape, layout: Conv.backwardDataLayout(g))
+                Conv.backwardData(g, gradOutput: dy.raw, gradOutputLayout: dy.layout, weight: w.pointer, gradInput: dx!.raw)
             }
             if needs[1] || (bias != nil && needs[2]) {
                 dw = Tensor(uninitializedShape: g.weightShape)
                 db = bias != nil ? Tensor(uninitializedShape: [g.k]) : nil
-                Conv.backwardWeights(g, input: x.pointer, gradOutput: dy.pointer, gradWeight: dw!.pointer, gradBias: db?.pointer)
+                Conv.backwardWeights(g, input: x.raw, inputLayout: x.layout, gradOutput: dy.raw, gradOutputLayout: dy.layout,
+                                     gradWeight: dw!.raw, gradBias: db?.raw)
             }
             return bias != nil ? [dx, dw, db] : [dx, dw]
         }

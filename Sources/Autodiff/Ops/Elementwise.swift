@@ -173,13 +173,17 @@ extension Tensor {
 
     // MARK: Activations (oneDNN eltwise)
 
+    /// Runs in the input's layout; the gradient comes back in that layout too.
     func activation(_ a: Activation) -> Tensor {
-        let out = Tensor(uninitializedShape: shape)
-        ActivationKernel.forward(a, count: count, input: pointer, output: out.pointer)
+        let l = layout
+        let out = Tensor(uninitializedShape: shape, layout: l)
+        ActivationKernel.forward(a, shape: shape, layout: l, input: raw, output: out.raw)
         let saved = ActivationKernel.backwardUsesOutput(a) ? out : self
         return Tensor.result(out, inputs: [self]) { g, _ in
-            let dx = Tensor(uninitializedShape: g.shape)
-            ActivationKernel.backward(a, count: g.count, saved: saved.pointer, gradOutput: g.pointer, gradInput: dx.pointer)
+            let dx = Tensor(uninitializedShape: g.shape, layout: l)
+            let (dy, keep) = g.raw(in: l)
+            ActivationKernel.backward(a, shape: g.shape, layout: l, saved: saved.raw, gradOutput: dy, gradInput: dx.raw)
+            withExtendedLifetime(keep) {}
             return [dx]
         }
     }

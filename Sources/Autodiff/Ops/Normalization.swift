@@ -7,19 +7,24 @@ extension Tensor {
     public func batchNormTraining(scale: Tensor, shift: Tensor, epsilon: Float = 1e-5) throws
         -> (output: Tensor, mean: Tensor, variance: Tensor) {
         let g = try batchNormGeometry(scale: scale, shift: shift, epsilon: epsilon)
-        let out = Tensor(uninitializedShape: shape)
+        // Data stays in the input's layout (blocked after a convolution); statistics are plain (C).
+        let x = rank == 4 ? self : try reshaped([shape[0], shape[1], 1, 1])
+        let l = x.layout
+        let out = Tensor(uninitializedShape: x.shape, layout: l)
         let mean = Tensor(uninitializedShape: [g.c]), variance = Tensor(uninitializedShape: [g.c])
-        BatchNormKernel.forwardTraining(g, input: pointer, scale: scale.pointer, shift: shift.pointer, output: out.pointer,
-                                        mean: mean.pointer, variance: variance.pointer)
-        let x = self
-        let y = Tensor.result(out, inputs: [self, scale, shift]) { dy, _ in
-            let dx = Tensor(uninitializedShape: x.shape)
+        BatchNormKernel.forwardTraining(g, layout: l, input: x.raw, scale: scale.pointer, shift: shift.pointer, output: out.raw,
+                                        mean: mean.raw, variance: variance.raw)
+        var y = Tensor.result(out, inputs: [x, scale, shift]) { dy, _ in
+            let dx = Tensor(uninitializedShape: x.shape, layout: l)
             let dscale = Tensor(uninitializedShape: [g.c]), dshift = Tensor(uninitializedShape: [g.c])
-            BatchNormKernel.backward(g, input: x.pointer, gradOutput: dy.pointer, scale: scale.pointer, shift: shift.pointer,
-                                     mean: mean.pointer, variance: variance.pointer, gradInput: dx.pointer,
-                                     gradScale: dscale.pointer, gradShift: dshift.pointer)
+            let (dyRaw, keep) = dy.raw(in: l)
+            BatchNormKernel.backward(g, layout: l, input: x.raw, gradOutput: dyRaw, scale: scale.pointer, shift: shift.pointer,
+                                     mean: mean.raw, variance: variance.raw, gradInput: dx.raw,
+                                     gradScale: dscale.raw, gradShift: dshift.raw)
+            withExtendedLifetime(keep) {}
             return [dx, dscale, dshift]
         }
+        if rank == 2 { y = try y.reshaped(shape) }
         return (y, mean, variance)
     }
 
@@ -27,9 +32,9 @@ extension Tensor {
     public func batchNormInference(scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
                                    epsilon: Float = 1e-5) throws -> Tensor {
         let g = try batchNormGeometry(scale: scale, shift: shift, epsilon: epsilon)
-        let out = Tensor(uninitializedShape: shape)
-        BatchNormKernel.forwardInference(g, input: pointer, scale: scale.pointer, shift: shift.pointer, mean: mean.pointer,
-                                         variance: variance.pointer, output: out.pointer)
+        let out = Tensor(uninitializedShape: shape, layout: layout)
+        BatchNormKernel.forwardInference(g, layout: layout, input: raw, scale: scale.pointer, shift: shift.pointer,
+                                         mean: mean.pointer, variance: variance.pointer, output: out.raw)
         // d out / d x = scale / sqrt(var + eps) per channel; d/d scale = xhat; d/d shift = 1.
         let x = self
         return Tensor.result(out, inputs: [self, scale, shift]) { dy, needs in

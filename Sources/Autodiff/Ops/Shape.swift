@@ -14,9 +14,9 @@ extension Tensor {
         guard s.allSatisfy({ $0 >= 0 }), s.reduce(1, *) == count else {
             throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape)
         }
-        let out = Tensor(shape: s, storage: storage)
+        let out = Tensor(shape: s, storage: plain().storage)
         let original = shape
-        return Tensor.result(out, inputs: [self]) { g, _ in [Tensor(shape: original, storage: g.storage)] }
+        return Tensor.result(out, inputs: [self]) { g, _ in [Tensor(shape: original, storage: g.plain().storage)] }
     }
 
     /// (N, ...) -> (N, rest).

@@ -1,0 +1,101 @@
+import CDNNL
+import Foundation
+
+/// A physical memory layout: plain row-major (NCHW for images), or a blocked format that a
+/// oneDNN primitive chose (e.g. nChw16c, channels in blocks of 16 innermost). Activations stay
+/// in the layout the producing primitive wrote, so the next primitive reads them without a
+/// reorder; anything outside the kernels asks for the plain layout.
+/// Layouts are interned: equal layouts have equal ids, 0 is plain.
+public struct Layout: Hashable, Sendable, CustomStringConvertible {
+    public let id: Int
+    public static let plain = Layout(id: 0)
+    public var isPlain: Bool { id == 0 }
+    public var description: String { isPlain ? "plain" : "blocked#\(id)" }
+}
+
+/// The interned descriptors behind `Layout` ids.
+final class LayoutTable: @unchecked Sendable {
+    static let shared = LayoutTable()
+    private var descs: [dnnl_memory_desc_t] = [dnnl_memory_desc_t()]
+    private let lock = NSLock()
+
+    /// The layout of a descriptor a primitive chose (plain if it is the dense row-major one).
+    func intern(_ md: dnnl_memory_desc_t) -> Layout {
+        let dims = withUnsafeBytes(of: md.dims) { raw in
+            (0..<Int(md.ndims)).map { Int(raw.load(fromByteOffset: $0 * 8, as: Int64.self)) }
+        }
+        if descEqual(md, plainDesc(dims, denseTag(rank: dims.count))) { return .plain }
+        lock.lock(); defer { lock.unlock() }
+        if let i = descs.indices.dropFirst().first(where: { descEqual(descs[$0], md) }) { return Layout(id: i) }
+        descs.append(md)
+        return Layout(id: descs.count - 1)
+    }
+
+    /// The descriptor of `layout` for `shape` (plain: dense row-major of that shape).
+    func desc(_ layout: Layout, shape: [Int]) -> dnnl_memory_desc_t {
+        if layout.isPlain { return plainDesc(shape, denseTag(rank: shape.count)) }
+        lock.lock(); defer { lock.unlock() }
+        return descs[layout.id]
+    }
+
+}
+
+extension Layout {
+    /// Floats needed to hold a tensor of `shape` in this layout (blocked layouts pad channels).
+    public func physicalCount(_ shape: [Int]) -> Int {
+        isPlain ? shape.reduce(1, *) : descBytes(LayoutTable.shared.desc(self, shape: shape)) / 4
+    }
+}
+
+struct ReorderKey: Hashable { let from: Layout, to: Layout, shape: [Int] }
+
+/// Conversions between layouts (oneDNN reorders, created once per pair and shape).
+public enum Reorder {
+    private static let cache = PrimitiveCache<ReorderKey, (Primitive, BoundMemory, BoundMemory)>()
+
+    /// Copies a tensor of `shape` from layout `from` at `src` to layout `to` at `dst`.
+    public static func run(shape: [Int], from: Layout, _ src: UnsafeRawPointer, to: Layout, _ dst: UnsafeMutableRawPointer) {
+        if from == to {
+            dst.copyMemory(from: src, byteCount: from.physicalCount(shape) * 4)
+            return
+        }
+        DNNLContext.shared.locked {
+            let (p, s, d) = cache.get(ReorderKey(from: from, to: to, shape: shape)) {
+                let a = LayoutTable.shared.desc(from, shape: shape), b = LayoutTable.shared.desc(to, shape: shape)
+                return (Primitive(reorderFrom: a, to: b), BoundMemory(a), BoundMemory(b))
+            }
+            s.bind(src); d.bind(dst)
+            p.execute([(Arg.src, s.memory), (Arg.dst, d.memory)])
+        }
+    }
+}
+
+/// An input of a primitive that wants `chosen`: binds a caller buffer directly when it is
+/// already in that layout, else reorders it into an internal buffer first.
+final class InputPort {
+    let chosen: dnnl_memory_desc_t
+    let layout: Layout
+    let shape: [Int]
+    private let direct: BoundMemory
+    private let converted: BoundMemory
+    private let buffer: AlignedBuffer
+    /// For inputs whose "plain" form is not dense row-major (IOHW deconvolution weights).
+    private let customPlain: LayoutPort?
+
+    init(chosen: dnnl_memory_desc_t, plain: dnnl_memory_desc_t? = nil, shape: [Int]) {
+        self.chosen = chosen
+        self.shape = shape
+        layout = LayoutTable.shared.intern(chosen)
+        buffer = AlignedBuffer(bytes: descBytes(chosen))
+        direct = BoundMemory(chosen)
+        converted = BoundMemory(chosen, handle: buffer.pointer)
+        customPlain = plain.map { LayoutPort(plain: $0, chosen: chosen, input: true) }
+    }
+
+    func bind(_ p: UnsafeRawPointer, layout given: Layout) -> dnnl_memory_t {
+        if given.isPlain, let customPlain { return customPlain.input(p) }
+        if given == layout { direct.bind(p); return direct.memory }
+        Reorder.run(shape: shape, from: given, p, to: layout, buffer.pointer)
+        return converted.memory
+    }
+}
