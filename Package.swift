@@ -49,6 +49,9 @@ let package = Package(
             name: "medsynth",
             dependencies: ["Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "SeededRandom"]),
+        .testTarget(
+            name: "DatasetsTests",
+            dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     ]
 )

@@ -69,6 +69,15 @@ public func decodeImage(_ bytes: [UInt8], path: String, maxPixels: Int = default
 /// gamma-encode it on the way to 8 bits; `PNG_IMAGE_FLAG_16BIT_sRGB` says the samples are sRGB,
 /// so 16-bit values map to 8 bits by plain rescaling (v * 255 / 65535, rounded).
 func decodePNG(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> DecodedImage {
+    // The IHDR chunk always comes first (bytes 8..<33): refuse huge images from it alone,
+    // whatever follows, before libpng allocates anything.
+    if bytes.count >= 24, bytes[12..<16].elementsEqual("IHDR".utf8) {
+        let be = { (i: Int) in bytes[i..<i + 4].reduce(0) { $0 << 8 | Int($1) } }
+        let (width, height) = (be(16), be(20))
+        guard width * height <= maxPixels else {
+            throw DatasetError.imageTooLarge(path: path, width: width, height: height, limit: maxPixels)
+        }
+    }
     var image = png_image()
     image.version = png_uint_32(PNG_IMAGE_VERSION)
     return try bytes.withUnsafeBytes { raw -> DecodedImage in
@@ -181,7 +190,7 @@ func decodeJPEG(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> Decode
     let header = bytes.withUnsafeBufferPointer {
         tjDecompressHeader3(handle, $0.baseAddress, UInt(bytes.count), &width, &height, &subsamp, &colorspace)
     }
-    guard header == 0 else { throw jpegError(handle, path: path) }
+    guard header == 0 else { throw jpegError(handle, path: path, hasEnd: bytes.suffix(2).elementsEqual([0xFF, 0xD9])) }
     guard Int(width) * Int(height) <= maxPixels else {
         throw DatasetError.imageTooLarge(path: path, width: Int(width), height: Int(height), limit: maxPixels)
     }
@@ -196,14 +205,14 @@ func decodeJPEG(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> Decode
                           Int32(gray ? TJPF_GRAY.rawValue : TJPF_RGB.rawValue), TJFLAG_STOPONWARNING)
         }
     }
-    guard status == 0 else { throw jpegError(handle, path: path) }
+    guard status == 0 else { throw jpegError(handle, path: path, hasEnd: bytes.suffix(2).elementsEqual([0xFF, 0xD9])) }
     return DecodedImage(width: Int(width), height: Int(height), channels: channels, pixels: pixels)
 }
 
-private func jpegError(_ handle: tjhandle, path: String) -> DatasetError {
+/// A failed decode of a file without its end-of-image marker is reported as truncated.
+private func jpegError(_ handle: tjhandle, path: String, hasEnd: Bool) -> DatasetError {
     let message = String(cString: tjGetErrorStr2(handle))
-    let lower = message.lowercased()
-    if lower.contains("premature end") || lower.contains("end of file") || lower.contains("truncated") {
+    if !hasEnd || message.lowercased().contains("premature end") {
         return .truncated(path: path, reason: "JPEG: \(message)")
     }
     return .corrupt(path: path, reason: "JPEG: \(message)")
