@@ -7,23 +7,31 @@ import Glibc
 import Darwin
 #endif
 
-/// Reads a whole file with POSIX calls so that failures carry the errno message.
-public func readFileBytes(_ path: String) throws -> [UInt8] {
+/// Opens a regular file for reading; errors carry the errno message. The caller closes `fd`.
+func openRegularFile(_ path: String) throws -> (fd: Int32, size: Int) {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else {
         let code = errno
         if code == ENOENT { throw DatasetError.notFound(path: path) }
         throw DatasetError.unreadable(path: path, reason: errnoMessage(code))
     }
-    defer { close(fd) }
     var info = stat()
     guard fstat(fd, &info) == 0 else {
-        throw DatasetError.unreadable(path: path, reason: errnoMessage(errno))
+        let reason = errnoMessage(errno)
+        close(fd)
+        throw DatasetError.unreadable(path: path, reason: reason)
     }
     guard (info.st_mode & S_IFMT) == S_IFREG else {
+        close(fd)
         throw DatasetError.unreadable(path: path, reason: "not a regular file")
     }
-    let size = Int(info.st_size)
+    return (fd, Int(info.st_size))
+}
+
+/// Reads a whole file with POSIX calls so that failures carry the errno message.
+public func readFileBytes(_ path: String) throws -> [UInt8] {
+    let (fd, size) = try openRegularFile(path)
+    defer { close(fd) }
     var bytes = [UInt8](repeating: 0, count: size)
     var done = 0
     while done < size {

@@ -22,19 +22,21 @@ public struct NPZSplitArrays: Sendable {
     public var imagesEntry: String { "\(split.rawValue)_images" }
 }
 
-/// Reads a MedMNIST `.npz`, returning whichever of the train/val/test pairs it holds.
-public func readMedMNISTArrays(at path: String) throws -> [NPZSplitArrays] {
-    try readMedMNISTArrays(readFileBytes(path), path: path)
-}
-
-/// Parses MedMNIST `.npz` bytes (a zip of stored or deflated `.npy` files).
+/// Reads a MedMNIST `.npz` (a zip of stored or deflated `.npy` files), returning whichever of
+/// the train/val/test images+labels pairs it holds.
 ///
 /// Checks every array (dtype, shape, byte count), that each images/labels pair has one N, and
-/// that all splits share one image shape. `path` only names the source in errors.
-public func readMedMNISTArrays(_ bytes: [UInt8], path: String) throws -> [NPZSplitArrays] {
-    if bytes.isEmpty { throw DatasetError.emptyFile(path: path) }
+/// that all splits share one image shape. Only the needed entries are inflated.
+///
+/// NOTE: ZIPFoundation 0.9.20's in-memory archives (`Archive(data:)`) trap on a zip whose
+/// offsets point past the end (found by the fuzz test); file-backed archives read safely,
+/// so this reader only opens files.
+public func readMedMNISTArrays(at path: String) throws -> [NPZSplitArrays] {
+    let (fd, size) = try openRegularFile(path)
+    close(fd)
+    if size == 0 { throw DatasetError.emptyFile(path: path) }
     let archive: Archive
-    do { archive = try Archive(data: Data(bytes), accessMode: .read) } catch {
+    do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
         throw DatasetError.corrupt(path: path, reason: "not a readable zip archive (\(error))")
     }
     var entries = [String: Entry]()

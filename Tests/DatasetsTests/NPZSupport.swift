@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import ZIPFoundation
 
@@ -43,4 +44,10 @@ func makeMedMNIST(n: Int = 4, h: Int = 5, w: Int = 5, splits: [String] = ["train
         entries.append(("\(split)_labels.npy", makeNPY(descr: "<i8", shape: [n, 1], data: int64Bytes((0..<n).map { $0 % 2 }))))
     }
     return try makeNPZ(entries, deflate: deflate)
+}
+
+/// Writes `bytes` to `folder/name` and reads it as a MedMNIST npz.
+func readNPZ(_ bytes: [UInt8], in folder: String, name: String) throws -> [NPZSplitArrays] {
+    try Data(bytes).write(to: URL(fileURLWithPath: folder + "/" + name))
+    return try readMedMNISTArrays(at: folder + "/" + name)
 }

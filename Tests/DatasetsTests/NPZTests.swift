@@ -6,7 +6,9 @@ import Testing
 struct NPZTests {
     @Test("deflated and stored entries both read", arguments: [true, false])
     func readsBothCompressionMethods(deflate: Bool) throws {
-        let parts = try readMedMNISTArrays(try makeMedMNIST(deflate: deflate), path: "m.npz")
+        let dir = try makeTemporaryFolder()
+        defer { removeTemporary(dir) }
+        let parts = try readNPZ(try makeMedMNIST(deflate: deflate), in: dir, name: "m.npz")
         #expect(parts.map(\.split) == [.train, .val])
         #expect(parts[0].count == 4 && parts[0].height == 5 && parts[0].channels == 1)
         #expect(parts[0].labels == [0, 1, 0, 1])
@@ -20,12 +22,14 @@ struct NPZTests {
     }
 
     @Test func labelDTypesAndShapes() throws {
+        let dir = try makeTemporaryFolder()
+        defer { removeTemporary(dir) }
         let images = makeNPY(descr: "|u1", shape: [3, 2, 2, 3], data: Array(repeating: 9, count: 36))
         for labels in [makeNPY(descr: "|u1", shape: [3], data: [0, 1, 2]),
                        makeNPY(descr: "<i4", shape: [3, 1], data: [0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]),
                        makeNPY(descr: ">i2", shape: [3], data: [0, 0, 0, 1, 0, 2])]
         {
-            let parts = try readMedMNISTArrays(try makeNPZ([("test_images.npy", images), ("test_labels.npy", labels)]), path: "t.npz")
+            let parts = try readNPZ(try makeNPZ([("test_images.npy", images), ("test_labels.npy", labels)]), in: dir, name: "t.npz")
             #expect(parts.count == 1 && parts[0].split == .test && parts[0].channels == 3 && parts[0].labels == [0, 1, 2])
         }
         #expect(try parseNPY(makeNPY(descr: "<i8", shape: [1], data: int64Bytes([-5])), path: "n", entry: "e").integers() == [-5])
@@ -47,6 +51,8 @@ struct NPZTests {
 
     /// Each malformed input names the file, the array entry and the problem.
     @Test func malformedArraysGiveNamedErrors() throws {
+        let dir = try makeTemporaryFolder()
+        defer { removeTemporary(dir) }
         let labels = makeNPY(descr: "<i8", shape: [2, 1], data: int64Bytes([0, 1]))
         let good = makeNPY(descr: "|u1", shape: [2, 2, 2], data: Array(repeating: 1, count: 8))
         func npz(_ images: [UInt8], _ l: [UInt8]? = nil) throws -> [UInt8] {
@@ -70,14 +76,14 @@ struct NPZTests {
         ]
         for (bytes, entry, problem) in cases {
             do {
-                _ = try readMedMNISTArrays(bytes, path: "bad.npz")
+                _ = try readNPZ(bytes, in: dir, name: "bad.npz")
                 Issue.record("expected an error for '\(problem)'")
             } catch let error as DatasetError {
-                #expect(error.description.hasPrefix("bad.npz: "), "\(error)")
+                #expect(error.description.hasPrefix(dir + "/bad.npz: "), "\(error)")
                 #expect(entry.isEmpty || error.description.contains("array '\(entry)'"), "\(error)")
                 #expect(error.description.contains(problem), "\(error)")
             }
         }
-        #expect(throws: DatasetError.emptyFile(path: "e.npz")) { try readMedMNISTArrays([], path: "e.npz") }
+        #expect(throws: DatasetError.emptyFile(path: dir + "/e.npz")) { try readNPZ([], in: dir, name: "e.npz") }
     }
 }
