@@ -15,6 +15,16 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
     /// True for GAN-generated images (always false for loaded data).
     public var synthetic: Bool
 
+    /// Creates a manifest row (the GAN layer uses `synthetic: true` for generated images).
+    public init(index: Int, source: String, className: String, split: Split, sha256: String, synthetic: Bool) {
+        self.index = index
+        self.source = source
+        self.className = className
+        self.split = split
+        self.sha256 = sha256
+        self.synthetic = synthetic
+    }
+
     enum CodingKeys: String, CodingKey {
         case index, source, className = "class", split, sha256, synthetic
     }

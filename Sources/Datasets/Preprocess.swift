@@ -47,12 +47,12 @@ public func preprocessImage(
     } else {
         for p in 0..<area { for c in 0..<channels { planes[c * area + p] = Float(src[p * channels + c]) } }
     }
-    let (scale, offset): (Float, Float) = scaling == .unit ? (1 / 255, 0) : (1 / 127.5, -1)
+    let (divisor, offset): (Float, Float) = scaling == .unit ? (255, 0) : (127.5, -1)
     let resized = resizePlanes(planes, count: planeCount, width: width, height: height, size: size)
     let outArea = size * size
     for c in 0..<outChannels {
         let plane = planeCount == 1 ? 0 : c
-        for p in 0..<outArea { out.append(resized[plane * outArea + p] * scale + offset) }
+        for p in 0..<outArea { out.append(resized[plane * outArea + p] / divisor + offset) }
     }
 }
 

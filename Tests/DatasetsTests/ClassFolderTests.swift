@@ -4,11 +4,6 @@ import Testing
 
 @Suite("Class-folder reader")
 struct ClassFolderTests {
-    /// A tiny valid gray PNG whose pixels are all `value`.
-    func png(_ value: UInt8) throws -> [UInt8] {
-        try encodePNG(pixels: Array(repeating: value, count: 16), width: 4, height: 4, channels: 1)
-    }
-
     /// A hand-made PNG with one byte of its IDAT data flipped (the chunk CRC then fails).
     func flippedIDAT() -> [UInt8] {
         var bytes = makePNG(width: 8, height: 8, bitDepth: 8, colorType: 0, samples: Array(repeating: 3, count: 64))
