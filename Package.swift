@@ -22,34 +22,36 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "medsynth", targets: ["medsynth"]),
-        .library(name: "NN", targets: ["NN"]),
-        .library(name: "GAN", targets: ["GAN"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
-        // System libraries (Debian: libdnnl-dev, libpng-dev, libturbojpeg0-dev).
-        .systemLibrary(name: "CDNNL"),
+        // System libraries (Debian: libpng-dev, libturbojpeg0-dev).
         .systemLibrary(name: "CPNG"),
         .systemLibrary(name: "CTurboJPEG"),
         // Seedable, checkpointable randomness shared by every layer above.
         .target(name: "SeededRandom", swiftSettings: simdFlags),
-        // oneDNN wrappers and naive reference kernels; the only place C types live.
-        .target(name: "Kernels", dependencies: ["CDNNL"], swiftSettings: simdFlags),
-        // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.
-        .target(name: "Autodiff", dependencies: ["Kernels", "SeededRandom"], swiftSettings: simdFlags),
-        // Layers, losses, initialisers, optimizers, schedules, safetensors checkpoints.
-        .target(name: "NN", dependencies: ["Autodiff"], swiftSettings: simdFlags),
-        // DCGAN models and training.
-        .target(name: "GAN", dependencies: ["NN"], swiftSettings: simdFlags),
+        // Image decoding, MedMNIST npz, class folders, stratified splits, batching, augmentation.
+        // Produces plain Float arrays (NCHW); no tensor type lives here.
+        .target(
+            name: "Datasets",
+            dependencies: [
+                "CPNG", "CTurboJPEG", "SeededRandom",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: simdFlags),
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
-        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
-        .testTarget(name: "GANTests", dependencies: ["GAN"]),
+        .testTarget(
+            name: "DatasetsTests",
+            dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     ]
 )

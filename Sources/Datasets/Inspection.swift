@@ -1,0 +1,70 @@
+/// A summary of a dataset for people: counts per class and split, imbalance, shapes, problems.
+public struct InspectionReport: Codable, Sendable {
+    /// One class's row.
+    public struct ClassSummary: Codable, Sendable {
+        /// Class name.
+        public var name: String
+        /// Samples per split (`train`, `val`, `test`).
+        public var counts: [String: Int]
+        /// Samples in all splits.
+        public var total: Int
+        /// Fraction of the whole dataset.
+        public var share: Double
+        /// Size of the largest class divided by this class's size (1 for the largest).
+        public var imbalanceRatio: Double
+        /// Stored image shapes (`"28x28x3"`) and how many images have each.
+        public var shapes: [String: Int]
+    }
+
+    /// The inspected path.
+    public var path: String
+    /// Folder tree or npz.
+    public var format: DatasetFormat
+    /// Where the splits come from: the file's own arrays, or the seeded stratified split.
+    public var splitSource: String
+    /// One row per class, in label order.
+    public var classes: [ClassSummary]
+    /// Samples per split over all classes.
+    public var splitTotals: [String: Int]
+    /// All samples.
+    public var total: Int
+    /// Shape after preprocessing, `"CxHxW"`.
+    public var outputShape: String
+    /// Files that could not be read, with reasons.
+    public var unreadable: [SkippedFile]
+    /// Small classes, duplicates, ignored folders.
+    public var warnings: [String]
+}
+
+/// Loads a dataset, splits it (its own splits, or stratified by `ratio` and `seed`) and
+/// summarises it. Unreadable files are listed, never fatal (unless `options.strict`).
+public func inspectDataset(at path: String, options: LoadOptions = LoadOptions(),
+                           ratio: SplitRatio = .standard, seed: UInt64 = 0) throws -> InspectionReport
+{
+    let loaded = try loadDataset(at: path, options: options)
+    let split = try makeSplits(loaded, ratio: ratio, seed: seed)
+    let images = split.images
+    let counts = images.classCounts
+    let largest = counts.max() ?? 0
+    let classes = images.classNames.indices.map { label -> InspectionReport.ClassSummary in
+        let members = images.labels.indices.filter { images.labels[$0] == label }
+        var perSplit = Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0.rawValue, 0) })
+        var shapes = [String: Int]()
+        for i in members {
+            perSplit[split.splits[i].rawValue, default: 0] += 1
+            shapes[loaded.originalShapes[i].description, default: 0] += 1
+        }
+        let n = members.count
+        return .init(name: images.classNames[label], counts: perSplit, total: n,
+                     share: images.count == 0 ? 0 : Double(n) / Double(images.count),
+                     imbalanceRatio: n == 0 ? .infinity : Double(largest) / Double(n), shapes: shapes)
+    }
+    var totals = Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0.rawValue, 0) })
+    for s in split.splits { totals[s.rawValue, default: 0] += 1 }
+    return InspectionReport(
+        path: path, format: loaded.format,
+        splitSource: loaded.presetSplits != nil ? "arrays in the file" : "stratified \(ratio), seed \(seed)",
+        classes: classes, splitTotals: totals, total: images.count,
+        outputShape: "\(images.channels)x\(images.height)x\(images.width)",
+        unreadable: loaded.skipped, warnings: loaded.warnings + split.warnings)
+}

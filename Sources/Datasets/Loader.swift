@@ -1,0 +1,189 @@
+import Foundation
+
+/// Options for `loadDataset`.
+public struct LoadOptions: Sendable {
+    /// Resize, channels and scaling.
+    public var preprocessing: Preprocessing
+    /// Class names in label order; nil means the sorted sub-folder names (folders) or the
+    /// built-in MedMNIST table, else "0", "1", ... (npz).
+    public var classes: [String]?
+    /// When true the first unreadable image is fatal; otherwise it is skipped and listed.
+    public var strict: Bool
+    /// Largest image accepted, in pixels (checked from the header, before decoding).
+    public var maxPixels: Int
+
+    /// Creates loading options.
+    public init(preprocessing: Preprocessing = Preprocessing(), classes: [String]? = nil,
+                strict: Bool = false, maxPixels: Int = defaultMaxPixels)
+    {
+        self.preprocessing = preprocessing
+        self.classes = classes
+        self.strict = strict
+        self.maxPixels = maxPixels
+    }
+}
+
+/// The two on-disk layouts the loader understands.
+public enum DatasetFormat: String, Codable, Sendable {
+    /// One sub-folder of PNG/JPEG files per class.
+    case classFolders
+    /// A MedMNIST `.npz` of `<split>_images`/`<split>_labels` arrays.
+    case npz
+}
+
+/// A loaded dataset: the images, and what the loader learned on the way.
+public struct LoadedDataset: Sendable {
+    /// The path that was loaded.
+    public var path: String
+    /// Folder tree or npz.
+    public var format: DatasetFormat
+    /// The preprocessed images.
+    public var images: LabeledImages
+    /// Per-sample split given by the file itself (npz arrays); nil for folders.
+    public var presetSplits: [Split]?
+    /// Per-sample shape as stored, before preprocessing.
+    public var originalShapes: [ImageShape]
+    /// Files left out, with reasons (empty with `strict`).
+    public var skipped: [SkippedFile]
+    /// Non-fatal remarks (e.g. ignored folders).
+    public var warnings: [String]
+}
+
+/// Loads a class-folder tree or a MedMNIST `.npz` (chosen by whether `path` is a folder).
+public func loadDataset(at path: String, options: LoadOptions = LoadOptions()) throws -> LoadedDataset {
+    try options.preprocessing.validate()
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw DatasetError.notFound(path: path)
+    }
+    return isDirectory.boolValue
+        ? try loadClassFolders(at: path, options: options)
+        : try loadNPZ(at: path, options: options)
+}
+
+// MARK: - Class folders
+
+/// The image files of one class, sorted by name.
+public struct ClassFolder: Sendable {
+    /// The class (folder) name.
+    public var name: String
+    /// Full paths of its `.png`/`.jpg`/`.jpeg` files (case-insensitive), hidden files excluded.
+    public var files: [String]
+}
+
+/// Lists the classes of a folder tree without decoding anything.
+///
+/// Hidden files and folders (names starting with ".") are ignored. With `classes`, exactly
+/// those folders are used in that order; otherwise every sub-folder, sorted by name.
+/// Throws `tooFewClasses` for fewer than two classes and `emptyClass` for a class without images.
+public func scanClassFolders(at root: String, classes: [String]? = nil) throws
+    -> (classes: [ClassFolder], warnings: [String])
+{
+    let folders = try listDirectory(root).filter { isDirectory(join(root, $0)) }.sorted()
+    var warnings = [String]()
+    let names: [String]
+    if let classes {
+        for name in classes where !folders.contains(name) { throw DatasetError.unknownClass(path: root, className: name) }
+        for name in folders where !classes.contains(name) { warnings.append("\(join(root, name)): not a listed class, ignored") }
+        names = classes
+    } else {
+        names = folders
+    }
+    guard Set(names).count >= 2 else { throw DatasetError.tooFewClasses(path: root, found: names) }
+    let result = try names.map { name -> ClassFolder in
+        let folder = join(root, name)
+        let files = try listDirectory(folder).filter { hasImageExtension($0) }.sorted().map { join(folder, $0) }
+            .filter { !isDirectory($0) }
+        guard !files.isEmpty else { throw DatasetError.emptyClass(path: folder, className: name) }
+        return ClassFolder(name: name, files: files)
+    }
+    return (result, warnings)
+}
+
+func loadClassFolders(at root: String, options: LoadOptions) throws -> LoadedDataset {
+    let (classes, warnings) = try scanClassFolders(at: root, classes: options.classes)
+    var accumulator = ImageAccumulator(options: options.preprocessing)
+    var skipped = [SkippedFile]()
+    for (label, folder) in classes.enumerated() {
+        let before = accumulator.labels.count
+        for file in folder.files {
+            do {
+                let bytes = try readFileBytes(file)
+                let image = try decodeImage(bytes, path: file, maxPixels: options.maxPixels)
+                let source = SampleSource(location: file, sha256: sha256Hex(bytes))
+                image.pixels.withUnsafeBufferPointer {
+                    accumulator.append($0, shape: ImageShape(width: image.width, height: image.height,
+                                                             channels: image.channels),
+                                       label: label, source: source)
+                }
+            } catch let error as DatasetError {
+                if options.strict { throw error }
+                skipped.append(SkippedFile(path: file, reason: error.description))
+            }
+        }
+        if accumulator.labels.count == before {
+            throw DatasetError.emptyClass(path: join(root, folder.name), className: folder.name)
+        }
+    }
+    return LoadedDataset(
+        path: root, format: .classFolders, images: accumulator.finish(classNames: classes.map(\.name)),
+        presetSplits: nil, originalShapes: accumulator.shapes, skipped: skipped, warnings: warnings)
+}
+
+private func listDirectory(_ path: String) throws -> [String] {
+    do {
+        return try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
+    } catch {
+        let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+        throw DatasetError.unreadable(path: path, reason: reason)
+    }
+}
+
+private func isDirectory(_ path: String) -> Bool {
+    var flag: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
+}
+
+private func hasImageExtension(_ name: String) -> Bool {
+    guard let dot = name.lastIndex(of: ".") else { return false }
+    return ["png", "jpg", "jpeg"].contains(name[name.index(after: dot)...].lowercased())
+}
+
+func join(_ folder: String, _ name: String) -> String {
+    folder.hasSuffix("/") ? folder + name : folder + "/" + name
+}
+
+// MARK: - MedMNIST npz
+
+func loadNPZ(at path: String, options: LoadOptions) throws -> LoadedDataset {
+    let parts = try readMedMNISTArrays(at: path)
+    let maxLabel = parts.flatMap(\.labels).max() ?? 0
+    let classNames = options.classes
+        ?? MedMNISTInfo.lookup(path)?.classNames
+        ?? (0...max(1, maxLabel)).map(String.init)
+    var accumulator = ImageAccumulator(options: options.preprocessing)
+    var splits = [Split]()
+    for part in parts {
+        let shape = ImageShape(width: part.width, height: part.height, channels: part.channels)
+        let imageBytes = part.height * part.width * part.channels
+        guard part.width * part.height <= options.maxPixels else {
+            throw DatasetError.imageTooLarge(path: path, width: part.width, height: part.height, limit: options.maxPixels)
+        }
+        try part.images.data.withUnsafeBufferPointer { all in
+            for n in 0..<part.count {
+                let label = part.labels[n]
+                guard (0..<classNames.count).contains(label) else {
+                    throw DatasetError.labelOutOfRange(path: path, entry: "\(part.split.rawValue)_labels",
+                                                       label: label, classCount: classNames.count)
+                }
+                let slice = UnsafeBufferPointer(rebasing: all[n * imageBytes..<(n + 1) * imageBytes])
+                let source = SampleSource(location: "\(path)#\(part.imagesEntry)[\(n)]", sha256: sha256Hex(slice))
+                accumulator.append(slice, shape: shape, label: label, source: source)
+                splits.append(part.split)
+            }
+        }
+    }
+    return LoadedDataset(
+        path: path, format: .npz, images: accumulator.finish(classNames: classNames), presetSplits: splits,
+        originalShapes: accumulator.shapes, skipped: [], warnings: [])
+}

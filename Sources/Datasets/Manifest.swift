@@ -1,0 +1,66 @@
+import Foundation
+
+/// One row of a dataset manifest.
+public struct ManifestEntry: Codable, Equatable, Sendable {
+    /// Position in the dataset.
+    public var index: Int
+    /// File path or `file.npz#entry[i]`.
+    public var source: String
+    /// Class name.
+    public var className: String
+    /// The split the sample belongs to.
+    public var split: Split
+    /// SHA-256 of the sample's bytes.
+    public var sha256: String
+    /// True for GAN-generated images (always false for loaded data).
+    public var synthetic: Bool
+
+    /// Creates a manifest row (the GAN layer uses `synthetic: true` for generated images).
+    public init(index: Int, source: String, className: String, split: Split, sha256: String, synthetic: Bool) {
+        self.index = index
+        self.source = source
+        self.className = className
+        self.split = split
+        self.sha256 = sha256
+        self.synthetic = synthetic
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case index, source, className = "class", split, sha256, synthetic
+    }
+}
+
+/// Manifest file formats.
+public enum ManifestFormat: String, Codable, Sendable {
+    case csv, jsonl
+
+    /// `.csv` gives CSV; anything else JSON Lines.
+    public init(path: String) { self = path.lowercased().hasSuffix(".csv") ? .csv : .jsonl }
+}
+
+/// Renders a manifest as CSV (with header) or JSON Lines.
+public func renderManifest(_ entries: [ManifestEntry], format: ManifestFormat) throws -> String {
+    switch format {
+    case .csv:
+        let rows = entries.map { e in
+            ["\(e.index)", csvField(e.source), csvField(e.className), e.split.rawValue, e.sha256, "\(e.synthetic)"]
+                .joined(separator: ",")
+        }
+        return (["index,source,class,split,sha256,synthetic"] + rows).joined(separator: "\n") + "\n"
+    case .jsonl:
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try entries.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
+    }
+}
+
+/// Writes a manifest atomically (temporary file + rename); format from the extension.
+public func writeManifest(_ entries: [ManifestEntry], to path: String) throws {
+    try writeFileAtomically(Array(renderManifest(entries, format: ManifestFormat(path: path)).utf8), to: path)
+}
+
+/// RFC 4180 quoting when a field holds a comma, quote or line break.
+private func csvField(_ s: String) -> String {
+    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}

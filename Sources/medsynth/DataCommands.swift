@@ -1,0 +1,125 @@
+import ArgumentParser
+import Datasets
+import Foundation
+
+/// `medsynth data ...`: look at and fetch datasets. Self-contained: list `DataCommand.self`
+/// among the root command's subcommands (the root must be an `AsyncParsableCommand`, as
+/// `fetch` is async).
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data", abstract: "Inspect and fetch datasets.",
+        subcommands: [Inspect.self, Fetch.self, Bench.self])
+
+    /// Options shared by commands that load a dataset.
+    struct LoadingOptions: ParsableArguments {
+        @Option(help: "Side length images are resized to.") var imageSize = 28
+        @Option(help: "Output channels, 1 or 3 (default: as stored).") var channels: Int?
+        @Option(help: "Comma-separated class names in label order (default: folder names / built-in table).")
+        var classes: String?
+        @Flag(help: "Fail on the first unreadable image instead of skipping it.") var strict = false
+
+        func loadOptions() -> LoadOptions {
+            LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels),
+                        classes: classes.map { $0.split(separator: ",").map(String.init) }, strict: strict)
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Counts per class and split, imbalance, image shapes and unreadable files.")
+
+        @Argument(help: "A class-folder tree or a MedMNIST .npz.") var path: String
+        @OptionGroup var loading: LoadingOptions
+        @Option(help: "train:val:test ratio for data without its own splits.") var ratio = "8:1:1"
+        @Option(help: "Seed of the stratified split.") var seed: UInt64 = 0
+        @Flag(help: "Print the report as JSON.") var json = false
+
+        func run() throws {
+            let report = try inspectDataset(at: path, options: loading.loadOptions(),
+                                            ratio: SplitRatio(parsing: ratio), seed: seed)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(formatReport(report))
+            }
+        }
+    }
+
+    struct Fetch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download a MedMNIST .npz (MD5-checked) into the cache.")
+
+        @Argument(help: "Dataset name, e.g. pneumoniamnist.") var name: String
+        @Option(help: "Image size: 28, 64, 128 or 224.") var size = 28
+        @Option(help: "Cache folder (default ~/.cache/medsynth).") var cache: String?
+        @Option(help: "Download from this URL instead of Zenodo.") var url: String?
+        @Option(help: "Expected MD5 (default: the published one).") var md5: String?
+
+        func run() async throws {
+            let result = try await fetchMedMNIST(name: name, size: size, cacheDirectory: cache ?? defaultCacheDirectory,
+                                                 url: url, md5: md5)
+            let state = result.downloaded ? "downloaded" : "already cached"
+            print("\(result.path) (\(state); md5 \(result.md5)\(result.verified ? " verified" : ", NOT verified"))")
+        }
+    }
+
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time decoding + resizing every image of a class folder.", shouldDisplay: false)
+
+        @Argument(help: "A class-folder tree.") var path: String
+        @Option var imageSize = 28
+        @Option var repeats = 5
+
+        func run() throws {
+            let files = try scanClassFolders(at: path).classes.flatMap(\.files)
+            var times = [Double]()
+            var checksum: Float = 0
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                var out = [Float]()
+                out.reserveCapacity(files.count * 3 * imageSize * imageSize)
+                for file in files {
+                    let image = try decodeImage(at: file)
+                    image.pixels.withUnsafeBufferPointer {
+                        preprocessImage($0, width: image.width, height: image.height, channels: image.channels,
+                                        outChannels: image.channels, size: imageSize, scaling: .unit, into: &out)
+                    }
+                }
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                checksum += out.reduce(0, +)
+            }
+            let median = times.sorted()[times.count / 2]
+            print(String(format: "%d images x %d runs: median %.4f s, %.0f images/s (checksum %.1f)",
+                         files.count, repeats, median, Double(files.count) / median, checksum / Float(repeats)))
+        }
+    }
+}
+
+/// Renders an inspection report as a plain-text table.
+func formatReport(_ r: InspectionReport) -> String {
+    func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, n - s.count))
+        return right ? fill + s : s + fill
+    }
+    let nameWidth = max(12, (r.classes.map(\.name.count).max() ?? 0) + 2)
+    var lines = ["\(r.path): \(r.format.rawValue), \(r.total) images, output \(r.outputShape), splits: \(r.splitSource)", ""]
+    lines.append(pad("class", nameWidth) + ["train", "val", "test", "total"].map { pad($0, 9, right: true) }.joined()
+        + pad("share", 9, right: true) + pad("imbalance", 11, right: true) + "  shapes")
+    for c in r.classes {
+        let shapes = c.shapes.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+        let cells = [c.counts["train"] ?? 0, c.counts["val"] ?? 0, c.counts["test"] ?? 0, c.total].map { pad("\($0)", 9, right: true) }
+        lines.append(pad(c.name, nameWidth) + cells.joined() + pad(String(format: "%.1f%%", c.share * 100), 9, right: true)
+            + pad(String(format: "1:%.1f", c.imbalanceRatio), 11, right: true) + "  " + shapes)
+    }
+    let totals = ["train", "val", "test"].map { pad("\(r.splitTotals[$0] ?? 0)", 9, right: true) }
+    lines.append(pad("all", nameWidth) + totals.joined() + pad("\(r.total)", 9, right: true))
+    lines.append("")
+    lines.append("unreadable files: \(r.unreadable.count)")
+    lines += r.unreadable.map { "  \($0.reason)" }
+    if !r.warnings.isEmpty { lines.append("warnings:") }
+    lines += r.warnings.map { "  \($0)" }
+    return lines.joined(separator: "\n")
+}
