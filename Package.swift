@@ -23,6 +23,8 @@ let package = Package(
     products: [
         .executable(name: "medsynth", targets: ["medsynth"]),
         .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "GAN", targets: ["GAN"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,11 +32,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
-        // System libraries (Debian: libpng-dev, libturbojpeg0-dev).
+        // System libraries (Debian: libdnnl-dev, libpng-dev, libturbojpeg0-dev).
+        .systemLibrary(name: "CDNNL"),
         .systemLibrary(name: "CPNG"),
         .systemLibrary(name: "CTurboJPEG"),
         // Seedable, checkpointable randomness shared by every layer above.
         .target(name: "SeededRandom", swiftSettings: simdFlags),
+        // oneDNN wrappers and naive reference kernels; the only place oneDNN's C types live.
+        .target(name: "Kernels", dependencies: ["CDNNL"], swiftSettings: simdFlags),
+        // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.
+        .target(name: "Autodiff", dependencies: ["Kernels", "SeededRandom"], swiftSettings: simdFlags),
+        // Layers, losses, initialisers, optimizers, schedules, safetensors checkpoints.
+        .target(name: "NN", dependencies: ["Autodiff"], swiftSettings: simdFlags),
         // Image decoding, MedMNIST npz, class folders, stratified splits, batching, augmentation.
         // Produces plain Float arrays (NCHW); no tensor type lives here.
         .target(
@@ -45,13 +54,20 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: simdFlags),
+        // DCGAN and conditional DCGAN models, training, sampling, grids.
+        .target(name: "GAN", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GAN", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Datasets"]),
         .testTarget(
             name: "DatasetsTests",
             dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .testTarget(name: "GANTests", dependencies: ["GAN"]),
     ]
 )

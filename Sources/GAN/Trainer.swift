@@ -17,6 +17,10 @@ public struct GANTrainingOptions: Codable, Equatable, Sendable {
     public var discriminatorLearningRate: Float = 2e-4
     public var beta1: Float = 0.5, beta2: Float = 0.999
     public var loss: GANLoss = .bce
+    /// Differentiable augmentation of everything D sees (nil = off).
+    public var diffAugment: DiffAugment? = DiffAugment()
+    /// Decay of the exponential moving average of G's weights used for sampling (nil = off).
+    public var emaDecay: Float? = 0.999
     public init() {}
 }
 
@@ -38,8 +42,10 @@ public final class GANModel {
     public let discriminator: Discriminator
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
-    /// Noise and label sampling stream (saved in checkpoints for an exact resume).
+    /// Noise, label and augmentation stream (saved in checkpoints for an exact resume).
     public var noise: SeededGenerator
+    /// Exponential moving average of G's parameters, by name (nil when off).
+    public private(set) var ema: [(String, Parameter)]?
 
     public init(config: DCGANConfig, options: GANTrainingOptions = .init(), seed: UInt64) {
         self.config = config
@@ -52,6 +58,35 @@ public final class GANModel {
         discriminatorOptimizer = Adam(discriminator.parameters, learningRate: options.discriminatorLearningRate,
                                       beta1: options.beta1, beta2: options.beta2)
         noise = g.fork(0x6E6F)
+        ema = options.emaDecay.map { _ in generator.parameters.map { ($0.0, Parameter($0.1.value, requiresGrad: false)) } }
+    }
+
+    /// D's view of a batch: DiffAugment when enabled.
+    func augment(_ x: Tensor) throws -> Tensor {
+        guard let a = options.diffAugment else { return x }
+        return try a(x, generator: &noise)
+    }
+
+    /// ema = decay * ema + (1 - decay) * weights, after each G update.
+    /// NOTE: with decay 0.999 the average would remember the random initial weights for thousands
+    /// of steps; small datasets train for few steps, so the decay ramps up as (1 + t) / (10 + t).
+    func updateEMA() {
+        guard let ema, let target = options.emaDecay else { return }
+        let t = Float(generatorOptimizer.stepCount)
+        let decay = min(target, (1 + t) / (10 + t))
+        for ((_, shadow), (_, p)) in zip(ema, generator.parameters) {
+            let s = shadow.pointer, w = p.pointer
+            for i in 0..<p.count { s[i] = decay * s[i] + (1 - decay) * w[i] }
+        }
+    }
+
+    /// Runs `body` with G's weights swapped for their moving average (if kept).
+    public func withEMAWeights<T>(_ body: () throws -> T) rethrows -> T {
+        guard let ema else { return try body() }
+        let live = generator.parameters.map { $0.1.value.copy() }
+        for ((_, shadow), (_, p)) in zip(ema, generator.parameters) { try! p.assign(shadow.value) }
+        defer { for (t, (_, p)) in zip(live, generator.parameters) { try! p.assign(t) } }
+        return try body()
     }
 
     /// Latent vectors (N, nz, 1, 1) from the noise stream.
@@ -73,8 +108,8 @@ public final class GANModel {
 
         // (1) D step: maximise log D(x) + log(1 - D(G(z))) (BCE), or the hinge objective.
         discriminator.zeroGrad()
-        let realLogits = try discriminator(real, labels: labels)
-        let fakeLogits = try discriminator(fake.detached(), labels: fakeLabels)
+        let realLogits = try discriminator(augment(real), labels: labels)
+        let fakeLogits = try discriminator(augment(fake.detached()), labels: fakeLabels)
         let lossD: Tensor
         switch options.loss {
         case .bce:
@@ -91,20 +126,25 @@ public final class GANModel {
         generator.zeroGrad()
         discriminator.setRequiresGrad(false)
         defer { discriminator.setRequiresGrad(true) }
-        let fakeLogitsG = try discriminator(fake, labels: fakeLabels)
+        let fakeLogitsG = try discriminator(augment(fake), labels: fakeLabels)
         let lossG = options.loss == .bce ? try Loss.binaryCrossEntropyWithLogits(fakeLogitsG, target: 1)
                                          : Loss.hingeGenerator(fake: fakeLogitsG)
         lossG.backward()
         generatorOptimizer.step()
+        updateEMA()
 
         return GANStepStats(discriminatorLoss: lossD.item, generatorLoss: lossG.item,
                             realScore: realLogits.sigmoid().mean().item, fakeScore: fakeLogits.sigmoid().mean().item)
     }
 
-    /// Images from the generator in evaluation mode (running batch-norm statistics).
-    public func sample(latent z: Tensor, labels: [Int]? = nil) throws -> Tensor {
-        generator.train(false)
-        defer { generator.train(true) }
-        return try noGrad { try generator(z, labels: labels) }
+    /// Images (N, C, S, S) in [-1, 1] from the generator's moving-average weights (when kept).
+    /// Batch norm uses the batch's statistics, as in training (pytorch/examples dcgan), without
+    /// touching the running ones; pass `batchStatistics: false` for the running statistics.
+    public func sample(latent z: Tensor, labels: [Int]? = nil, batchStatistics: Bool = true) throws -> Tensor {
+        let norms = generator.children.compactMap { $0.1 as? BatchNorm2d }
+        generator.train(batchStatistics)
+        norms.forEach { $0.tracksRunningStats = false }
+        defer { generator.train(true); norms.forEach { $0.tracksRunningStats = true } }
+        return try withEMAWeights { try noGrad { try generator(z, labels: labels) } }
     }
 }

@@ -78,6 +78,9 @@ public final class BatchNorm2d: Layer {
     public let runningMean: Parameter, runningVar: Parameter, batchesTracked: Parameter
     public let momentum: Float, epsilon: Float
     public var isTraining = true
+    /// When false, training mode normalises with batch statistics but leaves the running ones
+    /// alone (sampling a generator with batch statistics without disturbing its state).
+    public var tracksRunningStats = true
 
     public init(_ features: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
         weight = Parameter(.ones([features])); bias = Parameter(.zeros([features]))
@@ -97,6 +100,7 @@ public final class BatchNorm2d: Layer {
                                             variance: runningVar.value, epsilon: epsilon)
         }
         let (y, mean, variance) = try x.batchNormTraining(scale: weight.tensor, shift: bias.tensor, epsilon: epsilon)
+        guard tracksRunningStats else { return y }
         let n = Float(x.count / x.shape[1])
         let unbiased = n > 1 ? n / (n - 1) : 1
         let m = runningMean.pointer, v = runningVar.pointer, bm = mean.storage.pointer, bv = variance.storage.pointer

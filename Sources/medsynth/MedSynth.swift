@@ -1,9 +1,9 @@
 import ArgumentParser
 
 @main
-struct MedSynth: ParsableCommand {
+struct MedSynth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "medsynth",
         abstract: "GAN augmentation for imbalanced medical image datasets, on a plain CPU.",
-        subcommands: [BenchCommand.self])
+        subcommands: [DataCommand.self, GANCommand.self, BenchCommand.self])
 }

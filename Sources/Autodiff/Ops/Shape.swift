@@ -117,3 +117,32 @@ extension Tensor {
         return out
     }
 }
+
+extension Tensor {
+    /// Shifts each image of (N, C, H, W) by whole pixels, (dy[n], dx[n]), filling with zeros:
+    /// out[n, c, y, x] = in[n, c, y - dy[n], x - dx[n]]. The gradient shifts back.
+    public func translated(dy: [Int], dx: [Int]) throws -> Tensor {
+        guard rank == 4, dy.count == shape[0], dx.count == shape[0] else {
+            throw TensorError.invalidShape(op: "translated", shape: shape, reason: "needs (N, C, H, W) and N shifts")
+        }
+        let out = Tensor.shift(self, dy: dy, dx: dx)
+        return Tensor.result(out, inputs: [self]) { g, _ in [Tensor.shift(g, dy: dy.map { -$0 }, dx: dx.map { -$0 })] }
+    }
+
+    static func shift(_ x: Tensor, dy: [Int], dx: [Int]) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let out = Tensor.zeros(x.shape)
+        let src = x.pointer, dst = out.pointer
+        for i in 0..<n {
+            let (sy, sx) = (dy[i], dx[i])
+            for ch in 0..<c {
+                let base = (i * c + ch) * h * w
+                for y in max(0, sy)..<min(h, h + sy) {
+                    let from = base + (y - sy) * w, to = base + y * w
+                    for xx in max(0, sx)..<min(w, w + sx) { dst[to + xx] = src[from + xx - sx] }
+                }
+            }
+        }
+        return out
+    }
+}

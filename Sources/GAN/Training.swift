@@ -1,0 +1,220 @@
+import Autodiff
+import Datasets
+import Foundation
+import NN
+import SeededRandom
+
+/// Real training images for a GAN: (N, C, S, S) in [-1, 1], with class labels when conditional.
+public struct GANTrainingData: Sendable {
+    public var pixels: [Float]
+    public var count: Int, channels: Int, size: Int
+    public var labels: [Int]?
+    public var classNames: [String]
+
+    public init(pixels: [Float], count: Int, channels: Int, size: Int, labels: [Int]?, classNames: [String]) {
+        self.pixels = pixels; self.count = count; self.channels = channels; self.size = size
+        self.labels = labels; self.classNames = classNames
+    }
+
+    func batch(_ indices: [Int]) -> (Tensor, [Int]?) {
+        let d = channels * size * size
+        var b = [Float](); b.reserveCapacity(indices.count * d)
+        for i in indices { b.append(contentsOf: pixels[(i * d)..<((i + 1) * d)]) }
+        return (try! Tensor(shape: [indices.count, channels, size, size], scalars: b), labels.map { l in indices.map { l[$0] } })
+    }
+}
+
+/// How long and how often: epochs, checkpoints, grids.
+public struct GANTrainingPlan: Codable, Equatable, Sendable {
+    public var epochs = 100
+    /// Stop after this many steps in total (nil = run all epochs); used by tests and smoke runs.
+    public var maxSteps: Int? = nil
+    public var seed: UInt64 = 0
+    /// Write a checkpoint every this many steps, and at the end.
+    public var checkpointEvery = 200
+    /// Write a fixed-noise sample grid every this many epochs, and at the end.
+    public var gridEvery = 10
+    public init() {}
+}
+
+/// What the trainer reports while it runs (the command line draws it; libraries never print).
+public enum GANEvent: Sendable {
+    case step(epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int, stats: GANStepStats,
+              imagesPerSecond: Double, etaSeconds: Double)
+    case grid(path: String, epoch: Int)
+    case checkpoint(path: String, globalStep: Int)
+    case alarm(String)
+    case resumed(epoch: Int, step: Int, globalStep: Int)
+}
+
+/// Trains a `GANModel` on real images: epochs of shuffled batches (deterministic from the seed),
+/// losses as JSON Lines, fixed-noise grids, atomic full-state checkpoints and exact resume,
+/// and alarms when training collapses.
+public final class GANTrainer {
+    public let model: GANModel
+    public let data: GANTrainingData
+    public let plan: GANTrainingPlan
+    public let outputDirectory: URL
+    public private(set) var epoch = 0, stepInEpoch = 0, globalStep = 0
+    /// Fixed latent vectors (and labels) for the sample grids.
+    let fixedLatent: Tensor
+    let fixedLabels: [Int]?
+    var dWinsStreak = 0, alarmed = Set<String>()
+
+    public init(model: GANModel, data: GANTrainingData, plan: GANTrainingPlan, outputDirectory: URL) throws {
+        guard data.channels == model.config.channels, data.size == model.config.imageSize else {
+            throw GANError.invalidOption("images are \(data.channels)x\(data.size)x\(data.size) but the model expects "
+                                         + "\(model.config.channels)x\(model.config.imageSize)x\(model.config.imageSize)")
+        }
+        guard data.count > 0 else { throw GANError.invalidOption("no training images") }
+        self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
+        var g = SeededGenerator(seed: plan.seed &+ 0x5EED)
+        if let classes = model.config.classes {
+            fixedLabels = (0..<classes).flatMap { Array(repeating: $0, count: 8) }   // one row per class
+            fixedLatent = Tensor.randomNormal([classes * 8, model.config.latent, 1, 1], generator: &g)
+        } else {
+            fixedLabels = nil
+            fixedLatent = Tensor.randomNormal([64, model.config.latent, 1, 1], generator: &g)
+        }
+        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+    }
+
+    public var checkpointURL: URL { outputDirectory.appendingPathComponent("checkpoint.safetensors") }
+    var lossLogURL: URL { outputDirectory.appendingPathComponent("losses.jsonl") }
+    var stepsPerEpoch: Int { max(1, data.count / model.options.batchSize) }
+
+    /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
+    public func run(_ observe: (GANEvent) -> Void = { _ in }) throws {
+        let totalSteps = min(plan.maxSteps ?? Int.max, plan.epochs * stepsPerEpoch)
+        let log = try LineLog(url: lossLogURL, keepingStepsUpTo: globalStep)
+        var recent: [Double] = []
+        let batchSize = min(model.options.batchSize, data.count)
+        while globalStep < totalSteps {
+            // Drop the last partial batch so every step sees a full batch (batch norm, speed).
+            let batches = epochBatches(count: data.count, batchSize: batchSize, epoch: epoch, seed: plan.seed, dropLast: true)
+            while stepInEpoch < batches.count && globalStep < totalSteps {
+                let t0 = Date()
+                let (real, labels) = data.batch(batches[stepInEpoch])
+                let stats = try model.step(real: real, labels: labels)
+                stepInEpoch += 1; globalStep += 1
+                recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
+                let perStep = recent.reduce(0, +) / Double(recent.count)
+                try log.append(step: globalStep, epoch: epoch, stats: stats)
+                observe(.step(epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
+                              totalSteps: totalSteps, stats: stats, imagesPerSecond: Double(batchSize) / perStep,
+                              etaSeconds: perStep * Double(totalSteps - globalStep)))
+                checkCollapse(stats, observe)
+                if globalStep % plan.checkpointEvery == 0 { try saveCheckpoint(); observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep)) }
+            }
+            if stepInEpoch >= batches.count {
+                epoch += 1; stepInEpoch = 0
+                if epoch % plan.gridEvery == 0 { try writeGrid(observe) }
+            }
+        }
+        try writeGrid(observe, final: true)
+        try saveCheckpoint()
+        observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
+    }
+
+    /// Alarm when D wins outright for long (D(x) > 0.99 and D(G(z)) < 0.01 for two epochs or 100
+    /// steps, whichever is longer): G then gets no useful gradient.
+    func checkCollapse(_ s: GANStepStats, _ observe: (GANEvent) -> Void) {
+        dWinsStreak = s.realScore > 0.99 && s.fakeScore < 0.01 ? dWinsStreak + 1 : 0
+        if dWinsStreak >= max(100, 2 * stepsPerEpoch), alarmed.insert("d-wins").inserted {
+            observe(.alarm("the discriminator has won outright for \(dWinsStreak) steps (D(x) > 0.99, D(G(z)) < 0.01): "
+                           + "the generator gets no gradient. Enable DiffAugment, lower D's learning rate, try "
+                           + "--loss hinge, or keep the last checkpoint before this step."))
+        }
+    }
+
+    /// The fixed-noise grid: `grid-epoch-NNNN.png` and `grid-final.png`; alarms when samples lose diversity.
+    func writeGrid(_ observe: (GANEvent) -> Void, final: Bool = false) throws {
+        let images = try model.sample(latent: fixedLatent, labels: fixedLabels)
+        let name = final ? "grid-final.png" : String(format: "grid-epoch-%04d.png", epoch)
+        let path = outputDirectory.appendingPathComponent(name).path
+        try ImageGrid.write(images, columns: 8, to: path)
+        observe(.grid(path: path, epoch: epoch))
+        let n = min(64, data.count)
+        let realSpread = ImageGrid.meanPairwiseDistance(data.batch(Array(0..<n)).0)
+        let fakeSpread = ImageGrid.meanPairwiseDistance(images)
+        // Early samples are near-constant by construction, so judge diversity only after a while.
+        let settled = epoch >= max(5, plan.epochs / 10)
+        if settled, realSpread > 0, fakeSpread < 0.25 * realSpread, alarmed.insert("diversity").inserted {
+            observe(.alarm(String(format: "samples have lost diversity (mean pairwise distance %.2f against %.2f among real "
+                                  + "images): likely mode collapse. Look at %@; resume from an earlier checkpoint with "
+                                  + "DiffAugment on or a lower learning rate.", fakeSpread, realSpread, path)))
+        }
+    }
+
+    // MARK: Checkpoints
+
+    /// Everything needed to continue exactly: both networks, EMA weights, both optimizers, the
+    /// position (epoch, step), the random stream, and the configuration.
+    public func saveCheckpoint(to url: URL? = nil) throws {
+        var extra: [String: Tensor] = [:]
+        for (name, p) in model.ema ?? [] { extra["ema.\(name)"] = p.value.copy() }
+        let encoder = JSONEncoder()
+        let meta: [String: String] = [
+            "format": "medsynth-gan-1",
+            "config": String(decoding: try encoder.encode(model.config), as: UTF8.self),
+            "options": String(decoding: try encoder.encode(model.options), as: UTF8.self),
+            "plan": String(decoding: try encoder.encode(plan), as: UTF8.self),
+            "class_names": String(decoding: try encoder.encode(data.classNames), as: UTF8.self),
+            "epoch": "\(epoch)", "step_in_epoch": "\(stepInEpoch)", "global_step": "\(globalStep)",
+            "noise_state": model.noise.state.map { String($0) }.joined(separator: ","),
+        ]
+        try Checkpoint.save(modules: ["generator": model.generator, "discriminator": model.discriminator],
+                            optimizers: ["generator": model.generatorOptimizer, "discriminator": model.discriminatorOptimizer],
+                            extra: extra, metadata: meta, to: url ?? checkpointURL)
+    }
+
+    /// Restores the state written by `saveCheckpoint` into this trainer (same configuration).
+    public func resume(from url: URL) throws {
+        let file = try Checkpoint.load(from: url, modules: ["generator": model.generator, "discriminator": model.discriminator],
+                                       optimizers: ["generator": model.generatorOptimizer,
+                                                    "discriminator": model.discriminatorOptimizer])
+        let m = file.metadata
+        guard m["format"] == "medsynth-gan-1", let e = m["epoch"].flatMap(Int.init), let s = m["step_in_epoch"].flatMap(Int.init),
+              let gs = m["global_step"].flatMap(Int.init),
+              let noise = m["noise_state"].flatMap({ SeededGenerator(state: $0.split(separator: ",").compactMap { UInt64($0) }) })
+        else { throw CheckpointError.notSafeTensors(path: url.path, reason: "not a MedSynth GAN training checkpoint") }
+        if let config = m["config"], let saved = try? JSONDecoder().decode(DCGANConfig.self, from: Data(config.utf8)),
+           saved != model.config {
+            throw GANError.invalidOption("checkpoint \(url.path) was trained with \(saved), not \(model.config)")
+        }
+        for (name, p) in model.ema ?? [] {
+            guard let t = file.tensors["ema.\(name)"] else {
+                throw CheckpointError.stateMismatch(missing: ["ema.\(name)"], wrongShape: [], unexpected: [])
+            }
+            try p.assign(t)
+        }
+        epoch = e; stepInEpoch = s; globalStep = gs; model.noise = noise
+    }
+}
+
+/// Loss log as JSON Lines, one object per step; on resume, lines after the checkpoint's step are
+/// dropped so the log matches the state exactly.
+final class LineLog {
+    let handle: FileHandle
+    init(url: URL, keepingStepsUpTo step: Int) throws {
+        if FileManager.default.fileExists(atPath: url.path) {
+            let kept = (try String(contentsOf: url, encoding: .utf8)).split(separator: "\n").filter { line in
+                guard let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+                      let s = o["step"] as? Int else { return false }
+                return s <= step
+            }
+            try writeFileAtomically(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: url.path)
+        } else {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+    }
+    deinit { try? handle.close() }
+
+    func append(step: Int, epoch: Int, stats: GANStepStats) throws {
+        let line = String(format: "{\"step\":%d,\"epoch\":%d,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g}\n",
+                          step, epoch, stats.discriminatorLoss, stats.generatorLoss, stats.realScore, stats.fakeScore)
+        try handle.write(contentsOf: Data(line.utf8))
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Autodiff
+import Datasets
+import Foundation
+import GAN
+import SeededRandom
+
+struct GANCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gan", abstract: "Train and sample DCGANs.",
+                                                    subcommands: [Train.self])
+
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train a DCGAN on one class, or a conditional DCGAN on all classes, of a dataset's training split.")
+        @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String?
+        @Option(name: .customLong("class"), help: "Train on this class only.") var className: String?
+        @Flag(help: "One conditional model for all classes.") var conditional = false
+        @Option(help: "Image size: 28, 32, 64 or 128.") var imageSize = 28
+        @Option(help: "Channels: 1 or 3 (default: as the data).") var channels: Int?
+        @Option var epochs = 100
+        @Option(help: "Stop after this many steps in all.") var maxSteps: Int?
+        @Option var batchSize = 64
+        @Option var seed: UInt64 = 0
+        @Option(help: "Output folder (grids, losses.jsonl, checkpoint).") var out: String
+        @Flag(help: "Continue from <out>/checkpoint.safetensors exactly where it stopped.") var resume = false
+        @Option var checkpointEvery = 200
+        @Option(help: "Write a sample grid every N epochs.") var gridEvery = 10
+        @Option(help: "bce or hinge.") var loss: GANLoss = .bce
+        @Option(help: "Generator learning rate.") var lrG: Float = 2e-4
+        @Option(help: "Discriminator learning rate.") var lrD: Float = 2e-4
+        @Flag(help: "Turn DiffAugment off.") var noDiffAugment = false
+        @Option(help: "EMA decay of G's weights for sampling (0 = off).") var emaDecay: Float = 0.999
+        @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
+
+        func validate() throws {
+            if !dryRun && data == nil { throw ValidationError("--data is required (or --dry-run)") }
+            if conditional && className != nil { throw ValidationError("use either --class or --conditional") }
+        }
+
+        func run() throws {
+            let trainingData = try dryRun ? fakeData() : loadTrainingData()
+            let config = try DCGANConfig(imageSize: imageSize, channels: trainingData.channels,
+                                         generatorWidth: dryRun ? 8 : 64, discriminatorWidth: dryRun ? 8 : 64,
+                                         classes: conditional ? trainingData.classNames.count : nil)
+            var options = GANTrainingOptions()
+            options.batchSize = dryRun ? 8 : batchSize
+            options.loss = loss
+            options.generatorLearningRate = lrG; options.discriminatorLearningRate = lrD
+            options.diffAugment = noDiffAugment ? nil : DiffAugment()
+            options.emaDecay = emaDecay > 0 ? emaDecay : nil
+            var plan = GANTrainingPlan()
+            plan.epochs = dryRun ? 2 : epochs; plan.maxSteps = maxSteps; plan.seed = seed
+            plan.checkpointEvery = dryRun ? 3 : checkpointEvery; plan.gridEvery = dryRun ? 1 : gridEvery
+            let model = GANModel(config: config, options: options, seed: seed)
+            let trainer = try GANTrainer(model: model, data: trainingData, plan: plan, outputDirectory: URL(fileURLWithPath: out))
+            var progress = ProgressLine()
+            if resume {
+                guard FileManager.default.fileExists(atPath: trainer.checkpointURL.path) else {
+                    throw ValidationError("--resume: no checkpoint at \(trainer.checkpointURL.path)")
+                }
+                try trainer.resume(from: trainer.checkpointURL)
+                progress.note("resumed at epoch \(trainer.epoch), step \(trainer.globalStep)")
+            }
+            progress.note("training \(conditional ? "a conditional DCGAN" : "a DCGAN") on \(trainingData.count) images "
+                          + "(\(trainingData.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)x\(config.imageSize)")
+            let start = Date()
+            try trainer.run { event in
+                switch event {
+                case let .step(epoch, step, perEpoch, global, total, s, ips, eta):
+                    progress.update(fraction: Double(global) / Double(max(total, 1)), String(
+                        format: "epoch %d step %d/%d  D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  %.0f img/s  ETA %@",
+                        epoch + 1, step, perEpoch, s.discriminatorLoss, s.generatorLoss, s.realScore, s.fakeScore, ips,
+                        formatDuration(eta)), force: global == total)
+                case let .grid(path, _): progress.note("grid: \(path)")
+                case let .checkpoint(path, step): if step == trainer.globalStep && trainer.globalStep % plan.checkpointEvery != 0 { progress.note("checkpoint: \(path)") }
+                case let .alarm(text): progress.note("ALARM: \(text)")
+                case .resumed: break
+                }
+            }
+            progress.finish()
+            progress.note(String(format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
+                                 formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path))
+        }
+
+        /// The training split of the chosen class(es), scaled to [-1, 1] as DCGAN's tanh output.
+        func loadTrainingData() throws -> GANTrainingData {
+            let options = LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels, scaling: .symmetric))
+            let dataset = try loadDataset(at: data!, options: options)
+            var train = try makeSplits(dataset, seed: seed).subset(.train)
+            if let className {
+                guard let label = train.classNames.firstIndex(of: className) else {
+                    throw ValidationError("class \"\(className)\" is not in \(data!): classes are \(train.classNames.joined(separator: ", "))")
+                }
+                train = train.subset(train.labels.indices.filter { train.labels[$0] == label })
+                return GANTrainingData(pixels: train.pixels, count: train.count, channels: train.channels, size: imageSize,
+                                       labels: nil, classNames: [className])
+            }
+            return GANTrainingData(pixels: train.pixels, count: train.count, channels: train.channels, size: imageSize,
+                                   labels: conditional ? train.labels : nil, classNames: train.classNames)
+        }
+
+        func fakeData() throws -> GANTrainingData {
+            var g = SeededGenerator(seed: seed)
+            let c = channels ?? 1, n = 24
+            let pixels = (0..<(n * c * imageSize * imageSize)).map { _ in g.uniform() * 2 - 1 }
+            return GANTrainingData(pixels: pixels, count: n, channels: c, size: imageSize,
+                                   labels: conditional ? (0..<n).map { $0 % 2 } : nil, classNames: ["a", "b"])
+        }
+    }
+}
+
+extension GANLoss: ExpressibleByArgument {}
