@@ -23,7 +23,7 @@ struct GANCommand: ParsableCommand {
         @Option var seed: UInt64 = 0
         @Option(help: "Output folder (grids, losses.jsonl, checkpoint).") var out: String
         @Flag(help: "Continue from <out>/checkpoint.safetensors exactly where it stopped.") var resume = false
-        @Option var checkpointEvery = 200
+        @Option(help: "Write a checkpoint every N steps (default 200; 3 with --dry-run).") var checkpointEvery: Int?
         @Option(help: "Write a sample grid every N epochs.") var gridEvery = 10
         @Option(help: "bce or hinge.") var loss: GANLoss = .bce
         @Option(help: "Generator learning rate.") var lrG: Float = 2e-4
@@ -49,8 +49,8 @@ struct GANCommand: ParsableCommand {
             options.diffAugment = noDiffAugment ? nil : DiffAugment()
             options.emaDecay = emaDecay > 0 ? emaDecay : nil
             var plan = GANTrainingPlan()
-            plan.epochs = dryRun ? 2 : epochs; plan.maxSteps = maxSteps; plan.seed = seed
-            plan.checkpointEvery = dryRun ? 3 : checkpointEvery; plan.gridEvery = dryRun ? 1 : gridEvery
+            plan.epochs = dryRun && maxSteps == nil ? 2 : epochs; plan.maxSteps = maxSteps; plan.seed = seed
+            plan.checkpointEvery = checkpointEvery ?? (dryRun ? 3 : 200); plan.gridEvery = dryRun ? 1 : gridEvery
             let model = GANModel(config: config, options: options, seed: seed)
             let trainer = try GANTrainer(model: model, data: trainingData, plan: plan, outputDirectory: URL(fileURLWithPath: out))
             var progress = ProgressLine()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what MedSynth needs on a fresh Debian machine and builds it in release mode.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libdnnl-dev libpng-dev libturbojpeg0-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The checkpoint tests cross-check our safetensors files with the reference Python reader.
+if command -v python3 >/dev/null && ! python3 -c "import safetensors.numpy" 2>/dev/null; then
+    echo "setup: installing the Python safetensors reader (for tests)" >&2
+    python3 -m pip install -q --disable-pip-version-check safetensors numpy 2>/dev/null \
+        || python3 -m pip install -q --disable-pip-version-check --break-system-packages safetensors numpy
+fi
+
+if [ "${MEDSYNTH_SKIP_BUILD:-0}" != 1 ]; then
+    swift build -c release 2>&1 | grep -E "error|warning: unre|Compiling medsynth|Build complete" >&2 || true
+    test -x .build/release/medsynth || { echo "setup: release build failed" >&2; swift build -c release; exit 1; }
+fi
