@@ -2,6 +2,7 @@ import Autodiff
 import Dispatch
 import Foundation
 import Kernels
+import NN
 import SeededRandom
 
 /// Result of timing DCGAN training steps.
@@ -36,6 +37,9 @@ public enum Benchmark {
         let config = try DCGANConfig(imageSize: imageSize, channels: channels)
         var options = GANTrainingOptions()
         options.batchSize = batchSize
+        // The plain DCGAN step, as the peers run it: no DiffAugment, no EMA.
+        options.diffAugment = nil
+        options.emaDecay = nil
         let gan = GANModel(config: config, options: options, seed: seed)
         var g = SeededGenerator(seed: seed + 1)
         let real = Tensor.randomUniform([batchSize, channels, imageSize, imageSize], low: -1, high: 1, generator: &g)
@@ -49,11 +53,37 @@ public enum Benchmark {
         }
         let flopPerStep = (KernelCounters.totalFLOP - flopBefore) / Double(max(steps, 1))
         let median = times.sorted()[times.count / 2]
-        return DCGANBenchmarkResult(model: "dcgan\(imageSize)x\(channels)", batchSize: batchSize,
+        // Names match the peer scripts' (bench/peers): dcgan64 is 64x64x3, dcgan28 is 28x28x1.
+        let standard = (imageSize == 64 && channels == 3) || (imageSize == 28 && channels == 1)
+        return DCGANBenchmarkResult(model: standard ? "dcgan\(imageSize)" : "dcgan\(imageSize)x\(channels)", batchSize: batchSize,
                                     threads: ProcessInfo.processInfo.activeProcessorCount,
                                     stepMillisecondsMedian: median, stepMilliseconds: times,
                                     imagesPerSecond: Double(batchSize) / (median / 1000),
                                     gflopPerStep: flopPerStep / 1e9, gflops: flopPerStep / 1e9 / (median / 1000))
+    }
+
+    /// Times the pure-Swift loops that sit beside the oneDNN kernels: an Adam update over
+    /// `parameters` floats and a BCE-on-logits loss with its backward over `elements` values.
+    /// Built with and without AVX2+FMA (MEDSYNTH_PORTABLE=1), this shows what the flags buy.
+    public static func swiftLoops(parameters: Int = 6_400_000, elements: Int = 1_000_000, repeats: Int = 20)
+        -> (adamMilliseconds: Double, lossMilliseconds: Double) {
+        var g = SeededGenerator(seed: 1)
+        let p = Parameter(Tensor.randomNormal([parameters], generator: &g))
+        p.grad = Tensor.randomNormal([parameters], generator: &g)
+        let adam = Adam([("p", p)], learningRate: 1e-3)
+        let logits = Tensor.randomNormal([elements], generator: &g).requiringGrad()
+        func median(_ body: () throws -> Void) rethrows -> Double {
+            var times: [Double] = []
+            for _ in 0..<repeats {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try body()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+            return times.sorted()[times.count / 2]
+        }
+        let adamMs = median { adam.step() }
+        let lossMs = median { try! Loss.binaryCrossEntropyWithLogits(logits, target: 1).backward() }
+        return (adamMs, lossMs)
     }
 
     /// The machine's FP32 peak, measured: independent fused multiply-adds on 8-wide vectors on
