@@ -1,4 +1,5 @@
 import Autodiff
+import Kernels
 import Foundation
 
 /// An optimizer: explicit per-parameter state, a pure per-parameter update, and state that a
@@ -88,22 +89,14 @@ public final class Adam: Optimizer {
 
     public func step() {
         stepCount += 1
-        let t = Float(stepCount)
-        let c1 = 1 - Foundation.pow(beta1, t), c2 = 1 - Foundation.pow(beta2, t)
-        let lr = learningRate, b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay
-        let stepSize = lr / c1, rootC2 = c2.squareRoot()
+        // The per-element math (moments, bias correction, L2 or decoupled decay) is spelled out
+        // in Reference.adam; VectorKernels.adam is its SIMD version, tested against it.
+        let c = AdamCoefficients(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                                 weightDecay: weightDecay, decoupled: decoupledWeightDecay, step: stepCount)
         for (i, (_, p)) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
-            let g = grad.storage.pointer, w = p.pointer, mp = m[i].storage.pointer, vp = v[i].storage.pointer
-            let decoupled = decoupledWeightDecay
-            for j in 0..<p.count {
-                if decoupled { w[j] -= lr * wd * w[j] }                    // AdamW: shrink weights directly
-                let gj = decoupled ? g[j] : g[j] + wd * w[j]               // Adam: L2 penalty in the gradient
-                mp[j] = b1 * mp[j] + (1 - b1) * gj                         // first moment
-                vp[j] = b2 * vp[j] + (1 - b2) * gj * gj                    // second moment
-                // p -= lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / c1, v_hat = v / c2
-                w[j] -= stepSize * mp[j] / (vp[j].squareRoot() / rootC2 + eps)
-            }
+            VectorKernels.adam(c, count: p.count, weights: p.pointer, gradients: grad.storage.pointer,
+                               firstMoment: m[i].storage.pointer, secondMoment: v[i].storage.pointer)
         }
     }
 

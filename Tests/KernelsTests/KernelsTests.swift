@@ -200,3 +200,18 @@ func gemmMatchesReference(_ mnk: (Int, Int, Int)) {
     #expect(!layout.isPlain, "expected oneDNN to pick a blocked layout here")
     #expect(maxRelativeError(got, expected) < 1e-4)
 }
+
+@Test("SIMD Adam equals the scalar reference", arguments: [false, true])
+func adamVectorMatchesReference(decoupled: Bool) {
+    for count in [1, 7, 8, 9, 1000] {
+        let c = AdamCoefficients(learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1,
+                                 decoupled: decoupled, step: 3)
+        var w1 = randomArray(count, seed: 30), m1 = randomArray(count, seed: 31).map { $0 * 0.1 }
+        var v1 = randomArray(count, seed: 32).map { $0 * $0 }
+        let g = randomArray(count, seed: 33)
+        var (w2, m2, v2) = (w1, m1, v1)
+        VectorKernels.adam(c, count: count, weights: &w1, gradients: g, firstMoment: &m1, secondMoment: &v1)
+        Reference.adam(c, range: 0..<count, weights: &w2, gradients: g, firstMoment: &m2, secondMoment: &v2)
+        #expect(maxRelativeError(w1, w2) < 1e-6 && maxRelativeError(m1, m2) < 1e-6 && maxRelativeError(v1, v2) < 1e-6)
+    }
+}

@@ -200,3 +200,18 @@ public enum Reference {
         return c
     }
 }
+
+extension Reference {
+    /// Scalar Adam/AdamW update over `range` (the reference for `VectorKernels.adam`).
+    public static func adam(_ c: AdamCoefficients, range: Range<Int>, weights w: UnsafeMutablePointer<Float>,
+                            gradients g: UnsafePointer<Float>, firstMoment m: UnsafeMutablePointer<Float>,
+                            secondMoment v: UnsafeMutablePointer<Float>) {
+        for j in range {
+            if c.decoupled { w[j] -= c.learningRate * c.weightDecay * w[j] }
+            let gj = c.decoupled ? g[j] : g[j] + c.weightDecay * w[j]
+            m[j] = c.beta1 * m[j] + (1 - c.beta1) * gj
+            v[j] = c.beta2 * v[j] + (1 - c.beta2) * gj * gj
+            w[j] -= (c.learningRate / c.correction1) * m[j] / (v[j].squareRoot() / c.correction2.squareRoot() + c.epsilon)
+        }
+    }
+}
