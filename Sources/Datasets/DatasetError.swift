@@ -17,8 +17,6 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
     case corrupt(path: String, reason: String)
     /// The header announces more pixels than the limit; refused before allocating.
     case imageTooLarge(path: String, width: Int, height: Int, limit: Int)
-    /// A valid file whose content this reader does not handle.
-    case unsupported(path: String, reason: String)
     /// One array inside an `.npz` (or a bare `.npy`) is malformed.
     case badArray(path: String, entry: String, reason: String)
     /// A label value is outside `0..<classCount`.
@@ -40,6 +38,7 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Writing a file (manifest, PNG, cache) failed.
     case writeFailed(path: String, reason: String)
 
+    /// One line naming the file and the problem.
     public var description: String {
         switch self {
         case let .notFound(path): "\(path): no such file or folder"
@@ -50,7 +49,6 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .corrupt(path, reason): "\(path): corrupt: \(reason)"
         case let .imageTooLarge(path, w, h, limit):
             "\(path): image is \(w)x\(h) (\(w * h) pixels), over the limit of \(limit) pixels"
-        case let .unsupported(path, reason): "\(path): unsupported: \(reason)"
         case let .badArray(path, entry, reason): "\(path): array '\(entry)': \(reason)"
         case let .labelOutOfRange(path, entry, label, classCount):
             "\(path): array '\(entry)': label \(label) outside 0..<\(classCount)"

@@ -24,7 +24,10 @@ public struct DecodedImage: Equatable, Sendable {
 
 /// The image formats the decoders recognise by signature.
 public enum ImageFormat: String, Codable, Sendable {
-    case png, jpeg
+    /// PNG, any bit depth and colour type.
+    case png
+    /// Baseline or progressive JPEG.
+    case jpeg
 }
 
 /// Default cap on decoded image size: 64 megapixels.

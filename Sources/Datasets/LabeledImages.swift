@@ -1,6 +1,11 @@
 /// The three parts of a dataset.
 public enum Split: String, Codable, CaseIterable, Sendable {
-    case train, val, test
+    /// Fitting the model.
+    case train
+    /// Model selection and early stopping.
+    case val
+    /// Final, untouched evaluation.
+    case test
 }
 
 /// How 8-bit pixels become Floats.
@@ -32,8 +37,11 @@ public struct SampleSource: Codable, Hashable, Sendable {
 
 /// Width, height and channels of an image as stored, before preprocessing.
 public struct ImageShape: Codable, Hashable, Sendable, CustomStringConvertible {
+    /// Width in pixels.
     public var width: Int
+    /// Height in pixels.
     public var height: Int
+    /// 1 (gray) or 3 (colour).
     public var channels: Int
 
     /// Creates a shape.

@@ -32,7 +32,10 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
 
 /// Manifest file formats.
 public enum ManifestFormat: String, Codable, Sendable {
-    case csv, jsonl
+    /// Comma-separated values with a header row.
+    case csv
+    /// One JSON object per line.
+    case jsonl
 
     /// `.csv` gives CSV; anything else JSON Lines.
     public init(path: String) { self = path.lowercased().hasSuffix(".csv") ? .csv : .jsonl }

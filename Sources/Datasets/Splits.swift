@@ -3,8 +3,11 @@ import SeededRandom
 
 /// Relative sizes of train, val and test, e.g. `8:1:1`.
 public struct SplitRatio: Codable, Equatable, Sendable, CustomStringConvertible {
+    /// Weight of the training part.
     public var train: Double
+    /// Weight of the validation part.
     public var val: Double
+    /// Weight of the test part (0 when a test set is given separately).
     public var test: Double
 
     /// The default 8:1:1.
@@ -27,6 +30,7 @@ public struct SplitRatio: Codable, Equatable, Sendable, CustomStringConvertible 
         self.init(train: train, val: parts[1]!, test: parts.count == 3 ? parts[2]! : 0)
     }
 
+    /// `"8:1:1"`.
     public var description: String { "\(train.clean):\(val.clean):\(test.clean)" }
 }
 

@@ -76,7 +76,7 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             let files = try scanClassFolders(at: path).classes.flatMap(\.files)
             var times = [Double]()
-            var checksum: Float = 0
+            var checksum = 0.0
             for _ in 0..<repeats {
                 let start = DispatchTime.now().uptimeNanoseconds
                 var out = [Float]()
@@ -89,11 +89,11 @@ struct DataCommand: ParsableCommand {
                     }
                 }
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-                checksum += out.reduce(0, +)
+                checksum += out.reduce(0.0) { $0 + Double($1) }  // Double: a Float sum stalls at 2^24
             }
             let median = times.sorted()[times.count / 2]
             print(String(format: "%d images x %d runs: median %.4f s, %.0f images/s (checksum %.1f)",
-                         files.count, repeats, median, Double(files.count) / median, checksum / Float(repeats)))
+                         files.count, repeats, median, Double(files.count) / median, checksum / Double(repeats)))
         }
     }
 }

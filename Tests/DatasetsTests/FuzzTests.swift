@@ -65,7 +65,7 @@ struct FuzzTests {
 
     @Test("10,000 mutated .npz inputs: throw or parse consistently")
     func npzReader() throws {
-        let dir = try makeTemporaryFolder()
+        let dir = try makeTemporaryFolder(preferMemory: true)  // 10,000 file writes
         defer { removeTemporary(dir) }
         var rng = SeededGenerator(seed: 77)
         let stored = try makeMedMNIST(n: 2, h: 3, w: 3, splits: ["train", "test"], deflate: false)

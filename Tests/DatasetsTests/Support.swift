@@ -5,9 +5,12 @@ let sharedData: String = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("shared/data").path
 
-/// A fresh temporary folder, removed by the caller with `removeTemporary`.
-func makeTemporaryFolder() throws -> String {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-tests-\(UUID().uuidString)")
+/// A fresh temporary folder, removed by the caller with `removeTemporary`; with `preferMemory`,
+/// on /dev/shm where it exists (fast for many small writes).
+func makeTemporaryFolder(preferMemory: Bool = false) throws -> String {
+    let base = preferMemory && FileManager.default.isWritableFile(atPath: "/dev/shm")
+        ? URL(fileURLWithPath: "/dev/shm") : FileManager.default.temporaryDirectory
+    let url = base.appendingPathComponent("medsynth-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url.path
 }
