@@ -38,18 +38,20 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG"),
         // Seedable, checkpointable randomness shared by every layer above.
         .target(name: "SeededRandom", swiftSettings: simdFlags),
+        // Crash-safe file replacement (temporary file, fsync, rename), shared by checkpoints and data.
+        .target(name: "AtomicIO"),
         // oneDNN wrappers and naive reference kernels; the only place oneDNN's C types live.
         .target(name: "Kernels", dependencies: ["CDNNL"], swiftSettings: simdFlags),
         // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.
         .target(name: "Autodiff", dependencies: ["Kernels", "SeededRandom"], swiftSettings: simdFlags),
         // Layers, losses, initialisers, optimizers, schedules, safetensors checkpoints.
-        .target(name: "NN", dependencies: ["Autodiff"], swiftSettings: simdFlags),
+        .target(name: "NN", dependencies: ["Autodiff", "AtomicIO"], swiftSettings: simdFlags),
         // Image decoding, MedMNIST npz, class folders, stratified splits, batching, augmentation.
         // Produces plain Float arrays (NCHW); no tensor type lives here.
         .target(
             name: "Datasets",
             dependencies: [
-                "CPNG", "CTurboJPEG", "SeededRandom",
+                "CPNG", "CTurboJPEG", "SeededRandom", "AtomicIO",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

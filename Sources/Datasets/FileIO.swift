@@ -1,3 +1,4 @@
+import AtomicIO
 import Crypto
 import Foundation
 
@@ -47,51 +48,13 @@ public func readFileBytes(_ path: String) throws -> [UInt8] {
     return bytes
 }
 
-/// Writes `bytes` atomically: to a temporary file in the same folder, flushed, then renamed.
-///
-/// A reader never sees a half-written file; on failure the temporary file is removed.
+/// Writes `bytes` atomically (see `AtomicFile`): a reader never sees a half-written file.
 public func writeFileAtomically(_ bytes: some Collection<UInt8>, to path: String) throws {
-    let tmp = temporarySibling(of: path)
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-    guard fd >= 0 else { throw DatasetError.writeFailed(path: path, reason: errnoMessage(errno)) }
-    let data = Array(bytes)
-    var done = 0
-    while done < data.count {
-        let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + done, data.count - done) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            let reason = errnoMessage(errno)
-            close(fd)
-            unlink(tmp)
-            throw DatasetError.writeFailed(path: path, reason: reason)
-        }
-        done += n
-    }
-    try finishAtomicWrite(fd: fd, temporary: tmp, to: path)
-}
-
-/// Syncs, closes and renames a temporary file onto `path` (removing it on failure).
-func finishAtomicWrite(fd: Int32, temporary tmp: String, to path: String) throws {
-    let synced = fsync(fd) == 0
-    let syncReason = synced ? "" : errnoMessage(errno)
-    close(fd)
-    guard synced else {
-        unlink(tmp)
-        throw DatasetError.writeFailed(path: path, reason: syncReason)
-    }
-    guard rename(tmp, path) == 0 else {
-        let reason = errnoMessage(errno)
-        unlink(tmp)
-        throw DatasetError.writeFailed(path: path, reason: reason)
-    }
+    do { try AtomicFile.write(bytes, to: path) } catch { throw DatasetError.writeFailed(path: path, reason: error.reason) }
 }
 
 /// A unique temporary path next to `path` (same folder, so `rename` is atomic).
-func temporarySibling(of path: String) -> String {
-    let url = URL(fileURLWithPath: path)
-    let name = ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    return url.deletingLastPathComponent().appendingPathComponent(name).path
-}
+func temporarySibling(of path: String) -> String { AtomicFile.temporarySibling(of: path) }
 
 /// The C library's message for an errno value.
 func errnoMessage(_ code: Int32) -> String { String(cString: strerror(code)) }

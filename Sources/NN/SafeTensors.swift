@@ -1,3 +1,4 @@
+import AtomicIO
 import Autodiff
 import Foundation
 
@@ -121,7 +122,9 @@ public enum SafeTensors {
     /// Writes atomically: a temporary file in the same folder, fsync, rename over `url`, fsync the folder.
     /// A crash at any point leaves either the old file or the new one, never a mix.
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL) throws {
-        try AtomicFile.write(try encode(tensors, metadata: metadata), to: url)
+        let data = try encode(tensors, metadata: metadata)
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do { try AtomicFile.write(data, to: url.path) } catch { throw CheckpointError.io(path: url.path, reason: error.reason) }
     }
 
     public static func read(_ url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
@@ -130,38 +133,6 @@ public enum SafeTensors {
             throw CheckpointError.io(path: url.path, reason: "cannot read: \(error.localizedDescription)")
         }
         return try decode(data, path: url.path)
-    }
-}
-
-/// Crash-safe file replacement.
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw CheckpointError.io(path: tmp.path, reason: String(cString: strerror(errno))) }
-        var ok = true
-        data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n <= 0 { ok = false; break }
-                done += n
-            }
-        }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard ok, synced else {
-            unlink(tmp.path)
-            throw CheckpointError.io(path: url.path, reason: "write failed: \(String(cString: strerror(errno)))")
-        }
-        guard rename(tmp.path, url.path) == 0 else {
-            unlink(tmp.path)
-            throw CheckpointError.io(path: url.path, reason: "rename failed: \(String(cString: strerror(errno)))")
-        }
-        let dfd = open(dir.path, O_RDONLY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }
 
