@@ -58,6 +58,8 @@ let package = Package(
             swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
         .target(name: "GAN", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
+        .target(name: "Experiments", dependencies: ["GAN", "Datasets"], swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
