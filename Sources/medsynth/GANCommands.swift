@@ -29,6 +29,8 @@ struct GANCommand: ParsableCommand {
         @Option(help: "Generator learning rate.") var lrG: Float = 2e-4
         @Option(help: "Discriminator learning rate.") var lrD: Float = 2e-4
         @Flag(help: "Turn DiffAugment off.") var noDiffAugment = false
+        @Flag(help: "Spectral norm on D's convolutions, without D's batch norms (SN-GAN; pairs well with --loss hinge).")
+        var spectralNorm = false
         @Option(help: "EMA decay of G's weights for sampling (0 = off).") var emaDecay: Float = 0.999
         @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
 
@@ -41,7 +43,8 @@ struct GANCommand: ParsableCommand {
             let trainingData = try dryRun ? fakeData() : loadTrainingData()
             let config = try DCGANConfig(imageSize: imageSize, channels: trainingData.channels,
                                          generatorWidth: dryRun ? 8 : 64, discriminatorWidth: dryRun ? 8 : 64,
-                                         classes: conditional ? trainingData.classNames.count : nil)
+                                         classes: conditional ? trainingData.classNames.count : nil,
+                                         spectralNorm: spectralNorm)
             var options = GANTrainingOptions()
             options.batchSize = dryRun ? 8 : batchSize
             options.loss = loss
