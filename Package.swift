@@ -72,6 +72,8 @@ let package = Package(
             name: "DatasetsTests",
             dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .testTarget(name: "GANTests", dependencies: ["GAN"]),
+        .testTarget(
+            name: "GANTests",
+            dependencies: ["GAN", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     ]
 )

@@ -19,7 +19,7 @@ public enum ImageGrid {
                 for x in 0..<cellW {
                     for ch in 0..<c {
                         let v = p[((i * c + ch) * h + y / scale) * w + x / scale]
-                        out[((oy + y) * width + ox + x) * c + ch] = UInt8(max(0, min(255, ((v + 1) * 127.5).rounded())))
+                        out[((oy + y) * width + ox + x) * c + ch] = byte(fromSymmetric: v)
                     }
                 }
             }

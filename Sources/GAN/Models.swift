@@ -30,13 +30,30 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
     public var generatorWidth: Int = 64, discriminatorWidth: Int = 64
     /// Number of classes for the conditional model (class embedding in G, projection in D); nil = unconditional.
     public var classes: Int? = nil
+    /// Spectral normalisation on D's convolutions, which then has no batch norm (SN-GAN, Miyato et al. 2018).
+    public var spectralNorm = false
 
     public init(imageSize: Int, channels: Int, latent: Int = 100, generatorWidth: Int = 64, discriminatorWidth: Int = 64,
-                classes: Int? = nil) throws {
+                classes: Int? = nil, spectralNorm: Bool = false) throws {
         guard [28, 32, 64, 128].contains(imageSize) else { throw GANError.unsupportedImageSize(imageSize) }
         guard [1, 3].contains(channels) else { throw GANError.unsupportedChannels(channels) }
         self.imageSize = imageSize; self.channels = channels; self.latent = latent
         self.generatorWidth = generatorWidth; self.discriminatorWidth = discriminatorWidth; self.classes = classes
+        self.spectralNorm = spectralNorm
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case imageSize, channels, latent, generatorWidth, discriminatorWidth, classes, spectralNorm
+    }
+
+    /// Decodes a configuration; checkpoints written before spectral norm existed lack the key (false).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(imageSize: c.decode(Int.self, forKey: .imageSize), channels: c.decode(Int.self, forKey: .channels),
+                      latent: c.decode(Int.self, forKey: .latent), generatorWidth: c.decode(Int.self, forKey: .generatorWidth),
+                      discriminatorWidth: c.decode(Int.self, forKey: .discriminatorWidth),
+                      classes: c.decodeIfPresent(Int.self, forKey: .classes),
+                      spectralNorm: c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? false)
     }
 
     /// Spatial size after G's first layer (D's last layer sees the same): 7 for 28 px, else 4.
@@ -109,7 +126,9 @@ public final class Generator: Module {
 }
 
 /// DCGAN discriminator: image (N, C, S, S) -> logit (N). Conditional: projection discriminator
-/// (Miyato and Koyama 2018), logit = psi(phi(x)) + <embed(y), sum_hw phi(x)>.
+/// (Miyato and Koyama 2018), logit = psi(phi(x)) + <embed(y), sum_hw phi(x)>. With
+/// `config.spectralNorm` every convolution (head included) is spectrally normalised and the
+/// batch norms are dropped, as in SN-GAN.
 public final class Discriminator: Module {
     public let config: DCGANConfig
     public let blocks: [(Conv2d, BatchNorm2d?)]
@@ -120,17 +139,19 @@ public final class Discriminator: Module {
     public init(_ config: DCGANConfig, generator g: inout SeededGenerator) {
         self.config = config
         let widths = config.discriminatorMultipliers.map { $0 * config.discriminatorWidth }
+        let sn = config.spectralNorm
         var blocks: [(Conv2d, BatchNorm2d?)] = []
         // (N, C, S, S) -> (N, w0, S/2, S/2), no batch norm at the input
-        blocks.append((Conv2d(config.channels, widths[0], kernelSize: 4, stride: 2, padding: 1, bias: false, generator: &g), nil))
+        blocks.append((Conv2d(config.channels, widths[0], kernelSize: 4, stride: 2, padding: 1, bias: false,
+                              spectralNorm: sn, generator: &g), nil))
         // each block halves H and W
         for i in 1..<widths.count {
-            blocks.append((Conv2d(widths[i - 1], widths[i], kernelSize: 4, stride: 2, padding: 1, bias: false, generator: &g),
-                           BatchNorm2d(widths[i])))
+            blocks.append((Conv2d(widths[i - 1], widths[i], kernelSize: 4, stride: 2, padding: 1, bias: false,
+                                  spectralNorm: sn, generator: &g), sn ? nil : BatchNorm2d(widths[i])))
         }
         self.blocks = blocks
         // (N, w_last, base, base) -> (N, 1, 1, 1)
-        head = Conv2d(widths.last!, 1, kernelSize: config.baseSize, bias: false, generator: &g)
+        head = Conv2d(widths.last!, 1, kernelSize: config.baseSize, bias: false, spectralNorm: sn, generator: &g)
         projection = config.classes.map { Embedding($0, widths.last!, generator: &g) }
         Initializer.dcgan(self, generator: &g)
         if let projection { Initializer.fill(projection.weight, std: 0.02, generator: &g) }

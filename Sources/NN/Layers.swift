@@ -9,17 +9,26 @@ import SeededRandom
 public final class Linear: Layer {
     public let weight: Parameter
     public let bias: Parameter?
+    /// Divides the weight by its largest singular value on every forward (nil = off).
+    public let spectralNorm: SpectralNorm?
     public var isTraining = true
 
     /// Weights and bias from U(-1/sqrt(in), 1/sqrt(in)), PyTorch's default.
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout SeededGenerator) {
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, spectralNorm: Bool = false,
+                generator: inout SeededGenerator) {
         let bound = 1 / Float(inFeatures).squareRoot()
         weight = Parameter(.randomUniform([outFeatures, inFeatures], low: -bound, high: bound, generator: &generator))
         self.bias = bias ? Parameter(.randomUniform([outFeatures], low: -bound, high: bound, generator: &generator)) : nil
+        self.spectralNorm = spectralNorm ? SpectralNorm(outputs: outFeatures, generator: &generator) : nil
     }
     public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+    public var ownBuffers: [(String, Parameter)] { spectralNorm.map { [("weight_u", $0.u)] } ?? [] }
+    /// The weight as used: spectrally normalised when enabled (one power-iteration step in training mode).
+    public func effectiveWeight() throws -> Tensor {
+        try spectralNorm.map { try $0(weight.tensor, update: isTraining) } ?? weight.tensor
+    }
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let y = try Tensor.matmul(x, weight.tensor, transposeB: true)
+        let y = try Tensor.matmul(x, effectiveWeight(), transposeB: true)
         return try bias.map { try y + $0.tensor } ?? y
     }
 }
@@ -29,20 +38,28 @@ public final class Conv2d: Layer {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride: Int, padding: Int
+    /// Divides the weight, as a (K, C*R*S) matrix, by its largest singular value (nil = off).
+    public let spectralNorm: SpectralNorm?
     public var isTraining = true
 
     /// Weights from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform with a = sqrt 5).
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                bias: Bool = true, generator: inout SeededGenerator) {
+                bias: Bool = true, spectralNorm: Bool = false, generator: inout SeededGenerator) {
         let bound = 1 / Float(inChannels * kernelSize * kernelSize).squareRoot()
         weight = Parameter(.randomUniform([outChannels, inChannels, kernelSize, kernelSize], low: -bound, high: bound,
                                           generator: &generator))
         self.bias = bias ? Parameter(.randomUniform([outChannels], low: -bound, high: bound, generator: &generator)) : nil
         self.stride = stride; self.padding = padding
+        self.spectralNorm = spectralNorm ? SpectralNorm(outputs: outChannels, generator: &generator) : nil
     }
     public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+    public var ownBuffers: [(String, Parameter)] { spectralNorm.map { [("weight_u", $0.u)] } ?? [] }
+    /// The weight as used: spectrally normalised when enabled (one power-iteration step in training mode).
+    public func effectiveWeight() throws -> Tensor {
+        try spectralNorm.map { try $0(weight.tensor, update: isTraining) } ?? weight.tensor
+    }
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try x.conv2d(weight: weight.tensor, bias: bias?.tensor, stride: stride, padding: padding)
+        try x.conv2d(weight: effectiveWeight(), bias: bias?.tensor, stride: stride, padding: padding)
     }
 }
 

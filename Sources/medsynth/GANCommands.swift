@@ -7,7 +7,7 @@ import SeededRandom
 
 struct GANCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gan", abstract: "Train and sample DCGANs.",
-                                                    subcommands: [Train.self])
+                                                    subcommands: [Train.self, Sample.self])
 
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -29,6 +29,8 @@ struct GANCommand: ParsableCommand {
         @Option(help: "Generator learning rate.") var lrG: Float = 2e-4
         @Option(help: "Discriminator learning rate.") var lrD: Float = 2e-4
         @Flag(help: "Turn DiffAugment off.") var noDiffAugment = false
+        @Flag(help: "Spectral norm on D's convolutions, without D's batch norms (SN-GAN; pairs well with --loss hinge).")
+        var spectralNorm = false
         @Option(help: "EMA decay of G's weights for sampling (0 = off).") var emaDecay: Float = 0.999
         @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
 
@@ -41,7 +43,8 @@ struct GANCommand: ParsableCommand {
             let trainingData = try dryRun ? fakeData() : loadTrainingData()
             let config = try DCGANConfig(imageSize: imageSize, channels: trainingData.channels,
                                          generatorWidth: dryRun ? 8 : 64, discriminatorWidth: dryRun ? 8 : 64,
-                                         classes: conditional ? trainingData.classNames.count : nil)
+                                         classes: conditional ? trainingData.classNames.count : nil,
+                                         spectralNorm: spectralNorm)
             var options = GANTrainingOptions()
             options.batchSize = dryRun ? 8 : batchSize
             options.loss = loss
@@ -104,9 +107,42 @@ struct GANCommand: ParsableCommand {
             let c = channels ?? 1, n = 24
             let pixels = (0..<(n * c * imageSize * imageSize)).map { _ in g.uniform() * 2 - 1 }
             return GANTrainingData(pixels: pixels, count: n, channels: c, size: imageSize,
-                                   labels: conditional ? (0..<n).map { $0 % 2 } : nil, classNames: ["a", "b"])
+                                   labels: conditional ? (0..<n).map { $0 % 2 } : nil,
+                                   classNames: conditional ? ["a", "b"] : ["a"])
         }
     }
 }
 
 extension GANLoss: ExpressibleByArgument {}
+
+extension GANCommand {
+    struct Sample: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sample images from a trained GAN checkpoint (EMA weights) as numbered PNGs or an .npz.")
+        @Option(help: "Checkpoint written by gan train.") var checkpoint: String
+        @Option(name: .customLong("class"), help: "Class to sample (required for a conditional checkpoint).") var className: String?
+        @Option(help: "Number of images.") var count: Int
+        @Option var seed: UInt64 = 0
+        @Option(help: "A folder for PNGs, or FILE.npz (uint8 images, int64 labels).") var out: String
+        @Option(help: "Images per generator call (batch norm uses full batches of this size).") var batchSize = 64
+        @Option(help: "Label stored in the npz (default: the class's index in the checkpoint, 0 for a per-class model).")
+        var label: Int?
+
+        func validate() throws {
+            if count < 1 { throw ValidationError("--count must be at least 1") }
+            if batchSize < 2 { throw ValidationError("--batch-size must be at least 2 (batch norm)") }
+        }
+
+        func run() throws {
+            let source = try SyntheticImageSource(checkpoint: URL(fileURLWithPath: checkpoint))
+            source.batchSize = batchSize
+            let label = try self.label ?? source.label(for: className) ?? 0
+            let pixels = try source.generate(className: className, count: count, seed: seed)
+            let files = try writeImages(pixels, labels: Array(repeating: label, count: count), channels: source.config.channels,
+                                        size: source.config.imageSize, to: out)
+            let name = className ?? source.classNames[0]
+            ProgressLine().note("\(count) images of \(name) (\(source.config.channels)x\(source.config.imageSize)x"
+                                + "\(source.config.imageSize)) -> \(files.count == 1 ? files[0] : out)")
+        }
+    }
+}
