@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "GAN", targets: ["GAN"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Classification", targets: ["Classification"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,10 +58,14 @@ let package = Package(
             swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
         .target(name: "GAN", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        // Confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
+        .target(name: "Metrics", swiftSettings: simdFlags),
+        // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
+        .target(name: "Classification", dependencies: ["NN", "Datasets", "Metrics"], swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GAN", "Datasets", "Classification", "Metrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
@@ -69,5 +75,7 @@ let package = Package(
             dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "GANTests", dependencies: ["GAN"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Metrics", "NN"]),
     ]
 )
