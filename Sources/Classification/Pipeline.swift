@@ -13,13 +13,12 @@ public struct TrainingResult: Sendable {
     public var baseline: EvaluationReport
 }
 
-/// Trains on the split's train part, early-stops on val, scores the best model and the
-/// majority baseline on test, and writes the best model to `checkpoint` (rewritten with the
-/// test report at the end). Never looks at the test part before the best epoch is chosen.
-public func trainAndEvaluate(_ split: SplitDataset, config: ClassifierConfig, options: TrainingOptions,
-                             preprocessing: Preprocessing, data: DataProvenance?, checkpoint: URL,
-                             progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingResult {
-    let train = split.subset(.train), val = split.subset(.val), test = split.subset(.test)
+/// Trains on `train`, early-stops on `val`, scores the best model and the majority baseline on
+/// `test`, and writes the best model to `checkpoint` (rewritten with the test report at the end).
+/// Never looks at `test` before the best epoch is chosen.
+public func trainAndEvaluate(train: LabeledImages, val: LabeledImages, test: LabeledImages, config: ClassifierConfig,
+                             options: TrainingOptions, preprocessing: Preprocessing, data: DataProvenance?,
+                             checkpoint: URL, progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingResult {
     guard test.count > 0 else { throw ClassificationError.invalidData(what: "test split", reason: "is empty") }
     let trainer = try ClassifierTrainer(config: config, options: options, train: train, val: val)
     var metadata = ClassifierMetadata(config: config, classNames: train.classNames, preprocessing: preprocessing,

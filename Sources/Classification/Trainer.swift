@@ -72,12 +72,14 @@ public enum TrainingEvent: Sendable {
 }
 
 /// Inverse-frequency class weights normalised so that the mean weight per training example is 1:
-/// w_c = N / (K n_c) (sklearn's class_weight="balanced").
-/// NOTE: a class with no training example gets weight 0 (it never occurs in the loss anyway).
+/// w_c = N / (K n_c), K the number of classes present (sklearn's class_weight="balanced").
+/// NOTE: a class with no training example gets weight 0 and is not counted in K (it never
+/// occurs as a target, so the normalisation stays exact).
 public func inverseFrequencyWeights(labels: [Int], classCount: Int) -> [Float] {
     var counts = [Int](repeating: 0, count: classCount)
     for y in labels { counts[y] += 1 }
-    return counts.map { $0 == 0 ? 0 : Float(labels.count) / (Float(classCount) * Float($0)) }
+    let present = Float(counts.filter { $0 > 0 }.count)
+    return counts.map { $0 == 0 ? 0 : Float(labels.count) / (present * Float($0)) }
 }
 
 /// Trains a `Classifier` on a training set, early-stopping on a validation set and keeping the

@@ -60,7 +60,7 @@ struct TrainCommand: ParsableCommand {
         split.warnings.prefix(5).forEach { progress.note("warning: \($0)") }
         let start = Date()
         let result = try trainAndEvaluate(
-            split, config: config, options: options, preprocessing: Preprocessing(imageSize: imageSize, channels: images.channels),
+            train: split.subset(.train), val: split.subset(.val), test: split.subset(.test), config: config, options: options, preprocessing: Preprocessing(imageSize: imageSize, channels: images.channels),
             data: DataProvenance(path: dataPath, testPath: test, splitRatio: splitRatio, splitSeed: seed),
             checkpoint: outURL.appendingPathComponent("model.safetensors")) { event in
                 switch event {
