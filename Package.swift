@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "GAN", targets: ["GAN"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Classification", targets: ["Classification"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -58,12 +60,16 @@ let package = Package(
             swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
         .target(name: "GAN", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        // Confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
+        .target(name: "Metrics", swiftSettings: simdFlags),
+        // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
+        .target(name: "Classification", dependencies: ["NN", "Datasets", "Metrics"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
-        .target(name: "Experiments", dependencies: ["GAN", "Datasets"], swiftSettings: simdFlags),
+        .target(name: "Experiments", dependencies: ["GAN", "Classification", "Metrics", "Datasets"], swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GAN", "Datasets", "Classification", "Metrics", "Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
@@ -75,5 +81,8 @@ let package = Package(
         .testTarget(
             name: "GANTests",
             dependencies: ["GAN", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Metrics", "NN"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
     ]
 )

@@ -1,20 +1,12 @@
 import Foundation
+import Metrics
 
-/// Mean and sample standard deviation over seeds.
-public struct Stat: Codable, Equatable, Sendable {
-    public var mean: Double
-    public var std: Double
-    public init(mean: Double, std: Double) { self.mean = mean; self.std = std }
+/// Mean and sample standard deviation over seeds (Metrics' `MeanStd`).
+public typealias Stat = MeanStd
 
-    /// Mean and sample standard deviation (n - 1; 0 for a single value) of `values`.
-    public init(_ values: [Double]) {
-        let n = Double(values.count)
-        mean = values.isEmpty ? .nan : values.reduce(0, +) / n
-        let m = mean
-        std = values.count > 1 ? (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / (n - 1)).squareRoot() : 0
-    }
-
-    public var text: String { mean.isNaN ? "n/a" : String(format: "%.3f ± %.3f", mean, std) }
+extension MeanStd {
+    /// "mean ± std" with three decimals.
+    public var text: String { String(format: "%.3f ± %.3f", mean, std) }
 }
 
 /// A difference between an arm and `original`, with a bootstrap 95% interval.
@@ -28,7 +20,7 @@ public struct Difference: Codable, Equatable, Sendable {
 }
 
 /// Per-class test metrics over seeds.
-public struct ClassMetrics: Codable, Equatable, Sendable {
+public struct ClassSummary: Codable, Equatable, Sendable {
     public var precision: Stat, recall: Stat, f1: Stat
     public var auc: Stat?
     public var support: Int
@@ -41,7 +33,7 @@ public struct TestMetrics: Codable, Equatable, Sendable {
     public var macroF1: Stat
     public var macroAUC: Stat?
     public var loss: Stat?
-    public var perClass: [String: ClassMetrics]
+    public var perClass: [String: ClassSummary]
 
     enum CodingKeys: String, CodingKey {
         case accuracy, loss

@@ -1,0 +1,35 @@
+import Datasets
+import Foundation
+import Metrics
+
+/// Everything one training run produced.
+public struct TrainingResult: Sendable {
+    public var history: TrainingHistory
+    /// The best model's checkpoint metadata (validation and test reports included).
+    public var metadata: ClassifierMetadata
+    /// The best model on the test split.
+    public var test: EvaluationReport
+    /// The majority-class baseline on the same test split.
+    public var baseline: EvaluationReport
+}
+
+/// Trains on `train`, early-stops on `val`, scores the best model and the majority baseline on
+/// `test`, and writes the best model to `checkpoint` (rewritten with the test report at the end).
+/// Never looks at `test` before the best epoch is chosen.
+public func trainAndEvaluate(train: LabeledImages, val: LabeledImages, test: LabeledImages, config: ClassifierConfig,
+                             options: TrainingOptions, preprocessing: Preprocessing, data: DataProvenance?,
+                             checkpoint: URL, progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingResult {
+    guard test.count > 0 else { throw ClassificationError.invalidData(what: "test split", reason: "is empty") }
+    let trainer = try ClassifierTrainer(config: config, options: options, train: train, val: val)
+    var metadata = ClassifierMetadata(config: config, classNames: train.classNames, preprocessing: preprocessing,
+                                      training: options, data: data)
+    let history = try trainer.run(checkpoint: { model, report, epoch in
+        metadata.bestEpoch = epoch; metadata.validation = report
+        try ClassifierCheckpoint.save(model, metadata: metadata, to: checkpoint)
+    }, progress: progress)
+    let report = try evaluate(trainer.model, on: test)
+    metadata.test = report
+    try ClassifierCheckpoint.save(trainer.model, metadata: metadata, to: checkpoint)
+    let baseline = try majorityBaseline(trainLabels: train.labels, testLabels: test.labels, classNames: test.classNames)
+    return TrainingResult(history: history, metadata: metadata, test: report, baseline: baseline)
+}

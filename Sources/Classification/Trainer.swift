@@ -1,0 +1,228 @@
+import Autodiff
+import Datasets
+import Foundation
+import Metrics
+import NN
+import SeededRandom
+
+/// The validation score early stopping watches.
+public enum Monitor: String, Codable, Sendable, CaseIterable {
+    case macroF1 = "macro-f1"
+    case balancedAccuracy = "balanced-accuracy"
+
+    func value(_ r: EvaluationReport) -> Double { self == .macroF1 ? r.macroF1 : r.balancedAccuracy }
+}
+
+/// How a classifier is trained (defaults: Adam 1e-3, batch 64, 30 epochs, patience 8).
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    public var epochs = 30
+    public var batchSize = 64
+    public var learningRate: Float = 1e-3
+    /// Weight the loss by inverse class frequency (`inverseFrequencyWeights`).
+    public var classWeights = false
+    public var labelSmoothing: Float = 0
+    /// Draw class-balanced batches (`ClassBalancedSampler`) instead of shuffled epochs.
+    public var oversample = false
+    /// Classic augmentation of training batches; nil = off.
+    public var augmentation: AugmentationOptions? = nil
+    /// Stop after this many epochs without a better validation score.
+    public var patience = 8
+    public var monitor: Monitor = .macroF1
+    /// Seeds weights, batch order, dropout, sampling and augmentation.
+    public var seed: UInt64 = 0
+    public init() {}
+}
+
+/// One epoch's training curves.
+public struct EpochRecord: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var valLoss: Double
+    public var valAccuracy: Double
+    public var valMacroF1: Double
+    public var valBalancedAccuracy: Double
+    public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss = "train_loss", trainAccuracy = "train_accuracy", valLoss = "val_loss"
+        case valAccuracy = "val_accuracy", valMacroF1 = "val_macro_f1", valBalancedAccuracy = "val_balanced_accuracy", seconds
+    }
+}
+
+/// Training curves and where the best weights came from.
+public struct TrainingHistory: Codable, Equatable, Sendable {
+    public var monitor: Monitor
+    public var epochs: [EpochRecord] = []
+    /// 0-based epoch whose weights were kept.
+    public var bestEpoch = -1
+    public var bestScore = -Double.infinity
+    public var stoppedEarly = false
+
+    enum CodingKeys: String, CodingKey {
+        case monitor, epochs, bestEpoch = "best_epoch", bestScore = "best_score", stoppedEarly = "stopped_early"
+    }
+}
+
+/// What a training run reports as it goes.
+public enum TrainingEvent: Sendable {
+    case batch(epoch: Int, batch: Int, batches: Int, loss: Float)
+    case epoch(EpochRecord, improved: Bool)
+    case earlyStop(epoch: Int, bestEpoch: Int)
+}
+
+/// Inverse-frequency class weights normalised so that the mean weight per training example is 1:
+/// w_c = N / (K n_c), K the number of classes present (sklearn's class_weight="balanced").
+/// NOTE: a class with no training example gets weight 0 and is not counted in K (it never
+/// occurs as a target, so the normalisation stays exact).
+public func inverseFrequencyWeights(labels: [Int], classCount: Int) -> [Float] {
+    var counts = [Int](repeating: 0, count: classCount)
+    for y in labels { counts[y] += 1 }
+    let present = Float(counts.filter { $0 > 0 }.count)
+    return counts.map { $0 == 0 ? 0 : Float(labels.count) / (present * Float($0)) }
+}
+
+/// Trains a `Classifier` on a training set, early-stopping on a validation set and keeping the
+/// best epoch's weights. Deterministic for `options.seed`.
+public final class ClassifierTrainer {
+    public let model: Classifier
+    public let options: TrainingOptions
+    public let train: LabeledImages, val: LabeledImages
+    /// Loss weights per class (nil = unweighted).
+    public let classWeights: [Float]?
+    let optimizer: Adam
+    /// The best weights so far (copies).
+    public private(set) var bestState: [String: Tensor]?
+
+    /// Sets up the model, optimizer and loss weights; both sets must match `config`'s shape.
+    public init(config: ClassifierConfig, options: TrainingOptions, train: LabeledImages, val: LabeledImages) throws {
+        for (name, set) in [("training set", train), ("validation set", val)] {
+            guard (set.channels, set.height, set.width) == (config.channels, config.imageSize, config.imageSize) else {
+                throw ClassificationError.invalidData(
+                    what: name, reason: "images are \(set.channels)x\(set.height)x\(set.width), the model expects "
+                        + "\(config.channels)x\(config.imageSize)x\(config.imageSize)")
+            }
+            guard set.count > 0 else { throw ClassificationError.invalidData(what: name, reason: "is empty") }
+            guard set.classNames.count == config.classes else {
+                throw ClassificationError.invalidData(what: name, reason: "has \(set.classNames.count) classes, the model \(config.classes)")
+            }
+        }
+        guard options.batchSize > 1, options.epochs > 0, options.patience > 0 else {
+            throw ClassificationError.invalidConfig(field: "training options", value: "batch \(options.batchSize), epochs "
+                + "\(options.epochs), patience \(options.patience)", reason: "batch size must be > 1, epochs and patience > 0")
+        }
+        var g = SeededGenerator(seed: options.seed)
+        model = Classifier(config, generator: &g)
+        self.options = options
+        self.train = train; self.val = val
+        classWeights = options.classWeights ? inverseFrequencyWeights(labels: train.labels, classCount: config.classes) : nil
+        optimizer = Adam(model.parameters, learningRate: options.learningRate)
+    }
+
+    /// The training loss of logits (N, K): cross-entropy with this trainer's class weights and smoothing.
+    public func loss(logits: Tensor, labels: [Int]) throws -> Tensor {
+        try Loss.crossEntropy(logits, labels: labels, classWeights: classWeights, labelSmoothing: options.labelSmoothing)
+    }
+
+    /// The index batches of one epoch: a seeded shuffle, or class-balanced draws (as many
+    /// batches as a shuffled epoch has) when oversampling.
+    /// NOTE: a final batch of one example is dropped: batch norm cannot normalise a single value.
+    public func batches(epoch: Int) -> [[Int]] {
+        let size = options.batchSize, n = train.count
+        if options.oversample {
+            var sampler = ClassBalancedSampler(labels: train.labels, classCount: model.config.classes,
+                                               seed: streamSeed(0xBA1 + UInt64(epoch)))
+            return (0..<(n + size - 1) / size).map { _ in sampler.nextBatch(size: size) }
+        }
+        return epochBatches(count: n, batchSize: size, epoch: epoch, seed: options.seed).filter { $0.count > 1 }
+    }
+
+    /// A seed for one random stream of this run (sampling, augmentation), forked from `options.seed`.
+    func streamSeed(_ stream: UInt64) -> UInt64 {
+        var g = SeededGenerator(seed: options.seed).fork(stream)
+        return g.next()
+    }
+
+    /// Trains up to `options.epochs` epochs; after each, scores the validation set, keeps the
+    /// best weights (and writes them with `checkpoint` when given), and stops after `patience`
+    /// epochs without improvement. The model holds the best weights when this returns.
+    public func run(checkpoint: ((Classifier, EvaluationReport, Int) throws -> Void)? = nil,
+                    progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingHistory {
+        var history = TrainingHistory(monitor: options.monitor)
+        var augmenter = options.augmentation.map {
+            Augmenter(options: $0, scaling: .unit, seed: streamSeed(0xA06))
+        }
+        let c = train.channels, s = train.height
+        var sinceBest = 0
+        for epoch in 0..<options.epochs {
+            let start = Date()
+            let plan = batches(epoch: epoch)
+            model.train(true)
+            var lossSum = 0.0, correct = 0, seen = 0
+            for (b, indices) in plan.enumerated() {
+                var (pixels, labels) = train.gather(indices)
+                augmenter?.apply(toBatch: &pixels, count: indices.count, channels: c, height: s, width: s)
+                let x = try Tensor(shape: [indices.count, c, s, s], scalars: pixels)
+                model.zeroGrad()
+                let logits = try model(x)                                    // (B, K)
+                let l = try loss(logits: logits, labels: labels)
+                l.backward()
+                optimizer.step()
+                let predicted = argmaxRows(logits.scalars, classCount: model.config.classes)
+                correct += zip(predicted, labels).filter { $0 == $1 }.count
+                lossSum += Double(l.item) * Double(indices.count); seen += indices.count
+                progress(.batch(epoch: epoch, batch: b + 1, batches: plan.count, loss: l.item))
+            }
+            let report = try evaluate(model, on: val)
+            let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
+                                     trainAccuracy: Double(correct) / Double(max(seen, 1)), valLoss: report.loss ?? .nan,
+                                     valAccuracy: report.accuracy, valMacroF1: report.macroF1,
+                                     valBalancedAccuracy: report.balancedAccuracy, seconds: Date().timeIntervalSince(start))
+            history.epochs.append(record)
+            let score = options.monitor.value(report)
+            let improved = score > history.bestScore
+            if improved {
+                history.bestScore = score; history.bestEpoch = epoch; sinceBest = 0
+                bestState = model.stateDict()
+                try checkpoint?(model, report, epoch)
+            } else {
+                sinceBest += 1
+            }
+            progress(.epoch(record, improved: improved))
+            if sinceBest >= options.patience && epoch + 1 < options.epochs {
+                history.stoppedEarly = true
+                progress(.earlyStop(epoch: epoch, bestEpoch: history.bestEpoch))
+                break
+            }
+        }
+        if let bestState { try model.loadStateDict(bestState) }
+        model.train(false)
+        return history
+    }
+}
+
+/// Class probabilities (N, K) row-major of `count` NCHW images, in evaluation mode without a graph,
+/// `batchSize` images at a time. Leaves the model's training flag as it found it.
+public func predictProbabilities(_ model: Classifier, pixels: [Float], count: Int, batchSize: Int = 256) throws -> [Float] {
+    let c = model.config.channels, s = model.config.imageSize, size = c * s * s
+    guard pixels.count == count * size else {
+        throw ClassificationError.invalidData(what: "images", reason: "\(pixels.count) values are not \(count) x \(c)x\(s)x\(s)")
+    }
+    let wasTraining = model.isTraining
+    if wasTraining { model.train(false) }
+    defer { if wasTraining { model.train(true) } }
+    var out: [Float] = []
+    out.reserveCapacity(count * model.config.classes)
+    for start in stride(from: 0, to: count, by: batchSize) {
+        let n = min(batchSize, count - start)
+        let x = try Tensor(shape: [n, c, s, s], scalars: Array(pixels[start * size..<(start + n) * size]))
+        out += try noGrad { try model(x).softmax().scalars }                 // (n, K)
+    }
+    return out
+}
+
+/// Scores `model` on a labelled set (probabilities, AUCs, loss, alarms).
+public func evaluate(_ model: Classifier, on set: LabeledImages) throws -> EvaluationReport {
+    let p = try predictProbabilities(model, pixels: set.pixels, count: set.count)
+    return try EvaluationReport(classNames: set.classNames, labels: set.labels, probabilities: p)
+}
