@@ -106,6 +106,9 @@ let opCases: [OpCase] = [
     OpCase(name: "logSoftmax", shapes: [[3, 5]]) { try $0[0].logSoftmax() },
     OpCase(name: "softmax", shapes: [[2, 4]]) { try $0[0].softmax() },
     OpCase(name: "softplus", shapes: [[3, 4]]) { $0[0].softplus() },
+    OpCase(name: "residual add of two blocked activations", shapes: [[2, 3, 6, 6], [16, 3, 3, 3], [16, 3, 3, 3]]) {
+        try ($0[0].conv2d(weight: $0[1], padding: 1) + $0[0].conv2d(weight: $0[2], padding: 1)).tanh()
+    },
     // Blocked layouts end to end: activations stay in oneDNN's layout between these ops.
     OpCase(name: "conv -> batchNorm -> tanh -> convTranspose -> sigmoid chain (smooth, so no kinks)",
            shapes: [[2, 3, 8, 8], [16, 3, 4, 4], [16], [16], [16, 5, 4, 4]]) {

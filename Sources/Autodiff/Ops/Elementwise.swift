@@ -99,6 +99,15 @@ extension Tensor {
     // MARK: Binary arithmetic
 
     public static func + (a: Tensor, b: Tensor) throws -> Tensor {
+        // Residual connections add two activations in the same blocked layout: add the raw
+        // buffers (padding is zero in both) and stay in that layout, no reorder either way.
+        if a.shape == b.shape, a.layout == b.layout, !a.layout.isPlain {
+            let out = Tensor(uninitializedShape: a.shape, layout: a.layout)
+            let n = a.layout.physicalCount(a.shape)
+            let pa = a.raw, pb = b.raw, po = out.raw
+            for i in 0..<n { po[i] = pa[i] + pb[i] }
+            return result(out, inputs: [a, b]) { g, _ in [g, g] }
+        }
         let out = try broadcastBinary("add", a, b, +)
         return result(out, inputs: [a, b]) { g, _ in [g.sumToShape(a.shape), g.sumToShape(b.shape)] }
     }
