@@ -336,3 +336,27 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/b").count == 16)
     #expect(try medsynth(["balance", "--data", data, "--gan", checkpoint, "--out", out]) != 0)   // already there
 }
+
+/// A conditional generator that ignores z (its first layer's z weights zeroed) makes identical
+/// images within each class while the classes differ: the diversity alarm must still fire.
+@Test func conditionalCollapseWithinAClassRaisesTheAlarm() throws {
+    let trainer = try trainTiny(classNames: ["a", "b", "c"], conditional: true, maxSteps: 40)
+    #expect(trainer.epoch >= 10)     // the alarm waits for max(5, epochs / 10) epochs
+    let first = trainer.model.generator.blocks[0].0.weight          // (nz + e, w0, 7, 7), z rows first
+    let zValues = 100 * first.count / first.shape[0]
+    for p in [first] + (trainer.model.ema ?? []).filter { $0.0 == "main.0.conv.weight" }.map(\.1) {
+        p.pointer.update(repeating: 0, count: zValues)
+    }
+    trainer.alarmed.removeAll()     // training on noise may have raised it already
+    var alarms: [String] = []
+    try trainer.writeGrid { if case let .alarm(text) = $0 { alarms.append(text) } }
+    #expect(alarms.count == 1 && alarms[0].contains("within a class"), "\(alarms)")
+}
+
+@Test func conditionalSpreadIsTheSmallestWithinAClass() throws {
+    let trainer = try trainTiny(classNames: ["a", "b"], conditional: true, maxSteps: 1)
+    // Two classes, 8 identical images each, the classes far apart.
+    let images = try Tensor(shape: [16, 1, 28, 28], scalars: (0..<16).flatMap { Array(repeating: $0 < 8 ? -1 : 1, count: 784) })
+    #expect(ImageGrid.meanPairwiseDistance(images) > 20)
+    #expect(try trainer.sampleSpread(images) == 0)
+}
