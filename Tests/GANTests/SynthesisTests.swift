@@ -218,6 +218,9 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     options.target = .majority
     let unit = try balanceTrainingSet(train, scaling: .unit, sources: [perClass], options: options)
     #expect(zip(unit.pixels[(19 * 784)...], b).allSatisfy { abs($0 - ($1 + 1) / 2) < 1e-6 })
+    // A checkpoint that covers none of the classes is refused.
+    let stranger = try SyntheticImageSource(checkpoint: trainTiny(classNames: ["zebra"]).checkpointURL)
+    #expect(throws: GANError.self) { try balanceTrainingSet(train, sources: [perClass, stranger]) }
 }
 
 @Test func discriminatorSelectionKeepsTheTopScoredCandidates() throws {
