@@ -153,7 +153,7 @@ func medsynth(_ args: [String]) throws -> Int32 {
     let rgb: [Float] = (0..<(2 * 3 * 4)).map { Float($0 % 3) - 1 }     // (2, 3, 2, 2)
     let rgbBytes = imageBytes(rgb, channels: 3, size: 2)
     #expect(rgbBytes.count == 2 && Array(rgbBytes[0].prefix(6)) == [0, 128, 255, 128, 255, 0])
-    let npz = dir.appendingPathComponent("rgb.npz").path
+    let npz = dir.appendingPathComponent("new-folder/rgb.npz").path     // the folder is created
     try writeImages(rgb, labels: [3, 4], channels: 3, size: 2, to: npz)
     let arrays = try readAllNPZ(npz)
     #expect(arrays["images"]?.shape == [2, 2, 2, 3] && arrays["images"]?.data == rgbBytes.flatMap { $0 })
