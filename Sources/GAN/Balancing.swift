@@ -31,28 +31,38 @@ public enum SyntheticSelection: String, Codable, Sendable, CaseIterable {
 
 /// Options of `balanceTrainingSet`.
 public struct BalanceOptions: Sendable {
+    /// Images per class to reach.
     public var target: BalanceTarget = .majority
     /// At most this many synthetic images per real image of a class (nil = unlimited).
     public var maxSyntheticRatio: Double? = nil
+    /// Keep the first generated images, or the discriminator's favourites.
     public var selection: SyntheticSelection = .none
+    /// With `.discriminator`: candidates generated per image kept.
     public var candidatesFactor = 4
     /// Generation seeds derive from this (class c uses `seed + c`).
     public var seed: UInt64 = 0
+    /// Defaults: majority target, no ratio cap, no selection, seed 0.
     public init() {}
 }
 
 /// Where a synthetic image came from, enough to regenerate it:
 /// `SyntheticImageSource(checkpoint:).generate(className:count:seed:)[sampleIndex]` (same batch size).
 public struct SyntheticProvenance: Codable, Equatable, Sendable {
+    /// Path of the GAN checkpoint.
     public var checkpoint: String
+    /// Seed of the `generate` call.
     public var seed: UInt64
+    /// Position among the images (candidates) that call produced.
     public var sampleIndex: Int
 }
 
 /// What balancing did for one class.
 public struct ClassBalance: Sendable, Equatable {
+    /// The class.
     public var className: String
+    /// Real training images of the class.
     public var real: Int
+    /// Synthetic images added.
     public var synthetic: Int
     /// The checkpoint used (nil when none covers the class or none was needed).
     public var checkpoint: String?
@@ -61,9 +71,13 @@ public struct ClassBalance: Sendable, Equatable {
 /// A training set with synthetic images added: real images first (in the given order), then
 /// the synthetic ones class by class. Pixels NCHW in the scaling of the real images.
 public struct BalancedSet: Sendable {
+    /// Class names; labels index them.
     public var classNames: [String]
+    /// Image channels and side length.
     public var channels: Int, size: Int
+    /// (count, channels, size, size) NCHW.
     public var pixels: [Float]
+    /// One class index per image.
     public var labels: [Int]
     /// True for generated images.
     public var synthetic: [Bool]
@@ -76,6 +90,7 @@ public struct BalancedSet: Sendable {
     /// Classes below the target that no checkpoint covers, and similar remarks.
     public var warnings: [String]
 
+    /// Number of images, real and synthetic.
     public var count: Int { labels.count }
 }
 
@@ -93,6 +108,10 @@ public func balanceTrainingSet(_ train: LabeledImages, scaling: PixelScaling = .
     for s in sources where s.config.imageSize != train.width || s.config.channels != train.channels {
         throw GANError.invalidOption("\(s.url.path) makes \(s.config.channels)x\(s.config.imageSize)x\(s.config.imageSize) images "
                                      + "but the training set is \(train.channels)x\(train.height)x\(train.width)")
+    }
+    for s in sources where !s.classNames.contains(where: train.classNames.contains) {
+        throw GANError.invalidOption("\(s.url.path) knows \(s.classNames.joined(separator: ", ")), none of which is a class of "
+                                     + "the training set (\(train.classNames.joined(separator: ", ")))")
     }
     guard options.candidatesFactor >= 1 else { throw GANError.invalidOption("candidates factor must be at least 1") }
     if let r = options.maxSyntheticRatio, !(r >= 0) { throw GANError.invalidOption("max synthetic ratio must be >= 0, not \(r)") }
@@ -140,16 +159,21 @@ public func balanceTrainingSet(_ train: LabeledImages, scaling: PixelScaling = .
 
 /// One line of a balanced set's `manifest.jsonl`.
 public struct BalancedManifestEntry: Codable, Equatable, Sendable {
+    /// Position in the balanced set.
     public var index: Int
     /// The real image's original location, or the checkpoint for a synthetic one.
     public var source: String
     /// The PNG, relative to the output folder.
     public var file: String
+    /// The class name (`class` in JSON).
     public var className: String
+    /// Always `train`: only the training split is balanced.
     public var split: Split
     /// SHA-256 of the PNG file.
     public var sha256: String
+    /// True for generated images.
     public var synthetic: Bool
+    /// Synthetic images: the checkpoint, seed and position that regenerate them (`sample_index` in JSON).
     public var checkpoint: String?
     public var seed: UInt64?
     public var sampleIndex: Int?

@@ -174,6 +174,8 @@ public func writeImages(_ pixels: [Float], labels: [Int], channels: Int, size: I
     let images = imageBytes(pixels, channels: channels, size: size)
     precondition(labels.count == images.count, "\(labels.count) labels for \(images.count) images")
     if path.lowercased().hasSuffix(".npz") {
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let shape = channels == 1 ? [images.count, size, size] : [images.count, size, size, channels]
         try writeNPZ([("images", .uint8(images.flatMap { $0 }, shape: shape)), ("labels", .int64(labels, shape: [labels.count]))],
                      to: path)

@@ -136,14 +136,24 @@ public final class GANTrainer {
         observe(.grid(path: path, epoch: epoch))
         let n = min(64, data.count)
         let realSpread = ImageGrid.meanPairwiseDistance(data.batch(Array(0..<n)).0)
-        let fakeSpread = ImageGrid.meanPairwiseDistance(images)
+        let fakeSpread = try sampleSpread(images)
         // Early samples are near-constant by construction, so judge diversity only after a while.
         let settled = epoch >= max(5, plan.epochs / 10)
         if settled, realSpread > 0, fakeSpread < 0.25 * realSpread, alarmed.insert("diversity").inserted {
-            observe(.alarm(String(format: "samples have lost diversity (mean pairwise distance %.2f against %.2f among real "
+            observe(.alarm(String(format: "samples have lost diversity (mean pairwise distance %.2f%@ against %.2f among real "
                                   + "images): likely mode collapse. Look at %@; resume from an earlier checkpoint with "
-                                  + "DiffAugment on or a lower learning rate.", fakeSpread, realSpread, path)))
+                                  + "DiffAugment on or a lower learning rate.", fakeSpread,
+                                  model.config.classes == nil ? "" : " within a class", realSpread, path)))
         }
+    }
+
+    /// Diversity of the fixed-noise samples: their mean pairwise distance. A conditional model can
+    /// collapse within each class while its classes still differ (G ignores z), so for it the
+    /// smallest spread among the grid's rows (8 images of one class each).
+    func sampleSpread(_ images: Tensor) throws -> Float {
+        guard model.config.classes != nil else { return ImageGrid.meanPairwiseDistance(images) }
+        return try (0..<images.shape[0] / 8).map { ImageGrid.meanPairwiseDistance(try images.slice(axis: 0, start: $0 * 8, length: 8)) }
+            .min() ?? 0
     }
 
     // MARK: Checkpoints

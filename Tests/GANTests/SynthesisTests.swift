@@ -153,7 +153,7 @@ func medsynth(_ args: [String]) throws -> Int32 {
     let rgb: [Float] = (0..<(2 * 3 * 4)).map { Float($0 % 3) - 1 }     // (2, 3, 2, 2)
     let rgbBytes = imageBytes(rgb, channels: 3, size: 2)
     #expect(rgbBytes.count == 2 && Array(rgbBytes[0].prefix(6)) == [0, 128, 255, 128, 255, 0])
-    let npz = dir.appendingPathComponent("rgb.npz").path
+    let npz = dir.appendingPathComponent("new-folder/rgb.npz").path     // the folder is created
     try writeImages(rgb, labels: [3, 4], channels: 3, size: 2, to: npz)
     let arrays = try readAllNPZ(npz)
     #expect(arrays["images"]?.shape == [2, 2, 2, 3] && arrays["images"]?.data == rgbBytes.flatMap { $0 })
@@ -218,6 +218,9 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     options.target = .majority
     let unit = try balanceTrainingSet(train, scaling: .unit, sources: [perClass], options: options)
     #expect(zip(unit.pixels[(19 * 784)...], b).allSatisfy { abs($0 - ($1 + 1) / 2) < 1e-6 })
+    // A checkpoint that covers none of the classes is refused.
+    let stranger = try SyntheticImageSource(checkpoint: trainTiny(classNames: ["zebra"]).checkpointURL)
+    #expect(throws: GANError.self) { try balanceTrainingSet(train, sources: [perClass, stranger]) }
 }
 
 @Test func discriminatorSelectionKeepsTheTopScoredCandidates() throws {
@@ -335,4 +338,28 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     #expect(realA == 16 && b.count == 16 && b.filter(\.synthetic).count >= 10, "\(realA) a, \(b.count) b")
     #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/b").count == 16)
     #expect(try medsynth(["balance", "--data", data, "--gan", checkpoint, "--out", out]) != 0)   // already there
+}
+
+/// A conditional generator that ignores z (its first layer's z weights zeroed) makes identical
+/// images within each class while the classes differ: the diversity alarm must still fire.
+@Test func conditionalCollapseWithinAClassRaisesTheAlarm() throws {
+    let trainer = try trainTiny(classNames: ["a", "b", "c"], conditional: true, maxSteps: 40)
+    #expect(trainer.epoch >= 10)     // the alarm waits for max(5, epochs / 10) epochs
+    let first = trainer.model.generator.blocks[0].0.weight          // (nz + e, w0, 7, 7), z rows first
+    let zValues = 100 * first.count / first.shape[0]
+    for p in [first] + (trainer.model.ema ?? []).filter { $0.0 == "main.0.conv.weight" }.map(\.1) {
+        p.pointer.update(repeating: 0, count: zValues)
+    }
+    trainer.alarmed.removeAll()     // training on noise may have raised it already
+    var alarms: [String] = []
+    try trainer.writeGrid { if case let .alarm(text) = $0 { alarms.append(text) } }
+    #expect(alarms.count == 1 && alarms[0].contains("within a class"), "\(alarms)")
+}
+
+@Test func conditionalSpreadIsTheSmallestWithinAClass() throws {
+    let trainer = try trainTiny(classNames: ["a", "b"], conditional: true, maxSteps: 1)
+    // Two classes, 8 identical images each, the classes far apart.
+    let images = try Tensor(shape: [16, 1, 28, 28], scalars: (0..<16).flatMap { Array(repeating: $0 < 8 ? -1 : 1, count: 784) })
+    #expect(ImageGrid.meanPairwiseDistance(images) > 20)
+    #expect(try trainer.sampleSpread(images) == 0)
 }
