@@ -112,16 +112,25 @@ public final class SyntheticImageSource {
     /// smaller count gives a prefix of a larger one.
     /// NOTE: G normalises with batch statistics, as in training (see `GANModel.sample`); a batch
     /// of one image would be normalised against itself, hence the full batches.
+    /// A conditional model needs batchSize / classes batches' worth of work per kept image.
     public func generate(className: String?, count: Int, seed: UInt64) throws -> [Float] {
         let label = try self.label(for: className)
         var g = SeededGenerator(seed: seed)
         var out = [Float]()
         let perImage = config.channels * config.imageSize * config.imageSize
         out.reserveCapacity(count * perImage)
+        // NOTE: a conditional G was trained on batches that mix classes; a batch of one class
+        // would be normalised by statistics it never saw in training. So conditional batches
+        // cycle through every class and only the requested class's images are kept.
+        let classes = config.classes ?? 1
         while out.count < count * perImage {
             let z = Tensor.randomNormal([batchSize, config.latent, 1, 1], generator: &g)
-            let images = try model.sample(latent: z, labels: label.map { Array(repeating: $0, count: batchSize) })
-            out.append(contentsOf: images.scalars.prefix(count * perImage - out.count))
+            let labels = label.map { _ in (0..<batchSize).map { $0 % classes } }
+            let images = try model.sample(latent: z, labels: labels).scalars
+            for i in 0..<batchSize where label == nil || labels![i] == label! {
+                guard out.count < count * perImage else { break }
+                out.append(contentsOf: images[(i * perImage)..<((i + 1) * perImage)])
+            }
         }
         return out
     }
