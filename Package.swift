@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "GAN", targets: ["GAN"]),
+        .library(name: "Privacy", targets: ["Privacy"]),
+        .library(name: "Quality", targets: ["Quality"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -54,12 +56,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: simdFlags),
+        // Differential privacy: DP-SGD with per-example clipping, the Renyi-DP accountant.
+        .target(name: "Privacy", dependencies: ["NN"], swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
-        .target(name: "GAN", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        .target(name: "GAN", dependencies: ["NN", "Datasets", "Privacy"], swiftSettings: simdFlags),
+        // Synthetic-image quality (KID, FD, precision/recall/density/coverage) and memorization audit.
+        .target(name: "Quality", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GAN", "Datasets", "Quality", "Privacy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
@@ -69,5 +75,7 @@ let package = Package(
             dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "GANTests", dependencies: ["GAN"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN"]),
+        .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),
     ]
 )
