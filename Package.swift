@@ -75,7 +75,7 @@ let package = Package(
             dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "GANTests", dependencies: ["GAN"]),
-        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),
     ]
 )

@@ -30,6 +30,9 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
     public var generatorWidth: Int = 64, discriminatorWidth: Int = 64
     /// Number of classes for the conditional model (class embedding in G, projection in D); nil = unconditional.
     public var classes: Int? = nil
+    /// Batch norm in D's inner blocks; off for differentially private training, where batch norm
+    /// would mix examples (PrivateTraining.swift).
+    public var discriminatorBatchNorm = true
 
     public init(imageSize: Int, channels: Int, latent: Int = 100, generatorWidth: Int = 64, discriminatorWidth: Int = 64,
                 classes: Int? = nil) throws {
@@ -126,7 +129,7 @@ public final class Discriminator: Module {
         // each block halves H and W
         for i in 1..<widths.count {
             blocks.append((Conv2d(widths[i - 1], widths[i], kernelSize: 4, stride: 2, padding: 1, bias: false, generator: &g),
-                           BatchNorm2d(widths[i])))
+                           config.discriminatorBatchNorm ? BatchNorm2d(widths[i]) : nil))
         }
         self.blocks = blocks
         // (N, w_last, base, base) -> (N, 1, 1, 1)
