@@ -3,6 +3,7 @@ import Autodiff
 import Datasets
 import Foundation
 import GAN
+import NN
 import Quality
 
 /// `medsynth audit`: quality (KID, FD, precision/recall/density/coverage, diversity) and
@@ -12,8 +13,10 @@ struct AuditCommand: ParsableCommand {
         commandName: "audit",
         abstract: "Audit synthetic images: quality metrics and nearest-training-image memorization checks, per class.")
 
-    @Option(help: "Synthetic images: a .npz, a folder with one sub-folder per class, or a folder of one class (--class).")
+    @Option(help: ArgumentHelp("Synthetic images: a .npz, a folder with one sub-folder per class, a folder of one class "
+                               + "(--class), or a GAN checkpoint (.safetensors) to sample from."))
     var synthetic: String
+    @Option(help: "Images to sample per class from a GAN checkpoint.") var count = 100
     @Option(help: "The real dataset the generator was trained on (class folders or MedMNIST .npz).") var data: String
     @Option(name: .customLong("class"), help: "Audit this class only (required for a folder of one class's images).")
     var className: String?
@@ -30,9 +33,11 @@ struct AuditCommand: ParsableCommand {
         let splits = try makeSplits(real, seed: seed)
         let (train, val) = (splits.subset(.train), splits.subset(.val))
         let channels = real.images.channels
-        let fakes = try loadSyntheticImages(at: synthetic, preprocessing: Preprocessing(imageSize: imageSize, channels: channels,
-                                                                                        scaling: .symmetric),
-                                            className: className)
+        let fakes = synthetic.hasSuffix(".safetensors")
+            ? try sampleCheckpoint(channels: channels)
+            : try loadSyntheticImages(at: synthetic, preprocessing: Preprocessing(imageSize: imageSize, channels: channels,
+                                                                                  scaling: .symmetric),
+                                      className: className)
         guard !fakes.isEmpty else { throw ValidationError("\(synthetic): no synthetic images\(className.map { " of class \($0)" } ?? "")") }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var options = AuditOptions()
@@ -83,5 +88,42 @@ struct AuditCommand: ParsableCommand {
         try writeFileAtomically(try report.json(), to: "\(out)/audit.json")
         try writeFileAtomically(Array(report.html(grids: grids).utf8), to: "\(out)/audit.html")
         progress.note("wrote \(out)/audit.json and \(out)/audit.html")
+    }
+
+    /// `count` images per class from a `gan train` checkpoint, with its moving-average generator
+    /// weights when saved, as (class, pixels, names).
+    func sampleCheckpoint(channels: Int) throws -> [(className: String, pixels: [Float], names: [String])] {
+        let url = URL(fileURLWithPath: synthetic)
+        let meta = try SafeTensors.read(url).metadata
+        let decoder = JSONDecoder()
+        guard meta["format"] == "medsynth-gan-1", let c = meta["config"], let o = meta["options"], let n = meta["class_names"] else {
+            throw ValidationError("\(synthetic) is not a medsynth GAN checkpoint")
+        }
+        let config = try decoder.decode(DCGANConfig.self, from: Data(c.utf8))
+        var options = try decoder.decode(GANTrainingOptions.self, from: Data(o.utf8))
+        let classNames = try decoder.decode([String].self, from: Data(n.utf8))
+        guard config.imageSize == imageSize, config.channels == channels else {
+            throw ValidationError("\(synthetic) makes \(config.channels)x\(config.imageSize) px images; the data is "
+                                  + "\(channels)x\(imageSize) (set --image-size)")
+        }
+        // The saved EMA weights are loaded into the generator directly, so the model keeps no average of its own.
+        options.emaDecay = nil
+        let model = GANModel(config: config, options: options, seed: seed)
+        let file = try Checkpoint.load(from: url, modules: ["generator": model.generator, "discriminator": model.discriminator])
+        for (name, p) in model.generator.parameters { if let t = file.tensors["ema.\(name)"] { try p.assign(t) } }
+        let classes: [(Int?, String)] = config.classes == nil
+            ? [(nil, className ?? (classNames.count == 1 ? classNames[0] : ""))]
+            : classNames.enumerated().filter { className == nil || $0.element == className }.map { ($0.offset, $0.element) }
+        guard !classes.contains(where: { $0.1.isEmpty }) else {
+            throw ValidationError("\(synthetic) is an unconditional model of several classes; name the class with --class")
+        }
+        return try classes.map { label, name in
+            var pixels: [Float] = []
+            for start in stride(from: 0, to: count, by: 64) {
+                let b = min(64, count - start)
+                pixels += try model.sample(latent: model.sampleLatent(b), labels: label.map { Array(repeating: $0, count: b) }).scalars
+            }
+            return (name, pixels, (0..<count).map { "\(name)-sample\($0)" })
+        }
     }
 }

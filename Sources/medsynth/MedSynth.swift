@@ -5,5 +5,5 @@ struct MedSynth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "medsynth",
         abstract: "GAN augmentation for imbalanced medical image datasets, on a plain CPU.",
-        subcommands: [DataCommand.self, GANCommand.self, BenchCommand.self, AuditCommand.self])
+        subcommands: [DataCommand.self, GANCommand.self, BenchCommand.self, AuditCommand.self, PrivacyCommand.self])
 }
