@@ -35,15 +35,11 @@ public struct RDPAccountant: Sendable, Equatable {
     public let orders: [Double]
     /// Accumulated RDP at each order.
     public private(set) var rdp: [Double]
-    /// Steps composed so far, as (noise multiplier, sampling rate, count).
-    public private(set) var history: [(noise: Double, rate: Double, steps: Int)] = []
 
     public init(orders: [Double] = RDPAccountant.defaultOrders) {
         self.orders = orders
         rdp = Array(repeating: 0, count: orders.count)
     }
-
-    public static func == (a: RDPAccountant, b: RDPAccountant) -> Bool { a.orders == b.orders && a.rdp == b.rdp }
 
     /// Composes `steps` applications of the Gaussian mechanism with `noiseMultiplier` (noise std
     /// over sensitivity) on Poisson samples of rate `samplingRate`.
@@ -55,7 +51,6 @@ public struct RDPAccountant: Sendable, Equatable {
         for (i, a) in orders.enumerated() {
             rdp[i] += Double(steps) * RDPAccountant.rdpOfSampledGaussian(q: samplingRate, sigma: noiseMultiplier, alpha: a)
         }
-        history.append((noiseMultiplier, samplingRate, steps))
     }
 
     /// The smallest epsilon over the orders at `delta`, and the order that gives it.

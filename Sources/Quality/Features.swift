@@ -28,11 +28,6 @@ public struct FeatureMatrix: Sendable, Equatable {
 
     /// Row i.
     public func row(_ i: Int) -> ArraySlice<Double> { values[(i * dimension)..<((i + 1) * dimension)] }
-
-    /// The rows at `indices`.
-    public func rows(_ indices: [Int]) -> FeatureMatrix {
-        try! FeatureMatrix(count: indices.count, dimension: dimension, values: indices.flatMap { row($0) })
-    }
 }
 
 /// Maps images (N, C, H, W) to feature vectors (N, D).

@@ -49,8 +49,9 @@ struct PrivacyCommand: ParsableCommand {
 
         func run() throws {
             let r = try PrivacyBenchmark.run(batchSize: batchSize, steps: steps)
-            print(String(format: "batch %d: ordinary step %.1f ms, DP-SGD step %.1f ms (median of %d): %.1fx slower",
-                         r.batchSize, r.ordinaryMilliseconds, r.privateMilliseconds, steps, r.slowdown))
+            print(String(format: "batch %d, %d steps each: ordinary step %.1f ms min / %.1f ms median, DP-SGD step %.1f ms min / "
+                         + "%.1f ms median: %.1fx slower (minima)", r.batchSize, steps, r.ordinary.minimum, r.ordinary.median,
+                         r.privateStep.minimum, r.privateStep.median, r.slowdown))
         }
     }
 }
