@@ -42,8 +42,8 @@ private func images(_ n: Int, seed: UInt64) -> [Float] {
     let a = try model(), b = try model()
     let real = try Tensor(shape: [4, 1, 28, 28], scalars: images(4, seed: 2))
     let privacy = try DiscriminatorPrivacy(model: a, datasetSize: 40, noiseMultiplier: 0, maxGradNorm: 1e-4, delta: 1e-5, seed: 0)
-    // Capture D's gradient before the optimizer step by running DP-SGD's pieces: the gradient
-    // left in .grad after privateStep is the one Adam used.
+    // After privateStep, .grad holds the gradient Adam used. Model b (same seed, so the same
+    // fakes) sees an empty real batch: a's and b's D gradients differ by the real part alone.
     try a.privateStep(real: real, labels: nil, privacy: privacy)
     let noReal = try DiscriminatorPrivacy(model: b, datasetSize: 40, noiseMultiplier: 0, maxGradNorm: 1e-4, delta: 1e-5, seed: 0)
     try b.privateStep(real: Tensor(shape: [0, 1, 28, 28], scalars: []), labels: nil, privacy: noReal)
