@@ -99,7 +99,10 @@ struct AuditCommand: ParsableCommand {
         guard meta["format"] == "medsynth-gan-1", let c = meta["config"], let o = meta["options"], let n = meta["class_names"] else {
             throw ValidationError("\(synthetic) is not a medsynth GAN checkpoint")
         }
-        let config = try decoder.decode(DCGANConfig.self, from: Data(c.utf8))
+        // Checkpoints written before `discriminatorBatchNorm` existed lack the key; they had batch norm.
+        var object = try JSONSerialization.jsonObject(with: Data(c.utf8)) as? [String: Any] ?? [:]
+        if object["discriminatorBatchNorm"] == nil { object["discriminatorBatchNorm"] = true }
+        let config = try decoder.decode(DCGANConfig.self, from: JSONSerialization.data(withJSONObject: object))
         var options = try decoder.decode(GANTrainingOptions.self, from: Data(o.utf8))
         let classNames = try decoder.decode([String].self, from: Data(n.utf8))
         guard config.imageSize == imageSize, config.channels == channels else {
