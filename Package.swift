@@ -27,6 +27,8 @@ let package = Package(
         .library(name: "GAN", targets: ["GAN"]),
         .library(name: "Metrics", targets: ["Metrics"]),
         .library(name: "Classification", targets: ["Classification"]),
+        .library(name: "Privacy", targets: ["Privacy"]),
+        .library(name: "Quality", targets: ["Quality"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -58,18 +60,23 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: simdFlags),
+        // Differential privacy: DP-SGD with per-example clipping, the Renyi-DP accountant.
+        .target(name: "Privacy", dependencies: ["NN"], swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
-        .target(name: "GAN", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        .target(name: "GAN", dependencies: ["NN", "Datasets", "Privacy"], swiftSettings: simdFlags),
+        // Synthetic-image quality (KID, FD, precision/recall/density/coverage) and memorization audit.
+        .target(name: "Quality", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
         // Confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
         .target(name: "Metrics", swiftSettings: simdFlags),
         // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
         .target(name: "Classification", dependencies: ["NN", "Datasets", "Metrics"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
-        .target(name: "Experiments", dependencies: ["GAN", "Classification", "Metrics", "Datasets"], swiftSettings: simdFlags),
+        .target(name: "Experiments", dependencies: ["GAN", "Classification", "Metrics", "Quality", "Datasets"], swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Datasets", "Classification", "Metrics", "Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GAN", "Datasets", "Classification", "Metrics", "Experiments", "Quality", "Privacy",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
@@ -84,5 +91,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Metrics", "NN"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
+        .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),
     ]
 )

@@ -32,6 +32,9 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
     public var classes: Int? = nil
     /// Spectral normalisation on D's convolutions, which then has no batch norm (SN-GAN, Miyato et al. 2018).
     public var spectralNorm = false
+    /// Batch norm in D's inner blocks; off for differentially private training, where batch norm
+    /// would mix examples (PrivateTraining.swift).
+    public var discriminatorBatchNorm = true
 
     public init(imageSize: Int, channels: Int, latent: Int = 100, generatorWidth: Int = 64, discriminatorWidth: Int = 64,
                 classes: Int? = nil, spectralNorm: Bool = false) throws {
@@ -43,10 +46,11 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case imageSize, channels, latent, generatorWidth, discriminatorWidth, classes, spectralNorm
+        case imageSize, channels, latent, generatorWidth, discriminatorWidth, classes, spectralNorm, discriminatorBatchNorm
     }
 
-    /// Decodes a configuration; checkpoints written before spectral norm existed lack the key (false).
+    /// Decodes a configuration; checkpoints written before spectral norm or private training
+    /// existed lack those keys (false, true).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try self.init(imageSize: c.decode(Int.self, forKey: .imageSize), channels: c.decode(Int.self, forKey: .channels),
@@ -54,6 +58,7 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
                       discriminatorWidth: c.decode(Int.self, forKey: .discriminatorWidth),
                       classes: c.decodeIfPresent(Int.self, forKey: .classes),
                       spectralNorm: c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? false)
+        discriminatorBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .discriminatorBatchNorm) ?? true
     }
 
     /// Spatial size after G's first layer (D's last layer sees the same): 7 for 28 px, else 4.
@@ -147,7 +152,7 @@ public final class Discriminator: Module {
         // each block halves H and W
         for i in 1..<widths.count {
             blocks.append((Conv2d(widths[i - 1], widths[i], kernelSize: 4, stride: 2, padding: 1, bias: false,
-                                  spectralNorm: sn, generator: &g), sn ? nil : BatchNorm2d(widths[i])))
+                                  spectralNorm: sn, generator: &g), sn || !config.discriminatorBatchNorm ? nil : BatchNorm2d(widths[i])))
         }
         self.blocks = blocks
         // (N, w_last, base, base) -> (N, 1, 1, 1)

@@ -121,8 +121,16 @@ public final class GANModel {
         lossD.backward()
         discriminatorOptimizer.step()
 
-        // (2) G step: maximise log D(G(z)) (non-saturating), gradients through the updated D.
-        // D's parameters are frozen so no weight gradients are computed for them.
+        // (2) G step.
+        let lossG = try generatorStep(fake: fake, labels: fakeLabels)
+
+        return GANStepStats(discriminatorLoss: lossD.item, generatorLoss: lossG,
+                            realScore: realLogits.sigmoid().mean().item, fakeScore: fakeLogits.sigmoid().mean().item)
+    }
+
+    /// G step: maximise log D(G(z)) (non-saturating), gradients through the updated D; returns G's loss.
+    /// D's parameters are frozen so no weight gradients are computed for them.
+    func generatorStep(fake: Tensor, labels fakeLabels: [Int]?) throws -> Float {
         generator.zeroGrad()
         discriminator.setRequiresGrad(false)
         defer { discriminator.setRequiresGrad(true) }
@@ -132,9 +140,7 @@ public final class GANModel {
         lossG.backward()
         generatorOptimizer.step()
         updateEMA()
-
-        return GANStepStats(discriminatorLoss: lossD.item, generatorLoss: lossG.item,
-                            realScore: realLogits.sigmoid().mean().item, fakeScore: fakeLogits.sigmoid().mean().item)
+        return lossG.item
     }
 
     /// Images (N, C, S, S) in [-1, 1] from the generator's moving-average weights (when kept).

@@ -60,6 +60,8 @@ public final class GANTrainer {
     let fixedLatent: Tensor
     let fixedLabels: [Int]?
     var dWinsStreak = 0, alarmed = Set<String>()
+    /// Differentially private discriminator updates (see PrivateTraining.swift); nil = ordinary training.
+    public internal(set) var privacy: DiscriminatorPrivacy?
 
     public init(model: GANModel, data: GANTrainingData, plan: GANTrainingPlan, outputDirectory: URL) throws {
         guard data.channels == model.config.channels, data.size == model.config.imageSize else {
@@ -94,8 +96,9 @@ public final class GANTrainer {
             let batches = epochBatches(count: data.count, batchSize: batchSize, epoch: epoch, seed: plan.seed, dropLast: true)
             while stepInEpoch < batches.count && globalStep < totalSteps {
                 let t0 = Date()
-                let (real, labels) = data.batch(batches[stepInEpoch])
-                let stats = try model.step(real: real, labels: labels)
+                let (real, labels) = data.batch(privacy?.dpsgd.sampleBatch() ?? batches[stepInEpoch])
+                let stats = try privacy.map { try model.privateStep(real: real, labels: labels, privacy: $0) }
+                    ?? model.step(real: real, labels: labels)
                 stepInEpoch += 1; globalStep += 1
                 recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
                 let perStep = recent.reduce(0, +) / Double(recent.count)
@@ -164,7 +167,7 @@ public final class GANTrainer {
         var extra: [String: Tensor] = [:]
         for (name, p) in model.ema ?? [] { extra["ema.\(name)"] = p.value.copy() }
         let encoder = JSONEncoder()
-        let meta: [String: String] = [
+        var meta: [String: String] = [
             "format": "medsynth-gan-1",
             "config": String(decoding: try encoder.encode(model.config), as: UTF8.self),
             "options": String(decoding: try encoder.encode(model.options), as: UTF8.self),
@@ -173,6 +176,7 @@ public final class GANTrainer {
             "epoch": "\(epoch)", "step_in_epoch": "\(stepInEpoch)", "global_step": "\(globalStep)",
             "noise_state": model.noise.state.map { String($0) }.joined(separator: ","),
         ]
+        if let privacy { meta.merge(try privacy.metadata()) { $1 } }
         try Checkpoint.save(modules: ["generator": model.generator, "discriminator": model.discriminator],
                             optimizers: ["generator": model.generatorOptimizer, "discriminator": model.discriminatorOptimizer],
                             extra: extra, metadata: meta, to: url ?? checkpointURL)
@@ -198,6 +202,7 @@ public final class GANTrainer {
             }
             try p.assign(t)
         }
+        try resumePrivacy(metadata: m, atStep: gs, path: url.path)
         epoch = e; stepInEpoch = s; globalStep = gs; model.noise = noise
     }
 }

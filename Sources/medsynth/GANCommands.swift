@@ -33,18 +33,21 @@ struct GANCommand: ParsableCommand {
         var spectralNorm = false
         @Option(help: "EMA decay of G's weights for sampling (0 = off).") var emaDecay: Float = 0.999
         @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
+        @OptionGroup var dp: PrivacyOptions
 
         func validate() throws {
             if !dryRun && data == nil { throw ValidationError("--data is required (or --dry-run)") }
             if conditional && className != nil { throw ValidationError("use either --class or --conditional") }
+            try dp.validate()
         }
 
         func run() throws {
             let trainingData = try dryRun ? fakeData() : loadTrainingData()
-            let config = try DCGANConfig(imageSize: imageSize, channels: trainingData.channels,
+            var config = try DCGANConfig(imageSize: imageSize, channels: trainingData.channels,
                                          generatorWidth: dryRun ? 8 : 64, discriminatorWidth: dryRun ? 8 : 64,
                                          classes: conditional ? trainingData.classNames.count : nil,
                                          spectralNorm: spectralNorm)
+            config.discriminatorBatchNorm = !dp.enabled && !spectralNorm   // batch norm mixes examples: no per-example privacy
             var options = GANTrainingOptions()
             options.batchSize = dryRun ? 8 : batchSize
             options.loss = loss
@@ -57,6 +60,7 @@ struct GANCommand: ParsableCommand {
             let model = GANModel(config: config, options: options, seed: seed)
             let trainer = try GANTrainer(model: model, data: trainingData, plan: plan, outputDirectory: URL(fileURLWithPath: out))
             var progress = ProgressLine()
+            if dp.enabled { try dp.enable(on: trainer, progress: progress) }
             if resume {
                 guard FileManager.default.fileExists(atPath: trainer.checkpointURL.path) else {
                     throw ValidationError("--resume: no checkpoint at \(trainer.checkpointURL.path)")
@@ -83,6 +87,10 @@ struct GANCommand: ParsableCommand {
             progress.finish()
             progress.note(String(format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
                                  formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path))
+            if let privacy = trainer.privacy {
+                progress.note(String(format: "differential privacy: epsilon %.3f at delta %.3g (noise multiplier %.4g, clip %.3g)",
+                                     try privacy.epsilon(), privacy.delta, privacy.dpsgd.noiseMultiplier, privacy.dpsgd.maxGradNorm))
+            }
         }
 
         /// The training split of the chosen class(es), scaled to [-1, 1] as DCGAN's tanh output.
@@ -144,5 +152,29 @@ extension GANCommand {
             ProgressLine().note("\(count) images of \(name) (\(source.config.channels)x\(source.config.imageSize)x"
                                 + "\(source.config.imageSize)) -> \(files.count == 1 ? files[0] : out)")
         }
+    }
+}
+
+/// `gan train` options for differentially private training of the discriminator.
+struct PrivacyOptions: ParsableArguments {
+    @Option(help: "DP-SGD on D's real-data gradients with this noise multiplier (turns D's batch norm off).")
+    var dpNoiseMultiplier: Double?
+    @Option(help: "DP-SGD with the noise multiplier that spends this epsilon over the planned steps.") var dpEpsilon: Double?
+    @Option(help: "DP-SGD: clip each real example's D gradient to this L2 norm.") var dpMaxGradNorm: Float = 1
+    @Option(help: "DP delta (default min(1e-5, 0.1 / n), below 1/n).") var dpDelta: Double?
+
+    var enabled: Bool { dpNoiseMultiplier != nil || dpEpsilon != nil }
+
+    func validate() throws {
+        if dpNoiseMultiplier != nil && dpEpsilon != nil { throw ValidationError("use either --dp-noise-multiplier or --dp-epsilon") }
+        if !enabled && dpDelta != nil { throw ValidationError("--dp-delta needs --dp-noise-multiplier or --dp-epsilon") }
+    }
+
+    func enable(on trainer: GANTrainer, progress: ProgressLine) throws {
+        let delta = dpDelta ?? min(1e-5, 0.1 / Double(trainer.data.count))
+        let sigma = try trainer.enablePrivacy(noiseMultiplier: dpNoiseMultiplier, targetEpsilon: dpEpsilon,
+                                              maxGradNorm: dpMaxGradNorm, delta: delta)
+        progress.note(String(format: "differential privacy: noise multiplier %.4g, clip %.3g, delta %.3g, Poisson rate %.4g",
+                             sigma, dpMaxGradNorm, delta, trainer.privacy!.dpsgd.samplingRate))
     }
 }

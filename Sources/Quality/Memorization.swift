@@ -1,0 +1,94 @@
+import Foundation
+import SeededRandom
+
+/// One synthetic image and how close it sits to the training set.
+public struct NearestTraining: Codable, Equatable, Sendable {
+    /// Index of the synthetic image in its set, and its name (file) when known.
+    public var index: Int
+    public var name: String
+    /// Distance to the nearest training image in pixel space and in feature space.
+    public var pixelDistance: Double
+    public var featureDistance: Double
+    /// Training indices of the nearest neighbours in pixel space, nearest first.
+    public var neighbours: [Int]
+    /// Which spaces put it below the threshold ("pixel", "feature").
+    public var flaggedIn: [String]
+}
+
+/// A memorization audit: each synthetic image's nearest-training-image distance against the
+/// distribution of nearest-training-image distances of held-out real images (which the generator
+/// never saw). A synthetic image closer to the training set than the `percentile`-th percentile of
+/// that held-out distribution, in pixel or in feature space, is flagged as a likely copy.
+public struct MemorizationAudit: Codable, Equatable, Sendable {
+    public var percentile: Double
+    /// Thresholds: the held-out distribution's `percentile`-th percentile, per space.
+    public var pixelThreshold: Double
+    public var featureThreshold: Double
+    /// Held-out images the thresholds come from.
+    public var heldOutCount: Int
+    /// Flagged synthetic images, closest (in pixel space) first.
+    public var flagged: [NearestTraining]
+    /// When nothing is flagged, a few random synthetic images for visual inspection.
+    public var shown: [NearestTraining]
+
+    /// Audits `synthetic` against `training`, with thresholds from `heldOut`. Pixel rows are the
+    /// flattened images; feature rows come from one extractor applied to all three sets.
+    public static func run(synthetic: (pixels: FeatureMatrix, features: FeatureMatrix, names: [String]),
+                           training: (pixels: FeatureMatrix, features: FeatureMatrix),
+                           heldOut: (pixels: FeatureMatrix, features: FeatureMatrix),
+                           percentile: Double = 1, neighbours: Int = 3, showIfNone: Int = 4,
+                           seed: UInt64 = 0) throws -> MemorizationAudit {
+        guard (0...100).contains(percentile) else {
+            throw QualityError.invalidInput("memorization percentile \(percentile) must lie in [0, 100]")
+        }
+        guard heldOut.pixels.count >= 1, training.pixels.count >= neighbours else {
+            throw QualityError.invalidInput("memorization audit needs held-out images (got \(heldOut.pixels.count)) and at "
+                                            + "least \(neighbours) training images (got \(training.pixels.count))")
+        }
+        let pixelThreshold = quantile(nearest(heldOut.pixels, training.pixels).map(\.0), percentile / 100)
+        let featureThreshold = quantile(nearest(heldOut.features, training.features).map(\.0), percentile / 100)
+        let nt = training.pixels.count
+        let pd = distances(synthetic.pixels, training.pixels)
+        let fd = nearest(synthetic.features, training.features)
+        var all: [NearestTraining] = []
+        for i in 0..<synthetic.pixels.count {
+            let row = Array(pd[(i * nt)..<((i + 1) * nt)])
+            let order = row.indices.sorted { row[$0] < row[$1] }.prefix(neighbours)
+            var spaces: [String] = []
+            // NOTE: "<=" so that exact copies are flagged even when the threshold is 0 (datasets
+            // such as BreastMNIST hold duplicate images, which can put a held-out image at distance 0).
+            if row[order.first!] <= pixelThreshold { spaces.append("pixel") }
+            if fd[i].0 <= featureThreshold { spaces.append("feature") }
+            all.append(NearestTraining(index: i, name: i < synthetic.names.count ? synthetic.names[i] : "#\(i)",
+                                       pixelDistance: row[order.first!], featureDistance: fd[i].0,
+                                       neighbours: Array(order), flaggedIn: spaces))
+        }
+        let flagged = all.filter { !$0.flaggedIn.isEmpty }.sorted { $0.pixelDistance < $1.pixelDistance }
+        var shown: [NearestTraining] = []
+        if flagged.isEmpty {
+            var g = SeededGenerator(seed: seed)
+            shown = KernelDistance.sample(all.count, min(showIfNone, all.count), &g).map { all[$0] }
+        }
+        return MemorizationAudit(percentile: percentile, pixelThreshold: pixelThreshold, featureThreshold: featureThreshold,
+                                 heldOutCount: heldOut.pixels.count, flagged: flagged, shown: shown)
+    }
+
+    /// For each row of `a`, the distance to its nearest row of `b` and that row's index.
+    static func nearest(_ a: FeatureMatrix, _ b: FeatureMatrix) -> [(Double, Int)] {
+        let d = distances(a, b), nb = b.count
+        return (0..<a.count).map { i in
+            var best = (Double.infinity, -1)
+            for j in 0..<nb where d[i * nb + j] < best.0 { best = (d[i * nb + j], j) }
+            return best
+        }
+    }
+}
+
+/// The q-quantile (q in [0, 1]) with linear interpolation between order statistics (numpy's default).
+public func quantile(_ values: [Double], _ q: Double) -> Double {
+    let s = values.sorted()
+    guard !s.isEmpty else { return .nan }
+    let pos = q * Double(s.count - 1)
+    let lo = Int(pos.rounded(.down)), hi = min(lo + 1, s.count - 1)
+    return s[lo] + (pos - Double(lo)) * (s[hi] - s[lo])
+}

@@ -1,0 +1,87 @@
+import Autodiff
+import Datasets
+import Foundation
+import SeededRandom
+import Testing
+@testable import Quality
+
+/// The shared real data sits beside the repository: <root>/../shared/data.
+func sharedData(_ relative: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(relative).path
+}
+
+/// Training and validation images of BreastMNIST's malignant class, in [-1, 1].
+func malignantSplits() throws -> (train: LabeledImages, val: LabeledImages) {
+    let options = LoadOptions(preprocessing: Preprocessing(imageSize: 28, channels: 1, scaling: .symmetric))
+    let split = try makeSplits(loadDataset(at: sharedData("breastmnist-png"), options: options), seed: 0)
+    func malignant(_ s: Split) -> LabeledImages {
+        let d = split.subset(s)
+        let label = d.classNames.firstIndex(of: "malignant")!
+        return d.subset(d.labels.indices.filter { d.labels[$0] == label })
+    }
+    return (malignant(.train), malignant(.val))
+}
+
+func tensor(_ pixels: [Float], _ n: Int) throws -> Tensor { try Tensor(shape: [n, 1, 28, 28], scalars: pixels) }
+
+/// Plants 5 training images and 5 lightly noised copies among 40 GAN-like samples (blends of two
+/// training images with noise, as a generator interpolating between modes produces): the planted
+/// ones are flagged, the blends mostly are not.
+@Test func plantedTrainingImagesAreFlagged() throws {
+    let (train, val) = try malignantSplits()
+    let d = 28 * 28
+    var g = SeededGenerator(seed: 7)
+    var pixels: [Float] = [], names: [String] = []
+    for k in 0..<40 {
+        let a = train.image(at: g.int(below: train.count)), b = train.image(at: g.int(below: train.count))
+        pixels += zip(a, b).map { max(-1, min(1, 0.5 * ($0 + $1) + 0.05 * g.normal())) }
+        names.append("blend\(k)")
+    }
+    for k in 0..<5 { pixels += train.image(at: 10 * k); names.append("copy\(k)") }
+    for k in 0..<5 {
+        pixels += train.image(at: 10 * k + 5).map { max(-1, min(1, $0 + 0.02 * g.normal())) }
+        names.append("noisy\(k)")
+    }
+    let synthetic = try tensor(pixels, pixels.count / d)
+    let extractor = RandomCNNFeatures(channels: 1)
+    let audit = try ClassAudit.run(className: "malignant", synthetic: AuditImages(images: synthetic, names: names),
+                                   training: try tensor(train.pixels, train.count), heldOut: try tensor(val.pixels, val.count),
+                                   extractor: extractor)
+    let flagged = Set(audit.memorization.flagged.map(\.name))
+    for k in 0..<5 {
+        #expect(flagged.contains("copy\(k)"), "exact copy \(k) not flagged")
+        #expect(flagged.contains("noisy\(k)"), "noised copy \(k) not flagged")
+    }
+    let blends = flagged.filter { $0.hasPrefix("blend") }.count
+    #expect(blends <= 4, "\(blends) of 40 blends flagged")
+    // Copies' nearest training neighbour is the source image itself.
+    let copy0 = audit.memorization.flagged.first { $0.name == "copy0" }!
+    #expect(copy0.pixelDistance == 0 && copy0.neighbours.first == 0)
+    #expect(audit.memorization.pixelThreshold > 0)
+    // The report renders every class and embeds the grid.
+    let report = AuditReport(synthetic: "planted", data: "breastmnist", extractor: extractor.name, options: .init(),
+                             classes: [audit])
+    let html = report.html(grids: ["malignant": [1, 2, 3]])
+    #expect(html.contains("data:image/png;base64,AQID") && html.contains("copy0"))
+    let decoded = try JSONDecoder().decode(AuditReport.self, from: try report.json())
+    #expect(decoded == report)
+}
+
+@Test func quantileInterpolatesLikeNumpy() {
+    #expect(quantile([4, 1, 3, 2], 0) == 1)
+    #expect(quantile([4, 1, 3, 2], 1) == 4)
+    #expect(abs(quantile([4, 1, 3, 2], 0.5) - 2.5) < 1e-12)
+    #expect(abs(quantile([1, 2, 3, 4, 5], 0.01) - 1.04) < 1e-12)
+}
+
+@Test func randomFeaturesAreSeededAndShaped() throws {
+    var g = SeededGenerator(seed: 1)
+    let x = Tensor.randomNormal([3, 1, 28, 28], generator: &g)
+    let a = try RandomCNNFeatures(channels: 1, seed: 4).features(x), b = try RandomCNNFeatures(channels: 1, seed: 4).features(x)
+    #expect(a.count == 3 && a.dimension == 128 && a == b)
+    let c = try RandomCNNFeatures(channels: 1, seed: 5).features(x)
+    #expect(a != c)
+    let viaClosure = try ClosureFeatures(name: "flat") { try $0.reshaped([$0.shape[0], -1]) }.features(x)
+    #expect(viaClosure.dimension == 784)
+}
