@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The main job: set up, then train a DCGAN on the minority class (malignant) of the breast
-# ultrasound set in ../shared/data, writing sample grids, losses and a checkpoint to runs/.
+# The main job: set up, then the paper's experiment done right on the breast-ultrasound set in
+# ../shared/data: every arm (original, augment, weighted, oversample, dcgan, cdcgan,
+# synthetic-only) with the same ResNet and 3 seeds, reports in runs/main/breast/report.{html,md,json}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 data="${MEDSYNTH_DATA:-../shared/data}"
 out="${MEDSYNTH_OUT:-runs/main}"
 .build/release/medsynth data inspect "$data/breastmnist-png"
-.build/release/medsynth gan train --data "$data/breastmnist-png" --class malignant --image-size 28 \
-    --epochs "${MEDSYNTH_EPOCHS:-300}" --out "$out/gan-breast-malignant" "$@"
-echo "grids: $out/gan-breast-malignant/grid-final.png (and grid-epoch-*.png)"
+.build/release/medsynth experiment --data "$data/breastmnist-png" --out "$out/breast" "$@"
+echo "report: $out/breast/report.html (and report.md, report.json)"
