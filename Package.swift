@@ -25,7 +25,7 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "GAN", targets: ["GAN"]),
-        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "Classification", targets: ["Classification"]),
         .library(name: "Privacy", targets: ["Privacy"]),
         .library(name: "Quality", targets: ["Quality"]),
@@ -66,16 +66,16 @@ let package = Package(
         .target(name: "GAN", dependencies: ["NN", "Datasets", "Privacy"], swiftSettings: simdFlags),
         // Synthetic-image quality (KID, FD, precision/recall/density/coverage) and memorization audit.
         .target(name: "Quality", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
-        // Confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
-        .target(name: "Metrics", swiftSettings: simdFlags),
+        // Evaluation metrics (named so as not to clash with swift-metrics): confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
+        .target(name: "Evaluation", swiftSettings: simdFlags),
         // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
-        .target(name: "Classification", dependencies: ["NN", "Datasets", "Metrics"], swiftSettings: simdFlags),
+        .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
-        .target(name: "Experiments", dependencies: ["GAN", "Classification", "Metrics", "Quality", "Datasets"], swiftSettings: simdFlags),
+        .target(name: "Experiments", dependencies: ["GAN", "Classification", "Evaluation", "Quality", "Datasets"], swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Datasets", "Classification", "Metrics", "Experiments", "Quality", "Privacy",
+            dependencies: ["GAN", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
@@ -88,8 +88,8 @@ let package = Package(
         .testTarget(
             name: "GANTests",
             dependencies: ["GAN", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
-        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Metrics", "NN"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Evaluation", "NN"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),

@@ -1,6 +1,6 @@
 import Datasets
 import Foundation
-import Metrics
+import Evaluation
 
 /// Everything one training run produced.
 public struct TrainingResult: Sendable {

@@ -1,7 +1,7 @@
 import Autodiff
 import Datasets
 import Foundation
-import Metrics
+import Evaluation
 import NN
 import SeededRandom
 

@@ -2,7 +2,7 @@ import Classification
 import Datasets
 import Foundation
 import GAN
-import Metrics
+import Evaluation
 
 /// The arms of the experiment: one classifier, the same hyperparameters and seeds, different
 /// training data or loss.

@@ -1,5 +1,5 @@
 import Foundation
-import Metrics
+import Evaluation
 
 /// Mean and sample standard deviation over seeds (Metrics' `MeanStd`).
 public typealias Stat = MeanStd

@@ -2,7 +2,7 @@ import ArgumentParser
 import Classification
 import Datasets
 import Foundation
-import Metrics
+import Evaluation
 import SeededRandom
 
 /// `medsynth train`: train a classifier, early-stop on val, score the best model on test.

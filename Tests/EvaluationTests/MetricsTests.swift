@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Metrics
+@testable import Evaluation
 
 /// Three classes, class 2 never predicted. By hand:
 ///   true 0: predicted 0,0,0,1 -> row [3, 1, 0]
