@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // System libraries (Debian: libdnnl-dev, libpng-dev, libturbojpeg0-dev).
@@ -56,10 +58,24 @@ let package = Package(
             swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
         .target(name: "GAN", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        // Run store and model registry (SQLite through GRDB; Debian: libsqlite3-dev).
+        .target(
+            name: "Tracking",
+            dependencies: ["Datasets", .product(name: "GRDB", package: "GRDB.swift")]),
+        // HTTP inference server (Open Inference Protocol v2), monitoring and drift.
+        .target(
+            name: "Serving",
+            dependencies: [
+                "Tracking", "Datasets", "NN", "Autodiff", "SeededRandom",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GAN", "Datasets", "Tracking", "Serving",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: simdFlags),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
@@ -69,5 +85,12 @@ let package = Package(
             dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "GANTests", dependencies: ["GAN"]),
+        .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: [
+                "Serving", "Tracking", "NN", "Datasets",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ]
 )

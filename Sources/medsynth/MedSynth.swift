@@ -5,5 +5,6 @@ struct MedSynth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "medsynth",
         abstract: "GAN augmentation for imbalanced medical image datasets, on a plain CPU.",
-        subcommands: [DataCommand.self, GANCommand.self, BenchCommand.self])
+        subcommands: [DataCommand.self, GANCommand.self, BenchCommand.self, RunsCommand.self, ModelsCommand.self,
+                      ServeCommand.self])
 }
