@@ -46,7 +46,8 @@ extension RunStore {
                 artifactSHA256: artifact.sha256, dataManifestHash: run.dataManifestHash, metrics: metricsJSON,
                 reference: reference, created: Date())
             try model.insert(db)
-            return model
+            // NOTE: read back, so the caller sees dates at the precision SQLite keeps (milliseconds).
+            return try ModelVersion.fetchOne(db, key: ["name": name, "version": model.version]) ?? model
         }
     }
 

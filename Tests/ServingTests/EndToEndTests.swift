@@ -9,15 +9,15 @@ import Testing
     let model = try TrainedModel.shared.get()
     let state = try makeState()
     let files = model.files["malignant"]!.prefix(10) + model.files["normal_or_benign"]!.prefix(10)
-    var correct = 0
-    try await buildApplication(state: state, host: "127.0.0.1", port: 0).test(.live) { client in
+    let correct = try await buildApplication(state: state, host: "127.0.0.1", port: 0).test(.live) { client in
+        var correct = 0
         for file in files {
-            try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: try fileBuffer(file)) { response in
+            let answer = try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: try fileBuffer(file)) { response in
                 #expect(response.status == .ok)
-                let answer = try JSONDecoder().decode(PredictResponse.self, from: Data(buffer: response.body))
-                #expect(answer.version == 1 && answer.model == "breast")
-                if file.contains("/\(answer.predicted)/") { correct += 1 }
+                return try JSONDecoder().decode(PredictResponse.self, from: Data(buffer: response.body))
             }
+            #expect(answer.version == 1 && answer.model == "breast")
+            if file.contains("/\(answer.predicted)/") { correct += 1 }
         }
         try await client.execute(uri: "/metrics", method: .get) { response in
             let text = String(buffer: response.body)
@@ -29,6 +29,7 @@ import Testing
         try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: ByteBuffer(string: "{")) {
             #expect($0.status == .badRequest)
         }
+        return correct
     }
     // 40 steps of training: better than always answering one class (10 of 20), not by much.
     #expect(correct > 10, "\(correct) of 20 correct")

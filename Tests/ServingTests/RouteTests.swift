@@ -79,7 +79,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
 
 @Test func inferRefusesWrongDatatypesAndValues() async throws {
     let app = buildApplication(state: try makeState())
-    func request(_ datatype: String, _ value: Double) throws -> ByteBuffer {
+    @Sendable func request(_ datatype: String, _ value: Double) throws -> ByteBuffer {
         try body(["inputs": [["name": "x", "shape": [1, 1, 28, 28], "datatype": datatype,
                               "data": [Double](repeating: value, count: 784)]]])
     }
