@@ -10,7 +10,7 @@ public func buildApplication(
     state: ServingState, host: String = "127.0.0.1", port: Int = 8080,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let idle = state.limits.requestTimeout.components
+    let idle = state.limits.idleTimeout.components
     return Application(
         router: buildRouter(state: state),
         server: .http1(configuration: .init(idleTimeout: .seconds(max(1, idle.seconds)))),

@@ -10,17 +10,21 @@ public struct ServingLimits: Sendable {
     public var maxImagePixels: Int
     /// Most images in one `infer` request.
     public var maxBatch: Int
-    /// Time allowed to receive a request body (408 after), and idle time before a connection closes.
+    /// Time allowed to receive a request body (408 after).
     public var requestTimeout: Duration
+    /// A connection with no byte read or written for this long is closed (slow or stuck clients).
+    public var idleTimeout: Duration
     /// Inference requests computed at once; more get 503 with `Retry-After` (no queue).
     public var maxConcurrentInferences: Int
 
     public init(maxBodyBytes: Int = 8 << 20, maxImagePixels: Int = 4096 * 4096, maxBatch: Int = 256,
-                requestTimeout: Duration = .seconds(10), maxConcurrentInferences: Int = 16) {
+                requestTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60),
+                maxConcurrentInferences: Int = 16) {
         self.maxBodyBytes = maxBodyBytes
         self.maxImagePixels = maxImagePixels
         self.maxBatch = maxBatch
         self.requestTimeout = requestTimeout
+        self.idleTimeout = idleTimeout
         self.maxConcurrentInferences = maxConcurrentInferences
     }
 }

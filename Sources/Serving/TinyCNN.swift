@@ -9,7 +9,7 @@ import SeededRandom
 ///
 /// Shapes for a (N, C, 28, 28) input, K classes:
 /// conv3x3(C->8) ReLU maxpool2 (N, 8, 14, 14); conv3x3(8->16) ReLU maxpool2 (N, 16, 7, 7);
-/// global average pool + flatten (N, 16); linear (N, K).
+/// flatten (N, 784); linear (N, K). H and W must be multiples of 4.
 public final class TinyCNN: InferenceModel, @unchecked Sendable {
     // NOTE: @unchecked: after init the network is only read (eval mode, no gradients), and every
     // oneDNN call is serialised by the kernels' context lock, so concurrent `predict`s are safe.
@@ -21,6 +21,7 @@ public final class TinyCNN: InferenceModel, @unchecked Sendable {
 
     /// A freshly initialised network.
     public init(name: String, version: Int = 0, classNames: [String], channels: Int, height: Int, width: Int, seed: UInt64 = 0) {
+        precondition(height % 4 == 0 && width % 4 == 0, "TinyCNN needs H and W divisible by 4, got \(height)x\(width)")
         var generator = SeededGenerator(seed: seed)
         self.name = name
         self.version = version
@@ -29,7 +30,7 @@ public final class TinyCNN: InferenceModel, @unchecked Sendable {
         network = Sequential([
             Conv2d(channels, 8, kernelSize: 3, padding: 1, generator: &generator), ReLU(), MaxPool2d(2),
             Conv2d(8, 16, kernelSize: 3, padding: 1, generator: &generator), ReLU(), MaxPool2d(2),
-            GlobalAvgPool2d(), Flatten(), Linear(16, classNames.count, generator: &generator),
+            Flatten(), Linear(16 * (height / 4) * (width / 4), classNames.count, generator: &generator),
         ])
         network.train(false)
     }
@@ -76,7 +77,7 @@ public final class TinyCNN: InferenceModel, @unchecked Sendable {
     public static func load(from url: URL, name: String, version: Int) throws -> TinyCNN {
         let (tensors, metadata) = try SafeTensors.read(url)
         let shape = (metadata["medsynth.inputShape"] ?? "").split(separator: ",").compactMap { Int($0) }
-        guard metadata["medsynth.architecture"] == "tiny-cnn", shape.count == 3,
+        guard metadata["medsynth.architecture"] == "tiny-cnn", shape.count == 3, shape[1] % 4 == 0, shape[2] % 4 == 0,
               let names = metadata["medsynth.classNames"]?.split(separator: "\n").map(String.init), names.count >= 2
         else { throw ServingError(status: 500, "\(url.path): not a tiny-cnn checkpoint (metadata \(metadata))") }
         let model = TinyCNN(name: name, version: version, classNames: names, channels: shape[0], height: shape[1], width: shape[2])

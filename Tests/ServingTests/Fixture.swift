@@ -30,7 +30,7 @@ struct TrainedModel: Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-serving-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let model = TinyCNN(name: "breast", classNames: images.classNames, channels: 1, height: 28, width: 28, seed: 1)
-        let losses = try model.train(on: images, steps: 40, batchSize: 32, seed: 1)
+        let losses = try model.train(on: images, steps: 150, batchSize: 32, seed: 1)
         precondition(losses.last! < losses.first!, "training did not lower the loss: \(losses)")
         weights = directory.appendingPathComponent("model.safetensors")
         try model.save(to: weights)
@@ -84,3 +84,17 @@ func object(_ buffer: ByteBuffer) -> [String: Any] {
 }
 
 func fileBuffer(_ path: String) throws -> ByteBuffer { ByteBuffer(bytes: try readFileBytes(path)) }
+
+/// `count` pseudo-random bytes (xorshift64; cheap even in a debug build).
+func noise(_ count: Int) -> [UInt8] {
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        for i in 0..<count {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            buffer[i] = UInt8(truncatingIfNeeded: state)
+        }
+        initialized = count
+    }
+}

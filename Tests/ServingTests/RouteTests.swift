@@ -95,8 +95,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
             #expect($0.status == .notFound)
         }
         // 10 MB of noise: over the 8 MiB body limit.
-        var noise = SystemRandomNumberGenerator()
-        let big = ByteBuffer(bytes: (0..<10_000_000).map { _ in UInt8.random(in: 0...255, using: &noise) })
+        let big = ByteBuffer(bytes: noise(10_000_000))
         try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: big) { response in
             #expect(response.status == .contentTooLarge && object(response.body)["error"] != nil)
         }
@@ -132,13 +131,12 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
     // A valid PNG signature and IHDR announcing 20000 x 20000 pixels, and nothing else.
     var huge: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
     huge += [0, 0, 0x4E, 0x20, 0, 0, 0x4E, 0x20, 8, 0, 0, 0, 0, 0, 0, 0, 0]
-    var noise = SystemRandomNumberGenerator()
     let cases: [(String, [UInt8], Int, String)] = [
         ("empty", [], 400, "empty"),
         ("truncated PNG", Array(png.prefix(png.count / 2)), 400, "request body"),
         ("text", Array("hello, world".utf8), 415, "PNG or JPEG"),
         ("20000x20000 header", huge, 413, "20000"),
-        ("10 MB of noise", (0..<10_000_000).map { _ in UInt8.random(in: 0...255, using: &noise) }, 413, "Content Too Large"),
+        ("10 MB of noise", noise(10_000_000), 413, "Content Too Large"),
     ]
     try await app.test(.router) { client in
         for (label, bytes, status, message) in cases {

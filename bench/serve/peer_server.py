@@ -36,12 +36,12 @@ def read_safetensors(path):
 class TinyCNN(nn.Module):
     """Sources/Serving/TinyCNN.swift, layer for layer (state-dict names match Sequential's)."""
 
-    def __init__(self, channels, classes):
+    def __init__(self, channels, size, classes):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, classes))
+            nn.Flatten(), nn.Linear(16 * (size // 4) ** 2, classes))
 
     def forward(self, x):
         return self.net(x)
@@ -57,7 +57,7 @@ def main():
     tensors, metadata = read_safetensors(args.weights)
     classes = metadata["medsynth.classNames"].split("\n")
     channels, size, _ = (int(v) for v in metadata["medsynth.inputShape"].split(","))
-    model = TinyCNN(channels, len(classes))
+    model = TinyCNN(channels, size, len(classes))
     model.net.load_state_dict(tensors)
     model.eval()
 
