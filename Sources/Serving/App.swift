@@ -53,7 +53,7 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
             throw ServingError.badRequest("body is not an inference request: \(describe(error))")
         }
         let (pixels, count) = try inferRequest.images(for: deployment.model, maxBatch: state.limits.maxBatch)
-        let rows = try state.predict(deployment, pixels: pixels, count: count)
+        let rows = try state.withInferenceSlot { try state.predict(deployment, pixels: pixels, count: count) }
         let model = deployment.model
         return try json(InferResponse(
             model_name: model.name, model_version: "\(model.version)", id: inferRequest.id,
@@ -64,8 +64,10 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
         let deployment = try state.deployment(named: context.parameters.require("name"))
         let body = try await collectBody(request, state: state)
         let model = deployment.model
-        let pixels = try imagePixels(Array(body.readableBytesView), for: model, maxPixels: state.limits.maxImagePixels)
-        let row = try state.predict(deployment, pixels: pixels, count: 1)[0]
+        let row = try state.withInferenceSlot {
+            let pixels = try imagePixels(Array(body.readableBytesView), for: model, maxPixels: state.limits.maxImagePixels)
+            return try state.predict(deployment, pixels: pixels, count: 1)[0]
+        }
         let best = row.indices.max { row[$0] < row[$1] } ?? 0
         return try json(PredictResponse(
             probabilities: Dictionary(uniqueKeysWithValues: zip(model.classNames, row.map(Double.init))),
@@ -103,15 +105,21 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
 
 /// `POST /v1/models/{name}/predict` answer.
 public struct PredictResponse: Codable, Sendable {
+    /// Probability of each class, by name.
     public var probabilities: [String: Double]
+    /// The most probable class.
     public var predicted: String
+    /// Model name.
     public var model: String
+    /// Model version that answered.
     public var version: Int
 }
 
 /// `GET /v1/monitor` answer.
 public struct MonitorResponse: Codable, Sendable {
+    /// Model name.
     public var model: String
+    /// Model version that answered.
     public var version: Int
     /// Nil when the served version has no reference statistics.
     public var drift: DriftReport?

@@ -75,6 +75,7 @@ public struct DriftThresholds: Codable, Sendable, Equatable {
     /// Served predictions needed before any judgement.
     public var minimumSamples: Int
 
+    /// Creates thresholds (defaults: PSI 0.25, p 0.001, 50 samples).
     public init(psi: Double = 0.25, pValue: Double = 1e-3, minimumSamples: Int = 50) {
         self.psi = psi
         self.pValue = pValue
@@ -84,18 +85,31 @@ public struct DriftThresholds: Codable, Sendable, Equatable {
 
 /// The monitor's view of the window: both distributions, both tests, the verdict.
 public struct DriftReport: Codable, Sendable, Equatable {
+    /// The monitored version, `name@version`.
     public var model: String
+    /// Capacity of the sliding window.
     public var windowSize: Int
+    /// Predictions in the window now.
     public var samples: Int
+    /// Class names in label order.
     public var classNames: [String]
+    /// Training-set class shares.
     public var referenceClassFrequencies: [Double]
+    /// Predicted-class shares in the window.
     public var servedClassFrequencies: [Double]
+    /// Training-set shares per mean-intensity bin.
     public var referenceIntensityHistogram: [Double]
+    /// Window shares per mean-intensity bin.
     public var servedIntensityHistogram: [Double]
+    /// PSI of predicted classes against training classes.
     public var classPSI: Double
+    /// PSI of mean input intensity against the training set.
     public var intensityPSI: Double
+    /// Chi-square statistic of predicted classes.
     public var chiSquare: Double
+    /// Its p-value.
     public var chiSquarePValue: Double
+    /// The thresholds applied.
     public var thresholds: DriftThresholds
     /// True once `samples >= minimumSamples` and a threshold is crossed.
     public var drifting: Bool
@@ -106,9 +120,13 @@ public struct DriftReport: Codable, Sendable, Equatable {
 /// Thread-safe; `observe` is O(bins) per prediction.
 public final class DriftMonitor: @unchecked Sendable {
     // NOTE: @unchecked: all mutable state is guarded by `lock`.
+    /// The monitored version, `name@version`.
     public let model: String
+    /// The training-set baseline.
     public let reference: ReferenceStats
+    /// Predictions kept in the window.
     public let windowSize: Int
+    /// When to call drift.
     public let thresholds: DriftThresholds
     private let lock = NSLock()
     private var window: [(predicted: Int, bin: Int)] = []

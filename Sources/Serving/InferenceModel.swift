@@ -28,6 +28,7 @@ public struct ServingError: Error, Equatable, Sendable, CustomStringConvertible 
     /// What is wrong, naming the value at fault.
     public var message: String
 
+    /// Creates an error with an HTTP status.
     public init(status: Int, _ message: String) {
         self.status = status
         self.message = message

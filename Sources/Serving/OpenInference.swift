@@ -2,22 +2,31 @@ import Foundation
 
 /// `POST /v2/models/{name}/infer` body (Open Inference Protocol v2, JSON form).
 public struct InferRequest: Codable, Sendable {
+    /// Client-chosen request id, echoed back.
     public var id: String?
+    /// Exactly one image tensor, `[N, C, H, W]`.
     public var inputs: [InferTensor]
 }
 
 /// `POST /v2/models/{name}/infer` answer.
 public struct InferResponse: Codable, Sendable {
+    /// Model name (protocol spelling).
     public var model_name: String
+    /// Model version, as a string.
     public var model_version: String
+    /// Client-chosen request id, echoed back.
     public var id: String?
+    /// One tensor `probabilities`, `[N, K]`.
     public var outputs: [InferTensor]
 }
 
 /// One named tensor: shape, datatype (`FP32`, `UINT8`) and row-major data.
 public struct InferTensor: Codable, Sendable {
+    /// Tensor (or model) name.
     public var name: String
+    /// Dimensions; -1 means any.
     public var shape: [Int]
+    /// `FP32` or `UINT8`.
     public var datatype: String
     /// Row-major values; nested arrays (as the protocol allows) are flattened when decoded.
     public var data: FlatNumbers
@@ -25,8 +34,10 @@ public struct InferTensor: Codable, Sendable {
 
 /// A flat list of numbers decoded from a JSON array nested to any depth.
 public struct FlatNumbers: Codable, Sendable {
+    /// The numbers, row-major.
     public var values: [Double]
 
+    /// Wraps flat values.
     public init(_ values: [Double]) { self.values = values }
 
     public init(from decoder: any Decoder) throws {
@@ -57,15 +68,24 @@ public struct FlatNumbers: Codable, Sendable {
 
 /// `GET /v2/models/{name}` answer.
 public struct ModelMetadata: Codable, Sendable, Equatable {
+    /// Name, datatype and shape of one input or output.
     public struct TensorMetadata: Codable, Sendable, Equatable {
+        /// Tensor (or model) name.
         public var name: String
+        /// `FP32` or `UINT8`.
         public var datatype: String
+        /// Dimensions; -1 means any.
         public var shape: [Int]
     }
+    /// Tensor (or model) name.
     public var name: String
+    /// The version served.
     public var versions: [String]
+    /// Always `medsynth`.
     public var platform: String
+    /// The image input.
     public var inputs: [TensorMetadata]
+    /// The probabilities output.
     public var outputs: [TensorMetadata]
     /// Not in the protocol: the class names, in output order.
     public var classNames: [String]

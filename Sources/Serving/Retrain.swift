@@ -3,8 +3,11 @@ import Tracking
 
 /// Where the retraining job stands.
 public struct RetrainStatus: Codable, Sendable, Equatable {
+    /// Not started, running, its run registered as challenger, or failed.
     public enum State: String, Codable, Sendable { case idle, running, registered, failed }
+    /// Where the job stands.
     public var state: State
+    /// The shell command.
     public var command: String?
     /// The run id the command reported (`MEDSYNTH_RUN_ID=<id>` on its last output line).
     public var runID: String?

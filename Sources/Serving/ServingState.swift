@@ -7,6 +7,7 @@ public struct ServingLimits: Sendable {
     /// Largest request body accepted (413 above).
     public var maxBodyBytes: Int
     /// Largest decoded image, in pixels, checked from the header before decoding (413 above).
+    /// NOTE: decoding and resizing hold about 20 bytes per pixel, per request in flight.
     public var maxImagePixels: Int
     /// Most images in one `infer` request.
     public var maxBatch: Int
@@ -17,7 +18,7 @@ public struct ServingLimits: Sendable {
     /// Inference requests computed at once; more get 503 with `Retry-After` (no queue).
     public var maxConcurrentInferences: Int
 
-    public init(maxBodyBytes: Int = 8 << 20, maxImagePixels: Int = 4096 * 4096, maxBatch: Int = 256,
+    public init(maxBodyBytes: Int = 8 << 20, maxImagePixels: Int = 1024 * 1024, maxBatch: Int = 256,
                 requestTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60),
                 maxConcurrentInferences: Int = 16) {
         self.maxBodyBytes = maxBodyBytes
@@ -104,9 +105,9 @@ public final class ServingState: @unchecked Sendable {
     /// Inference requests being computed now.
     public var inFlight: Int { lock.withLock { inFlightCount } }
 
-    /// Runs the model on checked images, counts the predictions and feeds the drift monitor.
-    /// 503 when `maxConcurrentInferences` requests are already computing.
-    func predict(_ deployment: Deployment, pixels: [Float], count: Int) throws -> [[Float]] {
+    /// Runs `body` (decoding and inference) in one of `maxConcurrentInferences` slots; 503 when
+    /// all are taken (no queue: a client retries after `Retry-After`).
+    func withInferenceSlot<T>(_ body: () throws -> T) throws -> T {
         let admitted = lock.withLock {
             guard inFlightCount < limits.maxConcurrentInferences else { return false }
             inFlightCount += 1
@@ -116,6 +117,11 @@ public final class ServingState: @unchecked Sendable {
             throw ServingError(status: 503, "server busy: \(limits.maxConcurrentInferences) inference requests in flight")
         }
         defer { lock.withLock { inFlightCount -= 1 } }
+        return try body()
+    }
+
+    /// Runs the model on checked images, counts the predictions and feeds the drift monitor.
+    func predict(_ deployment: Deployment, pixels: [Float], count: Int) throws -> [[Float]] {
         let model = deployment.model
         let rows = try model.predict(pixels, count: count)
         guard rows.count == count, rows.allSatisfy({ $0.count == model.classNames.count }) else {

@@ -118,7 +118,9 @@ func makeRunID(at date: Date) -> String {
 
 /// The git commit a directory's code is at, and whether tracked files were modified.
 public struct CodeVersion: Sendable, Equatable {
+    /// Full commit hash.
     public var commit: String
+    /// Whether tracked files had uncommitted changes.
     public var dirty: Bool
 
     /// Asks `git`; nil outside a work tree or without git.

@@ -208,7 +208,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Bearer token for /admin routes (off without it).") var adminToken: String?
     @Option(help: "Shell command run once on drift; its last line must be MEDSYNTH_RUN_ID=<id>.") var retrainCommand: String?
     @Option(help: "Largest request body in bytes.") var maxBodyBytes = 8 << 20
-    @Option(help: "Largest image in pixels (checked before decoding).") var maxImagePixels = 4096 * 4096
+    @Option(help: "Largest image in pixels (checked before decoding).") var maxImagePixels = 1024 * 1024
     @Option(help: "Inference requests computed at once (more get 503).") var maxConcurrent = 16
     @Option(help: "Seconds to receive a request body.") var requestTimeout = 10
     @Option(help: "Predictions in the drift window.") var driftWindow = 200
