@@ -3,7 +3,7 @@
 # same tiny 28 px CNN on loopback, POST /v1/models/breast/predict with a real PNG, wrk for
 # $DURATION at concurrency 1, 8 and 32. Prints one JSON line per (server, concurrency).
 #
-#   bash bench/serve/load.sh            # MEDSYNTH=path/to/release/medsynth, DURATION=30s, PYTHON=...
+#   bash bench/serve/load.sh    # env: MEDSYNTH=path/to/release/medsynth DURATION=30s PYTHON=... SERVERS="pytorch:18081"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MEDSYNTH=${MEDSYNTH:-.build/release/medsynth}
@@ -27,7 +27,7 @@ for port in 18080 18081; do
         "http://127.0.0.1:$port/v1/models/breast/predict" && break; sleep 0.2; done
 done
 
-for server in medsynth:18080 pytorch:18081; do
+for server in ${SERVERS:-medsynth:18080 pytorch:18081}; do
     for c in 1 8 32; do
         threads=$(( c < 2 ? c : 2 ))
         result=$(wrk -t"$threads" -c"$c" -d"$DURATION" -s bench/serve/post.lua \
