@@ -54,6 +54,7 @@ public final class RetrainLauncher: @unchecked Sendable {
         Thread.detachNewThread { [self] in
             let result = run()
             lock.withLock { current = result }
+            // NOTE: the outcome is kept in `status` (and `/v1/monitor`) even if this write fails.
             _ = try? store.record(Event(model: modelName, kind: "retrain", message: describe(result)))
             completion(result)
         }

@@ -123,7 +123,9 @@ public final class RunStore: Sendable {
     /// The run with this id (or unique id prefix), with its effective status.
     public func run(_ id: String) throws -> Run {
         let matches = try read { db in
-            try Run.filter(Column("id") == id || Column("id").like("\(id)%")).limit(2).fetchAll(db)
+            // NOTE: a key range, not LIKE: no wildcard characters in user input, and the primary
+            // key index answers it (ids are ASCII, so "\u{7F}" sorts after every continuation).
+            try Run.filter(Column("id") >= id && Column("id") < id + "\u{7F}").order(Column("id")).limit(2).fetchAll(db)
         }
         if let exact = matches.first(where: { $0.id == id }) { return withEffectiveStatus(exact) }
         guard matches.count == 1 else { throw TrackingError.unknownRun(id) }

@@ -34,6 +34,7 @@ struct TrainConfig: Codable { var data = "/data/breast"; var epochs = 3; var lea
     #expect(try store.artifacts(of: run.id) == [artifact])
     // A unique prefix finds the run.
     #expect(try store.run(String(run.id.prefix(20))).id == run.id)
+    #expect(throws: TrackingError.unknownRun("%")) { try store.run("%") }
     // Inside a git work tree (as here) the commit is recorded; in an exported tree, nothing.
     let code = CodeVersion.current(in: FileManager.default.currentDirectoryPath)
     #expect(run.codeCommit == code?.commit && run.codeDirty == code?.dirty)
