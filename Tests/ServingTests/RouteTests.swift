@@ -269,3 +269,18 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
         }
     }
 }
+
+@Test func aBodyThatNeverEndsTimesOutWith408() async throws {
+    let state = try makeState(limits: ServingLimits(requestTimeout: .milliseconds(200)))
+    // One chunk, then silence: a stalled upload.
+    let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
+    continuation.yield(ByteBuffer(string: "{\"inputs\":"))
+    let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/v2/models/breast/infer"),
+                          body: RequestBody(asyncSequence: stream))
+    let start = ContinuousClock.now
+    await #expect(throws: ServingError(status: 408, "request body not received within 0.2 seconds")) {
+        _ = try await collectBody(request, state: state)
+    }
+    #expect(ContinuousClock.now - start < .seconds(5))
+    continuation.finish()
+}
