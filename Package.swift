@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // System libraries (Debian: libdnnl-dev, libpng-dev, libturbojpeg0-dev).
@@ -72,11 +74,25 @@ let package = Package(
         .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
         .target(name: "Experiments", dependencies: ["GAN", "Classification", "Evaluation", "Quality", "Datasets"], swiftSettings: simdFlags),
+        // Run store and model registry (SQLite through GRDB; Debian: libsqlite3-dev).
+        .target(
+            name: "Tracking",
+            dependencies: ["Datasets", .product(name: "GRDB", package: "GRDB.swift")]),
+        // HTTP inference server (Open Inference Protocol v2), monitoring and drift.
+        .target(
+            name: "Serving",
+            dependencies: [
+                "Tracking", "Datasets", "NN", "Autodiff", "SeededRandom",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
             dependencies: ["GAN", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           "Tracking", "Serving",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: simdFlags),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
@@ -93,5 +109,12 @@ let package = Package(
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),
+        .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: [
+                "Serving", "Tracking", "NN", "Datasets",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ]
 )

@@ -1,0 +1,188 @@
+import Datasets
+import Foundation
+import Hummingbird
+import Tracking
+
+/// The server: the routes of `buildRouter` on HTTP/1.1 at `host:port`.
+///
+/// `onServerRunning` receives the bound port (useful with port 0).
+public func buildApplication(
+    state: ServingState, host: String = "127.0.0.1", port: Int = 8080,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let idle = state.limits.idleTimeout.components
+    return Application(
+        router: buildRouter(state: state),
+        server: .http1(configuration: .init(idleTimeout: .seconds(max(1, idle.seconds)))),
+        configuration: .init(address: .hostname(host, port: port), serverName: "medsynth"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) })
+}
+
+/// The routes (Open Inference Protocol v2, image prediction, metrics, monitor, admin, web page)
+/// behind the metrics and JSON-error middleware.
+public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
+    let router = Router()
+    // Outermost first: metrics see the final status of every request, errors included.
+    router.add(middleware: MetricsMiddleware(metrics: state.metrics))
+    router.add(middleware: JSONErrorMiddleware())
+
+    router.get("/") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: webPage(modelName: state.deployment.model.name))))
+    }
+    router.get("/v2/health/live") { _, _ in try json(["live": true]) }
+    router.get("/v2/health/ready") { _, _ in try json(["ready": true]) }
+    router.get("/v2/models/:name") { _, context in
+        let model = try state.deployment(named: context.parameters.require("name")).model
+        let (c, h, w) = model.inputShape
+        return try json(ModelMetadata(
+            name: model.name, versions: ["\(model.version)"], platform: "medsynth",
+            inputs: [.init(name: "images", datatype: "FP32", shape: [-1, c, h, w])],
+            outputs: [.init(name: "probabilities", datatype: "FP32", shape: [-1, model.classNames.count])],
+            classNames: model.classNames))
+    }
+    router.get("/v2/models/:name/ready") { _, context in
+        _ = try state.deployment(named: context.parameters.require("name"))
+        return try json(["ready": true])
+    }
+    router.post("/v2/models/:name/infer") { request, context in
+        let deployment = try state.deployment(named: context.parameters.require("name"))
+        let body = try await collectBody(request, state: state)
+        let inferRequest: InferRequest
+        do { inferRequest = try JSONDecoder().decode(InferRequest.self, from: Data(buffer: body)) } catch {
+            throw ServingError.badRequest("body is not an inference request: \(describe(error))")
+        }
+        let (pixels, count) = try inferRequest.images(for: deployment.model, maxBatch: state.limits.maxBatch)
+        let rows = try state.withInferenceSlot { try state.predict(deployment, pixels: pixels, count: count) }
+        let model = deployment.model
+        return try json(InferResponse(
+            model_name: model.name, model_version: "\(model.version)", id: inferRequest.id,
+            outputs: [InferTensor(name: "probabilities", shape: [count, model.classNames.count], datatype: "FP32",
+                                  data: FlatNumbers(rows.flatMap { $0.map(Double.init) }))]))
+    }
+    router.post("/v1/models/:name/predict") { request, context in
+        let deployment = try state.deployment(named: context.parameters.require("name"))
+        let body = try await collectBody(request, state: state)
+        let model = deployment.model
+        let row = try state.withInferenceSlot {
+            let pixels = try imagePixels(Array(body.readableBytesView), for: model, maxPixels: state.limits.maxImagePixels)
+            return try state.predict(deployment, pixels: pixels, count: 1)[0]
+        }
+        let best = row.indices.max { row[$0] < row[$1] } ?? 0
+        return try json(PredictResponse(
+            probabilities: Dictionary(uniqueKeysWithValues: zip(model.classNames, row.map(Double.init))),
+            predicted: model.classNames[best], model: model.name, version: model.version))
+    }
+    router.get("/v1/monitor") { _, _ in
+        let deployment = state.deployment
+        return try json(MonitorResponse(model: deployment.model.name, version: deployment.model.version,
+                                        drift: deployment.monitor?.report(), retrain: state.retrain?.status))
+    }
+    router.get("/metrics") { _, _ in
+        let deployment = state.deployment
+        let text = state.metrics.render(model: deployment.model, drift: deployment.monitor?.report(), inFlight: state.inFlight)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    let admin = router.group("admin").add(middleware: BearerTokenMiddleware(token: state.adminToken))
+    admin.post("reload") { request, _ in
+        let body = try await collectBody(request, state: state)
+        let reference = body.readableBytes == 0 ? nil : try decode(ReloadRequest.self, body).model
+        let version = try state.reload(reference)
+        return try json(["name": version.name, "version": "\(version.version)"])
+    }
+    admin.post("alias") { request, _ in
+        let body = try decode(AliasRequest.self, try await collectBody(request, state: state))
+        guard let alias = ModelAlias(rawValue: body.alias) else {
+            throw ServingError.badRequest("alias '\(body.alias)' is not one of champion, challenger")
+        }
+        try state.store.setAlias(alias, name: body.name, version: body.version)
+        return try json(["name": body.name, "alias": alias.rawValue, "version": "\(body.version)"])
+    }
+    return router
+}
+
+/// `POST /v1/models/{name}/predict` answer.
+public struct PredictResponse: Codable, Sendable {
+    /// Probability of each class, by name.
+    public var probabilities: [String: Double]
+    /// The most probable class.
+    public var predicted: String
+    /// Model name.
+    public var model: String
+    /// Model version that answered.
+    public var version: Int
+}
+
+/// `GET /v1/monitor` answer.
+public struct MonitorResponse: Codable, Sendable {
+    /// Model name.
+    public var model: String
+    /// Model version that answered.
+    public var version: Int
+    /// Nil when the served version has no reference statistics.
+    public var drift: DriftReport?
+    /// Nil when the server has no retraining command.
+    public var retrain: RetrainStatus?
+}
+
+struct ReloadRequest: Codable { var model: String? }
+struct AliasRequest: Codable { var name: String; var version: Int; var alias: String }
+
+/// Decodes a PNG or JPEG body and resizes it to the model's (C, H, W), values in [0, 1].
+///
+/// Any size from 1x1 up to `maxPixels` is accepted (tiny images are upsampled, which the drift
+/// monitor will notice if it happens often); larger headers are refused before decoding.
+func imagePixels(_ bytes: [UInt8], for model: any InferenceModel, maxPixels: Int) throws -> [Float] {
+    let image = try decodeImage(bytes, path: "request body", maxPixels: maxPixels)
+    let (c, h, w) = model.inputShape
+    guard h == w else { throw ServingError(status: 500, "model input \(h)x\(w) is not square; image preprocessing needs square") }
+    var pixels: [Float] = []
+    pixels.reserveCapacity(c * h * w)
+    image.pixels.withUnsafeBufferPointer {
+        preprocessImage($0, width: image.width, height: image.height, channels: image.channels, outChannels: c,
+                        size: h, scaling: .unit, into: &pixels)
+    }
+    return pixels
+}
+
+/// Collects the body up to `maxBodyBytes` (413 above), within `requestTimeout` (408 after).
+func collectBody(_ request: Request, state: ServingState) async throws -> ByteBuffer {
+    let (limit, timeout) = (state.limits.maxBodyBytes, state.limits.requestTimeout)
+    return try await withThrowingTaskGroup(of: ByteBuffer.self) { group in
+        group.addTask { try await request.body.collect(upTo: limit) }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw ServingError(status: 408, "request body not received within \(timeout)")
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}
+
+func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {
+    do { return try JSONDecoder().decode(type, from: Data(buffer: body)) } catch {
+        throw ServingError.badRequest("body is not a valid \(T.self): \(describe(error))")
+    }
+}
+
+/// A JSON response (sorted keys).
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return Response(status: status, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+}
+
+/// A decoding error in one line (Foundation's descriptions span several).
+func describe(_ error: any Error) -> String {
+    switch error {
+    case DecodingError.dataCorrupted(let context), DecodingError.typeMismatch(_, let context),
+         DecodingError.valueNotFound(_, let context):
+        let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        return (path.isEmpty ? "" : "at \(path): ") + context.debugDescription
+    case DecodingError.keyNotFound(let key, _): return "missing key '\(key.stringValue)'"
+    default: return "\(error)"
+    }
+}

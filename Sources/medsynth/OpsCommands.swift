@@ -1,0 +1,234 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import Hummingbird
+import Serving
+import Tracking
+
+/// Where runs and models are stored; other commands add it with `@OptionGroup` to record runs.
+///
+/// Wrapping a command (e.g. `gan train`): add `@OptionGroup var tracking: TrackingOptions`, then
+/// `try tracking.record(kind: .gan, config: self-or-a-config-struct, seed: seed) { recorder in ...
+/// try recorder?.log(metric: "loss.d", step: step, value: ...); try recorder?.artifact(path: ..., kind: "checkpoint") }`.
+struct TrackingOptions: ParsableArguments {
+    @Option(help: "Run store (SQLite; default $MEDSYNTH_STORE or runs/medsynth.sqlite).")
+    var store: String = ProcessInfo.processInfo.environment["MEDSYNTH_STORE"] ?? "runs/medsynth.sqlite"
+    @Flag(help: "Do not record this run in the store.") var noTrack = false
+
+    func open() throws -> RunStore { try RunStore(path: store) }
+
+    /// Runs `body` inside a recorded run (or with nil when `--no-track`).
+    func record<T>(kind: RunKind, config: some Encodable, dataManifestHash: String? = nil, seed: UInt64? = nil,
+                   _ body: (RunRecorder?) throws -> T) throws -> T {
+        if noTrack { return try body(nil) }
+        return try RunRecorder.recording(store: open(), kind: kind, config: config, dataManifestHash: dataManifestHash,
+                                         seed: seed) { try body($0) }
+    }
+}
+
+/// `medsynth runs ...`: the run history.
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs", abstract: "List, show and compare recorded runs.", subcommands: [List.self, Show.self, Compare.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The newest runs, newest first.")
+        @OptionGroup var tracking: TrackingOptions
+        @Option(help: "How many runs.") var limit = 20
+        @Option(help: "Only runs of this kind (train, gan, experiment).") var kind: RunKind?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let runs = try tracking.open().runs(limit: limit, kind: kind)
+            print(json ? try prettyJSON(runs) : RunReport.table(runs))
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One run: fields, config, last metrics, artifacts, events.")
+        @OptionGroup var tracking: TrackingOptions
+        @Argument(help: "Run id (or a unique prefix).") var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let store = try tracking.open()
+            let run = try store.run(id)
+            let metrics = try store.lastMetricValues(of: run.id), artifacts = try store.artifacts(of: run.id)
+            let events = try store.events(runID: run.id)
+            if json {
+                struct Detail: Encodable { var run: Run; var metrics: [String: Double]; var artifacts: [Artifact]; var events: [Event] }
+                print(try prettyJSON(Detail(run: run, metrics: metrics, artifacts: artifacts, events: events)))
+            } else {
+                print(RunReport.detail(run, metrics: metrics, artifacts: artifacts, events: events))
+            }
+        }
+    }
+
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Two runs side by side: differing config, metric deltas.")
+        @OptionGroup var tracking: TrackingOptions
+        @Argument var first: String
+        @Argument var second: String
+
+        func run() throws {
+            let store = try tracking.open()
+            let a = try store.run(first), b = try store.run(second)
+            print(RunReport.compare(a, b, metricsA: try store.lastMetricValues(of: a.id), metricsB: try store.lastMetricValues(of: b.id)))
+        }
+    }
+}
+
+extension RunKind: ExpressibleByArgument {}
+extension ModelAlias: ExpressibleByArgument {}
+
+/// `medsynth models ...`: the model registry.
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models", abstract: "Register model versions, set aliases, write model cards.",
+        subcommands: [Register.self, Alias.self, List.self, Card.self, TrainTiny.self])
+
+    struct Register: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a run's model as the next version of NAME.")
+        @OptionGroup var tracking: TrackingOptions
+        @Argument(help: "Run id (or a unique prefix).") var runID: String
+        @Option(help: "Model name.") var name: String
+        @Option(help: "Weights file (default: the run's last 'model' artifact).") var artifact: String?
+
+        func run() throws {
+            let model = try tracking.open().register(runID: runID, name: name, artifactPath: artifact)
+            print("registered \(model.label) from run \(model.runID)")
+        }
+    }
+
+    struct Alias: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Point champion or challenger at a version.")
+        @OptionGroup var tracking: TrackingOptions
+        @Argument var name: String
+        @Argument var version: Int
+        @Argument(help: "champion or challenger.") var alias: ModelAlias
+
+        func run() throws {
+            try tracking.open().setAlias(alias, name: name, version: version)
+            print("\(name)@\(alias.rawValue) -> \(version)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every version with its run, aliases and metrics.")
+        @OptionGroup var tracking: TrackingOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let store = try tracking.open()
+            let models = try store.models()
+            if json { return print(try prettyJSON(models)) }
+            var aliases: [String: [String: Int]] = [:]
+            for name in Set(models.map(\.name)) { aliases[name] = try store.aliases(name: name) }
+            for model in models {
+                let tags = (aliases[model.name] ?? [:]).filter { $0.value == model.version }.keys.sorted()
+                print("\(model.label)\(tags.isEmpty ? "" : " [\(tags.joined(separator: ", "))]")  run \(model.runID)  \(model.metrics)")
+            }
+        }
+    }
+
+    struct Card: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The Markdown model card of a version.")
+        @OptionGroup var tracking: TrackingOptions
+        @Argument var name: String
+        @Argument var version: Int
+        @Option(help: "Write to this file instead of printing.") var out: String?
+
+        func run() throws {
+            let card = try tracking.open().modelCard(name: name, version: version)
+            if let out { try writeFileAtomically(Array(card.utf8), to: out) } else { print(card) }
+        }
+    }
+
+    /// Trains the small reference CNN (until the project's classifier lands), recording the run,
+    /// its weights and its reference statistics; prints `MEDSYNTH_RUN_ID=<id>` last, so it can
+    /// serve as `serve --retrain-command`.
+    struct TrainTiny: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "train-tiny", abstract: "Train the small reference CNN and record it as a run.")
+        @OptionGroup var tracking: TrackingOptions
+        @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
+        @Option(help: "Output folder.") var out: String
+        @Option var steps = 150
+        @Option var seed: UInt64 = 0
+        @Option(help: "Also register the model under this name.") var register: String?
+        @Flag(help: "With --register: make the new version the champion.") var champion = false
+
+        struct Config: Codable { var data: String; var steps: Int; var seed: UInt64; var model = "tiny-cnn" }
+
+        func run() throws {
+            let dataset = try loadDataset(at: data)
+            let splits = try makeSplits(dataset, seed: seed)
+            let train = splits.subset(.train), val = splits.subset(.val)
+            let hash = try manifestHash(splits.manifest())
+            let runID = try tracking.record(kind: .train, config: Config(data: data, steps: steps, seed: seed),
+                                            dataManifestHash: hash, seed: seed) { recorder in
+                let model = TinyCNN(name: register ?? "tiny", classNames: train.classNames, channels: train.channels,
+                                    height: train.height, width: train.width, seed: seed)
+                let losses = try model.train(on: train, steps: steps, seed: seed)
+                for (step, loss) in losses.enumerated() where step % 10 == 0 || step == losses.count - 1 {
+                    try recorder?.log(metric: "train.loss", step: step, value: Double(loss))
+                }
+                let rows = try model.predict(val.pixels, count: val.count)
+                let correct = zip(rows, val.labels).filter { row, label in row.indices.max { row[$0] < row[$1] } == label }.count
+                try recorder?.log(metric: "val.accuracy", step: steps, value: Double(correct) / Double(max(1, val.count)))
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                let weights = URL(fileURLWithPath: out).appendingPathComponent("model.safetensors")
+                try model.save(to: weights)
+                let stats = ReferenceStats(pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)
+                let statsPath = URL(fileURLWithPath: out).appendingPathComponent("reference.json").path
+                try writeFileAtomically(Array(try JSONEncoder().encode(stats)), to: statsPath)
+                try recorder?.artifact(path: weights.path, kind: "model")
+                try recorder?.artifact(path: statsPath, kind: "reference-stats")
+                return recorder?.runID
+            }
+            if let runID, let name = register {
+                let store = try tracking.open()
+                let model = try store.register(runID: runID, name: name)
+                if champion { try store.setAlias(.champion, name: name, version: model.version) }
+                print("registered \(model.label)\(champion ? " (champion)" : "")")
+            }
+            if let runID { print("MEDSYNTH_RUN_ID=\(runID)") }
+        }
+    }
+}
+
+/// `medsynth serve`: the inference server.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve a registered model over HTTP (Open Inference Protocol v2, web page at /).")
+    @OptionGroup var tracking: TrackingOptions
+    @Option(help: "NAME@ALIAS, NAME@VERSION or NAME (latest).") var model: String
+    @Option var host = "127.0.0.1"
+    @Option var port = 8080
+    @Option(help: "Bearer token for /admin routes (off without it).") var adminToken: String?
+    @Option(help: "Shell command run once on drift; its last line must be MEDSYNTH_RUN_ID=<id>.") var retrainCommand: String?
+    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 8 << 20
+    @Option(help: "Largest image in pixels (checked before decoding).") var maxImagePixels = 1024 * 1024
+    @Option(help: "Inference requests computed at once (more get 503).") var maxConcurrent = 16
+    @Option(help: "Seconds to receive a request body.") var requestTimeout = 10
+    @Option(help: "Predictions in the drift window.") var driftWindow = 200
+
+    func run() async throws {
+        let limits = ServingLimits(maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels,
+                                   requestTimeout: .seconds(requestTimeout), maxConcurrentInferences: maxConcurrent)
+        let state = try ServingState(store: tracking.open(), modelReference: model, loader: TinyCNN.loader, limits: limits,
+                                     adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow)
+        let served = state.deployment.model
+        let app = buildApplication(state: state, host: host, port: port) { port in
+            FileHandle.standardError.write(Data("serving \(served.name)@\(served.version) on http://\(host):\(port)\n".utf8))
+        }
+        try await app.runService()
+    }
+}
+
+func prettyJSON(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
