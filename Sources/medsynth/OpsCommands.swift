@@ -216,7 +216,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let limits = ServingLimits(maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels,
                                    requestTimeout: .seconds(requestTimeout), maxConcurrentInferences: maxConcurrent)
-        let state = try ServingState(store: tracking.open(), modelReference: model, loader: TinyCNN.loader, limits: limits,
+        let state = try ServingState(store: tracking.open(), modelReference: model, loader: ServedClassifier.loader, limits: limits,
                                      adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow)
         let served = state.deployment.model
         let app = buildApplication(state: state, host: host, port: port) { port in
