@@ -3,7 +3,9 @@ import Foundation
 import Evaluation
 
 /// Everything one training run produced.
-public struct TrainingResult: Sendable {
+public struct TrainingResult {
+    /// The best epoch's model, in evaluation mode.
+    public var model: Classifier
     public var history: TrainingHistory
     /// The best model's checkpoint metadata (validation and test reports included).
     public var metadata: ClassifierMetadata
@@ -31,5 +33,5 @@ public func trainAndEvaluate(train: LabeledImages, val: LabeledImages, test: Lab
     metadata.test = report
     try ClassifierCheckpoint.save(trainer.model, metadata: metadata, to: checkpoint)
     let baseline = try majorityBaseline(trainLabels: train.labels, testLabels: test.labels, classNames: test.classNames)
-    return TrainingResult(history: history, metadata: metadata, test: report, baseline: baseline)
+    return TrainingResult(model: trainer.model, history: history, metadata: metadata, test: report, baseline: baseline)
 }

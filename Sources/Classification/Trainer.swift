@@ -144,7 +144,7 @@ public final class ClassifierTrainer {
     }
 
     /// Trains up to `options.epochs` epochs; after each, scores the validation set, keeps the
-    /// best weights (and writes them with `checkpoint` when given), and stops after `patience`
+    /// best weights (highest score, then lowest validation loss) (and writes them with `checkpoint` when given), and stops after `patience`
     /// epochs without improvement. The model holds the best weights when this returns.
     public func run(checkpoint: ((Classifier, EvaluationReport, Int) throws -> Void)? = nil,
                     progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingHistory {
@@ -153,7 +153,7 @@ public final class ClassifierTrainer {
             Augmenter(options: $0, scaling: .unit, seed: streamSeed(0xA06))
         }
         let c = train.channels, s = train.height
-        var sinceBest = 0
+        var sinceBest = 0, bestLoss = Double.infinity
         for epoch in 0..<options.epochs {
             let start = Date()
             let plan = batches(epoch: epoch)
@@ -179,10 +179,12 @@ public final class ClassifierTrainer {
                                      valAccuracy: report.accuracy, valMacroF1: report.macroF1,
                                      valBalancedAccuracy: report.balancedAccuracy, seconds: Date().timeIntervalSince(start))
             history.epochs.append(record)
-            let score = options.monitor.value(report)
-            let improved = score > history.bestScore
+            let score = options.monitor.value(report), valLoss = report.loss ?? .infinity
+            // NOTE: ties on the score break by validation loss: a model still predicting one class
+            // keeps the same macro-F1 for epochs while it learns, and must not be stopped for it.
+            let improved = score > history.bestScore || (score == history.bestScore && valLoss < bestLoss)
             if improved {
-                history.bestScore = score; history.bestEpoch = epoch; sinceBest = 0
+                history.bestScore = score; history.bestEpoch = epoch; sinceBest = 0; bestLoss = valLoss
                 bestState = model.stateDict()
                 try checkpoint?(model, report, epoch)
             } else {

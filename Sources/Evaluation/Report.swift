@@ -86,12 +86,15 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     }
 }
 
-/// Alarms for a confusion matrix: every present class that is never predicted, and a
-/// classifier whose predictions are all one class.
+/// Alarms for a confusion matrix: every present class that is never predicted, every present
+/// class predicted only wrongly (recall 0 all the same), and a classifier whose predictions are
+/// all one class.
 public func predictionAlarms(_ matrix: ConfusionMatrix, classNames: [String]) -> [String] {
     var alarms = matrix.neverPredicted.map {
         "class '\(classNames[$0])' is never predicted (\(matrix.support($0)) examples, recall 0)"
     }
+    alarms += (0..<matrix.classCount).filter { matrix.support($0) > 0 && matrix.predicted($0) > 0 && matrix.truePositives($0) == 0 }
+        .map { "class '\(classNames[$0])' is never predicted correctly (\(matrix.support($0)) examples, recall 0)" }
     if let k = matrix.constantPrediction {
         alarms.append("constant classifier: all \(matrix.total) predictions are '\(classNames[k])'")
     }

@@ -125,8 +125,9 @@ struct EvaluateCommand: ParsableCommand {
             set = try loadDataset(at: test, options: options).images
         } else {
             guard let provenance = m.data else { throw ValidationError("\(model) does not record its split; use --test") }
+            let explicitTest = try provenance.testPath.map { try loadDataset(at: $0, options: options) }
             let split = try classifierSplits(loadDataset(at: data!, options: options), ratio: provenance.splitRatio,
-                                             seed: provenance.splitSeed)
+                                             seed: provenance.splitSeed, explicitTest: explicitTest)
             set = split.subset(.test)
         }
         let r = try predictor.evaluate(set)

@@ -53,6 +53,12 @@ let handPredictions = [0, 0, 0, 1, 1, 1, 0, 0, 1]
     #expect(r.alarms == ["class 'x' is never predicted (1 examples, recall 0)", "constant classifier: all 3 predictions are 'y'"])
 }
 
+@Test func recallZeroAlarmWhenAClassIsOnlyPredictedWrongly() throws {
+    // Class 1 is predicted once, for a class-0 example; its own example goes to class 0.
+    let r = try EvaluationReport(classNames: ["x", "y"], labels: [0, 0, 1], predictions: [0, 1, 0])
+    #expect(r.alarms == ["class 'y' is never predicted correctly (1 examples, recall 0)"])
+}
+
 @Test func aucWithTiesByHand() throws {
     // Positives 0.35, 0.8, 0.4; negatives 0.1, 0.4. Pairs won: 0.35>0.1, 0.8>0.1, 0.8>0.4, 0.4>0.1,
     // and 0.4 = 0.4 counts one half: 4.5 of 6 pairs.
