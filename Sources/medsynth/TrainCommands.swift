@@ -2,6 +2,7 @@ import ArgumentParser
 import Classification
 import Datasets
 import Foundation
+import Tracking
 import Evaluation
 import SeededRandom
 
@@ -28,6 +29,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "train:val:test ratio for data without its own splits.") var ratio = "8:1:1"
     @Option(help: "Seeds the split, the weights and the batches.") var seed: UInt64 = 0
     @Option(help: "Output folder: model.safetensors, history.json, metrics.json.") var out: String
+    @OptionGroup var tracking: TrackingOptions
     @Flag(help: "Print the metrics as JSON on standard output.") var json = false
     @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
 
@@ -58,6 +60,10 @@ struct TrainCommand: ParsableCommand {
         progress.note("\(arch.rawValue) on \(dataPath): \(images.classNames.count) classes, \(counts), "
                       + "\(images.channels)x\(imageSize)x\(imageSize)")
         split.warnings.prefix(5).forEach { progress.note("warning: \($0)") }
+        // The run is recorded (config, code version, data manifest, metrics, artifacts) so that
+        // `models register RUN` can version it; the last line names it for retrain commands.
+        let runID = try tracking.record(kind: .train, config: options, dataManifestHash: try manifestHash(split.manifest()),
+                                        seed: seed) { recorder -> String? in
         let start = Date()
         let result = try trainAndEvaluate(
             train: split.subset(.train), val: split.subset(.val), test: split.subset(.test), config: config, options: options, preprocessing: Preprocessing(imageSize: imageSize, channels: images.channels),
@@ -84,6 +90,24 @@ struct TrainCommand: ParsableCommand {
         let title = "test split, best epoch \(result.history.bestEpoch + 1), trained in \(formatDuration(seconds))"
         report(result.test, baseline: result.baseline, title: title, json: json, jsonValue: summary)
         progress.note("wrote \(outURL.path)/model.safetensors, history.json, metrics.json")
+        for r in result.history.epochs {
+            try recorder?.log(["train.loss": r.trainLoss, "train.accuracy": r.trainAccuracy, "val.loss": r.valLoss,
+                               "val.accuracy": r.valAccuracy, "val.macro_f1": r.valMacroF1], step: r.epoch)
+        }
+        var testMetrics = ["test.accuracy": result.test.accuracy, "test.balanced_accuracy": result.test.balancedAccuracy,
+                           "test.macro_f1": result.test.macroF1]
+        testMetrics["test.macro_auc"] = result.test.macroAUC
+        try recorder?.log(testMetrics, step: result.history.bestEpoch)
+        for alarm in result.test.alarms { try recorder?.alarm(alarm) }
+        let train = split.subset(.train)
+        let stats = ReferenceStats(pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)
+        let statsPath = outURL.appendingPathComponent("reference.json").path
+        try writeFileAtomically(Array(try JSONEncoder().encode(stats)), to: statsPath)
+        _ = try recorder?.artifact(path: outURL.appendingPathComponent("model.safetensors").path, kind: "model")
+        _ = try recorder?.artifact(path: statsPath, kind: "reference-stats")
+        return recorder?.runID
+        }
+        if let runID, !json { print("MEDSYNTH_RUN_ID=\(runID)") }
     }
 
     /// Two classes of 16 PNGs each (dark and bright noise), 28 px gray, as a class-folder tree.
