@@ -103,7 +103,11 @@ public final class Experiment {
     public func run(_ observe: (ExperimentEvent) -> Void = { _ in }) throws -> ExperimentReport {
         let start = Date()
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
-        let sources = try trainGenerators(observe)
+        var generatorAlarms: [String] = []
+        let sources = try trainGenerators { event in
+            if case .alarm(let text) = event { generatorAlarms.append(text) }
+            observe(event)
+        }
         var arms: [ArmReport] = []
         var originalPredictions: [ArmPredictions]? = nil
         for arm in options.arms {
@@ -115,7 +119,7 @@ public final class Experiment {
         }
         if originalPredictions == nil { observe(.alarm("no `original` arm: differences against it are not reported")) }
         let baseline = try majorityBaseline(trainLabels: train.labels, testLabels: test.labels, classNames: train.classNames)
-        var alarms: [String] = []
+        var alarms = generatorAlarms
         for arm in arms { alarms += arm.alarms.map { "\(arm.name): \($0)" } }
         let report = ExperimentReport(
             dataset: options.data, testSource: testSource, imageSize: options.imageSize, arch: options.arch.rawValue,

@@ -24,6 +24,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "At most this many synthetic images per real image of a class.") var maxSyntheticRatio: Double?
     @Option var splitSeed: UInt64 = 0
     @Option(help: "Output folder: report.json, report.md, report.html, models, GAN grids.") var out: String
+    @OptionGroup var tracking: TrackingOptions
 
     func run() throws {
         var o = ExperimentOptions(data: data, output: URL(fileURLWithPath: out))
@@ -44,6 +45,11 @@ struct ExperimentCommand: ParsableCommand {
         let experiment = try Experiment(options: o)
         var progress = ProgressLine()
         let start = Date()
+        struct Recorded: Encodable { let data: String; let test: String?; let arms: String; let seeds: Int; let imageSize: Int
+                                     let arch: String; let epochs: Int; let ganSteps: Int }
+        let config = Recorded(data: data, test: test, arms: arms, seeds: seeds, imageSize: imageSize, arch: arch, epochs: epochs,
+                              ganSteps: ganSteps)
+        let report = try tracking.record(kind: .experiment, config: config, seed: splitSeed) { recorder in
         let report = try experiment.run { event in
             switch event {
             case .stage(let s): progress.note(s)
@@ -57,6 +63,14 @@ struct ExperimentCommand: ParsableCommand {
                 progress.note(String(format: "%@: test balanced accuracy %.3f (mean over seeds)", arm, ba))
             case .alarm(let s): progress.note("ALARM: \(s)")
             }
+        }
+        for (i, arm) in report.arms.enumerated() {
+            try recorder?.log(["\(arm.name).balanced_accuracy": arm.test.balancedAccuracy.mean, "\(arm.name).macro_f1": arm.test.macroF1.mean],
+                              step: i)
+        }
+        for alarm in report.alarms { try recorder?.alarm(alarm) }
+        for f in ["report.html", "report.md", "report.json"] { _ = try recorder?.artifact(path: "\(out)/\(f)", kind: "report") }
+        return report
         }
         progress.finish()
         print(report.markdown())

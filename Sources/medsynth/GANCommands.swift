@@ -34,6 +34,7 @@ struct GANCommand: ParsableCommand {
         @Option(help: "EMA decay of G's weights for sampling (0 = off).") var emaDecay: Float = 0.999
         @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
         @OptionGroup var dp: PrivacyOptions
+        @OptionGroup var tracking: TrackingOptions
 
         func validate() throws {
             if !dryRun && data == nil { throw ValidationError("--data is required (or --dry-run)") }
@@ -71,18 +72,29 @@ struct GANCommand: ParsableCommand {
             progress.note("training \(conditional ? "a conditional DCGAN" : "a DCGAN") on \(trainingData.count) images "
                           + "(\(trainingData.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)x\(config.imageSize)")
             let start = Date()
+            struct Recorded: Encodable { let config: DCGANConfig; let options: GANTrainingOptions; let plan: GANTrainingPlan; let data: String? }
+            let runID = try tracking.record(kind: .gan, config: Recorded(config: config, options: options, plan: plan, data: data),
+                                            seed: seed) { recorder -> String? in
             try trainer.run { event in
                 switch event {
                 case let .step(epoch, step, perEpoch, global, total, s, ips, eta):
+                    if global % 10 == 0 || global == total {
+                        try? recorder?.log(["loss_d": Double(s.discriminatorLoss), "loss_g": Double(s.generatorLoss),
+                                            "d_real": Double(s.realScore), "d_fake": Double(s.fakeScore)], step: global)
+                    }
                     progress.update(fraction: Double(global) / Double(max(total, 1)), String(
                         format: "epoch %d step %d/%d  D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  %.0f img/s  ETA %@",
                         epoch + 1, step, perEpoch, s.discriminatorLoss, s.generatorLoss, s.realScore, s.fakeScore, ips,
                         formatDuration(eta)), force: global == total)
-                case let .grid(path, _): progress.note("grid: \(path)")
+                case let .grid(path, _): progress.note("grid: \(path)"); _ = try? recorder?.artifact(path: path, kind: "grid")
                 case let .checkpoint(path, step): if step == trainer.globalStep && trainer.globalStep % plan.checkpointEvery != 0 { progress.note("checkpoint: \(path)") }
-                case let .alarm(text): progress.note("ALARM: \(text)")
+                case let .alarm(text): progress.note("ALARM: \(text)"); try? recorder?.alarm(text)
                 case .resumed: break
                 }
+            }
+            _ = try recorder?.artifact(path: trainer.checkpointURL.path, kind: "checkpoint")
+            if let privacy = trainer.privacy { try recorder?.log(["privacy.epsilon": try privacy.epsilon()], step: trainer.globalStep) }
+            return recorder?.runID
             }
             progress.finish()
             progress.note(String(format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
@@ -91,6 +103,7 @@ struct GANCommand: ParsableCommand {
                 progress.note(String(format: "differential privacy: epsilon %.3f at delta %.3g (noise multiplier %.4g, clip %.3g)",
                                      try privacy.epsilon(), privacy.delta, privacy.dpsgd.noiseMultiplier, privacy.dpsgd.maxGradNorm))
             }
+            if let runID { progress.note("run \(runID)") }
         }
 
         /// The training split of the chosen class(es), scaled to [-1, 1] as DCGAN's tanh output.
