@@ -76,7 +76,7 @@ public enum SVGChart {
     /// with optional error bars.
     public static func groupedBars(title: String, categories: [String], series: [(name: String, values: [Double], errors: [Double]?)],
                                    width: Int = 560) -> String {
-        let bar = 10.0, gap = 8.0, left = 140.0, top = 24.0
+        let bar = 10.0, gap = 8.0, left = 140.0, top = 36.0
         let groupHeight = Double(series.count) * bar + gap
         let height = Int(top + Double(categories.count) * groupHeight + 20 + Double(series.count) * 14)
         let pw = Double(width) - left - 30
