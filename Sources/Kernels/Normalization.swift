@@ -61,25 +61,28 @@ public enum BatchNormKernel {
     public static func forwardTraining(_ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
                                        shift: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                                        mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
-        DNNLContext.shared.locked {
-            let p = primitives(g, layout)
-            p.data.bind(input); p.dst.bind(output); p.scale.bind(scale); p.shift.bind(shift)
-            p.mean.bind(mean); p.variance.bind(variance)
-            p.training.execute([(Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
-                                (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory), (Arg.variance, p.variance.memory)])
-        }
+        forward(g, layout, training: true, input, scale, shift, mean, variance, output)
     }
 
     /// y = scale * (x - mean) / sqrt(var + eps) + shift with given (running) statistics.
     public static func forwardInference(_ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
                                         shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                                         variance: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        forward(g, layout, training: false, input, scale, shift, UnsafeMutablePointer(mutating: mean),
+                UnsafeMutablePointer(mutating: variance), output)
+    }
+
+    /// Both forwards bind the same arguments; training writes mean and variance, inference reads them.
+    private static func forward(_ g: BatchNormGeometry, _ layout: Layout, training: Bool, _ input: UnsafePointer<Float>,
+                                _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ mean: UnsafeMutablePointer<Float>,
+                                _ variance: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
         DNNLContext.shared.locked {
             let p = primitives(g, layout)
             p.data.bind(input); p.dst.bind(output); p.scale.bind(scale); p.shift.bind(shift)
             p.mean.bind(mean); p.variance.bind(variance)
-            p.inference.execute([(Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
-                                 (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory), (Arg.variance, p.variance.memory)])
+            (training ? p.training : p.inference).execute(
+                [(Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
+                 (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory), (Arg.variance, p.variance.memory)])
         }
     }
 
