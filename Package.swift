@@ -71,7 +71,7 @@ let package = Package(
         // Evaluation metrics (named so as not to clash with swift-metrics): confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
         .target(name: "Evaluation", swiftSettings: simdFlags),
         // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
-        .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation"], swiftSettings: simdFlags),
+        .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation", "Privacy"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
         .target(name: "Experiments", dependencies: ["GAN", "Classification", "Evaluation", "Quality", "Datasets"], swiftSettings: simdFlags),
         // Run store and model registry (SQLite through GRDB; Debian: libsqlite3-dev).

@@ -1,6 +1,7 @@
 import Autodiff
 import Datasets
 import Foundation
+import Privacy
 import Evaluation
 import NN
 import SeededRandom
@@ -30,7 +31,24 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var monitor: Monitor = .macroF1
     /// Seeds weights, batch order, dropout, sampling and augmentation.
     public var seed: UInt64 = 0
+    /// Differentially private training (DP-SGD); nil = off.
+    public var privacy: PrivateTrainingOptions? = nil
     public init() {}
+}
+
+/// DP-SGD for a classifier (Abadi et al. 2016): Poisson batches of expected size `batchSize`,
+/// each example's gradient clipped to `maxGradNorm`, Gaussian noise, a Renyi-DP accountant.
+/// Give the noise multiplier, or a target epsilon to solve for it over the planned steps.
+public struct PrivateTrainingOptions: Codable, Equatable, Sendable {
+    public var noiseMultiplier: Double?
+    public var targetEpsilon: Double?
+    public var maxGradNorm: Float = 1
+    /// Delta of (epsilon, delta)-DP; must stay below 1 / (training set size).
+    public var delta: Double
+    public init(noiseMultiplier: Double? = nil, targetEpsilon: Double? = nil, maxGradNorm: Float = 1, delta: Double) {
+        self.noiseMultiplier = noiseMultiplier; self.targetEpsilon = targetEpsilon
+        self.maxGradNorm = maxGradNorm; self.delta = delta
+    }
 }
 
 /// One epoch's training curves.
@@ -58,9 +76,12 @@ public struct TrainingHistory: Codable, Equatable, Sendable {
     public var bestEpoch = -1
     public var bestScore = -Double.infinity
     public var stoppedEarly = false
+    /// Privacy spent by DP-SGD over all steps taken (nil when not private).
+    public var privacyEpsilon: Double?, privacyDelta: Double?, noiseMultiplier: Double?
 
     enum CodingKeys: String, CodingKey {
         case monitor, epochs, bestEpoch = "best_epoch", bestScore = "best_score", stoppedEarly = "stopped_early"
+        case privacyEpsilon = "privacy_epsilon", privacyDelta = "privacy_delta", noiseMultiplier = "noise_multiplier"
     }
 }
 
@@ -117,7 +138,22 @@ public final class ClassifierTrainer {
         self.train = train; self.val = val
         classWeights = options.classWeights ? inverseFrequencyWeights(labels: train.labels, classCount: config.classes) : nil
         optimizer = Adam(model.parameters, learningRate: options.learningRate)
+        if let p = options.privacy {
+            guard p.delta > 0, p.delta < 1 / Double(train.count) else {
+                throw ClassificationError.invalidConfig(field: "privacy delta", value: "\(p.delta)",
+                                                        reason: "must be in (0, 1/n) with n = \(train.count) training images")
+            }
+            let batch = min(options.batchSize, train.count)
+            let steps = options.epochs * max(1, train.count / batch)
+            let sigma = try p.noiseMultiplier ?? RDPAccountant.noiseMultiplier(
+                targetEpsilon: p.targetEpsilon ?? 1, delta: p.delta, samplingRate: Double(batch) / Double(train.count), steps: steps)
+            dpsgd = try DPSGD(module: model, noiseMultiplier: sigma, maxGradNorm: p.maxGradNorm, expectedBatchSize: batch,
+                              datasetSize: train.count, seed: streamSeed(0xD9))
+        }
     }
+
+    /// DP-SGD when `options.privacy` is set (then batches are Poisson samples, not epochs).
+    public private(set) var dpsgd: DPSGD?
 
     /// The training loss of logits (N, K): cross-entropy with this trainer's class weights and smoothing.
     public func loss(logits: Tensor, labels: [Int]) throws -> Tensor {
@@ -159,7 +195,29 @@ public final class ClassifierTrainer {
             let plan = batches(epoch: epoch)
             model.train(true)
             var lossSum = 0.0, correct = 0, seen = 0
-            for (b, indices) in plan.enumerated() {
+            if let dpsgd {
+                // One private step per expected batch: each example's gradient alone, clipped, then noise.
+                // NOTE: class weights cancel in a one-example weighted mean, so they have no effect here.
+                let stepsPerEpoch = max(1, train.count / dpsgd.expectedBatchSize)
+                for b in 0..<stepsPerEpoch {
+                    let indices = dpsgd.sampleBatch()
+                    model.zeroGrad()
+                    var batchLoss = 0.0
+                    try dpsgd.step(examples: indices) { i in
+                        var (pixels, labels) = train.gather([i])
+                        augmenter?.apply(toBatch: &pixels, count: 1, channels: c, height: s, width: s)
+                        let logits = try model(try Tensor(shape: [1, c, s, s], scalars: pixels))   // (1, K)
+                        if argmaxRows(logits.scalars, classCount: model.config.classes)[0] == labels[0] { correct += 1 }
+                        let l = try loss(logits: logits, labels: labels)
+                        batchLoss += Double(l.item)
+                        return l
+                    }
+                    optimizer.step()
+                    lossSum += batchLoss; seen += indices.count
+                    progress(.batch(epoch: epoch, batch: b + 1, batches: stepsPerEpoch, loss: Float(batchLoss / Double(max(indices.count, 1)))))
+                }
+            }
+            for (b, indices) in plan.enumerated() where dpsgd == nil {
                 var (pixels, labels) = train.gather(indices)
                 augmenter?.apply(toBatch: &pixels, count: indices.count, channels: c, height: s, width: s)
                 let x = try Tensor(shape: [indices.count, c, s, s], scalars: pixels)
@@ -198,6 +256,10 @@ public final class ClassifierTrainer {
             }
         }
         if let bestState { try model.loadStateDict(bestState) }
+        if let dpsgd, let p = options.privacy {
+            history.privacyEpsilon = try dpsgd.epsilon(delta: p.delta)
+            history.privacyDelta = p.delta; history.noiseMultiplier = dpsgd.noiseMultiplier
+        }
         model.train(false)
         return history
     }

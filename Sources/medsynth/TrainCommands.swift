@@ -30,6 +30,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seeds the split, the weights and the batches.") var seed: UInt64 = 0
     @Option(help: "Output folder: model.safetensors, history.json, metrics.json.") var out: String
     @OptionGroup var tracking: TrackingOptions
+    @Option(help: "DP-SGD with this noise multiplier (per-example clipping, Poisson batches; paper-cnn only: no batch norm).")
+    var dpNoiseMultiplier: Double?
+    @Option(help: "DP-SGD with the noise multiplier that spends this epsilon over the planned epochs.") var dpEpsilon: Double?
+    @Option(help: "DP-SGD: clip each example's gradient to this L2 norm.") var dpMaxGradNorm: Float = 1
+    @Option(help: "DP delta (default min(1e-5, 0.1 / n)).") var dpDelta: Double?
     @Flag(help: "Print the metrics as JSON on standard output.") var json = false
     @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
 
@@ -54,6 +59,12 @@ struct TrainCommand: ParsableCommand {
         options.learningRate = lr; options.classWeights = classWeights; options.labelSmoothing = labelSmoothing
         options.oversample = oversample; options.augmentation = augment ? AugmentationOptions() : nil
         options.patience = patience; options.monitor = monitor; options.seed = seed
+        if dpNoiseMultiplier != nil || dpEpsilon != nil {
+            guard dpNoiseMultiplier == nil || dpEpsilon == nil else { throw ValidationError("use either --dp-noise-multiplier or --dp-epsilon") }
+            let n = split.indices(of: .train).count
+            options.privacy = PrivateTrainingOptions(noiseMultiplier: dpNoiseMultiplier, targetEpsilon: dpEpsilon, maxGradNorm: dpMaxGradNorm,
+                                             delta: dpDelta ?? min(1e-5, 0.1 / Double(n)))
+        }
 
         var progress = ProgressLine()
         let counts = Split.allCases.map { "\($0.rawValue) \(split.indices(of: $0).count)" }.joined(separator: ", ")
@@ -99,6 +110,11 @@ struct TrainCommand: ParsableCommand {
         testMetrics["test.macro_auc"] = result.test.macroAUC
         try recorder?.log(testMetrics, step: result.history.bestEpoch)
         for alarm in result.test.alarms { try recorder?.alarm(alarm) }
+        if let epsilon = result.history.privacyEpsilon, let delta = result.history.privacyDelta {
+            progress.note(String(format: "differential privacy: epsilon %.3f at delta %.3g (noise multiplier %.4g, clip %.3g)",
+                                 epsilon, delta, result.history.noiseMultiplier ?? 0, dpMaxGradNorm))
+            try recorder?.log(["privacy.epsilon": epsilon], step: result.history.bestEpoch)
+        }
         let train = split.subset(.train)
         let stats = ReferenceStats(pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)
         let statsPath = outURL.appendingPathComponent("reference.json").path

@@ -205,3 +205,20 @@ func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String
     let trained = try JSONDecoder().decode(EvaluationReport.self, from: JSONSerialization.data(withJSONObject: test))
     #expect(report == trained)
 }
+
+/// DP-SGD: a model with batch norm is refused by name; a paper-cnn run spends about the epsilon
+/// it was asked for (the accountant solved the noise over the planned steps) and still learns.
+@Test func privateTrainingSpendsTheRequestedEpsilon() throws {
+    let (train, val) = try smallBreastSubset()
+    var options = TrainingOptions()
+    options.epochs = 2; options.batchSize = 16; options.patience = 2
+    options.privacy = PrivateTrainingOptions(targetEpsilon: 8, maxGradNorm: 1, delta: 1e-4)
+    let resnet = try ClassifierConfig(arch: .resnet, imageSize: 28, channels: 1, classes: 2)
+    #expect(throws: (any Error).self) { try ClassifierTrainer(config: resnet, options: options, train: train, val: val) }
+    let cnn = try ClassifierConfig(arch: .paperCNN, imageSize: 28, channels: 1, classes: 2)
+    let trainer = try ClassifierTrainer(config: cnn, options: options, train: train, val: val)
+    let history = try trainer.run()
+    let epsilon = try #require(history.privacyEpsilon)
+    #expect(epsilon > 6 && epsilon <= 8.1, "spent \(epsilon)")
+    #expect(history.noiseMultiplier! > 0 && history.epochs.count == 2)
+}
