@@ -28,7 +28,7 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
     public var latent: Int = 100
     /// Generator and discriminator widths (ngf, ndf).
     public var generatorWidth: Int = 64, discriminatorWidth: Int = 64
-    /// Number of classes for the conditional model (class embedding in G, projection in D); nil = unconditional.
+    /// Number of classes for the conditional model (conditional batch norm in G, projection in D); nil = unconditional.
     public var classes: Int? = nil
     /// Spectral normalisation on D's convolutions, which then has no batch norm (SN-GAN, Miyato et al. 2018).
     public var spectralNorm = false
@@ -76,21 +76,26 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
     var discriminatorMultipliers: [Int] { imageSize == 28 ? [1, 2] : multipliers.reversed() }
 }
 
-/// DCGAN generator: z (N, nz, 1, 1) [+ class embedding] -> image (N, C, S, S) in [-1, 1].
+/// DCGAN generator: z (N, nz, 1, 1) [and class labels] -> image (N, C, S, S) in [-1, 1].
 public final class Generator: Module {
     public let config: DCGANConfig
     public let blocks: [(ConvTranspose2d, BatchNorm2d?)]
-    public let embedding: Embedding?
+    /// Conditional batch norm (de Vries et al. 2017; as in Miyato and Koyama's projection cGAN and
+    /// BigGAN): the class sets a per-channel scale and shift after each batch norm,
+    /// y = BN(x) * (1 + scale[c]) + shift[c], both zero at initialisation. z alone feeds the
+    /// first layer.
+    /// NOTE: concatenating a class embedding to z instead made G ignore z within a class: the
+    /// embedding's gradient is the same for half the batch, so Adam grows that path steadily while
+    /// z's noisy gradients average out, and the generator became a function of the class alone.
+    public let classScales: [Embedding], classShifts: [Embedding]
     public var isTraining = true
 
     public init(_ config: DCGANConfig, generator g: inout SeededGenerator) {
         self.config = config
         let widths = config.multipliers.map { $0 * config.generatorWidth }
-        let embedSize = config.classes.map { _ in config.latent } ?? 0
-        embedding = config.classes.map { Embedding($0, embedSize, generator: &g) }
         var blocks: [(ConvTranspose2d, BatchNorm2d?)] = []
-        // (N, nz [+ e], 1, 1) -> (N, w0, base, base)
-        blocks.append((ConvTranspose2d(config.latent + embedSize, widths[0], kernelSize: config.baseSize, bias: false,
+        // (N, nz, 1, 1) -> (N, w0, base, base)
+        blocks.append((ConvTranspose2d(config.latent, widths[0], kernelSize: config.baseSize, bias: false,
                                        generator: &g), BatchNorm2d(widths[0])))
         // each block doubles H and W: (N, w_i, s, s) -> (N, w_{i+1}, 2s, 2s)
         for i in 1..<widths.count {
@@ -101,7 +106,11 @@ public final class Generator: Module {
         blocks.append((ConvTranspose2d(widths.last!, config.channels, kernelSize: 4, stride: 2, padding: 1, bias: false,
                                        generator: &g), nil))
         self.blocks = blocks
+        let normed = blocks.compactMap { $0.1 }
+        classScales = config.classes.map { k in normed.map { Embedding(k, $0.weight.count, generator: &g) } } ?? []
+        classShifts = config.classes.map { k in normed.map { Embedding(k, $0.weight.count, generator: &g) } } ?? []
         Initializer.dcgan(self, generator: &g)
+        for e in classScales + classShifts { Initializer.fill(e.weight, constant: 0) }
     }
 
     public var children: [(String, any Module)] {
@@ -109,22 +118,28 @@ public final class Generator: Module {
         for (i, (conv, bn)) in blocks.enumerated() {
             c.append(("main.\(i).conv", conv))
             if let bn { c.append(("main.\(i).bn", bn)) }
+            if i < classScales.count { c += [("main.\(i).class_scale", classScales[i]), ("main.\(i).class_shift", classShifts[i])] }
         }
-        if let embedding { c.append(("embedding", embedding)) }
         return c
     }
 
     /// z (N, nz) or (N, nz, 1, 1); `labels` required for the conditional model.
     public func callAsFunction(_ z: Tensor, labels: [Int]? = nil) throws -> Tensor {
-        var h = try z.reshaped([z.shape[0], -1])
-        if let embedding {
-            guard let labels else { throw GANError.invalidOption("the conditional generator needs class labels") }
-            h = try Tensor.concat([h, embedding(labels)], axis: 1)
+        if config.classes != nil && labels == nil {
+            throw GANError.invalidOption("the conditional generator needs class labels")
         }
-        h = try h.reshaped([h.shape[0], h.shape[1], 1, 1])
-        for (conv, bn) in blocks {
+        var h = try z.reshaped([z.shape[0], z.count / z.shape[0], 1, 1])      // (N, nz, 1, 1)
+        for (i, (conv, bn)) in blocks.enumerated() {
             h = try conv(h)
-            h = try bn.map { try $0(h).relu() } ?? h.tanh()
+            guard let bn else { h = h.tanh(); continue }
+            h = try bn(h)
+            if let labels, i < classScales.count {
+                let n = h.shape[0], c = h.shape[1]
+                let scale = try classScales[i](labels).reshaped([n, c, 1, 1]) + 1    // (N, C, 1, 1)
+                let shift = try classShifts[i](labels).reshaped([n, c, 1, 1])
+                h = try h * scale + shift
+            }
+            h = h.relu()
         }
         return h
     }

@@ -24,7 +24,7 @@ func shapes(_ sc: (Int, Int)) throws {
     let x = try gen(Tensor.randomNormal([3, 100], generator: &g), labels: [0, 1, 2])
     #expect(try disc(x, labels: [0, 1, 2]).shape == [3])
     #expect(throws: GANError.self) { try gen(Tensor.randomNormal([3, 100], generator: &g)) }
-    #expect(gen.parameters.contains { $0.0 == "embedding.weight" } && disc.parameters.contains { $0.0 == "projection.weight" })
+    #expect(gen.parameters.contains { $0.0 == "main.0.class_scale.weight" } && disc.parameters.contains { $0.0 == "projection.weight" })
 }
 
 @Test func badConfigurationsAreNamed() {
