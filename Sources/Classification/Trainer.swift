@@ -33,6 +33,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var seed: UInt64 = 0
     /// Differentially private training (DP-SGD); nil = off.
     public var privacy: PrivateTrainingOptions? = nil
+    /// Start from this classifier checkpoint's weights instead of a fresh initialisation
+    /// (fine-tuning, e.g. after pre-training on synthetic images); nil = fresh weights.
+    public var initialCheckpoint: String? = nil
     public init() {}
 }
 
@@ -134,6 +137,14 @@ public final class ClassifierTrainer {
         }
         var g = SeededGenerator(seed: options.seed)
         model = Classifier(config, generator: &g)
+        if let path = options.initialCheckpoint {
+            let (initial, metadata) = try ClassifierCheckpoint.load(URL(fileURLWithPath: path))
+            guard metadata.config == config else {
+                throw ClassificationError.invalidConfig(field: "initial checkpoint", value: path,
+                                                        reason: "its model is \(metadata.config), this one \(config)")
+            }
+            try model.loadStateDict(initial.stateDict())
+        }
         self.options = options
         self.train = train; self.val = val
         classWeights = options.classWeights ? inverseFrequencyWeights(labels: train.labels, classCount: config.classes) : nil

@@ -107,4 +107,35 @@ public enum SVGChart {
         }
         return s + "</svg>"
     }
+
+    /// A forest plot: one row per comparison, its point estimate and (corrected) interval on a
+    /// shared axis with a line at 0; green when the interval lies above 0, red below, grey across.
+    public static func intervals(title: String, rows: [(name: String, mean: Double, lower: Double, upper: Double)],
+                                 xLabel: String, width: Int = 620) -> String {
+        guard !rows.isEmpty else { return "" }
+        let left = 190.0, right = 20.0, top = 34.0, rowHeight = 20.0
+        let height = Int(top + Double(rows.count) * rowHeight + 40)
+        let lo = min(rows.map(\.lower).min()!, 0), hi = max(rows.map(\.upper).max()!, 0)
+        let span = max(hi - lo, 0.02), x0 = lo - span * 0.05, x1 = hi + span * 0.05
+        let pw = Double(width) - left - right
+        func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * pw }
+        var s = "<svg xmlns='http://www.w3.org/2000/svg' width='\(width)' height='\(height)' font-family='sans-serif' font-size='11'>"
+        s += "<text x='4' y='14' font-weight='bold'>\(escape(title))</text>"
+        let bottom = top + Double(rows.count) * rowHeight
+        for k in 0...4 {
+            let v = x0 + (x1 - x0) * Double(k) / 4
+            s += "<line x1='\(f(px(v)))' x2='\(f(px(v)))' y1='\(f(top))' y2='\(f(bottom))' stroke='#eee'/>"
+            s += "<text x='\(f(px(v)))' y='\(f(bottom + 14))' text-anchor='middle'>\(String(format: "%+.2f", v))</text>"
+        }
+        s += "<line x1='\(f(px(0)))' x2='\(f(px(0)))' y1='\(f(top - 4))' y2='\(f(bottom))' stroke='#333'/>"
+        s += "<text x='\(f(left + pw / 2))' y='\(f(bottom + 30))' text-anchor='middle'>\(escape(xLabel))</text>"
+        for (i, r) in rows.enumerated() {
+            let y = top + Double(i) * rowHeight + rowHeight / 2
+            let color = r.lower > 0 ? "#2ca02c" : (r.upper < 0 ? "#d62728" : "#7f7f7f")
+            s += "<text x='\(f(left - 6))' y='\(f(y + 4))' text-anchor='end'>\(escape(r.name))</text>"
+            s += "<line x1='\(f(px(r.lower)))' x2='\(f(px(r.upper)))' y1='\(f(y))' y2='\(f(y))' stroke='\(color)' stroke-width='3'/>"
+            s += "<circle cx='\(f(px(r.mean)))' cy='\(f(y))' r='4' fill='\(color)'/>"
+        }
+        return s + "</svg>"
+    }
 }

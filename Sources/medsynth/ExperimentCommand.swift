@@ -11,44 +11,74 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
     @Option(help: "An explicit test set (folder tree or .npz with test_* arrays).") var test: String?
-    @Option(help: "Comma-separated arms: \(Arm.allCases.map(\.rawValue).joined(separator: ","))") var arms = Arm.allCases.map(\.rawValue).joined(separator: ",")
-    @Option(help: "Number of seeds (0, 1, ...).") var seeds = 3
-    @Option var imageSize = 28
-    @Option var channels: Int?
-    @Option(help: "paper-cnn or resnet.") var arch = "resnet"
-    @Option(help: "Classifier epochs (early stopping on validation macro-F1).") var epochs = 30
-    @Option var batchSize = 64
-    @Option var patience = 8
-    @Option(help: "Training steps per GAN.") var ganSteps = 1500
-    @Option(help: "GAN width (ngf = ndf).") var ganWidth = 64
-    @Option(help: "At most this many synthetic images per real image of a class.") var maxSyntheticRatio: Double?
+    @Option(help: ArgumentHelp("Comma-separated arms: original, augment, weighted, oversample, dcgan[@R], cdcgan[@R], synthetic-only, and joins with + of filter, pretrain, augment, weighted, oversample (e.g. cdcgan+filter).",
+                               valueName: "arms")) var arms = Arm.defaults.map(\.name).joined(separator: ",")
+    @Option(help: "Number of seeds (0, 1, ...), 1...100; each retrains every generator and classifier.") var seeds = 3
+    @Option(help: "Image side length, 8...256.") var imageSize = 28
+    @Option(help: "Channels, 1 or 3 (default: as stored).") var channels: Int?
+    @Option(help: "paper-cnn or resnet.") var arch: Architecture = .resnet
+    @Option(help: "Classifier epochs, 1...10000 (early stopping on validation macro-F1).") var epochs = 30
+    @Option(help: "Classifier batch size, 2...4096.") var batchSize = 64
+    @Option(help: "Classifier learning rate, (0, 1).") var lr: Float = 1e-3
+    @Option(help: "Epochs without improvement before stopping, 1...10000.") var patience = 8
+    @Option(help: "Training steps per GAN, 1...1000000.") var ganSteps = 600
+    @Option(help: "GAN width (ngf = ndf), 4...512.") var ganWidth = 64
+    @Option(help: "At most this many synthetic images per real image of a class, (0, 1000].") var maxSyntheticRatio: Double?
+    @Option(help: "Also run --sweep-arm capped at each of these synthetic-per-real ratios (comma-separated), reported as a curve.")
+    var ratioSweep: String?
+    @Option(help: "The arm the ratio sweep varies (a dcgan or cdcgan arm).") var sweepArm = "cdcgan"
+    @Option(help: "Filter: keep a synthetic image when p(class) reaches this quantile of p(class) on real validation images, [0, 1].")
+    var filterQuantile = 0.25
+    @Option(help: "Filter: candidates generated per image wanted, 1...20.") var filterCandidates = 3
+    @Option(help: "Pre-trained arms: fine-tuning learning rate on real images, (0, 1).") var fineTuneLr: Float = 1e-4
+    @Option(help: "Bootstrap resamples, 200...100000.") var resamples = 2000
+    @Option(help: "Familywise error rate of the Holm-corrected comparisons, [0.001, 0.5].") var alpha = 0.05
+    @Flag(help: "Skip the generator audit (KID, FD, PRDC, copies).") var noAudit = false
     @Option var splitSeed: UInt64 = 0
-    @Option(help: "Output folder: report.json, report.md, report.html, models, GAN grids.") var out: String
+    @Option(help: "Output folder: report.json, report.md, report.html, models, generators. Re-running on it resumes.") var out: String
     @OptionGroup var tracking: TrackingOptions
 
-    func run() throws {
+    /// The options as the library takes them; every range is checked by `ExperimentOptions.validate`.
+    func experimentOptions() throws -> ExperimentOptions {
         var o = ExperimentOptions(data: data, output: URL(fileURLWithPath: out))
         o.test = test
-        o.arms = try arms.split(separator: ",").map { name in
-            guard let a = Arm(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown arm \"\(name)\": use \(Arm.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return a
-        }
-        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        o.arms = try arms.split(separator: ",").map { try Arm(parsing: String($0)) }
+        guard (1...100).contains(seeds) else { throw ValidationError("--seeds \(seeds): must be in 1...100") }
         o.seeds = (0..<UInt64(seeds)).map { $0 }
         o.imageSize = imageSize; o.channels = channels
-        guard let a = Architecture(rawValue: arch) else { throw ValidationError("unknown --arch \(arch): use paper-cnn or resnet") }
-        o.arch = a
+        if let c = channels, c != 1 && c != 3 { throw ValidationError("--channels \(c): must be 1 or 3") }
+        o.arch = arch
         o.classifier.epochs = epochs; o.classifier.batchSize = batchSize; o.classifier.patience = patience
+        o.classifier.learningRate = lr
         o.ganSteps = ganSteps; o.ganWidth = ganWidth; o.maxSyntheticRatio = maxSyntheticRatio; o.splitSeed = splitSeed
+        o.ratioSweep = try (ratioSweep ?? "").split(separator: ",").map {
+            guard let r = Double($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--ratio-sweep: \"\($0)\" is not a number") }
+            return r
+        }
+        o.sweepArm = try Arm(parsing: sweepArm)
+        o.filterQuantile = filterQuantile; o.filterCandidates = filterCandidates; o.fineTuneLearningRate = fineTuneLr
+        o.resamples = resamples; o.alpha = alpha; o.audit = !noAudit
+        try o.validate()
+        return o
+    }
+
+    func run() throws {
+        let o = try experimentOptions()
         let experiment = try Experiment(options: o)
         var progress = ProgressLine()
         let start = Date()
-        struct Recorded: Encodable { let data: String; let test: String?; let arms: String; let seeds: Int; let imageSize: Int
-                                     let arch: String; let epochs: Int; let ganSteps: Int }
-        let config = Recorded(data: data, test: test, arms: arms, seeds: seeds, imageSize: imageSize, arch: arch, epochs: epochs,
-                              ganSteps: ganSteps)
+        struct Recorded: Encodable {
+            let data: String; let test: String?; let arms: [String]; let seeds: Int; let imageSize: Int; let channels: Int?
+            let arch: String; let epochs: Int; let batchSize: Int; let lr: Float; let patience: Int; let ganSteps: Int
+            let ganWidth: Int; let maxSyntheticRatio: Double?; let ratioSweep: [Double]; let sweepArm: String
+            let filterQuantile: Double; let filterCandidates: Int; let fineTuneLr: Float; let resamples: Int; let alpha: Double
+            let splitSeed: UInt64
+        }
+        let config = Recorded(data: data, test: test, arms: o.allArms.map(\.name), seeds: seeds, imageSize: imageSize, channels: channels,
+                              arch: arch.rawValue, epochs: epochs, batchSize: batchSize, lr: lr, patience: patience, ganSteps: ganSteps,
+                              ganWidth: ganWidth, maxSyntheticRatio: maxSyntheticRatio, ratioSweep: o.ratioSweep, sweepArm: o.sweepArm.name,
+                              filterQuantile: filterQuantile, filterCandidates: filterCandidates, fineTuneLr: fineTuneLr,
+                              resamples: resamples, alpha: alpha, splitSeed: splitSeed)
         let report = try tracking.record(kind: .experiment, config: config, seed: splitSeed) { recorder in
         let report = try experiment.run { event in
             switch event {
@@ -61,6 +91,7 @@ struct ExperimentCommand: ParsableCommand {
                                 String(format: "%@ seed %d epoch %d/%d val macro-F1 %.3f", arm, seed, epoch + 1, maxEpochs, f1))
             case let .armFinished(arm, ba):
                 progress.note(String(format: "%@: test balanced accuracy %.3f (mean over seeds)", arm, ba))
+            case .resumed(let s): progress.note("resumed: \(s) (finished earlier)")
             case .alarm(let s): progress.note("ALARM: \(s)")
             }
         }

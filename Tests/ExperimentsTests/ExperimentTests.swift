@@ -17,12 +17,8 @@ func smallDataset() throws -> String {
     return root.path
 }
 
-/// Every arm runs end to end on real images with tiny settings, and the three reports carry
-/// what the issue asks for: per-arm counts, metrics as mean and spread, differences with
-/// intervals, the baseline, alarms, curves, confusion matrices and grids.
-@Test func everyArmRunsAndReportsAreComplete() throws {
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-exp-out-\(UUID().uuidString)")
-    var o = ExperimentOptions(data: try smallDataset(), output: out)
+func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
+    var o = ExperimentOptions(data: data, output: out)
     o.seeds = [0, 1]
     o.classifier.epochs = 2
     o.classifier.batchSize = 16
@@ -30,27 +26,146 @@ func smallDataset() throws -> String {
     o.ganWidth = 4
     o.ganBatchSize = 8
     o.arch = .paperCNN
+    o.resamples = 200
+    return o
+}
+
+/// Every arm runs end to end on real images with tiny settings, and the three reports carry
+/// what the issue asks for: per-arm counts, metrics as mean and spread, corrected differences,
+/// tuned decisions, acceptance rates, what helped, the generator audit, curves, confusion matrices
+/// and grids; every seed trains its own generators; a second run resumes without retraining.
+@Test func everyArmRunsReportsAreCompleteAndARerunResumes() throws {
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-exp-out-\(UUID().uuidString)")
+    var o = tinyOptions(try smallDataset(), out)
+    o.ratioSweep = [0.5]
     var stages: [String] = []
     let report = try Experiment(options: o).run { if case .stage(let s) = $0 { stages.append(s) } }
-    #expect(report.arms.map(\.name) == Arm.allCases.map(\.rawValue))
+    #expect(report.arms.map(\.name) == Arm.defaults.map(\.name) + ["cdcgan@0.5"])
     #expect(report.minorityClasses == ["malignant"])
     let dcgan = try #require(report.arms.first { $0.name == "dcgan" })
     #expect(dcgan.trainImages["malignant"]!.synthetic == dcgan.trainImages["normal_or_benign"]!.real - dcgan.trainImages["malignant"]!.real)
     #expect(dcgan.balancedAccuracyVsOriginal != nil && dcgan.minorityRecallVsOriginal?["malignant"] != nil)
+    #expect(dcgan.tunedBalancedAccuracyVsOriginal != nil && dcgan.decisionRules.count == 2)
     #expect(!dcgan.gridPaths.isEmpty)
+    let capped = try #require(report.arms.first { $0.name == "cdcgan@0.5" })
+    #expect(capped.trainImages["malignant"]!.synthetic == capped.trainImages["malignant"]!.real / 2)
+    #expect(report.ratioCurve.map(\.ratio) == [0.5])
+    let filtered = try #require(report.arms.first { $0.name == "cdcgan+filter" })
+    let acceptance = try #require(filtered.acceptance?["malignant"])
+    #expect(acceptance.candidates == 3 * 2 * dcgan.trainImages["malignant"]!.synthetic)   // 3 per wanted image, 2 seeds
+    #expect(acceptance.kept == 2 * filtered.trainImages["malignant"]!.synthetic || acceptance.kept <= acceptance.candidates)
     let only = try #require(report.arms.first { $0.name == "synthetic-only" })
     #expect(only.trainImages.values.allSatisfy { $0.real == 0 && $0.synthetic > 0 })
     #expect(report.arms.allSatisfy { $0.curves.count == 2 && $0.confusionMatrix.flatMap { $0 }.reduce(0, +) == 2 * 9 })
+    let helped = try #require(report.whatHelped)
+    #expect(helped.minorityRecall["malignant"] != nil && helped.balancedAccuracy.seeds == 2 && helped.balancedAccuracy.testImages == 9)
+    #expect(Set(report.generatorAudits.map(\.generator)) == ["dcgan", "cdcgan"])
+
+    // Every seed trains its own generators (different weights).
+    let generators = out.appendingPathComponent("generators")
+    let g0 = try Data(contentsOf: generators.appendingPathComponent("seed-0/cdcgan/checkpoint.safetensors"))
+    let g1 = try Data(contentsOf: generators.appendingPathComponent("seed-1/cdcgan/checkpoint.safetensors"))
+    #expect(g0 != g1)
 
     let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
     let arm = (json["arms"] as! [[String: Any]])[0]
     let test = arm["test"] as! [String: Any]
     for key in ["accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "per_class"] { #expect(test[key] != nil, "\(key)") }
     #expect((test["balanced_accuracy"] as! [String: Any])["std"] != nil)
-    #expect(json["majority_baseline"] != nil && arm["train_images"] != nil && arm["confusion_matrix"] != nil)
+    #expect(json["majority_baseline"] != nil && arm["train_images"] != nil && arm["confusion_matrix"] != nil && json["what_helped"] != nil)
     let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
-    #expect(md.contains("Recall malignant") && md.contains("Verdict"))
+    #expect(md.contains("Recall malignant") && md.contains("Verdict") && md.contains("## What helped") && md.contains("9 test images"))
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
-    #expect(html.contains("<svg") && html.contains("data:image/png;base64,"))
-    #expect(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"))
+    #expect(html.contains("<svg") && html.contains("data:image/png;base64,") && html.contains("id='what-helped'"))
+    #expect(externalReferences(html).isEmpty, "\(externalReferences(html))")
+
+    // A re-run on the same folder reads every cell back: no generator or classifier is trained again.
+    var resumed: [String] = [], trained: [String] = []
+    let again = try Experiment(options: o).run { event in
+        switch event {
+        case .resumed(let s): resumed.append(s)
+        case .ganStep(let name, _, _, _): trained.append(name)
+        case .classifierEpoch(let arm, _, _, _, _): trained.append(arm)
+        default: break
+        }
+    }
+    #expect(trained.isEmpty, "retrained: \(Set(trained))")
+    // Every cell; generators are not even loaded, except the first seed's two for the audit.
+    #expect(resumed.count == 2 * report.arms.count + 2, "\(resumed)")
+    #expect(again.arms.map(\.test.balancedAccuracy) == report.arms.map(\.test.balancedAccuracy))
+}
+
+/// Everything in the page that would make a browser load something from elsewhere: src/href
+/// attributes and CSS url()/@import that are not data: or in-page (#) references.
+func externalReferences(_ html: String) -> [String] {
+    let pattern = #"(?:src|href)\s*=\s*['"]([^'"]*)['"]|url\(\s*['"]?([^'")]*)|@import\s+['"]?([^'";]*)"#
+    let regex = try! NSRegularExpression(pattern: pattern, options: [.caseInsensitive])
+    return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).compactMap { m in
+        for g in 1...3 {
+            if let r = Range(m.range(at: g), in: html) {
+                let v = String(html[r])
+                return v.hasPrefix("data:") || v.hasPrefix("#") ? nil : v
+            }
+        }
+        return nil
+    }
+}
+
+@Test func externalReferencesAreFound() {
+    #expect(externalReferences("<img src='http://x/y.png'><a href=\"//cdn/x\">") == ["http://x/y.png", "//cdn/x"])
+    #expect(externalReferences("<style>@import 'https://f/c.css'; b{background:url(https://i)}</style>") == ["https://f/c.css", "https://i"])
+    #expect(externalReferences("<svg xmlns='http://www.w3.org/2000/svg'></svg><img src='data:image/png;base64,AA'>").isEmpty)
+}
+
+/// Resuming needs the same settings: a folder of another experiment is refused, naming what changed.
+@Test func resumeRefusesOtherSettings() throws {
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-exp-settings-\(UUID().uuidString)")
+    let data = try smallDataset()
+    var o = tinyOptions(data, out)
+    o.arms = ["original"]
+    o.seeds = [0]
+    o.audit = false
+    _ = try Experiment(options: o).run()
+    o.ganSteps = 3
+    #expect(throws: ExperimentError.self) { try Experiment(options: o).run() }
+    do { _ = try Experiment(options: o).run() } catch let error as ExperimentError {
+        #expect("\(error)".contains("gan_steps: 2 -> 3"))
+    }
+}
+
+@Test func armNamesParseAndRoundTrip() throws {
+    for name in ["original", "augment", "augment+weighted", "dcgan", "cdcgan@2", "cdcgan@0.5+filter+pretrain+augment", "synthetic-only"] {
+        #expect(try Arm(parsing: name).name == name)
+    }
+    #expect(try Arm(parsing: "augment+cdcgan+filter").name == "cdcgan+filter+augment")
+    let a = try Arm(parsing: "cdcgan@2+filter")
+    #expect(a.generator == .cdcgan && a.ratio == 2 && a.filter && !a.pretrain)
+    for bad in ["", "gan", "filter", "original+augment", "cdcgan+dcgan", "augment+augment", "cdcgan@0", "cdcgan@x", "augment@2",
+                "pretrain+weighted"] {
+        #expect(throws: ExperimentError.self, "\(bad)") { try Arm(parsing: bad) }
+    }
+    let decoded = try JSONDecoder().decode([Arm].self, from: JSONEncoder().encode([a]))
+    #expect(decoded == [a])
+}
+
+@Test func optionsOutsideTheirRangesAreRefusedBeforeAnyWork() throws {
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-exp-range-\(UUID().uuidString)")
+    let base = tinyOptions("/nonexistent", out)
+    let cases: [(String, (inout ExperimentOptions) -> Void)] = [
+        ("seeds", { $0.seeds = [] }), ("gan-steps", { $0.ganSteps = 0 }), ("max-synthetic-ratio", { $0.maxSyntheticRatio = -1 }),
+        ("ratio-sweep", { $0.ratioSweep = [.nan] }), ("filter-quantile", { $0.filterQuantile = 1.5 }),
+        ("resamples", { $0.resamples = 10 }), ("alpha", { $0.alpha = 0.9 }), ("lr", { $0.classifier.learningRate = -1 }),
+        ("sweep-arm", { $0.sweepArm = "original" }), ("epochs", { $0.classifier.epochs = 0 }),
+    ]
+    for (name, change) in cases {
+        var o = base
+        change(&o)
+        #expect(throws: ExperimentError.self, "\(name)") { try o.validate() }
+        do { try o.validate() } catch { #expect("\(error)".contains("--\(name)"), "\(error)") }
+    }
+    // Validation comes before loading: a bad number is reported even though the data path does not exist.
+    var o = base
+    o.ganSteps = -1
+    do { _ = try Experiment(options: o) } catch { #expect(error is ExperimentError) }
+    #expect(!FileManager.default.fileExists(atPath: out.path))
 }

@@ -1,0 +1,253 @@
+import Autodiff
+import Classification
+import Datasets
+import Evaluation
+import Foundation
+import GAN
+import Quality
+
+/// An arm's training set with what went into it.
+struct ArmTrainingSet {
+    /// Pixels in [0, 1], real images first, then synthetic ones class by class.
+    var images: LabeledImages
+    var counts: [String: ImageCounts]
+    var acceptance: [String: Acceptance]
+}
+
+/// Quality of one generator's images of one class (seeded random-CNN features), for the report.
+public struct GeneratorAudit: Codable, Equatable, Sendable {
+    public var generator: String
+    public var className: String
+    public var synthetic: Int, training: Int, heldOut: Int
+    public var kid: Double, kidStd: Double
+    public var frechetDistance: Double
+    public var precision: Double, recall: Double, density: Double, coverage: Double
+    public var diversity: Double
+    /// Synthetic images flagged as likely copies of a training image.
+    public var flaggedCopies: Int
+}
+
+extension Experiment {
+    /// The generators of `seed` that `kinds` need, trained now or read back from a finished earlier run.
+    /// Each generator's seed derives from the arm seed and its name, so every seed retrains them.
+    func generators(seed: UInt64, kinds: Set<GeneratorKind>, _ observe: (ExperimentEvent) -> Void) throws -> Generators {
+        var g = generatorCache[seed] ?? Generators()
+        let counts = train.classCounts, top = counts.max() ?? 0
+        if kinds.contains(.dcgan) {
+            for (c, name) in train.classNames.enumerated() where counts[c] < top && g.perClass[name] == nil {
+                let subset = train.subset(train.labels.indices.filter { train.labels[$0] == c })
+                g.perClass[name] = try generator(name: "dcgan-\(name)", images: subset, conditional: false, seed: seed, into: &g, observe)
+            }
+        }
+        if kinds.contains(.cdcgan) && g.conditional == nil {
+            g.conditional = try generator(name: "cdcgan", images: train, conditional: true, seed: seed, into: &g, observe)
+        }
+        generatorCache[seed] = g
+        return g
+    }
+
+    /// Where finished generators of a seed live, and the marker that says they finished.
+    struct GeneratorDone: Codable { var seconds: Double; var steps: Int }
+
+    func generator(name: String, images: LabeledImages, conditional: Bool, seed: UInt64, into g: inout Generators,
+                   _ observe: (ExperimentEvent) -> Void) throws -> SyntheticImageSource {
+        let dir = options.output.appendingPathComponent("generators").appendingPathComponent("seed-\(seed)")
+            .appendingPathComponent(name)
+        let doneURL = dir.appendingPathComponent("done.json"), checkpoint = dir.appendingPathComponent("checkpoint.safetensors")
+        g.grids[name] = dir.appendingPathComponent("grid-final.png").path
+        if let data = FileManager.default.contents(atPath: doneURL.path),
+           let done = try? JSONDecoder().decode(GeneratorDone.self, from: data), done.steps == options.ganSteps,
+           let source = try? SyntheticImageSource(checkpoint: checkpoint) {
+            observe(.resumed("\(name) seed \(seed)"))
+            g.seconds[name] = done.seconds
+            return source
+        }
+        // An unfinished generator starts again from scratch (its partial files are stale).
+        try? FileManager.default.removeItem(at: dir)
+        observe(.stage("seed \(seed): training \(name) on \(images.count) images"))
+        let start = Date()
+        let config = try DCGANConfig(imageSize: options.imageSize, channels: images.channels, generatorWidth: options.ganWidth,
+                                     discriminatorWidth: options.ganWidth, classes: conditional ? images.classNames.count : nil)
+        var ganOptions = GANTrainingOptions()
+        ganOptions.batchSize = min(options.ganBatchSize, images.count)
+        var plan = GANTrainingPlan()
+        plan.maxSteps = options.ganSteps
+        plan.seed = derivedSeed(seed, name)
+        let stepsPerEpoch = max(1, images.count / ganOptions.batchSize)
+        plan.epochs = (options.ganSteps + stepsPerEpoch - 1) / stepsPerEpoch
+        plan.gridEvery = max(1, plan.epochs / 4)
+        plan.checkpointEvery = options.ganSteps
+        let data = GANTrainingData(pixels: images.pixels.map { $0 * 2 - 1 }, count: images.count, channels: images.channels,
+                                   size: options.imageSize, labels: conditional ? images.labels : nil,
+                                   classNames: conditional ? images.classNames : [images.classNames[images.labels[0]]])
+        let trainer = try GANTrainer(model: GANModel(config: config, options: ganOptions, seed: derivedSeed(seed, name)),
+                                     data: data, plan: plan, outputDirectory: dir)
+        try trainer.run { event in
+            switch event {
+            case let .step(_, _, _, global, total, _, _, eta):
+                observe(.ganStep(name: "\(name) (seed \(seed))", step: global, total: total, etaSeconds: eta))
+            case let .alarm(text): observe(.alarm("\(name) seed \(seed): \(text)"))
+            default: break
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        g.seconds[name] = seconds
+        try writeFileAtomically(Array(try JSONEncoder().encode(GeneratorDone(seconds: seconds, steps: options.ganSteps))),
+                                to: doneURL.path)
+        return try SyntheticImageSource(checkpoint: checkpoint)
+    }
+
+    /// The training set of `arm` for `seed`: the real split, plus synthetic images per class below
+    /// the majority (capped by the arm's or the experiment's ratio), filtered by `judge` when given;
+    /// or synthetic images only.
+    func trainingSet(_ arm: Arm, seed: UInt64, judge: URL?, _ observe: (ExperimentEvent) -> Void) throws -> ArmTrainingSet {
+        var counts = Dictionary(uniqueKeysWithValues: zip(train.classNames, train.classCounts.map { ImageCounts(real: $0, synthetic: 0) }))
+        guard let kind = arm.generator else { return ArmTrainingSet(images: train, counts: counts, acceptance: [:]) }
+        let g = try generators(seed: seed, kinds: [kind], observe)
+        let perImage = train.channels * train.height * train.width
+        var pixels: [Float] = [], labels: [Int] = []
+        var acceptance: [String: Acceptance] = [:]
+        if arm.syntheticOnly {
+            for (c, name) in train.classNames.enumerated() {
+                let n = train.classCounts[c]
+                pixels += try g.conditional!.generate(className: name, count: n, seed: derivedSeed(seed, "synthetic-only/\(name)"))
+                    .map { ($0 + 1) / 2 }
+                labels += Array(repeating: c, count: n)
+                counts[name] = ImageCounts(real: 0, synthetic: n)
+            }
+            return ArmTrainingSet(images: LabeledImages(classNames: train.classNames, channels: train.channels, height: train.height,
+                                                        width: train.width, pixels: pixels, labels: labels,
+                                                        sources: labels.indices.map { SampleSource(location: "synthetic #\($0)", sha256: "") }),
+                                  counts: counts, acceptance: [:])
+        }
+        let top = train.classCounts.max() ?? 0
+        let cap = arm.ratio ?? options.maxSyntheticRatio
+        let filter = try judge.map { try SyntheticFilter(judge: $0, train: train, val: val, quantile: options.filterQuantile) }
+        for (c, name) in train.classNames.enumerated() {
+            let real = train.classCounts[c]
+            var wanted = max(0, top - real)
+            if let cap { wanted = min(wanted, Int((cap * Double(real)).rounded(.down))) }
+            let source = kind == .dcgan ? g.perClass[name] : g.conditional
+            guard wanted > 0, let source else { continue }
+            let sampleSeed = derivedSeed(seed, "sample/\(name)")
+            if let filter {
+                let candidates = try source.generate(className: name, count: wanted * options.filterCandidates, seed: sampleSeed)
+                    .map { ($0 + 1) / 2 }
+                let (kept, report) = try filter.select(candidates, classIndex: c, wanted: wanted)
+                for i in kept { pixels += candidates[(i * perImage)..<((i + 1) * perImage)] }
+                labels += Array(repeating: c, count: kept.count)
+                acceptance[name] = report
+                counts[name] = ImageCounts(real: real, synthetic: kept.count)
+            } else {
+                pixels += try source.generate(className: name, count: wanted, seed: sampleSeed).map { ($0 + 1) / 2 }
+                labels += Array(repeating: c, count: wanted)
+                counts[name] = ImageCounts(real: real, synthetic: wanted)
+            }
+        }
+        let images = LabeledImages(classNames: train.classNames, channels: train.channels, height: train.height, width: train.width,
+                                   pixels: train.pixels + pixels, labels: train.labels + labels,
+                                   sources: train.sources + labels.indices.map { SampleSource(location: "synthetic #\($0)", sha256: "") })
+        return ArmTrainingSet(images: images, counts: counts, acceptance: acceptance)
+    }
+
+    /// KID, FD, PRDC, diversity and flagged copies of each generator of `seed` on each minority
+    /// class: 200 synthetic images against the class's training images, copies judged against its
+    /// validation images.
+    func auditGenerators(seed: UInt64, arms: [Arm], _ observe: (ExperimentEvent) -> Void) throws -> [GeneratorAudit] {
+        let kinds = Set(arms.compactMap(\.generator))
+        let g = try generators(seed: seed, kinds: kinds, observe)
+        defer { generatorCache[seed] = nil }
+        let extractor = RandomCNNFeatures(channels: train.channels)
+        let s = train.height, ch = train.channels
+        func tensor(_ set: LabeledImages) throws -> Tensor {
+            try Tensor(shape: [set.count, ch, s, s], scalars: set.pixels.map { $0 * 2 - 1 })
+        }
+        var audits: [GeneratorAudit] = []
+        for kind in GeneratorKind.allCases where kinds.contains(kind) {
+            for name in minorityClasses {
+                let c = train.classNames.firstIndex(of: name)!
+                guard let source = kind == .dcgan ? g.perClass[name] : g.conditional else { continue }
+                let real = train.subset(train.labels.indices.filter { train.labels[$0] == c })
+                let held = val.subset(val.labels.indices.filter { val.labels[$0] == c })
+                guard real.count >= 5, held.count >= 1 else { continue }
+                let n = 200
+                let images = try source.generate(className: name, count: n, seed: derivedSeed(seed, "audit/\(name)"))
+                let a = try ClassAudit.run(className: name,
+                                           synthetic: AuditImages(images: try Tensor(shape: [n, ch, s, s], scalars: images),
+                                                                  names: (0..<n).map { "\(kind.rawValue) #\($0)" }),
+                                           training: try tensor(real), heldOut: try tensor(held), extractor: extractor)
+                audits.append(GeneratorAudit(generator: kind.rawValue, className: name, synthetic: n, training: real.count,
+                                             heldOut: held.count, kid: a.kid.mean, kidStd: a.kid.std,
+                                             frechetDistance: a.frechetDistance.value, precision: a.prdc.precision,
+                                             recall: a.prdc.recall, density: a.prdc.density, coverage: a.prdc.coverage,
+                                             diversity: a.diversity, flaggedCopies: a.memorization.flagged.count))
+            }
+        }
+        return audits
+    }
+}
+
+/// Filtered synthesis: a classifier trained on the real training split scores each candidate;
+/// a candidate of class c is kept when p(c) reaches the threshold of class c — the `quantile` of
+/// p(c) over the real validation images of c, so the threshold is chosen on validation and adapts
+/// to how confidently the classifier recognises real images of that class — and when it is not a
+/// near-copy: nearer (pixel space) to a training image of c than the 1st percentile of the real
+/// validation images' nearest-training distances (the memorization audit's rule).
+struct SyntheticFilter {
+    let predictor: Predictor
+    let thresholds: [Double]
+    let copyThresholds: [Double]
+    let trainByClass: [FeatureMatrix]
+    let classCount: Int
+
+    init(judge: URL, train: LabeledImages, val: LabeledImages, quantile q: Double) throws {
+        predictor = try Predictor(checkpoint: judge)
+        let k = train.classNames.count
+        classCount = k
+        let p = try predictor.probabilities(pixels: val.pixels, count: val.count)
+        let per = train.channels * train.height * train.width
+        func matrix(_ set: LabeledImages, _ indices: [Int]) throws -> FeatureMatrix {
+            var values: [Double] = []
+            values.reserveCapacity(indices.count * per)
+            for i in indices { values += set.pixels[(i * per)..<((i + 1) * per)].map(Double.init) }
+            return try FeatureMatrix(count: indices.count, dimension: per, values: values)
+        }
+        var thresholds: [Double] = [], copies: [Double] = [], byClass: [FeatureMatrix] = []
+        for c in 0..<k {
+            let v = val.labels.indices.filter { val.labels[$0] == c }
+            let confidences = v.map { Double(p[$0 * k + c]) }
+            thresholds.append(confidences.isEmpty ? 1 / Double(k) : Quality.quantile(confidences, q))
+            let t = try matrix(train, train.labels.indices.filter { train.labels[$0] == c })
+            byClass.append(t)
+            if v.isEmpty || t.count == 0 { copies.append(0); continue }
+            let d = distances(try matrix(val, v), t)
+            let nearest = (0..<v.count).map { i in d[(i * t.count)..<((i + 1) * t.count)].min()! }
+            copies.append(Quality.quantile(nearest, 0.01))
+        }
+        self.thresholds = thresholds; copyThresholds = copies; trainByClass = byClass
+    }
+
+    /// Indices of the kept candidates (in generation order, at most `wanted`) and the counts.
+    func select(_ candidates: [Float], classIndex c: Int, wanted: Int) throws -> ([Int], Acceptance) {
+        let per = candidates.count == 0 ? 1 : trainByClass[c].dimension
+        let n = candidates.count / per
+        let p = try predictor.probabilities(pixels: candidates, count: n)
+        let confident = (0..<n).filter { Double(p[$0 * classCount + c]) >= thresholds[c] }
+        var kept: [Int] = [], copies = 0
+        let t = trainByClass[c]
+        for chunk in stride(from: 0, to: confident.count, by: 256) {
+            let ids = Array(confident[chunk..<min(chunk + 256, confident.count)])
+            var values: [Double] = []
+            values.reserveCapacity(ids.count * per)
+            for i in ids { values += candidates[(i * per)..<((i + 1) * per)].map(Double.init) }
+            let d = distances(try FeatureMatrix(count: ids.count, dimension: per, values: values), t)
+            for (r, i) in ids.enumerated() {
+                let nearest = t.count == 0 ? Double.infinity : d[(r * t.count)..<((r + 1) * t.count)].min()!
+                if nearest <= copyThresholds[c] { copies += 1; continue }
+                if kept.count < wanted { kept.append(i) }
+            }
+        }
+        return (kept, Acceptance(candidates: n, confident: confident.count, nearCopies: copies, kept: kept.count,
+                                 threshold: thresholds[c]))
+    }
+}
