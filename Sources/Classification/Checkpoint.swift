@@ -13,9 +13,13 @@ public struct DataProvenance: Codable, Equatable, Sendable {
     public var testPath: String?
     public var splitRatio: SplitRatio
     public var splitSeed: UInt64
+    /// The class selection the data was loaded with (nil: every class as stored).
+    public var selection: ClassSelection?
 
-    public init(path: String, testPath: String? = nil, splitRatio: SplitRatio = .standard, splitSeed: UInt64) {
+    public init(path: String, testPath: String? = nil, splitRatio: SplitRatio = .standard, splitSeed: UInt64,
+                selection: ClassSelection? = nil) {
         (self.path, self.testPath, self.splitRatio, self.splitSeed) = (path, testPath, splitRatio, splitSeed)
+        self.selection = selection
     }
 }
 
@@ -95,19 +99,11 @@ public final class Predictor: @unchecked Sendable {
     }
 }
 
-/// The train/val/test split a classifier uses: `makeSplits`, and when the data has preset
-/// train/val arrays but no test split and no explicit test set (e.g. MedMNIST files without
-/// their test arrays), a stratified test part cut from the preset train split by
-/// `ratio.test : ratio.train`, so the official validation split stays as it is.
-/// The same inputs always give the same split (`medsynth evaluate` relies on it).
+/// Former name of `makeSplits`, which now cuts the test part itself.
+/// NOTE: kept only for `Experiments/Experiment.swift`, which is being rewritten beside this
+/// change; remove it once that file calls `makeSplits`.
+@available(*, deprecated, renamed: "makeSplits")
 public func classifierSplits(_ dataset: LoadedDataset, ratio: SplitRatio = .standard, seed: UInt64,
                              explicitTest: LoadedDataset? = nil) throws -> SplitDataset {
-    var split = try makeSplits(dataset, ratio: ratio, seed: seed, explicitTest: explicitTest)
-    guard split.indices(of: .test).isEmpty, explicitTest == nil, ratio.test > 0 else { return split }
-    let trainIndices = split.indices(of: .train)
-    let carve = stratifiedSplit(labels: trainIndices.map { split.images.labels[$0] }, classNames: split.images.classNames,
-                                ratio: SplitRatio(train: ratio.train, val: 0, test: ratio.test), seed: seed)
-    for (k, i) in trainIndices.enumerated() where carve.splits[k] == .test { split.splits[i] = .test }
-    split.warnings += carve.warnings
-    return split
+    try makeSplits(dataset, ratio: ratio, seed: seed, explicitTest: explicitTest)
 }

@@ -192,8 +192,9 @@ public final class ClassifierTrainer {
 
     /// Trains up to `options.epochs` epochs; after each, scores the validation set, keeps the
     /// best weights (highest score, then lowest validation loss) (and writes them with `checkpoint` when given), and stops after `patience`
-    /// epochs without improvement. The model holds the best weights when this returns.
-    public func run(checkpoint: ((Classifier, EvaluationReport, Int) throws -> Void)? = nil,
+    /// epochs without improvement. The model holds the best weights when this returns, or the
+    /// last epoch's with `keepLastEpoch` (as Keras reports a run: the paper replica).
+    public func run(keepLastEpoch: Bool = false, checkpoint: ((Classifier, EvaluationReport, Int) throws -> Void)? = nil,
                     progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingHistory {
         var history = TrainingHistory(monitor: options.monitor)
         var augmenter = options.augmentation.map {
@@ -266,7 +267,7 @@ public final class ClassifierTrainer {
                 break
             }
         }
-        if let bestState { try model.loadStateDict(bestState) }
+        if let bestState, !keepLastEpoch { try model.loadStateDict(bestState) }
         if let dpsgd, let p = options.privacy {
             history.privacyEpsilon = try dpsgd.epsilon(delta: p.delta)
             history.privacyDelta = p.delta; history.noiseMultiplier = dpsgd.noiseMultiplier

@@ -31,6 +31,8 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownClass(path: String, className: String)
     /// A command-line style option has a bad value.
     case invalidOption(name: String, value: String, reason: String)
+    /// A class selection (`--classes`, `--subsample`) does not fit the dataset at `path`.
+    case classSelection(path: String, option: String, reason: String)
     /// A downloaded or cached file's checksum differs from the published one.
     case checksumMismatch(path: String, expected: String, actual: String)
     /// A download failed.
@@ -60,6 +62,7 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "classification needs at least 2 (one sub-folder per class)"
         case let .unknownClass(path, className): "\(path): class '\(className)' not found"
         case let .invalidOption(name, value, reason): "invalid \(name) '\(value)': \(reason)"
+        case let .classSelection(path, option, reason): "\(path): \(option): \(reason)"
         case let .checksumMismatch(path, expected, actual):
             "\(path): checksum mismatch: expected \(expected), got \(actual)"
         case let .downloadFailed(url, reason): "\(url): download failed: \(reason)"

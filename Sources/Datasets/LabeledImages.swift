@@ -27,11 +27,15 @@ public struct SampleSource: Codable, Hashable, Sendable {
     public var location: String
     /// Lower-case hex SHA-256 of the file's bytes, or of the array slice's bytes.
     public var sha256: String
+    /// The class the sample had in the data before a `ClassSelection` renamed or merged it
+    /// (nil when no selection was applied).
+    public var sourceClass: String?
 
     /// Creates a source record.
-    public init(location: String, sha256: String) {
+    public init(location: String, sha256: String, sourceClass: String? = nil) {
         self.location = location
         self.sha256 = sha256
+        self.sourceClass = sourceClass
     }
 }
 

@@ -11,15 +11,18 @@ public struct LoadOptions: Sendable {
     public var strict: Bool
     /// Largest image accepted, in pixels (checked from the header, before decoding).
     public var maxPixels: Int
+    /// Classes kept, renamed, merged and subsampled after reading (nil: all, as they are).
+    public var selection: ClassSelection?
 
     /// Creates loading options.
     public init(preprocessing: Preprocessing = Preprocessing(), classes: [String]? = nil,
-                strict: Bool = false, maxPixels: Int = defaultMaxPixels)
+                strict: Bool = false, maxPixels: Int = defaultMaxPixels, selection: ClassSelection? = nil)
     {
         self.preprocessing = preprocessing
         self.classes = classes
         self.strict = strict
         self.maxPixels = maxPixels
+        self.selection = selection
     }
 }
 
@@ -47,18 +50,23 @@ public struct LoadedDataset: Sendable {
     public var skipped: [SkippedFile]
     /// Non-fatal remarks (e.g. ignored folders).
     public var warnings: [String]
+    /// The class selection applied while loading, if any.
+    public var selection: ClassSelection? = nil
 }
 
-/// Loads a class-folder tree or a MedMNIST `.npz` (chosen by whether `path` is a folder).
+/// Loads a class-folder tree or a MedMNIST `.npz` (chosen by whether `path` is a folder), then
+/// applies `options.selection`.
 public func loadDataset(at path: String, options: LoadOptions = LoadOptions()) throws -> LoadedDataset {
     try options.preprocessing.validate()
+    try options.selection?.validate()
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         throw DatasetError.notFound(path: path)
     }
-    return isDirectory.boolValue
+    let loaded = isDirectory.boolValue
         ? try loadClassFolders(at: path, options: options)
         : try loadNPZ(at: path, options: options)
+    return try options.selection?.apply(to: loaded) ?? loaded
 }
 
 // MARK: - Class folders

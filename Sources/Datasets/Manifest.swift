@@ -14,19 +14,23 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
     public var sha256: String
     /// True for GAN-generated images (always false for loaded data).
     public var synthetic: Bool
+    /// The sample's class in the data before a class selection renamed or merged it (nil: no selection).
+    public var sourceClass: String?
 
     /// Creates a manifest row (the GAN layer uses `synthetic: true` for generated images).
-    public init(index: Int, source: String, className: String, split: Split, sha256: String, synthetic: Bool) {
+    public init(index: Int, source: String, className: String, split: Split, sha256: String, synthetic: Bool,
+                sourceClass: String? = nil) {
         self.index = index
         self.source = source
         self.className = className
         self.split = split
         self.sha256 = sha256
         self.synthetic = synthetic
+        self.sourceClass = sourceClass
     }
 
     enum CodingKeys: String, CodingKey {
-        case index, source, className = "class", split, sha256, synthetic
+        case index, source, className = "class", split, sha256, synthetic, sourceClass = "source_class"
     }
 }
 
@@ -41,15 +45,18 @@ public enum ManifestFormat: String, Codable, Sendable {
     public init(path: String) { self = path.lowercased().hasSuffix(".csv") ? .csv : .jsonl }
 }
 
-/// Renders a manifest as CSV (with header) or JSON Lines.
+/// Renders a manifest as CSV (with header) or JSON Lines. Rows of a class selection carry
+/// `source_class` (in CSV a last column, present when any row has one).
 public func renderManifest(_ entries: [ManifestEntry], format: ManifestFormat) throws -> String {
     switch format {
     case .csv:
+        let selected = entries.contains { $0.sourceClass != nil }
         let rows = entries.map { e in
-            ["\(e.index)", csvField(e.source), csvField(e.className), e.split.rawValue, e.sha256, "\(e.synthetic)"]
-                .joined(separator: ",")
+            (["\(e.index)", csvField(e.source), csvField(e.className), e.split.rawValue, e.sha256, "\(e.synthetic)"]
+                + (selected ? [csvField(e.sourceClass ?? "")] : [])).joined(separator: ",")
         }
-        return (["index,source,class,split,sha256,synthetic"] + rows).joined(separator: "\n") + "\n"
+        let header = "index,source,class,split,sha256,synthetic" + (selected ? ",source_class" : "")
+        return ([header] + rows).joined(separator: "\n") + "\n"
     case .jsonl:
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -66,4 +73,26 @@ public func writeManifest(_ entries: [ManifestEntry], to path: String) throws {
 private func csvField(_ s: String) -> String {
     guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
     return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// Writes a split's manifest to `path` and, when its data went through a class selection, the
+/// selection (mapping, caps, seed) and the images per class and split to `selection.json` in
+/// the same folder.
+public func writeSplitManifest(_ split: SplitDataset, to path: String) throws {
+    try writeManifest(split.manifest(), to: path)
+    guard let selection = split.selection else { return }
+    struct Record: Encodable {
+        let selection: ClassSelection
+        let summary: String
+        let counts: [String: [String: Int]]
+    }
+    var counts = [String: [String: Int]]()
+    for (i, label) in split.images.labels.enumerated() {
+        counts[split.images.classNames[label], default: [:]][split.splits[i].rawValue, default: 0] += 1
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let folder = (path as NSString).deletingLastPathComponent
+    try writeFileAtomically(Array(try encoder.encode(Record(selection: selection, summary: selection.description, counts: counts))),
+                            to: (folder.isEmpty ? "." : folder) + "/selection.json")
 }

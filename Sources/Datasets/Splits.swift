@@ -50,8 +50,11 @@ public struct SplitAssignment: Sendable {
 ///
 /// A class with at least 3 samples gets at least one in every split whose ratio part is
 /// positive; a smaller class goes to train first, then val, then test, with a warning.
-/// The same labels, ratio and seed always give the same assignment.
-public func stratifiedSplit(labels: [Int], classNames: [String], ratio: SplitRatio, seed: UInt64) -> SplitAssignment {
+/// With `groups` (one key per sample, e.g. its SHA-256), samples that share a key end up in
+/// one split: each takes the split of the group's first sample, so an image stored twice can
+/// never be trained on and tested on. The same labels, ratio and seed always give the same assignment.
+public func stratifiedSplit(labels: [Int], classNames: [String], ratio: SplitRatio, seed: UInt64,
+                            groups: [String]? = nil) -> SplitAssignment {
     var splits = [Split](repeating: .train, count: labels.count)
     var warnings = [String]()
     let root = SeededGenerator(seed: seed)
@@ -78,6 +81,13 @@ public func stratifiedSplit(labels: [Int], classNames: [String], ratio: SplitRat
             splits[index] = k < nTest ? .test : (k < nTest + nVal ? .val : .train)
         }
     }
+    if let groups {
+        // NOTE: after the cut, not before: the per-class shares move by at most the number of duplicates.
+        var first = [String: Split]()
+        for i in labels.indices {
+            if let s = first[groups[i]] { splits[i] = s } else { first[groups[i]] = splits[i] }
+        }
+    }
     return SplitAssignment(splits: splits, warnings: warnings)
 }
 
@@ -89,6 +99,8 @@ public struct SplitDataset: Sendable {
     public var splits: [Split]
     /// Small classes, duplicate images across splits or classes, ...
     public var warnings: [String]
+    /// The class selection the data was loaded with, if any.
+    public var selection: ClassSelection? = nil
 
     /// Indices of the samples in `split`, in dataset order.
     public func indices(of split: Split) -> [Int] { splits.indices.filter { splits[$0] == split } }
@@ -101,29 +113,45 @@ public struct SplitDataset: Sendable {
         images.sources.indices.map { i in
             ManifestEntry(index: i, source: images.sources[i].location,
                           className: images.classNames[images.labels[i]], split: splits[i],
-                          sha256: images.sources[i].sha256, synthetic: false)
+                          sha256: images.sources[i].sha256, synthetic: false, sourceClass: images.sources[i].sourceClass)
         }
     }
 }
 
-/// Assigns splits to a loaded dataset.
+/// Assigns splits to a loaded dataset: the one split function every command and library uses,
+/// so a GAN never trains on an image that a classifier is later tested on.
 ///
-/// - An npz's own train/val/test arrays are kept unless `resplit` is true.
+/// - An npz's own train/val arrays are kept unless `resplit` is true. When they hold no test
+///   split and no `explicitTest` is given (e.g. MedMNIST files without their test arrays), a
+///   stratified test part is cut from the preset train split by `ratio.test : ratio.train`, so
+///   the official validation split stays as it is.
 /// - `explicitTest` (loaded with the same preprocessing) becomes the whole test split; `ratio`
 ///   then applies to train:val only. Its classes are matched to the dataset's by name.
 /// - Otherwise `stratifiedSplit` with `ratio` and `seed`.
-/// Warnings include duplicates (equal SHA-256) across splits or classes.
+/// Identical images (equal SHA-256) always share a split. Warnings include duplicates across
+/// splits (only an npz's own splits or an explicit test set can still have them) or classes.
+/// The same inputs always give the same split (`medsynth evaluate` relies on it).
 public func makeSplits(_ dataset: LoadedDataset, ratio: SplitRatio = .standard, seed: UInt64,
                        resplit: Bool = false, explicitTest: LoadedDataset? = nil) throws -> SplitDataset
 {
     var images = dataset.images
     var splits: [Split]
     var warnings = [String]()
+    let hashes = images.sources.map(\.sha256)
     if let preset = dataset.presetSplits, !resplit, explicitTest == nil {
         splits = preset
+        if !preset.contains(.test), ratio.test > 0 {
+            let trainIndices = splits.indices.filter { splits[$0] == .train }
+            let carve = stratifiedSplit(labels: trainIndices.map { images.labels[$0] }, classNames: images.classNames,
+                                        ratio: SplitRatio(train: ratio.train, val: 0, test: ratio.test), seed: seed,
+                                        groups: trainIndices.map { hashes[$0] })
+            for (k, i) in trainIndices.enumerated() where carve.splits[k] == .test { splits[i] = .test }
+            warnings += carve.warnings
+        }
     } else {
         let trainVal = explicitTest == nil ? ratio : SplitRatio(train: ratio.train, val: ratio.val, test: 0)
-        let assignment = stratifiedSplit(labels: images.labels, classNames: images.classNames, ratio: trainVal, seed: seed)
+        let assignment = stratifiedSplit(labels: images.labels, classNames: images.classNames, ratio: trainVal, seed: seed,
+                                         groups: hashes)
         (splits, warnings) = (assignment.splits, assignment.warnings)
     }
     if let test = explicitTest {
@@ -147,7 +175,7 @@ public func makeSplits(_ dataset: LoadedDataset, ratio: SplitRatio = .standard, 
         splits += Array(repeating: .test, count: t.count)
     }
     warnings += duplicateWarnings(images: images, splits: splits)
-    return SplitDataset(images: images, splits: splits, warnings: warnings)
+    return SplitDataset(images: images, splits: splits, warnings: warnings, selection: dataset.selection)
 }
 
 /// Warnings for identical images (same SHA-256) that sit in two splits or two classes.

@@ -18,6 +18,7 @@ struct AuditCommand: ParsableCommand {
     var synthetic: String
     @Option(help: "Images to sample per class from a GAN checkpoint.") var count = 100
     @Option(help: "The real dataset the generator was trained on (class folders or MedMNIST .npz).") var data: String
+    @OptionGroup var selection: ClassSelectionOptions
     @Option(name: .customLong("class"), help: "Audit this class only (required for a folder of one class's images).")
     var className: String?
     @Option(help: "Split seed: must equal the seed the generator was trained with, so the training split matches.")
@@ -29,7 +30,7 @@ struct AuditCommand: ParsableCommand {
 
     func run() throws {
         let real = try loadDataset(at: data, options: LoadOptions(
-            preprocessing: Preprocessing(imageSize: imageSize, scaling: .symmetric)))
+            preprocessing: Preprocessing(imageSize: imageSize, scaling: .symmetric), selection: try selection.selection(seed: seed)))
         let splits = try makeSplits(real, seed: seed)
         let (train, val) = (splits.subset(.train), splits.subset(.val))
         let channels = real.images.channels

@@ -8,6 +8,7 @@ struct BalanceCommand: ParsableCommand {
         commandName: "balance",
         abstract: "Top up the minority classes of a training split with GAN images; write a class-folder tree and a manifest.")
     @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
+    @OptionGroup var selection: ClassSelectionOptions
     @Option(name: .customLong("gan"), help: "A checkpoint from gan train (repeat: per-class or conditional models).")
     var checkpoints: [String]
     @Option(help: "Images per class: majority or a number.") var target = "majority"
@@ -34,7 +35,8 @@ struct BalanceCommand: ParsableCommand {
                           + "its training images may lie in this split's validation or test set")
         }
         let options = LoadOptions(preprocessing: Preprocessing(imageSize: first.imageSize, channels: first.channels,
-                                                               scaling: .symmetric))
+                                                               scaling: .symmetric),
+                                  selection: try selection.selection(seed: seed))
         let train = try makeSplits(loadDataset(at: data, options: options), seed: seed).subset(.train)
         var balance = BalanceOptions()
         balance.target = BalanceTarget(target)!

@@ -14,13 +14,12 @@ struct DataCommand: ParsableCommand {
     struct LoadingOptions: ParsableArguments {
         @Option(help: "Side length images are resized to.") var imageSize = 28
         @Option(help: "Output channels, 1 or 3 (default: as stored).") var channels: Int?
-        @Option(help: "Comma-separated class names in label order (default: folder names / built-in table).")
-        var classes: String?
+        @OptionGroup var selection: ClassSelectionOptions
         @Flag(help: "Fail on the first unreadable image instead of skipping it.") var strict = false
 
-        func loadOptions() -> LoadOptions {
-            LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels),
-                        classes: classes.map { $0.split(separator: ",").map(String.init) }, strict: strict)
+        func loadOptions(seed: UInt64) throws -> LoadOptions {
+            LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels), strict: strict,
+                        selection: try selection.selection(seed: seed))
         }
     }
 
@@ -31,11 +30,11 @@ struct DataCommand: ParsableCommand {
         @Argument(help: "A class-folder tree or a MedMNIST .npz.") var path: String
         @OptionGroup var loading: LoadingOptions
         @Option(help: "train:val:test ratio for data without its own splits.") var ratio = "8:1:1"
-        @Option(help: "Seed of the stratified split.") var seed: UInt64 = 0
+        @Option(help: "Seed of the stratified split and of --subsample.") var seed: UInt64 = 0
         @Flag(help: "Print the report as JSON.") var json = false
 
         func run() throws {
-            let report = try inspectDataset(at: path, options: loading.loadOptions(),
+            let report = try inspectDataset(at: path, options: loading.loadOptions(seed: seed),
                                             ratio: SplitRatio(parsing: ratio), seed: seed)
             if json {
                 let encoder = JSONEncoder()

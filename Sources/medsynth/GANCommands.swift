@@ -13,7 +13,8 @@ struct GANCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Train a DCGAN on one class, or a conditional DCGAN on all classes, of a dataset's training split.")
         @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String?
-        @Option(name: .customLong("class"), help: "Train on this class only.") var className: String?
+        @OptionGroup var selection: ClassSelectionOptions
+        @Option(name: .customLong("class"), help: "Train on this class only (a name after --classes).") var className: String?
         @Flag(help: "One conditional model for all classes.") var conditional = false
         @Option(help: "Image size: 28, 32, 64 or 128.") var imageSize = 28
         @Option(help: "Channels: 1 or 3 (default: as the data).") var channels: Int?
@@ -21,7 +22,7 @@ struct GANCommand: ParsableCommand {
         @Option(help: "Stop after this many steps in all.") var maxSteps: Int?
         @Option var batchSize = 64
         @Option var seed: UInt64 = 0
-        @Option(help: "Output folder (grids, losses.jsonl, checkpoint).") var out: String
+        @Option(help: "Output folder (grids, losses.jsonl, checkpoint, manifest.jsonl of the training images).") var out: String
         @Flag(help: "Continue from <out>/checkpoint.safetensors exactly where it stopped.") var resume = false
         @Option(help: "Write a checkpoint every N steps (default 200; 3 with --dry-run).") var checkpointEvery: Int?
         @Option(help: "Write a sample grid every N epochs.") var gridEvery = 10
@@ -72,8 +73,10 @@ struct GANCommand: ParsableCommand {
             progress.note("training \(conditional ? "a conditional DCGAN" : "a DCGAN") on \(trainingData.count) images "
                           + "(\(trainingData.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)x\(config.imageSize)")
             let start = Date()
-            struct Recorded: Encodable { let config: DCGANConfig; let options: GANTrainingOptions; let plan: GANTrainingPlan; let data: String? }
-            let runID = try tracking.record(kind: .gan, config: Recorded(config: config, options: options, plan: plan, data: data),
+            struct Recorded: Encodable { let config: DCGANConfig; let options: GANTrainingOptions; let plan: GANTrainingPlan; let data: String?
+                                         let selection: ClassSelection? }
+            let recorded = Recorded(config: config, options: options, plan: plan, data: data, selection: try selection.selection(seed: seed))
+            let runID = try tracking.record(kind: .gan, config: recorded,
                                             seed: seed) { recorder -> String? in
             try trainer.run { event in
                 switch event {
@@ -106,21 +109,15 @@ struct GANCommand: ParsableCommand {
             if let runID { progress.note("run \(runID)") }
         }
 
-        /// The training split of the chosen class(es), scaled to [-1, 1] as DCGAN's tanh output.
+        /// The training split of the chosen class(es), scaled to [-1, 1] as DCGAN's tanh output;
+        /// its manifest goes to `<out>/manifest.jsonl`.
         func loadTrainingData() throws -> GANTrainingData {
-            let options = LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels, scaling: .symmetric))
-            let dataset = try loadDataset(at: data!, options: options)
-            var train = try makeSplits(dataset, seed: seed).subset(.train)
-            if let className {
-                guard let label = train.classNames.firstIndex(of: className) else {
-                    throw ValidationError("class \"\(className)\" is not in \(data!): classes are \(train.classNames.joined(separator: ", "))")
-                }
-                train = train.subset(train.labels.indices.filter { train.labels[$0] == label })
-                return GANTrainingData(pixels: train.pixels, count: train.count, channels: train.channels, size: imageSize,
-                                       labels: nil, classNames: [className])
-            }
-            return GANTrainingData(pixels: train.pixels, count: train.count, channels: train.channels, size: imageSize,
-                                   labels: conditional ? train.labels : nil, classNames: train.classNames)
+            let options = LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels),
+                                      selection: try selection.selection(seed: seed))
+            let set = try loadGANTrainingSet(at: data!, options: options, className: className, conditional: conditional, seed: seed)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try writeManifest(set.manifest, to: URL(fileURLWithPath: out).appendingPathComponent("manifest.jsonl").path)
+            return set.data
         }
 
         func fakeData() throws -> GANTrainingData {

@@ -6,6 +6,6 @@ struct MedSynth: AsyncParsableCommand {
         commandName: "medsynth",
         abstract: "GAN augmentation for imbalanced medical image datasets, on a plain CPU.",
         subcommands: [DataCommand.self, GANCommand.self, BalanceCommand.self, TrainCommand.self, EvaluateCommand.self,
-                      ExperimentCommand.self, AuditCommand.self, PrivacyCommand.self, RunsCommand.self, ModelsCommand.self,
+                      ExperimentCommand.self, ReproduceCommand.self, AuditCommand.self, PrivacyCommand.self, RunsCommand.self, ModelsCommand.self,
                       ServeCommand.self, BenchCommand.self])
 }

@@ -152,6 +152,7 @@ struct ModelsCommand: ParsableCommand {
             commandName: "train-tiny", abstract: "Train the small reference CNN and record it as a run.")
         @OptionGroup var tracking: TrackingOptions
         @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
+        @OptionGroup var selection: ClassSelectionOptions
         @Option(help: "Output folder.") var out: String
         @Option var steps = 150
         @Option var seed: UInt64 = 0
@@ -161,7 +162,7 @@ struct ModelsCommand: ParsableCommand {
         struct Config: Codable { var data: String; var steps: Int; var seed: UInt64; var model = "tiny-cnn" }
 
         func run() throws {
-            let dataset = try loadDataset(at: data)
+            let dataset = try loadDataset(at: data, options: LoadOptions(selection: try selection.selection(seed: seed)))
             let splits = try makeSplits(dataset, seed: seed)
             let train = splits.subset(.train), val = splits.subset(.val)
             let hash = try manifestHash(splits.manifest())

@@ -13,6 +13,7 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a classifier on the train split, early-stop on val, evaluate the best model on test.")
 
     @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String?
+    @OptionGroup var selection: ClassSelectionOptions
     @Option(help: "An explicit test set (class folders or .npz); then --data is split train:val only.") var test: String?
     @Option(help: "paper-cnn or resnet.") var arch: Architecture = .resnet
     @Option(help: "Image side, 28...128.") var imageSize = 28
@@ -28,7 +29,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Early-stopping score: macro-f1 or balanced-accuracy.") var monitor: Monitor = .macroF1
     @Option(help: "train:val:test ratio for data without its own splits.") var ratio = "8:1:1"
     @Option(help: "Seeds the split, the weights and the batches.") var seed: UInt64 = 0
-    @Option(help: "Output folder: model.safetensors, history.json, metrics.json.") var out: String
+    @Option(help: "Output folder: model.safetensors, history.json, metrics.json, manifest.jsonl (every image with its split).") var out: String
     @OptionGroup var tracking: TrackingOptions
     @Option(help: "DP-SGD with this noise multiplier (per-example clipping, Poisson batches; paper-cnn only: no batch norm).")
     var dpNoiseMultiplier: Double?
@@ -47,10 +48,14 @@ struct TrainCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let dataPath = try dryRun ? writeFakeData(in: outURL.appendingPathComponent("dry-run-data")) : data!
         let preprocessing = Preprocessing(imageSize: imageSize, channels: channels, scaling: .unit)
-        let dataset = try loadDataset(at: dataPath, options: LoadOptions(preprocessing: preprocessing))
-        let testSet = try test.map { try loadDataset(at: $0, options: LoadOptions(preprocessing: preprocessing)) }
+        let classSelection = try selection.selection(seed: seed)
+        let dataset = try loadDataset(at: dataPath, options: LoadOptions(preprocessing: preprocessing, selection: classSelection))
+        var testSelection = classSelection
+        testSelection?.caps = []                  // an explicit test set keeps every image of the selected classes
+        let testSet = try test.map { try loadDataset(at: $0, options: LoadOptions(preprocessing: preprocessing, selection: testSelection)) }
         let splitRatio = try SplitRatio(parsing: ratio)
-        let split = try classifierSplits(dataset, ratio: splitRatio, seed: seed, explicitTest: testSet)
+        let split = try makeSplits(dataset, ratio: splitRatio, seed: seed, explicitTest: testSet)
+        try writeSplitManifest(split, to: outURL.appendingPathComponent("manifest.jsonl").path)
         let images = split.images
         let config = try ClassifierConfig(arch: arch, imageSize: imageSize, channels: images.channels,
                                           classes: images.classNames.count)
@@ -78,7 +83,7 @@ struct TrainCommand: ParsableCommand {
         let start = Date()
         let result = try trainAndEvaluate(
             train: split.subset(.train), val: split.subset(.val), test: split.subset(.test), config: config, options: options, preprocessing: Preprocessing(imageSize: imageSize, channels: images.channels),
-            data: DataProvenance(path: dataPath, testPath: test, splitRatio: splitRatio, splitSeed: seed),
+            data: DataProvenance(path: dataPath, testPath: test, splitRatio: splitRatio, splitSeed: seed, selection: classSelection),
             checkpoint: outURL.appendingPathComponent("model.safetensors")) { event in
                 switch event {
                 case let .batch(epoch, batch, batches, loss):
@@ -100,7 +105,7 @@ struct TrainCommand: ParsableCommand {
         try writeJSON(summary, to: outURL.appendingPathComponent("metrics.json"))
         let title = "test split, best epoch \(result.history.bestEpoch + 1), trained in \(formatDuration(seconds))"
         report(result.test, baseline: result.baseline, title: title, json: json, jsonValue: summary)
-        progress.note("wrote \(outURL.path)/model.safetensors, history.json, metrics.json")
+        progress.note("wrote \(outURL.path)/model.safetensors, history.json, metrics.json, manifest.jsonl")
         for r in result.history.epochs {
             try recorder?.log(["train.loss": r.trainLoss, "train.accuracy": r.trainAccuracy, "val.loss": r.valLoss,
                                "val.accuracy": r.valAccuracy, "val.macro_f1": r.valMacroF1], step: r.epoch)
@@ -159,14 +164,20 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let predictor = try Predictor(checkpoint: URL(fileURLWithPath: model))
         let m = predictor.metadata
-        let options = LoadOptions(preprocessing: m.preprocessing, classes: m.classNames)
+        // The model's own class selection when it was trained with one (caps only on its training data).
+        let selection = m.data?.selection
+        var testSelection = selection
+        testSelection?.caps = []
+        let options = selection == nil ? LoadOptions(preprocessing: m.preprocessing, classes: m.classNames)
+                                       : LoadOptions(preprocessing: m.preprocessing, selection: selection)
+        let testOptions = selection == nil ? options : LoadOptions(preprocessing: m.preprocessing, selection: testSelection)
         let set: LabeledImages
         if let test {
-            set = try loadDataset(at: test, options: options).images
+            set = try loadDataset(at: test, options: testOptions).images
         } else {
             guard let provenance = m.data else { throw ValidationError("\(model) does not record its split; use --test") }
-            let explicitTest = try provenance.testPath.map { try loadDataset(at: $0, options: options) }
-            let split = try classifierSplits(loadDataset(at: data!, options: options), ratio: provenance.splitRatio,
+            let explicitTest = try provenance.testPath.map { try loadDataset(at: $0, options: testOptions) }
+            let split = try makeSplits(loadDataset(at: data!, options: options), ratio: provenance.splitRatio,
                                              seed: provenance.splitSeed, explicitTest: explicitTest)
             set = split.subset(.test)
         }

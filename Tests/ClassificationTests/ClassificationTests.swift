@@ -148,17 +148,6 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     }
 }
 
-@Test func splitsCarveATestPartWhenTheNPZHasNone() throws {
-    let dataset = try loadDataset(at: sharedData("pneumoniamnist/pneumoniamnist-trainval.npz"))
-    let split = try classifierSplits(dataset, seed: 0)
-    #expect(split.indices(of: .val).count == 524)                     // the official val split, untouched
-    let test = split.indices(of: .test).count, train = split.indices(of: .train).count
-    #expect(test + train == 4708)
-    #expect(abs(Double(test) / 4708 - 1.0 / 9) < 0.01)
-    #expect(try classifierSplits(dataset, seed: 0).splits == split.splits)
-    #expect(Set(split.subset(.test).labels) == [0, 1])
-}
-
 /// The `medsynth` executable built beside the test bundle.
 func medsynthExecutable() -> URL? {
     var dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()

@@ -40,15 +40,41 @@ struct SplitTests {
         #expect(Set(result.splits[0..<6]) == [.train, .val, .test])
     }
 
-    @Test func npzPresetSplitsKeptUnlessResplit() throws {
+    @Test func npzPresetSplitsKeptAndATestPartCarvedFromTrain() throws {
         let data = try loadDataset(at: sharedData + "/pneumoniamnist/pneumoniamnist-trainval.npz")
+        let preset = try #require(data.presetSplits)
         let kept = try makeSplits(data, seed: 1)
-        #expect(kept.splits == data.presetSplits)
-        #expect(kept.indices(of: .test).isEmpty)
+        // The official val split stays as it is; the test part comes out of the official train split.
+        #expect(kept.indices(of: .val) == preset.indices.filter { preset[$0] == .val })
+        #expect(kept.indices(of: .test).allSatisfy { preset[$0] == .train })
+        let test = kept.indices(of: .test).count, train = kept.indices(of: .train).count
+        #expect(test + train == 4708)
+        #expect(abs(Double(test) / 4708 - 1.0 / 9) < 0.01)
+        #expect(Set(kept.subset(.test).labels) == [0, 1])
+        #expect(try makeSplits(data, seed: 1).splits == kept.splits)
+        #expect(try makeSplits(data, seed: 2).splits != kept.splits)
         let redone = try makeSplits(data, ratio: .standard, seed: 1, resplit: true)
-        #expect(redone.indices(of: .test).count > 400)
+        #expect(redone.indices(of: .test).count > 500)
+        #expect(redone.indices(of: .val) != kept.indices(of: .val))
         // The npz holds real duplicates across its train and val arrays: they are reported.
         #expect(kept.warnings.contains { $0.contains("duplicate") && $0.contains("different splits") })
+    }
+
+    @Test func identicalImagesShareASplit() throws {
+        // 24 images stored twice or more (50 in all) in pneumoniamnist: none straddles train and test.
+        let data = try loadDataset(at: sharedData + "/pneumoniamnist/pneumoniamnist-trainval.npz")
+        for split in [try makeSplits(data, seed: 1), try makeSplits(data, seed: 1, resplit: true)] {
+            var seen = [String: Set<Split>]()
+            for (i, s) in split.splits.enumerated() { seen[data.images.sources[i].sha256, default: []].insert(s) }
+            let straddling = seen.values.filter { $0.contains(.test) && $0.contains(.train) }
+            #expect(straddling.isEmpty)
+        }
+        let plain = stratifiedSplit(labels: Array(repeating: 0, count: 40), classNames: ["a"], ratio: .standard, seed: 5)
+        let grouped = stratifiedSplit(labels: Array(repeating: 0, count: 40), classNames: ["a"], ratio: .standard, seed: 5,
+                                      groups: (0..<40).map { "\($0 % 20)" })
+        let together: [Bool] = (0..<20).map { plain.splits[$0] == plain.splits[$0 + 20] }
+        #expect(together.contains(false))
+        #expect((0..<20).allSatisfy { grouped.splits[$0] == grouped.splits[$0 + 20] })
     }
 
     @Test func explicitTestSetOverridesTestPart() throws {
