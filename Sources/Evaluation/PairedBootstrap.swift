@@ -170,7 +170,21 @@ public enum PairedBootstrap {
                                       statistic: statistic, resamples: resamples, seed: seed)
         let p = dists.map { $0.interval(level: 1 - alpha).pValue }
         let adjusted = holmAdjusted(p)
-        let m = arms.count
+        let level = holmLevels(p, alpha: alpha)
+        return arms.indices.map { i in
+            let interval = dists[i].interval(level: level[i])
+            let verdict: Verdict = interval.lower > 0 ? .helps : interval.upper < 0 ? .hurts : .noDetectableDifference
+            return Comparison(name: arms[i].name, estimate: interval.estimate, lower: interval.lower, upper: interval.upper,
+                              level: level[i], pValue: p[i], adjustedPValue: adjusted[i], verdict: verdict,
+                              seeds: reference.seedCount, testImages: reference.imageCount, resamples: interval.resamples)
+        }
+    }
+
+    /// The confidence level of each comparison's corrected interval, in the input order: rank j of m
+    /// (by p ascending) gets 1 - alpha / (m - j + 1), and every rank after the first that Holm does
+    /// not reject gets that rank's level.
+    static func holmLevels(_ p: [Double], alpha: Double) -> [Double] {
+        let m = p.count
         let order = p.indices.sorted { (p[$0], $0) < (p[$1], $1) }
         var level = [Double](repeating: 0, count: m)
         var stopped: Int? = nil   // rank (1-based) at which Holm stopped rejecting
@@ -179,13 +193,7 @@ public enum PairedBootstrap {
             if stopped == nil && !(p[i] < alpha / Double(m - rank + 1)) { stopped = rank }
             level[i] = 1 - alpha / Double(m - min(rank, stopped ?? rank) + 1)
         }
-        return arms.indices.map { i in
-            let interval = dists[i].interval(level: level[i])
-            let verdict: Verdict = interval.lower > 0 ? .helps : interval.upper < 0 ? .hurts : .noDetectableDifference
-            return Comparison(name: arms[i].name, estimate: interval.estimate, lower: interval.lower, upper: interval.upper,
-                              level: level[i], pValue: p[i], adjustedPValue: adjusted[i], verdict: verdict,
-                              seeds: reference.seedCount, testImages: reference.imageCount, resamples: interval.resamples)
-        }
+        return level
     }
 
     /// The corrected bootstrap distribution of one arm minus the reference.

@@ -13,6 +13,17 @@ import Testing
     #expect(holmAdjusted([]) == [])
 }
 
+@Test func holmLevelsFollowTheStepDown() {
+    // p = (0.004, 0.04, 0.03), alpha 0.05: 0.004 < 0.05/3 rejected (level 1 - 0.05/3); 0.03 is not
+    // below 0.05/2, so Holm stops: 0.03 and 0.04 both get 1 - 0.05/2, although 0.04 < 0.05/1.
+    let third: Double = 1 - 0.05 / 3, half: Double = 1 - 0.05 / 2, all: Double = 1 - 0.05
+    let stopped: [Double] = PairedBootstrap.holmLevels([0.004, 0.04, 0.03], alpha: 0.05)
+    #expect(stopped == [third, half, half])
+    // Every one rejected: levels 1 - alpha/3, 1 - alpha/2, 1 - alpha.
+    let rejected: [Double] = PairedBootstrap.holmLevels([0.001, 0.02, 0.04], alpha: 0.05)
+    #expect(rejected == [third, half, all])
+}
+
 /// N images, the first `rare` of class 1; seed s's model gets `wrongRare[s]` rare and `wrongCommon`
 /// common images wrong (which ones shifts with the seed).
 func arm(n: Int = 120, rare: Int = 30, wrongRare: [Int], wrongCommon: Int) throws -> SeedPredictions {
@@ -55,6 +66,13 @@ func arm(n: Int = 120, rare: Int = 30, wrongRare: [Int], wrongCommon: Int) throw
     let x = try PairedBootstrap.difference(a, b, classCount: 2, statistic: .balancedAccuracy, resamples: 500, seed: 1)
     #expect(try PairedBootstrap.difference(a, b, classCount: 2, statistic: .balancedAccuracy, resamples: 500, seed: 1) == x)
     #expect(x.lower <= x.estimate && x.estimate <= x.upper && x.degreesOfFreedom == 2)
+    // Paired draws: an arm against itself differs by exactly 0 in every replicate, raw or corrected
+    // (unpaired seed or image draws would give nonzero raw replicates).
+    for corrected in [false, true] {
+        let same = try PairedBootstrap.distributions(reference: a, arms: [a], classCount: 2, statistic: .balancedAccuracy,
+                                                     resamples: 200, seed: 1, corrected: corrected)[0]
+        #expect(same.replicates.allSatisfy { $0 == 0 }, "corrected: \(corrected)")
+    }
     // Excludes 0 iff p < 1 - level, at every level.
     let d = try PairedBootstrap.distributions(reference: a, arms: [b], classCount: 2, statistic: .balancedAccuracy,
                                               resamples: 500, seed: 1)[0]
