@@ -137,7 +137,8 @@ public struct Comparison: Codable, Equatable, Sendable {
 ///    and by sqrt(df / X), X a chi-square(df = S - 1) draw: a normal deviation times sqrt(df / X)
 ///    is Student t(df), so the percentile interval approximates estimate +- t(S - 1) sqrt(V), the
 ///    paired t interval over seeds, keeping the shape the image draws give.
-/// Measured coverage of nominal 95%: 93-96% at S = 3 and 5, null and planted differences.
+/// Measured coverage of nominal 95%: 94-96.5% at S = 3 and 5, null and planted differences (400
+/// experiments each); the weakest case, S = 3 rare-class recall under the null, 92.9% over 1000.
 ///
 /// NOTE: an undefined statistic (recall of a class, or balanced accuracy when a class present in the
 /// test labels is not drawn) skips the whole replicate, which is counted in `skippedResamples`.
