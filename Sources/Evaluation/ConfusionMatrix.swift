@@ -5,12 +5,18 @@ public enum MetricsError: Error, CustomStringConvertible, Equatable, Sendable {
     case lengthMismatch(what: String, expected: Int, actual: Int)
     case labelOutOfRange(what: String, value: Int, classCount: Int)
     case empty(what: String)
+    /// Two arms that must share a test set carry different labels.
+    case labelsDiffer(what: String)
+    /// A parameter outside its domain (a level outside (0, 1), no resamples, a class index out of range).
+    case invalidParameter(what: String)
 
     public var description: String {
         switch self {
         case let .lengthMismatch(what, expected, actual): return "\(what): expected \(expected) values, got \(actual)"
         case let .labelOutOfRange(what, value, classCount): return "\(what): label \(value) outside 0..<\(classCount)"
         case let .empty(what): return "\(what): no examples"
+        case let .labelsDiffer(what): return "\(what): test labels differ, so the arms were not tested on the same images"
+        case let .invalidParameter(what): return "invalid parameter: \(what)"
         }
     }
 }

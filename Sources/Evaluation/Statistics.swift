@@ -45,6 +45,11 @@ public struct BootstrapInterval: Codable, Equatable, Sendable {
 /// When both arms predict the same test set (equal labels) examples are resampled in pairs:
 /// one index draw serves both arms, so the interval reflects only the arms' disagreement.
 /// Otherwise each arm's test set is resampled on its own.
+///
+/// - Important: superseded for multi-seed data by `PairedBootstrap`. Pooling every seed's
+///   predictions into one arm treats each (seed, image) row as an independent test image: the
+///   variance between training runs is left out and the intervals are too narrow (85% coverage of
+///   nominal 95% in Tests/EvaluationTests/CalibrationTests.swift). Use this for a single model only.
 public enum Bootstrap {
     /// Interval for balanced accuracy(B) - balanced accuracy(A).
     public static func balancedAccuracyDifference(_ a: ArmPredictions, _ b: ArmPredictions, classCount: Int,
