@@ -99,11 +99,3 @@ public final class Predictor: @unchecked Sendable {
     }
 }
 
-/// Former name of `makeSplits`, which now cuts the test part itself.
-/// NOTE: kept only for `Experiments/Experiment.swift`, which is being rewritten beside this
-/// change; remove it once that file calls `makeSplits`.
-@available(*, deprecated, renamed: "makeSplits")
-public func classifierSplits(_ dataset: LoadedDataset, ratio: SplitRatio = .standard, seed: UInt64,
-                             explicitTest: LoadedDataset? = nil) throws -> SplitDataset {
-    try makeSplits(dataset, ratio: ratio, seed: seed, explicitTest: explicitTest)
-}

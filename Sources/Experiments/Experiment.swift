@@ -8,6 +8,8 @@ import GAN
 public struct ExperimentOptions: Sendable {
     public var data: String
     public var test: String?
+    /// Classes kept, merged or subsampled while loading (nil: every class as stored).
+    public var selection: ClassSelection? = nil
     public var arms: [Arm] = Arm.defaults
     /// Every seed retrains everything random in an arm: its generators, the synthetic images and the classifier.
     public var seeds: [UInt64] = [0, 1, 2]
@@ -21,7 +23,7 @@ public struct ExperimentOptions: Sendable {
     /// GAN training steps per model (1...1,000,000), batch size, width (ngf = ndf).
     public var ganSteps = 600
     public var ganBatchSize = 64
-    public var ganWidth = 64
+    public var ganWidth = 32
     /// Cap synthetic images of a class at this multiple of its real images (nil: up to the majority count).
     public var maxSyntheticRatio: Double? = nil
     /// Also run `sweepArm` capped at each of these synthetic-per-real ratios; reported as a curve.
@@ -113,10 +115,10 @@ public final class Experiment {
         try options.validate()
         self.options = options
         preprocessing = Preprocessing(imageSize: options.imageSize, channels: options.channels, scaling: .unit)
-        let load = LoadOptions(preprocessing: preprocessing)
+        let load = LoadOptions(preprocessing: preprocessing, selection: options.selection)
         let dataset = try loadDataset(at: options.data, options: load)
         let explicit = try options.test.map { try loadDataset(at: $0, options: load) }
-        let split = try classifierSplits(dataset, ratio: options.splitRatio, seed: options.splitSeed, explicitTest: explicit)
+        let split = try makeSplits(dataset, ratio: options.splitRatio, seed: options.splitSeed, explicitTest: explicit)
         train = split.subset(.train); val = split.subset(.val); test = split.subset(.test)
         for (name, set) in [("training", train), ("validation", val), ("test", test)] where set.count == 0 {
             throw ExperimentError.invalidOption(name: "data", value: options.data, reason: "the \(name) split is empty")
@@ -127,7 +129,15 @@ public final class Experiment {
             counts[name] = Dictionary(uniqueKeysWithValues: zip(set.classNames, set.classCounts))
         }
         splitCounts = counts
+        var h: UInt64 = 0
+        for (name, set) in [("train", train), ("val", val), ("test", test)] {
+            for (source, label) in zip(set.sources, set.labels) { h = stableHash("\(h)/\(name)/\(source.location)/\(label)") }
+        }
+        splitFingerprint = String(h, radix: 16)
     }
+
+    /// A hash of every image's split, source and label: resumed cells must have seen the same split.
+    let splitFingerprint: String
 
     /// Classes with at most half the majority's training images (else the smallest class).
     var minorityClasses: [String] {
@@ -149,6 +159,7 @@ public final class Experiment {
                 "split": "\(options.splitRatio)", "split_seed": "\(options.splitSeed)",
                 "filter_quantile": "\(options.filterQuantile)", "filter_candidates": "\(options.filterCandidates)",
                 "fine_tune_lr": "\(options.fineTuneLearningRate)",
+                "split_fingerprint": splitFingerprint, "selection": options.selection.map { "\($0)" } ?? "",
                 "train_images": "\(train.count)", "val_images": "\(val.count)", "test_images": "\(test.count)"]
     }
 

@@ -22,7 +22,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Classifier learning rate, (0, 1).") var lr: Float = 1e-3
     @Option(help: "Epochs without improvement before stopping, 1...10000.") var patience = 8
     @Option(help: "Training steps per GAN, 1...1000000.") var ganSteps = 600
-    @Option(help: "GAN width (ngf = ndf), 4...512.") var ganWidth = 64
+    @Option(help: "GAN width (ngf = ndf), 4...512.") var ganWidth = 32
     @Option(help: "At most this many synthetic images per real image of a class, (0, 1000].") var maxSyntheticRatio: Double?
     @Option(help: "Also run --sweep-arm capped at each of these synthetic-per-real ratios (comma-separated), reported as a curve.")
     var ratioSweep: String?
@@ -36,12 +36,14 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Skip the generator audit (KID, FD, PRDC, copies).") var noAudit = false
     @Option var splitSeed: UInt64 = 0
     @Option(help: "Output folder: report.json, report.md, report.html, models, generators. Re-running on it resumes.") var out: String
+    @OptionGroup var selection: ClassSelectionOptions
     @OptionGroup var tracking: TrackingOptions
 
     /// The options as the library takes them; every range is checked by `ExperimentOptions.validate`.
     func experimentOptions() throws -> ExperimentOptions {
         var o = ExperimentOptions(data: data, output: URL(fileURLWithPath: out))
         o.test = test
+        o.selection = try selection.selection(seed: splitSeed)
         o.arms = try arms.split(separator: ",").map { try Arm(parsing: String($0)) }
         guard (1...100).contains(seeds) else { throw ValidationError("--seeds \(seeds): must be in 1...100") }
         o.seeds = (0..<UInt64(seeds)).map { $0 }
