@@ -20,6 +20,8 @@ public struct ExperimentOptions: Sendable {
     public var splitRatio: SplitRatio = .standard
     /// Seed of the train/val/test split, fixed across seeds so every arm is tested on the same images.
     public var splitSeed: UInt64 = 0
+    /// Split an npz's images anew with `splitRatio` instead of keeping its own train/val arrays.
+    public var resplit = false
     /// GAN training steps per model (1...1,000,000), batch size, width (ngf = ndf).
     public var ganSteps = 600
     public var ganBatchSize = 64
@@ -118,7 +120,8 @@ public final class Experiment {
         let load = LoadOptions(preprocessing: preprocessing, selection: options.selection)
         let dataset = try loadDataset(at: options.data, options: load)
         let explicit = try options.test.map { try loadDataset(at: $0, options: load) }
-        let split = try makeSplits(dataset, ratio: options.splitRatio, seed: options.splitSeed, explicitTest: explicit)
+        let split = try makeSplits(dataset, ratio: options.splitRatio, seed: options.splitSeed, resplit: options.resplit,
+                                   explicitTest: explicit)
         train = split.subset(.train); val = split.subset(.val); test = split.subset(.test)
         for (name, set) in [("training", train), ("validation", val), ("test", test)] where set.count == 0 {
             throw ExperimentError.invalidOption(name: "data", value: options.data, reason: "the \(name) split is empty")
@@ -156,7 +159,7 @@ public final class Experiment {
                 "patience": "\(c.patience)", "early_stopping": c.monitor.rawValue, "label_smoothing": "\(c.labelSmoothing)",
                 "gan_steps": "\(options.ganSteps)", "gan_batch_size": "\(options.ganBatchSize)", "gan_width": "\(options.ganWidth)",
                 "max_synthetic_ratio": options.maxSyntheticRatio.map { "\($0)" } ?? "none",
-                "split": "\(options.splitRatio)", "split_seed": "\(options.splitSeed)",
+                "split": "\(options.splitRatio)\(options.resplit ? " resplit" : "")", "split_seed": "\(options.splitSeed)",
                 "filter_quantile": "\(options.filterQuantile)", "filter_candidates": "\(options.filterCandidates)",
                 "fine_tune_lr": "\(options.fineTuneLearningRate)",
                 "split_fingerprint": splitFingerprint, "selection": options.selection.map { "\($0)" } ?? "",
