@@ -28,6 +28,18 @@ public struct ServingLimits: Sendable {
         self.idleTimeout = idleTimeout
         self.maxConcurrentInferences = maxConcurrentInferences
     }
+
+    /// Throws unless every limit is positive (a negative body limit once took the server down on
+    /// its first request).
+    public func validate() throws {
+        for (name, value) in [("maxBodyBytes", maxBodyBytes), ("maxImagePixels", maxImagePixels), ("maxBatch", maxBatch),
+                              ("maxConcurrentInferences", maxConcurrentInferences)] where value < 1 {
+            throw ServingError(status: 500, "serving limit \(name) is \(value); it must be at least 1")
+        }
+        for (name, value) in [("requestTimeout", requestTimeout), ("idleTimeout", idleTimeout)] where value <= .zero {
+            throw ServingError(status: 500, "serving limit \(name) is \(value); it must be positive")
+        }
+    }
 }
 
 /// The model being served with its drift monitor: swapped as one value on reload.
@@ -59,6 +71,11 @@ public final class ServingState: @unchecked Sendable {
     public init(store: RunStore, modelReference: String, loader: @escaping ModelLoader, limits: ServingLimits = ServingLimits(),
                 adminToken: String? = nil, retrainCommand: String? = nil, driftWindow: Int = 200,
                 thresholds: DriftThresholds = DriftThresholds()) throws {
+        try limits.validate()
+        guard driftWindow >= thresholds.minimumSamples else {
+            throw ServingError(status: 500, "drift window \(driftWindow) is below the \(thresholds.minimumSamples) predictions "
+                               + "the monitor needs before it judges")
+        }
         self.store = store
         self.modelReference = modelReference
         self.loader = loader
@@ -67,6 +84,7 @@ public final class ServingState: @unchecked Sendable {
         self.driftWindow = driftWindow
         self.thresholds = thresholds
         let version = try store.resolve(modelReference)
+        try store.verifyArtifact(version)
         current = try Self.deploy(version, loader: loader, window: driftWindow, thresholds: thresholds)
         retrain = retrainCommand.map { RetrainLauncher(command: $0, store: store, modelName: version.name) }
     }
@@ -97,6 +115,7 @@ public final class ServingState: @unchecked Sendable {
     /// flight finish on the model they started with.
     public func reload(_ reference: String? = nil) throws -> ModelVersion {
         let version = try store.resolve(reference ?? modelReference)
+        try store.verifyArtifact(version)
         let next = try Self.deploy(version, loader: loader, window: driftWindow, thresholds: thresholds)
         lock.withLock { current = next }
         return version
