@@ -12,19 +12,26 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
     @Option(help: "An explicit test set (folder tree or .npz with test_* arrays).") var test: String?
     @Option(help: "Comma-separated arms: \(Arm.allCases.map(\.rawValue).joined(separator: ","))") var arms = Arm.allCases.map(\.rawValue).joined(separator: ",")
-    @Option(help: "Number of seeds (0, 1, ...).") var seeds = 3
-    @Option var imageSize = 28
-    @Option var channels: Int?
+    @Option(help: Ranges.seeds.help("Number of seeds (0, 1, ...).")) var seeds = 3
+    @Option(help: Ranges.imageSize.help("Image side (GAN arms: 28, 32, 64 or 128).")) var imageSize = 28
+    @Option(help: "Channels: 1 or 3 (default: as the data).") var channels: Int?
     @Option(help: "paper-cnn or resnet.") var arch = "resnet"
-    @Option(help: "Classifier epochs (early stopping on validation macro-F1).") var epochs = 30
-    @Option var batchSize = 64
-    @Option var patience = 8
-    @Option(help: "Training steps per GAN.") var ganSteps = 1500
-    @Option(help: "GAN width (ngf = ndf).") var ganWidth = 64
-    @Option(help: "At most this many synthetic images per real image of a class.") var maxSyntheticRatio: Double?
+    @Option(help: Ranges.epochs.help("Classifier epochs (early stopping on validation macro-F1).")) var epochs = 30
+    @Option(help: Ranges.batchSize.help("Classifier images per step.")) var batchSize = 64
+    @Option(help: Ranges.patience.help("Classifier epochs without a better validation score before stopping.")) var patience = 8
+    @Option(help: Ranges.steps.help("Training steps per GAN.")) var ganSteps = 1500
+    @Option(help: Ranges.ganWidth.help("GAN width (ngf = ndf).")) var ganWidth = 64
+    @Option(help: Ranges.ratio.help("At most this many synthetic images per real image of a class.")) var maxSyntheticRatio: Double?
     @Option var splitSeed: UInt64 = 0
     @Option(help: "Output folder: report.json, report.md, report.html, models, GAN grids.") var out: String
     @OptionGroup var tracking: TrackingOptions
+
+    func validate() throws {
+        try Ranges.seeds.check(seeds, "--seeds"); try Ranges.imageSize.check(imageSize, "--image-size"); try checkChannels(channels)
+        try Ranges.epochs.check(epochs, "--epochs"); try Ranges.batchSize.check(batchSize, "--batch-size")
+        try Ranges.patience.check(patience, "--patience"); try Ranges.steps.check(ganSteps, "--gan-steps")
+        try Ranges.ganWidth.check(ganWidth, "--gan-width"); try Ranges.ratio.check(maxSyntheticRatio, "--max-synthetic-ratio")
+    }
 
     func run() throws {
         var o = ExperimentOptions(data: data, output: URL(fileURLWithPath: out))
