@@ -127,6 +127,13 @@ public final class ServingState: @unchecked Sendable {
     /// Runs `body` (decoding and inference) in one of `maxConcurrentInferences` slots; 503 when
     /// all are taken (no queue: a client retries after `Retry-After`).
     func withInferenceSlot<T>(_ body: () throws -> T) throws -> T {
+        try acquireInferenceSlot()
+        defer { releaseInferenceSlot() }
+        return try body()
+    }
+
+    /// Takes one inference slot, or throws 503; `releaseInferenceSlot` gives it back.
+    func acquireInferenceSlot() throws {
         let admitted = lock.withLock {
             guard inFlightCount < limits.maxConcurrentInferences else { return false }
             inFlightCount += 1
@@ -135,9 +142,9 @@ public final class ServingState: @unchecked Sendable {
         guard admitted else {
             throw ServingError(status: 503, "server busy: \(limits.maxConcurrentInferences) inference requests in flight")
         }
-        defer { lock.withLock { inFlightCount -= 1 } }
-        return try body()
     }
+
+    func releaseInferenceSlot() { lock.withLock { inFlightCount -= 1 } }
 
     /// Runs the model on checked images, counts the predictions and feeds the drift monitor.
     func predict(_ deployment: Deployment, pixels: [Float], count: Int) throws -> [[Float]] {
