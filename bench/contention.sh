@@ -8,6 +8,7 @@
 # REPEATS times (default 3), and prints the medians of the per-step medians (ms) and the pair's
 # combined throughput as a share of one process alone (2 x solo / pair; 100% = no loss).
 # `MEDSYNTH_OPENMP_SET=1` keeps medsynth from choosing its own settings, so the row's are used.
+# SETTINGS="name|VAR=value ...;name|..." replaces the default rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-.build/release/medsynth}
@@ -18,9 +19,9 @@ median() { python3 -c 'import statistics,sys; print(round(statistics.median(map(
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $B"
 printf "%-44s %9s %9s %8s\n" "setting" "solo ms" "pair ms" "pair/solo"
-for setting in "default (spin)|" "OMP_WAIT_POLICY=passive|OMP_WAIT_POLICY=passive" \
-               "GOMP_SPINCOUNT=10000|GOMP_SPINCOUNT=10000" "GOMP_SPINCOUNT=100000|GOMP_SPINCOUNT=100000" \
-               "passive, 1 thread|OMP_WAIT_POLICY=passive OMP_NUM_THREADS=1"; do
+SETTINGS=${SETTINGS:-"default (spin)|;OMP_WAIT_POLICY=passive|OMP_WAIT_POLICY=passive;GOMP_SPINCOUNT=10000|GOMP_SPINCOUNT=10000;passive, 1 thread|OMP_WAIT_POLICY=passive OMP_NUM_THREADS=1"}
+IFS=';' read -r -a settings <<< "$SETTINGS"
+for setting in "${settings[@]}"; do
   name=${setting%%|*}; vars=(${setting#*|})
   solo=(); pair=()
   for _ in $(seq "$REPEATS"); do
