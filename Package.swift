@@ -51,7 +51,8 @@ let package = Package(
         // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.
         .target(name: "Autodiff", dependencies: ["Kernels", "SeededRandom"], swiftSettings: simdFlags),
         // Layers, losses, initialisers, optimizers, schedules, safetensors checkpoints.
-        .target(name: "NN", dependencies: ["Autodiff", "AtomicIO"], swiftSettings: simdFlags),
+        .target(name: "NN", dependencies: ["Autodiff", "AtomicIO", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: simdFlags),
         // Image decoding, MedMNIST npz, class folders, stratified splits, batching, augmentation.
         // Produces plain Float arrays (NCHW); no tensor type lives here.
         .target(
@@ -110,6 +111,8 @@ let package = Package(
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        // The command line's parsing and validation (no work is run).
+        .testTarget(name: "CLITests", dependencies: ["medsynth", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ServingTests",
             dependencies: [

@@ -18,8 +18,27 @@ public enum AtomicFile {
         return url.deletingLastPathComponent().appendingPathComponent(name).path
     }
 
+    /// Folders already cleaned of leftovers by this process.
+    nonisolated(unsafe) private static var cleanedFolders = Set<String>()
+    private static let cleanedLock = NSLock()
+
+    /// Removes the temporary files of writes killed before their rename (`.<name>.tmp-<pid>-<n>`
+    /// whose process is gone) from `folder`, once per folder and process: the next write to a
+    /// folder tidies up after a crash. Files of live processes (other writers) are left alone.
+    public static func removeLeftovers(in folder: String) {
+        let first = cleanedLock.withLock { cleanedFolders.insert(folder).inserted }
+        guard first, let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(".") {
+            guard let range = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let parts = name[range.upperBound...].split(separator: "-")
+            guard parts.count == 2, let pid = Int32(parts[0]), UInt32(parts[1]) != nil, pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(folder + "/" + name) }
+        }
+    }
+
     /// Replaces `path` with `bytes` atomically; the folder must exist.
     public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws(WriteError) {
+        removeLeftovers(in: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let tmp = temporarySibling(of: path)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw WriteError(path: path, reason: message(errno)) }

@@ -39,6 +39,10 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
     case downloadFailed(url: String, reason: String)
     /// Writing a file (manifest, PNG, cache) failed.
     case writeFailed(path: String, reason: String)
+    /// A file, or what an archive inflates to, is larger than the reader's limit; refused before allocating.
+    case fileTooLarge(path: String, bytes: Int, limit: Int)
+    /// A class-folder tree has problems (empty classes, unreadable or non-regular files); every one is listed.
+    case problems(path: String, found: [String])
 
     /// One line naming the file and the problem.
     public var description: String {
@@ -67,6 +71,10 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
             "\(path): checksum mismatch: expected \(expected), got \(actual)"
         case let .downloadFailed(url, reason): "\(url): download failed: \(reason)"
         case let .writeFailed(path, reason): "\(path): cannot write: \(reason)"
+        case let .fileTooLarge(path, bytes, limit):
+            "\(path): \(bytes) bytes, over the reader's limit of \(limit) bytes (raise it with --max-read-bytes)"
+        case let .problems(path, found):
+            "\(path): \(found.count) problem(s):\n" + found.map { "  \($0)" }.joined(separator: "\n")
         }
     }
 }

@@ -9,8 +9,12 @@ import Darwin
 #endif
 
 /// Opens a regular file for reading; errors carry the errno message. The caller closes `fd`.
+///
+/// NOTE: `open` on a FIFO blocks until a writer appears (a FIFO named `x.png` hung the loader), so
+/// the file is opened non-blocking, checked with `fstat`, and only then switched to blocking reads.
+/// Devices, sockets and FIFOs are refused as "not a regular file".
 func openRegularFile(_ path: String) throws -> (fd: Int32, size: Int) {
-    let fd = open(path, O_RDONLY)
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
     guard fd >= 0 else {
         let code = errno
         if code == ENOENT { throw DatasetError.notFound(path: path) }
@@ -24,15 +28,43 @@ func openRegularFile(_ path: String) throws -> (fd: Int32, size: Int) {
     }
     guard (info.st_mode & S_IFMT) == S_IFREG else {
         close(fd)
-        throw DatasetError.unreadable(path: path, reason: "not a regular file")
+        throw DatasetError.unreadable(path: path, reason: "not a regular file (\(fileKind(info.st_mode)))")
     }
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     return (fd, Int(info.st_size))
 }
 
-/// Reads a whole file with POSIX calls so that failures carry the errno message.
-public func readFileBytes(_ path: String) throws -> [UInt8] {
+/// What a non-regular file is, for messages.
+func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFDIR: "a directory"
+    case S_IFIFO: "a FIFO"
+    case S_IFSOCK: "a socket"
+    case S_IFCHR: "a character device"
+    case S_IFBLK: "a block device"
+    case S_IFLNK: "a symbolic link"
+    default: "not a plain file"
+    }
+}
+
+/// Whether `path` (following symbolic links) is a regular file; nil when it cannot be stat'ed.
+/// Never opens the file, so a FIFO cannot block the caller.
+func regularFileKind(_ path: String) -> (isRegular: Bool, kind: String)? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return ((info.st_mode & S_IFMT) == S_IFREG, fileKind(info.st_mode))
+}
+
+/// Largest file `readFileBytes` reads by default (1 GiB): an image or dataset file beyond it is
+/// refused before anything is allocated.
+public let defaultMaxFileBytes = 1 << 30
+
+/// Reads a whole regular file with POSIX calls so that failures carry the errno message;
+/// refuses non-regular files (without blocking on a FIFO) and files above `limit` bytes.
+public func readFileBytes(_ path: String, limit: Int = defaultMaxFileBytes) throws -> [UInt8] {
     let (fd, size) = try openRegularFile(path)
     defer { close(fd) }
+    guard size <= limit else { throw DatasetError.fileTooLarge(path: path, bytes: size, limit: limit) }
     var bytes = [UInt8](repeating: 0, count: size)
     var done = 0
     while done < size {

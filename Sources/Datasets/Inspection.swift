@@ -10,7 +10,8 @@ public struct InspectionReport: Codable, Sendable {
         public var total: Int
         /// Fraction of the whole dataset.
         public var share: Double
-        /// Size of the largest class divided by this class's size (1 for the largest).
+        /// Size of the largest class divided by this class's size (1 for the largest, 0 for an
+        /// empty class: JSON has no infinity).
         public var imbalanceRatio: Double
         /// Stored image shapes (`"28x28x3"`) and how many images have each.
         public var shapes: [String: Int]
@@ -34,13 +35,19 @@ public struct InspectionReport: Codable, Sendable {
     public var unreadable: [SkippedFile]
     /// Small classes, duplicates, ignored folders.
     public var warnings: [String]
+    /// Every problem found: class folders without a usable image, unreadable or non-regular
+    /// files, duplicate images. A healthy dataset has none; `data inspect` exits non-zero otherwise.
+    public var problems: [String]
 }
 
 /// Loads a dataset, splits it (its own splits, or stratified by `ratio` and `seed`) and
-/// summarises it. Unreadable files are listed, never fatal (unless `options.strict`).
+/// summarises it. Unreadable files and empty class folders are listed, never fatal (unless
+/// `options.strict`), so one look shows every problem in the tree.
 public func inspectDataset(at path: String, options: LoadOptions = LoadOptions(),
                            ratio: SplitRatio = .standard, seed: UInt64 = 0) throws -> InspectionReport
 {
+    var options = options
+    options.keepEmptyClasses = true
     let loaded = try loadDataset(at: path, options: options)
     let split = try makeSplits(loaded, ratio: ratio, seed: seed)
     let images = split.images
@@ -57,7 +64,7 @@ public func inspectDataset(at path: String, options: LoadOptions = LoadOptions()
         let n = members.count
         return .init(name: images.classNames[label], counts: perSplit, total: n,
                      share: images.count == 0 ? 0 : Double(n) / Double(images.count),
-                     imbalanceRatio: n == 0 ? .infinity : Double(largest) / Double(n), shapes: shapes)
+                     imbalanceRatio: n == 0 ? 0 : Double(largest) / Double(n), shapes: shapes)
     }
     var totals = Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0.rawValue, 0) })
     for s in split.splits { totals[s.rawValue, default: 0] += 1 }
@@ -66,5 +73,7 @@ public func inspectDataset(at path: String, options: LoadOptions = LoadOptions()
         splitSource: loaded.presetSplits != nil ? "arrays in the file" : "stratified \(ratio), seed \(seed)",
         classes: classes, splitTotals: totals, total: images.count,
         outputShape: "\(images.channels)x\(images.height)x\(images.width)",
-        unreadable: loaded.skipped, warnings: loaded.warnings + split.warnings)
+        unreadable: loaded.skipped, warnings: loaded.warnings + split.warnings,
+        problems: loaded.emptyClasses + loaded.skipped.map(\.reason)
+            + split.warnings.filter { $0.hasPrefix("duplicate image") })
 }

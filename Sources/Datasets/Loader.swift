@@ -13,16 +13,23 @@ public struct LoadOptions: Sendable {
     public var maxPixels: Int
     /// Classes kept, renamed, merged and subsampled after reading (nil: all, as they are).
     public var selection: ClassSelection?
+    /// Most bytes read from one image file, or inflated from one `.npz` (refused before allocating).
+    public var maxReadBytes: Int
+    /// Diagnosis (`inspectDataset`): a class folder without a usable image is listed in the
+    /// warnings and kept with no images, instead of stopping the load.
+    public var keepEmptyClasses = false
 
     /// Creates loading options.
     public init(preprocessing: Preprocessing = Preprocessing(), classes: [String]? = nil,
-                strict: Bool = false, maxPixels: Int = defaultMaxPixels, selection: ClassSelection? = nil)
+                strict: Bool = false, maxPixels: Int = defaultMaxPixels, selection: ClassSelection? = nil,
+                maxReadBytes: Int = defaultMaxArchiveBytes)
     {
         self.preprocessing = preprocessing
         self.classes = classes
         self.strict = strict
         self.maxPixels = maxPixels
         self.selection = selection
+        self.maxReadBytes = maxReadBytes
     }
 }
 
@@ -48,10 +55,12 @@ public struct LoadedDataset: Sendable {
     public var originalShapes: [ImageShape]
     /// Files left out, with reasons (empty with `strict`).
     public var skipped: [SkippedFile]
-    /// Non-fatal remarks (e.g. ignored folders).
+    /// Non-fatal remarks (e.g. ignored folders, colour images among gray ones).
     public var warnings: [String]
     /// The class selection applied while loading, if any.
     public var selection: ClassSelection? = nil
+    /// Classes without a usable image (only with `LoadOptions.keepEmptyClasses`).
+    public var emptyClasses: [String] = []
 }
 
 /// Loads a class-folder tree or a MedMNIST `.npz` (chosen by whether `path` is a folder), then
@@ -83,8 +92,10 @@ public struct ClassFolder: Sendable {
 ///
 /// Hidden files and folders (names starting with ".") are ignored. With `classes`, exactly
 /// those folders are used in that order; otherwise every sub-folder, sorted by name.
-/// Throws `tooFewClasses` for fewer than two classes and `emptyClass` for a class without images.
-public func scanClassFolders(at root: String, classes: [String]? = nil) throws
+/// Throws `tooFewClasses` for fewer than two classes and `emptyClass` for a class without images
+/// (unless `allowEmpty`). Non-regular files (FIFOs, sockets, devices) stay in the lists: reading
+/// refuses them without blocking, so they are skipped and listed like any unreadable file.
+public func scanClassFolders(at root: String, classes: [String]? = nil, allowEmpty: Bool = false) throws
     -> (classes: [ClassFolder], warnings: [String])
 {
     let folders = try listDirectory(root).filter { isDirectory(join(root, $0)) }.sorted()
@@ -102,21 +113,21 @@ public func scanClassFolders(at root: String, classes: [String]? = nil) throws
         let folder = join(root, name)
         let files = try listDirectory(folder).filter { hasImageExtension($0) }.sorted().map { join(folder, $0) }
             .filter { !isDirectory($0) }
-        guard !files.isEmpty else { throw DatasetError.emptyClass(path: folder, className: name) }
+        guard !files.isEmpty || allowEmpty else { throw DatasetError.emptyClass(path: folder, className: name) }
         return ClassFolder(name: name, files: files)
     }
     return (result, warnings)
 }
 
 func loadClassFolders(at root: String, options: LoadOptions) throws -> LoadedDataset {
-    let (classes, warnings) = try scanClassFolders(at: root, classes: options.classes)
+    let (classes, warnings) = try scanClassFolders(at: root, classes: options.classes, allowEmpty: options.keepEmptyClasses)
     var accumulator = ImageAccumulator(options: options.preprocessing)
-    var skipped = [SkippedFile]()
+    var skipped = [SkippedFile](), emptyClasses = [String]()
     for (label, folder) in classes.enumerated() {
         let before = accumulator.labels.count
         for file in folder.files {
             do {
-                let bytes = try readFileBytes(file)
+                let bytes = try readFileBytes(file, limit: options.maxReadBytes)
                 let image = try decodeImage(bytes, path: file, maxPixels: options.maxPixels)
                 let source = SampleSource(location: file, sha256: sha256Hex(bytes))
                 image.pixels.withUnsafeBufferPointer {
@@ -130,12 +141,15 @@ func loadClassFolders(at root: String, options: LoadOptions) throws -> LoadedDat
             }
         }
         if accumulator.labels.count == before {
-            throw DatasetError.emptyClass(path: join(root, folder.name), className: folder.name)
+            let error = DatasetError.emptyClass(path: join(root, folder.name), className: folder.name)
+            guard options.keepEmptyClasses else { throw error }
+            emptyClasses.append(error.description)
         }
     }
     return LoadedDataset(
         path: root, format: .classFolders, images: accumulator.finish(classNames: classes.map(\.name)),
-        presetSplits: nil, originalShapes: accumulator.shapes, skipped: skipped, warnings: warnings)
+        presetSplits: nil, originalShapes: accumulator.shapes, skipped: skipped,
+        warnings: warnings + accumulator.channelWarnings, emptyClasses: emptyClasses)
 }
 
 private func listDirectory(_ path: String) throws -> [String] {
@@ -163,12 +177,24 @@ func join(_ folder: String, _ name: String) -> String {
 
 // MARK: - MedMNIST npz
 
+/// "0", "1", ... up to the largest label, for an npz without class names. A label far beyond
+/// the number of images (at most max(images, 1000) classes) is refused: it would name millions
+/// of empty classes, and is a corrupt file far more often than a real one.
+func numberedClassNames(_ parts: [NPZSplitArrays], path: String) throws -> [String] {
+    let images = parts.reduce(0) { $0 + $1.count }
+    let limit = max(images, 1000)
+    for part in parts {
+        if let bad = part.labels.first(where: { $0 < 0 || $0 >= limit }) {
+            throw DatasetError.labelOutOfRange(path: path, entry: "\(part.split.rawValue)_labels", label: bad, classCount: limit)
+        }
+    }
+    let maxLabel = parts.lazy.flatMap(\.labels).max() ?? 0
+    return (0...max(1, maxLabel)).map(String.init)
+}
+
 func loadNPZ(at path: String, options: LoadOptions) throws -> LoadedDataset {
-    let parts = try readMedMNISTArrays(at: path)
-    let maxLabel = parts.flatMap(\.labels).max() ?? 0
-    let classNames = options.classes
-        ?? MedMNISTInfo.lookup(path)?.classNames
-        ?? (0...max(1, maxLabel)).map(String.init)
+    let parts = try readMedMNISTArrays(at: path, maxBytes: options.maxReadBytes)
+    let classNames = try options.classes ?? MedMNISTInfo.lookup(path)?.classNames ?? numberedClassNames(parts, path: path)
     var accumulator = ImageAccumulator(options: options.preprocessing)
     var splits = [Split]()
     for part in parts {
@@ -193,5 +219,5 @@ func loadNPZ(at path: String, options: LoadOptions) throws -> LoadedDataset {
     }
     return LoadedDataset(
         path: path, format: .npz, images: accumulator.finish(classNames: classNames), presetSplits: splits,
-        originalShapes: accumulator.shapes, skipped: [], warnings: [])
+        originalShapes: accumulator.shapes, skipped: [], warnings: accumulator.channelWarnings)
 }

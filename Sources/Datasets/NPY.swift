@@ -74,6 +74,10 @@ public struct NPYDType: Equatable, Sendable, CustomStringConvertible {
 /// Largest array the reader accepts (4 GiB of data): anything bigger is treated as corrupt.
 public let maxNPYBytes = 1 << 32
 
+/// Most bytes an `.npz` may inflate to by default (512 MiB: 680,000 images of 28x28, or 10,000 of
+/// 224x224). Raise it with `LoadOptions.maxReadBytes` (`--max-read-bytes`) for larger sets.
+public let defaultMaxArchiveBytes = 512 << 20
+
 /// Parses a `.npy` file (format versions 1.0, 2.0 and 3.0).
 ///
 /// Rejects wrong magic, unknown versions, malformed or oversized headers, non-integer dtypes,

@@ -28,19 +28,31 @@ public struct NPZSplitArrays: Sendable {
 /// Checks every array (dtype, shape, byte count), that each images/labels pair has one N, and
 /// that all splits share one image shape. Only the needed entries are inflated.
 ///
+/// At most `maxBytes` are inflated in all: the entries' declared sizes are summed and checked
+/// before anything is inflated (a deflate bomb of zeros is refused up front), and an entry that
+/// inflates past its declared size is stopped at that size.
+///
 /// NOTE: ZIPFoundation 0.9.20's in-memory archives (`Archive(data:)`) trap on a zip whose
 /// offsets point past the end (found by the fuzz test); file-backed archives read safely,
 /// so this reader only opens files.
-public func readMedMNISTArrays(at path: String) throws -> [NPZSplitArrays] {
+public func readMedMNISTArrays(at path: String, maxBytes: Int = defaultMaxArchiveBytes) throws -> [NPZSplitArrays] {
     let (fd, size) = try openRegularFile(path)
     close(fd)
     if size == 0 { throw DatasetError.emptyFile(path: path) }
+    guard size <= maxBytes else { throw DatasetError.fileTooLarge(path: path, bytes: size, limit: maxBytes) }
     let archive: Archive
     do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
         throw DatasetError.corrupt(path: path, reason: "not a readable zip archive (\(error))")
     }
     var entries = [String: Entry]()
     for entry in archive where entry.type == .file { entries[entry.path] = entry }
+    let needed = Split.allCases.flatMap { split in
+        ["\(split.rawValue)_images.npy", "\(split.rawValue)_labels.npy"].compactMap { entries[$0] }
+    }
+    let declared = needed.reduce(UInt64(0)) { total, entry in total &+ min(entry.uncompressedSize, UInt64(Int.max) / 4) }
+    guard declared <= UInt64(maxBytes) else {
+        throw DatasetError.fileTooLarge(path: path, bytes: Int(declared), limit: maxBytes)
+    }
     var result = [NPZSplitArrays]()
     for split in Split.allCases {
         let imageName = "\(split.rawValue)_images", labelName = "\(split.rawValue)_labels"

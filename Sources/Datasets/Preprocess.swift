@@ -116,6 +116,7 @@ struct ImageAccumulator {
     private(set) var sources = [SampleSource]()
     private(set) var shapes = [ImageShape]()
     private var sawColour = false
+    private var colourCount = 0, firstColour: String?
 
     init(options: Preprocessing) { self.options = options }
 
@@ -127,9 +128,18 @@ struct ImageAccumulator {
                         outChannels: workChannels, size: options.imageSize, scaling: options.scaling,
                         into: &pixels)
         sawColour = sawColour || shape.channels == 3
+        if shape.channels == 3 { colourCount += 1; firstColour = firstColour ?? source.location }
         labels.append(label)
         sources.append(source)
         shapes.append(shape)
+    }
+
+    /// Says so when a few colour images among gray ones turn the whole set into 3 channels
+    /// (`channels: nil` keeps colour when any image has it).
+    var channelWarnings: [String] {
+        guard options.channels == nil, let firstColour, colourCount < labels.count else { return [] }
+        return ["\(colourCount) of \(labels.count) images are colour (first: \(firstColour)), so all are loaded as 3 channels; "
+                + "pass --channels 1 to read them as gray"]
     }
 
     /// The final set; with `channels: nil` and only gray sources, drops the replicated planes.

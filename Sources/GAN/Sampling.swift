@@ -14,6 +14,8 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
     case classRequired(path: String, known: [String])
     /// Images handed to the discriminator do not fit it.
     case shapeMismatch(path: String, reason: String)
+    /// More images asked for at once than `SyntheticImageSource.maximumBytes` allows.
+    case tooManyImages(path: String, count: Int, bytes: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -23,6 +25,8 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
         case let .classRequired(path, known):
             return "\(path): a conditional checkpoint needs a class (one of \(known.joined(separator: ", ")))"
         case let .shapeMismatch(path, reason): return "\(path): \(reason)"
+        case let .tooManyImages(path, count, bytes, limit):
+            return "\(path): \(count) images need \(bytes >> 20) MiB at once, above the limit of \(limit >> 20) MiB; ask for fewer"
         }
     }
 }
@@ -42,6 +46,8 @@ public final class SyntheticImageSource {
     public let trainingSeed: UInt64
     /// Images per generator call; batch norm normalises with the statistics of full batches of this size.
     public var batchSize = 64
+    /// Most bytes of Float pixels `generate` returns in one call (default 4 GiB).
+    public var maximumBytes = 4 << 30
 
     /// Loads configuration, class names and weights (generator, EMA, discriminator); refuses
     /// anything that is not a MedSynth GAN checkpoint (a classifier checkpoint, a foreign file).
@@ -118,6 +124,10 @@ public final class SyntheticImageSource {
         var g = SeededGenerator(seed: seed)
         var out = [Float]()
         let perImage = config.channels * config.imageSize * config.imageSize
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: perImage * MemoryLayout<Float>.size)
+        guard count >= 0, !overflow, bytes <= maximumBytes else {
+            throw SamplingError.tooManyImages(path: url.path, count: count, bytes: overflow ? Int.max : bytes, limit: maximumBytes)
+        }
         out.reserveCapacity(count * perImage)
         // NOTE: a conditional G was trained on batches that mix classes; a batch of one class
         // would be normalised by statistics it never saw in training. So conditional batches

@@ -35,6 +35,14 @@ public struct GANTrainingPlan: Codable, Equatable, Sendable {
     /// Write a fixed-noise sample grid every this many epochs, and at the end.
     public var gridEvery = 10
     public init() {}
+
+    /// Throws unless every count is at least 1 (a zero would divide by zero or never stop).
+    public func validate() throws {
+        for (name, value) in [("epochs", epochs), ("max steps", maxSteps ?? 1), ("checkpoint interval", checkpointEvery),
+                              ("grid interval", gridEvery)] where value < 1 {
+            throw GANError.invalidOption("\(name) \(value) is below 1")
+        }
+    }
 }
 
 /// What the trainer reports while it runs (the command line draws it; libraries never print).
@@ -69,6 +77,8 @@ public final class GANTrainer {
                                          + "\(model.config.channels)x\(model.config.imageSize)x\(model.config.imageSize)")
         }
         guard data.count > 0 else { throw GANError.invalidOption("no training images") }
+        try plan.validate()
+        guard model.options.batchSize >= 1 else { throw GANError.invalidOption("batch size \(model.options.batchSize) is below 1") }
         self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
         var g = SeededGenerator(seed: plan.seed &+ 0x5EED)
         if let classes = model.config.classes {
@@ -87,7 +97,8 @@ public final class GANTrainer {
 
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
     public func run(_ observe: (GANEvent) -> Void = { _ in }) throws {
-        let totalSteps = min(plan.maxSteps ?? Int.max, plan.epochs * stepsPerEpoch)
+        let (allEpochs, overflow) = plan.epochs.multipliedReportingOverflow(by: stepsPerEpoch)
+        let totalSteps = min(plan.maxSteps ?? Int.max, overflow ? Int.max : allEpochs)
         let log = try LineLog(url: lossLogURL, keepingStepsUpTo: globalStep)
         var recent: [Double] = []
         let batchSize = min(model.options.batchSize, data.count)
@@ -182,20 +193,58 @@ public final class GANTrainer {
                             extra: extra, metadata: meta, to: url ?? checkpointURL)
     }
 
-    /// Restores the state written by `saveCheckpoint` into this trainer (same configuration).
+    /// A configuration in a user's words: "a conditional DCGAN of 2 classes on 1x28x28 images".
+    static func describe(_ c: DCGANConfig) -> String {
+        (c.classes.map { "a conditional DCGAN of \($0) classes" } ?? "a per-class DCGAN")
+            + " on \(c.channels)x\(c.imageSize)x\(c.imageSize) images"
+            + " (widths \(c.generatorWidth)/\(c.discriminatorWidth)\(c.spectralNorm ? ", spectral norm" : "")"
+            + "\(c.discriminatorBatchNorm ? "" : ", no batch norm in D"))"
+    }
+
+    /// Whether `folder` already holds a training run (a checkpoint or a loss log), which a new
+    /// run would overwrite: the caller refuses unless resuming or told to overwrite.
+    public static func existingRun(in folder: URL) -> [String] {
+        ["checkpoint.safetensors", "losses.jsonl"].filter {
+            FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path)
+        }
+    }
+
+    /// Whether the checkpoint last resumed from carried a tensor checksum (files written before
+    /// checksums load unverified; the caller may say so).
+    public private(set) var resumedChecksumVerified = true
+
+    /// Restores the state written by `saveCheckpoint` into this trainer. Refuses, before loading
+    /// any weight, a checkpoint of other classes, image size, channels or conditional-ness, and
+    /// one whose position (epoch, steps) is negative or inconsistent.
     public func resume(from url: URL) throws {
-        let file = try Checkpoint.load(from: url, modules: ["generator": model.generator, "discriminator": model.discriminator],
-                                       optimizers: ["generator": model.generatorOptimizer,
-                                                    "discriminator": model.discriminatorOptimizer])
+        let file = try SafeTensors.read(url)
         let m = file.metadata
         guard m["format"] == "medsynth-gan-1", let e = m["epoch"].flatMap(Int.init), let s = m["step_in_epoch"].flatMap(Int.init),
               let gs = m["global_step"].flatMap(Int.init),
               let noise = m["noise_state"].flatMap({ SeededGenerator(state: $0.split(separator: ",").compactMap { UInt64($0) }) })
         else { throw CheckpointError.notSafeTensors(path: url.path, reason: "not a MedSynth GAN training checkpoint") }
-        if let config = m["config"], let saved = try? JSONDecoder().decode(DCGANConfig.self, from: Data(config.utf8)),
-           saved != model.config {
-            throw GANError.invalidOption("checkpoint \(url.path) was trained with \(saved), not \(model.config)")
+        for (key, value) in [("epoch", e), ("step_in_epoch", s), ("global_step", gs)] where value < 0 {
+            throw CheckpointError.invalidMetadata(path: url.path, key: key, value: "\(value)", reason: "a position cannot be negative")
         }
+        guard s <= gs, e <= gs else {
+            throw CheckpointError.invalidMetadata(path: url.path, key: "global_step", value: "\(gs)",
+                                                  reason: "below epoch \(e) or step in epoch \(s)")
+        }
+        guard let config = m["config"], let saved = try? JSONDecoder().decode(DCGANConfig.self, from: Data(config.utf8)) else {
+            throw CheckpointError.notSafeTensors(path: url.path, reason: "its configuration is missing or unreadable")
+        }
+        if saved != model.config {
+            throw GANError.invalidOption("--resume: \(url.path) holds \(Self.describe(saved)), but this run asks for "
+                                         + "\(Self.describe(model.config)) (use another --out, or the checkpoint's options)")
+        }
+        if let names = m["class_names"], let saved = try? JSONDecoder().decode([String].self, from: Data(names.utf8)),
+           saved != data.classNames {
+            throw GANError.invalidOption("--resume: \(url.path) was trained on class(es) \(saved.joined(separator: ", ")), "
+                                         + "not \(data.classNames.joined(separator: ", "))")
+        }
+        try Checkpoint.restore(file, modules: ["generator": model.generator, "discriminator": model.discriminator],
+                               optimizers: ["generator": model.generatorOptimizer, "discriminator": model.discriminatorOptimizer])
+        resumedChecksumVerified = SafeTensors.hasChecksum(m)
         for (name, p) in model.ema ?? [] {
             guard let t = file.tensors["ema.\(name)"] else {
                 throw CheckpointError.stateMismatch(missing: ["ema.\(name)"], wrongShape: [], unexpected: [])

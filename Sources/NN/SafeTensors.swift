@@ -1,5 +1,6 @@
 import AtomicIO
 import Autodiff
+import Crypto
 import Foundation
 
 /// Errors reading or writing checkpoints; each names the file and the problem.
@@ -9,6 +10,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case truncated(path: String, expected: Int, actual: Int)
     case unsupported(path: String, tensor: String, reason: String)
     case stateMismatch(missing: [String], wrongShape: [String], unexpected: [String])
+    /// The tensor bytes differ from the SHA-256 stored in the metadata when the file was written.
+    case checksumMismatch(path: String, expected: String, actual: String)
+    /// A metadata value is out of range (e.g. a negative step).
+    case invalidMetadata(path: String, key: String, value: String, reason: String)
 
     public var description: String {
         switch self {
@@ -23,6 +28,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             if !wrong.isEmpty { parts.append("wrong shapes: \(wrong.joined(separator: "; "))") }
             if !unexpected.isEmpty { parts.append("unexpected tensors: \(unexpected.joined(separator: ", "))") }
             return "checkpoint does not match the model: " + parts.joined(separator: "; ")
+        case let .checksumMismatch(path, expected, actual):
+            return "\(path) is corrupt: its tensor data hashes to sha256 \(actual.prefix(16))..., but was written as "
+                + "\(expected.prefix(16))... (flipped bytes on disk or an edited file)"
+        case let .invalidMetadata(path, key, value, reason): return "\(path): metadata \(key)=\(value): \(reason)"
         }
     }
 }
@@ -30,16 +39,32 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 /// The safetensors format (https://github.com/huggingface/safetensors): an 8-byte little-endian
 /// header length, a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {..}}, then
 /// the raw little-endian tensor bytes. We write F32 only, with dotted PyTorch-style names.
+///
+/// Integrity: the metadata key `tensors_sha256` holds the SHA-256 of all tensor bytes (everything
+/// after the header), checked on every read; a file written before checksums has none and
+/// still loads (`hasChecksum` tells the caller, who may say so).
 public enum SafeTensors {
     /// Largest header we accept (the reference implementation's limit is 100 MB).
     static let maxHeaderBytes = 100_000_000
+    /// The metadata key of the tensor bytes' SHA-256 (lower-case hex).
+    public static let checksumKey = "tensors_sha256"
+
+    /// Whether a file's metadata carries the tensor checksum (files written before it do not).
+    public static func hasChecksum(_ metadata: [String: String]) -> Bool { metadata[checksumKey] != nil }
 
     /// Encodes tensors (sorted by name) and string metadata.
     public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) throws -> Data {
         var header: [String: Any] = [:]
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var offset = 0
         let names = tensors.keys.sorted()
+        var hasher = SHA256()
+        for name in names {
+            let t = tensors[name]!
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: t.storage.pointer, count: t.count * 4))
+        }
+        var metadata = metadata
+        metadata[checksumKey] = hex(hasher.finalize())
+        header["__metadata__"] = metadata
+        var offset = 0
         for name in names {
             let t = tensors[name]!
             header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + t.count * 4]] as [String: Any]
@@ -81,6 +106,10 @@ public enum SafeTensors {
             metadata = m
         }
         let payload = data.count - dataStart
+        if let expected = metadata[checksumKey] {
+            let actual = data.withUnsafeBytes { hex(SHA256.hash(data: UnsafeRawBufferPointer(rebasing: $0[dataStart...]))) }
+            guard actual == expected else { throw CheckpointError.checksumMismatch(path: path, expected: expected, actual: actual) }
+        }
         var tensors: [String: Tensor] = [:]
         var ranges: [(Int, Int, String)] = []
         for (name, value) in header where name != "__metadata__" {
@@ -136,6 +165,11 @@ public enum SafeTensors {
     }
 }
 
+/// Lower-case hex of a digest.
+func hex(_ digest: some Sequence<UInt8>) -> String {
+    digest.map { String(format: "%02x", $0) }.joined()
+}
+
 /// A training checkpoint: several modules' and optimizers' states plus metadata in one file.
 /// Names: `<module>.<param>` and `optim.<optimizer>.<param>.exp_avg`, ...
 public enum Checkpoint {
@@ -152,12 +186,19 @@ public enum Checkpoint {
     public static func load(from url: URL, modules: [String: any Module], optimizers: [String: any Optimizer] = [:]) throws
         -> (tensors: [String: Tensor], metadata: [String: String]) {
         let file = try SafeTensors.read(url)
+        try restore(file, modules: modules, optimizers: optimizers)
+        return file
+    }
+
+    /// Loads an already read file into the given modules and optimizers (after the caller has
+    /// checked its metadata).
+    public static func restore(_ file: (tensors: [String: Tensor], metadata: [String: String]), modules: [String: any Module],
+                               optimizers: [String: any Optimizer] = [:]) throws {
         for (prefix, m) in modules { try m.loadStateDict(file.tensors, prefix: prefix + ".", strict: false) }
         for (prefix, o) in optimizers {
             let p = "optim.\(prefix)."
             let sub = Dictionary(uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix(p) }.map { (String($0.key.dropFirst(p.count)), $0.value) })
             try o.loadState(sub)
         }
-        return file
     }
 }

@@ -48,12 +48,16 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     router.post("/v2/models/:name/infer") { request, context in
         let deployment = try state.deployment(named: context.parameters.require("name"))
         let body = try await collectBody(request, state: state)
-        let inferRequest: InferRequest
-        do { inferRequest = try JSONDecoder().decode(InferRequest.self, from: Data(buffer: body)) } catch {
-            throw ServingError.badRequest("body is not an inference request: \(describe(error))")
+        // Decoding JSON costs several times the body in memory and CPU: it takes a slot too, so
+        // at most --max-concurrent bodies are decoded at once.
+        let (inferRequest, count, rows) = try state.withInferenceSlot {
+            let inferRequest: InferRequest
+            do { inferRequest = try JSONDecoder().decode(InferRequest.self, from: Data(buffer: body)) } catch {
+                throw ServingError.badRequest("body is not an inference request: \(describe(error))")
+            }
+            let (pixels, count) = try inferRequest.images(for: deployment.model, maxBatch: state.limits.maxBatch)
+            return (inferRequest, count, try state.predict(deployment, pixels: pixels, count: count))
         }
-        let (pixels, count) = try inferRequest.images(for: deployment.model, maxBatch: state.limits.maxBatch)
-        let rows = try state.withInferenceSlot { try state.predict(deployment, pixels: pixels, count: count) }
         let model = deployment.model
         return try json(InferResponse(
             model_name: model.name, model_version: "\(model.version)", id: inferRequest.id,

@@ -28,6 +28,18 @@ public struct ServingLimits: Sendable {
         self.idleTimeout = idleTimeout
         self.maxConcurrentInferences = maxConcurrentInferences
     }
+
+    /// Throws unless every limit is positive (a negative body limit once took the server down on
+    /// its first request).
+    public func validate() throws {
+        for (name, value) in [("maxBodyBytes", maxBodyBytes), ("maxImagePixels", maxImagePixels), ("maxBatch", maxBatch),
+                              ("maxConcurrentInferences", maxConcurrentInferences)] where value < 1 {
+            throw ServingError(status: 500, "serving limit \(name) is \(value); it must be at least 1")
+        }
+        for (name, value) in [("requestTimeout", requestTimeout), ("idleTimeout", idleTimeout)] where value <= .zero {
+            throw ServingError(status: 500, "serving limit \(name) is \(value); it must be positive")
+        }
+    }
 }
 
 /// The model being served with its drift monitor: swapped as one value on reload.
@@ -59,6 +71,11 @@ public final class ServingState: @unchecked Sendable {
     public init(store: RunStore, modelReference: String, loader: @escaping ModelLoader, limits: ServingLimits = ServingLimits(),
                 adminToken: String? = nil, retrainCommand: String? = nil, driftWindow: Int = 200,
                 thresholds: DriftThresholds = DriftThresholds()) throws {
+        try limits.validate()
+        guard driftWindow >= thresholds.minimumSamples else {
+            throw ServingError(status: 500, "drift window \(driftWindow) is below the \(thresholds.minimumSamples) predictions "
+                               + "the monitor needs before it judges")
+        }
         self.store = store
         self.modelReference = modelReference
         self.loader = loader
@@ -67,6 +84,7 @@ public final class ServingState: @unchecked Sendable {
         self.driftWindow = driftWindow
         self.thresholds = thresholds
         let version = try store.resolve(modelReference)
+        try store.verifyArtifact(version)
         current = try Self.deploy(version, loader: loader, window: driftWindow, thresholds: thresholds)
         retrain = retrainCommand.map { RetrainLauncher(command: $0, store: store, modelName: version.name) }
     }
@@ -97,6 +115,7 @@ public final class ServingState: @unchecked Sendable {
     /// flight finish on the model they started with.
     public func reload(_ reference: String? = nil) throws -> ModelVersion {
         let version = try store.resolve(reference ?? modelReference)
+        try store.verifyArtifact(version)
         let next = try Self.deploy(version, loader: loader, window: driftWindow, thresholds: thresholds)
         lock.withLock { current = next }
         return version
@@ -108,6 +127,13 @@ public final class ServingState: @unchecked Sendable {
     /// Runs `body` (decoding and inference) in one of `maxConcurrentInferences` slots; 503 when
     /// all are taken (no queue: a client retries after `Retry-After`).
     func withInferenceSlot<T>(_ body: () throws -> T) throws -> T {
+        try acquireInferenceSlot()
+        defer { releaseInferenceSlot() }
+        return try body()
+    }
+
+    /// Takes one inference slot, or throws 503; `releaseInferenceSlot` gives it back.
+    func acquireInferenceSlot() throws {
         let admitted = lock.withLock {
             guard inFlightCount < limits.maxConcurrentInferences else { return false }
             inFlightCount += 1
@@ -116,9 +142,9 @@ public final class ServingState: @unchecked Sendable {
         guard admitted else {
             throw ServingError(status: 503, "server busy: \(limits.maxConcurrentInferences) inference requests in flight")
         }
-        defer { lock.withLock { inFlightCount -= 1 } }
-        return try body()
     }
+
+    func releaseInferenceSlot() { lock.withLock { inFlightCount -= 1 } }
 
     /// Runs the model on checked images, counts the predictions and feeds the drift monitor.
     func predict(_ deployment: Deployment, pixels: [Float], count: Int) throws -> [[Float]] {

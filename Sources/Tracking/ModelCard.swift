@@ -9,6 +9,7 @@ extension RunStore {
     /// or the metric `privacy.epsilon`, when present.
     public func modelCard(name: String, version: Int) throws -> String {
         let model = try model(name: name, version: version)
+        try verifyArtifact(model)
         let run = try run(model.runID)
         let config = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) as? [String: Any] ?? [:]
         let reference = try model.reference.map { try JSONDecoder().decode(ReferenceStats.self, from: Data($0.utf8)) }

@@ -136,6 +136,14 @@ public enum TrackingError: Error, Equatable, Sendable, CustomStringConvertible {
     case unreadableArtifact(path: String, reason: String)
     case invalidConfig(reason: String)
     case database(path: String, reason: String)
+    /// A model name outside the documented pattern (`RunStore.modelNamePattern`).
+    case invalidModelName(String, reason: String)
+    /// A file offered as a model is not one of the run's own model files.
+    case notARunArtifact(path: String, runID: String, reason: String)
+    /// A registered artifact's bytes no longer hash to the SHA-256 recorded at registration.
+    case artifactChanged(model: String, path: String, expected: String, actual: String)
+    /// A write would replace the file behind a registered model version.
+    case registeredArtifact(path: String, models: [String])
 
     public var description: String {
         switch self {
@@ -147,6 +155,14 @@ public enum TrackingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unreadableArtifact(let path, let reason): "\(path): \(reason)"
         case .invalidConfig(let reason): "run configuration: \(reason)"
         case .database(let path, let reason): "\(path): \(reason)"
+        case .invalidModelName(let name, let reason):
+            "invalid model name \(String(reflecting: name)): \(reason) (names are \(RunStore.modelNamePattern))"
+        case .notARunArtifact(let path, let id, let reason): "\(path) is not a model file of run '\(id)': \(reason)"
+        case .artifactChanged(let model, let path, let expected, let actual):
+            "\(model): \(path) has changed since it was registered (sha256 \(actual.prefix(12)), registered \(expected.prefix(12))); "
+                + "register the new file as a new version instead"
+        case .registeredArtifact(let path, let models):
+            "\(path) is the registered artifact of \(models.joined(separator: ", ")); write elsewhere (another --out)"
         }
     }
 }

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import GRDB
 
@@ -13,16 +14,31 @@ extension RunStore {
     /// The file is `artifactPath` (recorded as a `model` artifact of the run if it is not one
     /// yet) or else the run's last `model` artifact. Lineage copied from the run: its id, data
     /// manifest hash, the last value of each metric, and its `reference-stats` artifact.
+    ///
+    /// Refuses a name outside `modelNamePattern`, and an `artifactPath` that is not the run's own
+    /// model file: a `.safetensors` regular file recorded by the run, or lying in the folder of
+    /// one of its recorded artifacts (its output folder). A recorded artifact must still hash to
+    /// its recorded SHA-256.
     public func register(runID: String, name: String, artifactPath: String? = nil) throws -> ModelVersion {
+        try Self.validateModelName(name)
         let run = try run(runID)
-        var artifact = try artifacts(of: run.id).last { $0.kind == "model" }
+        let recorded = try artifacts(of: run.id)
+        var artifact = recorded.last { $0.kind == "model" }
         if let artifactPath {
             let absolute = URL(fileURLWithPath: artifactPath).standardizedFileURL.path
-            artifact = try artifacts(of: run.id).last { $0.path == absolute }
-                ?? addArtifact(runID: run.id, path: absolute, kind: "model")
+            if let known = recorded.last(where: { $0.path == absolute && $0.kind == "model" }) {
+                artifact = known
+            } else {
+                try checkRunOwnsModelFile(absolute, run: run.id, recorded: recorded)
+                artifact = try addArtifact(runID: run.id, path: absolute, kind: "model")
+            }
         }
         guard let artifact else {
             throw TrackingError.noArtifact(runID: run.id, reason: "no 'model' artifact recorded; pass --artifact")
+        }
+        let actual = try hashFile(artifact.path)
+        guard actual == artifact.sha256 else {
+            throw TrackingError.artifactChanged(model: "run \(run.id)", path: artifact.path, expected: artifact.sha256, actual: actual)
         }
         var reference: String?
         if let stats = try artifacts(of: run.id).last(where: { $0.kind == "reference-stats" }) {
@@ -51,6 +67,69 @@ extension RunStore {
         }
     }
 
+    /// The documented model-name pattern: a letter or digit, then letters, digits, `.`, `_` or `-`,
+    /// 64 characters at most (no `/`, no `..`, no spaces or control characters).
+    public static let modelNamePattern = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}, without \"..\""
+
+    /// Throws unless `name` matches `modelNamePattern`.
+    public static func validateModelName(_ name: String) throws {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        let reason: String? =
+            name.isEmpty ? "empty" :
+            name.count > 64 ? "longer than 64 characters" :
+            !(name.first!.isASCII && (name.first!.isLetter || name.first!.isNumber)) ? "must start with a letter or digit" :
+            name.contains("..") ? "contains \"..\"" :
+            name.first(where: { !allowed.contains($0) }).map { "contains \(String(reflecting: String($0)))" }
+        if let reason { throw TrackingError.invalidModelName(name, reason: reason) }
+    }
+
+    /// Refuses a file that is not a model file of the run: not a regular `.safetensors` file, or
+    /// outside every folder the run recorded artifacts in.
+    func checkRunOwnsModelFile(_ path: String, run: String, recorded: [Artifact]) throws {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw TrackingError.notARunArtifact(path: path, runID: run, reason: "not a regular file")
+        }
+        guard path.hasSuffix(".safetensors") else {
+            throw TrackingError.notARunArtifact(path: path, runID: run, reason: "not a .safetensors model file")
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let runFolders = Set(recorded.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path })
+        guard runFolders.contains(folder) else {
+            let known = runFolders.isEmpty ? "it recorded no files" : "its files are in \(runFolders.sorted().joined(separator: ", "))"
+            throw TrackingError.notARunArtifact(path: path, runID: run, reason: "outside the run's output folders (\(known))")
+        }
+    }
+
+    /// Checks that a registered version's file still hashes to the SHA-256 recorded when it was
+    /// registered; called wherever a registered artifact is loaded (serving, model cards).
+    public func verifyArtifact(_ model: ModelVersion) throws {
+        let actual = try hashFile(model.artifactPath)
+        guard actual == model.artifactSHA256 else {
+            throw TrackingError.artifactChanged(model: model.label, path: model.artifactPath, expected: model.artifactSHA256,
+                                                actual: actual)
+        }
+    }
+
+    /// The registered versions whose artifact is the file at `path` (a writer refuses to replace it).
+    public func models(withArtifactAt path: String) throws -> [ModelVersion] {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        return try read { db in try ModelVersion.filter(Column("artifactPath") == absolute).fetchAll(db) }
+    }
+
+    /// Throws when `path` is the registered artifact of some model version.
+    public func refuseOverwritingRegistered(_ path: String) throws {
+        let models = try models(withArtifactAt: path)
+        if !models.isEmpty { throw TrackingError.registeredArtifact(path: URL(fileURLWithPath: path).standardizedFileURL.path,
+                                                                     models: models.map(\.label)) }
+    }
+
+    func hashFile(_ path: String) throws -> String {
+        do { return sha256Hex(try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)) } catch {
+            throw TrackingError.unreadableArtifact(path: path, reason: error.localizedDescription)
+        }
+    }
+
     /// The last recorded value of each metric of a run.
     public func lastMetricValues(of runID: String) throws -> [String: Double] {
         var last: [String: Double] = [:]
@@ -60,6 +139,7 @@ extension RunStore {
 
     /// Points `alias` of `name` at `version` (which must exist).
     public func setAlias(_ alias: ModelAlias, name: String, version: Int) throws {
+        try Self.validateModelName(name)
         _ = try model(name: name, version: version)
         try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO alias (name, alias, version) VALUES (?, ?, ?)",

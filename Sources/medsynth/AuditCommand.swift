@@ -16,17 +16,23 @@ struct AuditCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Synthetic images: a .npz, a folder with one sub-folder per class, a folder of one class "
                                + "(--class), or a GAN checkpoint (.safetensors) to sample from."))
     var synthetic: String
-    @Option(help: "Images to sample per class from a GAN checkpoint.") var count = 100
+    @Option(help: Ranges.sampleCount.help("Images to sample per class from a GAN checkpoint.")) var count = 100
     @Option(help: "The real dataset the generator was trained on (class folders or MedMNIST .npz).") var data: String
     @OptionGroup var selection: ClassSelectionOptions
     @Option(name: .customLong("class"), help: "Audit this class only (required for a folder of one class's images).")
     var className: String?
     @Option(help: "Split seed: must equal the seed the generator was trained with, so the training split matches.")
     var seed: UInt64 = 0
-    @Option(help: "Image size the images are compared at.") var imageSize = 28
-    @Option(help: "Flag synthetic images nearer to training than this percentile of held-out images.") var percentile = 1.0
-    @Option(help: "KID subsets.") var kidSubsets = 50
+    @Option(help: Ranges.imageSize.help("Image size the images are compared at.")) var imageSize = 28
+    @Option(help: Ranges.percentile.help("Flag synthetic images nearer to training than this percentile of held-out images."))
+    var percentile = 1.0
+    @Option(help: Ranges.kidSubsets.help("KID subsets.")) var kidSubsets = 50
     @Option(help: "Output folder (audit.json, audit.html, neighbours-<class>.png).") var out: String
+
+    func validate() throws {
+        try Ranges.sampleCount.check(count, "--count"); try Ranges.imageSize.check(imageSize, "--image-size")
+        try Ranges.percentile.check(percentile, "--percentile"); try Ranges.kidSubsets.check(kidSubsets, "--kid-subsets")
+    }
 
     func run() throws {
         let real = try loadDataset(at: data, options: LoadOptions(

@@ -11,19 +11,21 @@ struct BalanceCommand: ParsableCommand {
     @OptionGroup var selection: ClassSelectionOptions
     @Option(name: .customLong("gan"), help: "A checkpoint from gan train (repeat: per-class or conditional models).")
     var checkpoints: [String]
-    @Option(help: "Images per class: majority or a number.") var target = "majority"
-    @Option(help: "At most this many synthetic images per real image of a class (default unlimited).")
+    @Option(help: "Images per class: majority or a number (1...10000000).") var target = "majority"
+    @Option(help: Ranges.ratio.help("At most this many synthetic images per real image of a class (default unlimited)."))
     var maxSyntheticRatio: Double?
     @Option(help: "none, or discriminator (keep the candidates D scores highest).") var select: SyntheticSelection = .none
-    @Option(help: "With --select discriminator: candidates generated per image kept.") var candidatesFactor = 4
+    @Option(help: Ranges.candidatesFactor.help("With --select discriminator: candidates generated per image kept."))
+    var candidatesFactor = 4
     @Option(help: "Split seed (as for gan train) and base seed of generation.") var seed: UInt64 = 0
     @Option(help: "Output folder (must not hold a balanced set yet).") var out: String
 
     func validate() throws {
         if checkpoints.isEmpty { throw ValidationError("give at least one --gan checkpoint") }
         if BalanceTarget(target) == nil { throw ValidationError("--target must be majority or a positive number, not \(target)") }
-        if candidatesFactor < 1 { throw ValidationError("--candidates-factor must be at least 1") }
-        if let r = maxSyntheticRatio, r < 0 { throw ValidationError("--max-synthetic-ratio must be >= 0") }
+        if let n = Int(target), n > 10_000_000 { throw ValidationError("--target \(n) is out of range: it must be in 1...10000000") }
+        try Ranges.candidatesFactor.check(candidatesFactor, "--candidates-factor")
+        try Ranges.ratio.check(maxSyntheticRatio, "--max-synthetic-ratio")
     }
 
     func run() throws {

@@ -11,11 +11,16 @@ struct BenchCommand: ParsableCommand {
                                                         abstract: "Time full DCGAN training steps (G and D forward, backward, Adam).")
         @Option(help: "Image size: 28, 32, 64 or 128.") var imageSize = 64
         @Option(help: "Channels: 1 or 3.") var channels = 3
-        @Option var batchSize = 64
-        @Option var steps = 10
-        @Option var warmup = 3
-        @Option(help: "FP32 peak in GFLOP/s to compare against (default: measured).") var peak: Double?
+        @Option(help: Ranges.ganBatchSize.help("Images per step.")) var batchSize = 64
+        @Option(help: Ranges.benchSteps.help("Timed steps.")) var steps = 10
+        @Option(help: Ranges.warmup.help("Untimed steps first.")) var warmup = 3
+        @Option(help: Ranges.gflops.help("FP32 peak in GFLOP/s to compare against (default: measured).")) var peak: Double?
         @Flag(help: "Print one JSON line.") var json = false
+
+        func validate() throws {
+            try checkGANImageSize(imageSize); try checkChannels(channels); try Ranges.ganBatchSize.check(batchSize, "--batch-size")
+            try Ranges.benchSteps.check(steps, "--steps"); try Ranges.warmup.check(warmup, "--warmup"); try Ranges.gflops.check(peak, "--peak")
+        }
 
         func run() throws {
             let r = try Benchmark.dcgan(imageSize: imageSize, channels: channels, batchSize: batchSize, steps: steps, warmup: warmup)

@@ -12,15 +12,26 @@ struct DataCommand: ParsableCommand {
 
     /// Options shared by commands that load a dataset.
     struct LoadingOptions: ParsableArguments {
-        @Option(help: "Side length images are resized to.") var imageSize = 28
+        @Option(help: Ranges.imageSize.help("Side length images are resized to.")) var imageSize = 28
         @Option(help: "Output channels, 1 or 3 (default: as stored).") var channels: Int?
         @OptionGroup var selection: ClassSelectionOptions
         @Flag(help: "Fail on the first unreadable image instead of skipping it.") var strict = false
+        @OptionGroup var limits: ReadLimits
+
+        func validate() throws { try Ranges.imageSize.check(imageSize, "--image-size"); try checkChannels(channels) }
 
         func loadOptions(seed: UInt64) throws -> LoadOptions {
             LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels), strict: strict,
-                        selection: try selection.selection(seed: seed))
+                        selection: try selection.selection(seed: seed), maxReadBytes: limits.maxReadBytes)
         }
+    }
+
+    /// How much a reader may read or inflate (one image file, one `.npz`).
+    struct ReadLimits: ParsableArguments {
+        @Option(help: Ranges.readBytes.help("Most bytes read from one image file or inflated from one .npz."))
+        var maxReadBytes = defaultMaxArchiveBytes
+
+        func validate() throws { try Ranges.readBytes.check(maxReadBytes, "--max-read-bytes") }
     }
 
     struct Inspect: ParsableCommand {
@@ -43,6 +54,11 @@ struct DataCommand: ParsableCommand {
             } else {
                 print(formatReport(report))
             }
+            // The report is printed whole first; a tree with problems then fails, for scripts and CI.
+            if !report.problems.isEmpty {
+                FileHandle.standardError.write(Data("\(path): \(report.problems.count) problem(s) found\n".utf8))
+                throw ExitCode.failure
+            }
         }
     }
 
@@ -52,6 +68,10 @@ struct DataCommand: ParsableCommand {
 
         @Argument(help: "Dataset name, e.g. pneumoniamnist.") var name: String
         @Option(help: "Image size: 28, 64, 128 or 224.") var size = 28
+
+        func validate() throws {
+            if ![28, 64, 128, 224].contains(size) { throw ValidationError("--size \(size) is not published: use 28, 64, 128 or 224") }
+        }
         @Option(help: "Cache folder (default ~/.cache/medsynth).") var cache: String?
         @Option(help: "Download from this URL instead of Zenodo.") var url: String?
         @Option(help: "Expected MD5 (default: the published one).") var md5: String?
@@ -69,8 +89,10 @@ struct DataCommand: ParsableCommand {
             abstract: "Time decoding + resizing every image of a class folder.", shouldDisplay: false)
 
         @Argument(help: "A class-folder tree.") var path: String
-        @Option var imageSize = 28
-        @Option var repeats = 5
+        @Option(help: Ranges.imageSize.help("Side length images are resized to.")) var imageSize = 28
+        @Option(help: Ranges.repeats.help("Timed passes.")) var repeats = 5
+
+        func validate() throws { try Ranges.imageSize.check(imageSize, "--image-size"); try Ranges.repeats.check(repeats, "--repeats") }
 
         func run() throws {
             let files = try scanClassFolders(at: path).classes.flatMap(\.files)
@@ -111,13 +133,15 @@ func formatReport(_ r: InspectionReport) -> String {
         let shapes = c.shapes.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
         let cells = [c.counts["train"] ?? 0, c.counts["val"] ?? 0, c.counts["test"] ?? 0, c.total].map { pad("\($0)", 9, right: true) }
         lines.append(pad(c.name, nameWidth) + cells.joined() + pad(String(format: "%.1f%%", c.share * 100), 9, right: true)
-            + pad(String(format: "1:%.1f", c.imbalanceRatio), 11, right: true) + "  " + shapes)
+            + pad(c.total == 0 ? "empty" : String(format: "1:%.1f", c.imbalanceRatio), 11, right: true) + "  " + shapes)
     }
     let totals = ["train", "val", "test"].map { pad("\(r.splitTotals[$0] ?? 0)", 9, right: true) }
     lines.append(pad("all", nameWidth) + totals.joined() + pad("\(r.total)", 9, right: true))
     lines.append("")
     lines.append("unreadable files: \(r.unreadable.count)")
     lines += r.unreadable.map { "  \($0.reason)" }
+    let empty = r.classes.filter { $0.total == 0 }.map(\.name)
+    if !empty.isEmpty { lines.append("classes without a usable image: \(empty.joined(separator: ", "))") }
     if !r.warnings.isEmpty { lines.append("warnings:") }
     lines += r.warnings.map { "  \($0)" }
     return lines.joined(separator: "\n")

@@ -39,6 +39,9 @@ struct ExperimentCommand: ParsableCommand {
     @OptionGroup var selection: ClassSelectionOptions
     @OptionGroup var tracking: TrackingOptions
 
+    /// Every range is checked before any work (`ExperimentOptions.validate`, no data is read).
+    func validate() throws { _ = try experimentOptions() }
+
     /// The options as the library takes them; every range is checked by `ExperimentOptions.validate`.
     func experimentOptions() throws -> ExperimentOptions {
         var o = ExperimentOptions(data: data, output: URL(fileURLWithPath: out))

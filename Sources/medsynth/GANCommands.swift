@@ -18,32 +18,48 @@ struct GANCommand: ParsableCommand {
         @Flag(help: "One conditional model for all classes.") var conditional = false
         @Option(help: "Image size: 28, 32, 64 or 128.") var imageSize = 28
         @Option(help: "Channels: 1 or 3 (default: as the data).") var channels: Int?
-        @Option var epochs = 100
-        @Option(help: "Stop after this many steps in all.") var maxSteps: Int?
-        @Option var batchSize = 64
+        @Option(help: Ranges.epochs.help("Passes over the training images.")) var epochs = 100
+        @Option(help: Ranges.steps.help("Stop after this many steps in all.")) var maxSteps: Int?
+        @Option(help: Ranges.ganBatchSize.help("Real images per step.")) var batchSize = 64
         @Option var seed: UInt64 = 0
         @Option(help: "Output folder (grids, losses.jsonl, checkpoint, manifest.jsonl of the training images).") var out: String
         @Flag(help: "Continue from <out>/checkpoint.safetensors exactly where it stopped.") var resume = false
-        @Option(help: "Write a checkpoint every N steps (default 200; 3 with --dry-run).") var checkpointEvery: Int?
-        @Option(help: "Write a sample grid every N epochs.") var gridEvery = 10
+        @Flag(help: "Start afresh in an --out folder that already holds a run, replacing its checkpoint and losses.")
+        var overwrite = false
+        @Option(help: Ranges.every.help("Write a checkpoint every N steps (default 200; 3 with --dry-run)."))
+        var checkpointEvery: Int?
+        @Option(help: Ranges.every.help("Write a sample grid every N epochs.")) var gridEvery = 10
         @Option(help: "bce or hinge.") var loss: GANLoss = .bce
-        @Option(help: "Generator learning rate.") var lrG: Float = 2e-4
-        @Option(help: "Discriminator learning rate.") var lrD: Float = 2e-4
+        @Option(help: Ranges.learningRate.help("Generator learning rate.")) var lrG: Float = 2e-4
+        @Option(help: Ranges.learningRate.help("Discriminator learning rate.")) var lrD: Float = 2e-4
         @Flag(help: "Turn DiffAugment off.") var noDiffAugment = false
         @Flag(help: "Spectral norm on D's convolutions, without D's batch norms (SN-GAN; pairs well with --loss hinge).")
         var spectralNorm = false
-        @Option(help: "EMA decay of G's weights for sampling (0 = off).") var emaDecay: Float = 0.999
+        @Option(help: Ranges.emaDecay.help("EMA decay of G's weights for sampling (0 = off).")) var emaDecay: Float = 0.999
         @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
+        @OptionGroup var limits: DataCommand.ReadLimits
         @OptionGroup var dp: PrivacyOptions
         @OptionGroup var tracking: TrackingOptions
 
         func validate() throws {
             if !dryRun && data == nil { throw ValidationError("--data is required (or --dry-run)") }
             if conditional && className != nil { throw ValidationError("use either --class or --conditional") }
+            if resume && overwrite { throw ValidationError("use either --resume or --overwrite") }
+            try checkGANImageSize(imageSize); try checkChannels(channels)
+            try Ranges.epochs.check(epochs, "--epochs"); try Ranges.steps.check(maxSteps, "--max-steps")
+            try Ranges.ganBatchSize.check(batchSize, "--batch-size")
+            try Ranges.every.check(checkpointEvery, "--checkpoint-every"); try Ranges.every.check(gridEvery, "--grid-every")
+            try Ranges.learningRate.check(lrG, "--lr-g"); try Ranges.learningRate.check(lrD, "--lr-d")
+            try Ranges.emaDecay.check(emaDecay, "--ema-decay")
             try dp.validate()
         }
 
         func run() throws {
+            let existing = GANTrainer.existingRun(in: URL(fileURLWithPath: out))
+            if !resume && !overwrite && !existing.isEmpty {
+                throw ValidationError("\(out) already holds a run (\(existing.joined(separator: ", "))): "
+                                      + "pass --resume to continue it or --overwrite to start afresh")
+            }
             let trainingData = try dryRun ? fakeData() : loadTrainingData()
             var config = try DCGANConfig(imageSize: imageSize, channels: trainingData.channels,
                                          generatorWidth: dryRun ? 8 : 64, discriminatorWidth: dryRun ? 8 : 64,
@@ -56,9 +72,7 @@ struct GANCommand: ParsableCommand {
             options.generatorLearningRate = lrG; options.discriminatorLearningRate = lrD
             options.diffAugment = noDiffAugment ? nil : DiffAugment()
             options.emaDecay = emaDecay > 0 ? emaDecay : nil
-            var plan = GANTrainingPlan()
-            plan.epochs = dryRun && maxSteps == nil ? 2 : epochs; plan.maxSteps = maxSteps; plan.seed = seed
-            plan.checkpointEvery = checkpointEvery ?? (dryRun ? 3 : 200); plan.gridEvery = dryRun ? 1 : gridEvery
+            let plan = self.plan
             let model = GANModel(config: config, options: options, seed: seed)
             let trainer = try GANTrainer(model: model, data: trainingData, plan: plan, outputDirectory: URL(fileURLWithPath: out))
             var progress = ProgressLine()
@@ -69,6 +83,9 @@ struct GANCommand: ParsableCommand {
                 }
                 try trainer.resume(from: trainer.checkpointURL)
                 progress.note("resumed at epoch \(trainer.epoch), step \(trainer.globalStep)")
+                if !trainer.resumedChecksumVerified {
+                    progress.note("note: \(trainer.checkpointURL.path) has no checksum (written before checksums); loaded unverified")
+                }
             }
             progress.note("training \(conditional ? "a conditional DCGAN" : "a DCGAN") on \(trainingData.count) images "
                           + "(\(trainingData.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)x\(config.imageSize)")
@@ -109,12 +126,21 @@ struct GANCommand: ParsableCommand {
             if let runID { progress.note("run \(runID)") }
         }
 
+        /// Epochs, checkpoints and grids as the options ask.
+        var plan: GANTrainingPlan {
+            var plan = GANTrainingPlan()
+            plan.epochs = dryRun && maxSteps == nil ? 2 : epochs; plan.maxSteps = maxSteps; plan.seed = seed
+            plan.checkpointEvery = checkpointEvery ?? (dryRun ? 3 : 200); plan.gridEvery = dryRun ? 1 : gridEvery
+            return plan
+        }
+
         /// The training split of the chosen class(es), scaled to [-1, 1] as DCGAN's tanh output;
-        /// its manifest goes to `<out>/manifest.jsonl`.
+        /// its manifest goes to `<out>/manifest.jsonl`; skipped files and warnings are listed.
         func loadTrainingData() throws -> GANTrainingData {
             let options = LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels),
-                                      selection: try selection.selection(seed: seed))
+                                      selection: try selection.selection(seed: seed), maxReadBytes: limits.maxReadBytes)
             let set = try loadGANTrainingSet(at: data!, options: options, className: className, conditional: conditional, seed: seed)
+            for warning in set.warnings { ProgressLine().note("warning: \(warning)") }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             try writeManifest(set.manifest, to: URL(fileURLWithPath: out).appendingPathComponent("manifest.jsonl").path)
             return set.data
@@ -139,16 +165,17 @@ extension GANCommand {
             abstract: "Sample images from a trained GAN checkpoint (EMA weights) as numbered PNGs or an .npz.")
         @Option(help: "Checkpoint written by gan train.") var checkpoint: String
         @Option(name: .customLong("class"), help: "Class to sample (required for a conditional checkpoint).") var className: String?
-        @Option(help: "Number of images.") var count: Int
+        @Option(help: Ranges.sampleCount.help("Number of images.")) var count: Int
         @Option var seed: UInt64 = 0
         @Option(help: "A folder for PNGs, or FILE.npz (uint8 images, int64 labels).") var out: String
-        @Option(help: "Images per generator call (batch norm uses full batches of this size).") var batchSize = 64
-        @Option(help: "Label stored in the npz (default: the class's index in the checkpoint, 0 for a per-class model).")
+        @Option(help: Ranges.ganBatchSize.help("Images per generator call (batch norm uses full batches of this size)."))
+        var batchSize = 64
+        @Option(help: Ranges.label.help("Label stored in the npz (default: the class's index in the checkpoint, 0 for a per-class model)."))
         var label: Int?
 
         func validate() throws {
-            if count < 1 { throw ValidationError("--count must be at least 1") }
-            if batchSize < 2 { throw ValidationError("--batch-size must be at least 2 (batch norm)") }
+            try Ranges.sampleCount.check(count, "--count"); try Ranges.ganBatchSize.check(batchSize, "--batch-size")
+            try Ranges.label.check(label, "--label")
         }
 
         func run() throws {
@@ -167,17 +194,20 @@ extension GANCommand {
 
 /// `gan train` options for differentially private training of the discriminator.
 struct PrivacyOptions: ParsableArguments {
-    @Option(help: "DP-SGD on D's real-data gradients with this noise multiplier (turns D's batch norm off).")
+    @Option(help: Ranges.noiseMultiplier.help("DP-SGD on D's real-data gradients with this noise multiplier (turns D's batch norm off)."))
     var dpNoiseMultiplier: Double?
-    @Option(help: "DP-SGD with the noise multiplier that spends this epsilon over the planned steps.") var dpEpsilon: Double?
-    @Option(help: "DP-SGD: clip each real example's D gradient to this L2 norm.") var dpMaxGradNorm: Float = 1
-    @Option(help: "DP delta (default min(1e-5, 0.1 / n), below 1/n).") var dpDelta: Double?
+    @Option(help: Ranges.epsilon.help("DP-SGD with the noise multiplier that spends this epsilon over the planned steps."))
+    var dpEpsilon: Double?
+    @Option(help: Ranges.maxGradNorm.help("DP-SGD: clip each real example's D gradient to this L2 norm.")) var dpMaxGradNorm: Float = 1
+    @Option(help: Ranges.delta.help("DP delta (default min(1e-5, 0.1 / n), below 1/n).")) var dpDelta: Double?
 
     var enabled: Bool { dpNoiseMultiplier != nil || dpEpsilon != nil }
 
     func validate() throws {
         if dpNoiseMultiplier != nil && dpEpsilon != nil { throw ValidationError("use either --dp-noise-multiplier or --dp-epsilon") }
         if !enabled && dpDelta != nil { throw ValidationError("--dp-delta needs --dp-noise-multiplier or --dp-epsilon") }
+        try Ranges.noiseMultiplier.check(dpNoiseMultiplier, "--dp-noise-multiplier"); try Ranges.epsilon.check(dpEpsilon, "--dp-epsilon")
+        try Ranges.maxGradNorm.check(dpMaxGradNorm, "--dp-max-grad-norm"); try Ranges.delta.check(dpDelta, "--dp-delta")
     }
 
     func enable(on trainer: GANTrainer, progress: ProgressLine) throws {

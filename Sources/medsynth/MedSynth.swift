@@ -8,4 +8,9 @@ struct MedSynth: AsyncParsableCommand {
         subcommands: [DataCommand.self, GANCommand.self, BalanceCommand.self, TrainCommand.self, EvaluateCommand.self,
                       ExperimentCommand.self, ReproduceCommand.self, AuditCommand.self, PrivacyCommand.self, RunsCommand.self, ModelsCommand.self,
                       ServeCommand.self, BenchCommand.self])
+
+    static func main() async {
+        OpenMPSettings.reexecIfNeeded()   // before any oneDNN work; see OpenMPSettings
+        await main(nil)
+    }
 }

@@ -17,6 +17,13 @@ struct TrackingOptions: ParsableArguments {
 
     func open() throws -> RunStore { try RunStore(path: store) }
 
+    /// Refuses to write `path` when it is the file behind a registered model version (the
+    /// registry would then serve other weights under the old name and hash).
+    func refuseOverwritingRegistered(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: store) else { return }
+        try open().refuseOverwritingRegistered(path)
+    }
+
     /// Runs `body` inside a recorded run (or with nil when `--no-track`).
     func record<T>(kind: RunKind, config: some Encodable, dataManifestHash: String? = nil, seed: UInt64? = nil,
                    _ body: (RunRecorder?) throws -> T) throws -> T {
@@ -34,9 +41,11 @@ struct RunsCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The newest runs, newest first.")
         @OptionGroup var tracking: TrackingOptions
-        @Option(help: "How many runs.") var limit = 20
+        @Option(help: Ranges.limit.help("How many runs.")) var limit = 20
         @Option(help: "Only runs of this kind (train, gan, experiment).") var kind: RunKind?
         @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws { try Ranges.limit.check(limit, "--limit") }
 
         func run() throws {
             let runs = try tracking.open().runs(limit: limit, kind: kind)
@@ -104,8 +113,10 @@ struct ModelsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Point champion or challenger at a version.")
         @OptionGroup var tracking: TrackingOptions
         @Argument var name: String
-        @Argument var version: Int
+        @Argument(help: Ranges.version.help("Version number.")) var version: Int
         @Argument(help: "champion or challenger.") var alias: ModelAlias
+
+        func validate() throws { try Ranges.version.check(version, "VERSION") }
 
         func run() throws {
             try tracking.open().setAlias(alias, name: name, version: version)
@@ -135,8 +146,10 @@ struct ModelsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The Markdown model card of a version.")
         @OptionGroup var tracking: TrackingOptions
         @Argument var name: String
-        @Argument var version: Int
+        @Argument(help: Ranges.version.help("Version number.")) var version: Int
         @Option(help: "Write to this file instead of printing.") var out: String?
+
+        func validate() throws { try Ranges.version.check(version, "VERSION") }
 
         func run() throws {
             let card = try tracking.open().modelCard(name: name, version: version)
@@ -154,14 +167,17 @@ struct ModelsCommand: ParsableCommand {
         @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
         @OptionGroup var selection: ClassSelectionOptions
         @Option(help: "Output folder.") var out: String
-        @Option var steps = 150
+        @Option(help: Ranges.benchSteps.help("Training steps.")) var steps = 150
         @Option var seed: UInt64 = 0
         @Option(help: "Also register the model under this name.") var register: String?
         @Flag(help: "With --register: make the new version the champion.") var champion = false
 
+        func validate() throws { try Ranges.benchSteps.check(steps, "--steps") }
+
         struct Config: Codable { var data: String; var steps: Int; var seed: UInt64; var model = "tiny-cnn" }
 
         func run() throws {
+            try tracking.refuseOverwritingRegistered(URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path)
             let dataset = try loadDataset(at: data, options: LoadOptions(selection: try selection.selection(seed: seed)))
             let splits = try makeSplits(dataset, seed: seed)
             let train = splits.subset(.train), val = splits.subset(.val)
@@ -205,14 +221,21 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var tracking: TrackingOptions
     @Option(help: "NAME@ALIAS, NAME@VERSION or NAME (latest).") var model: String
     @Option var host = "127.0.0.1"
-    @Option var port = 8080
+    @Option(help: Ranges.port.help("TCP port (0: any free port).")) var port = 8080
     @Option(help: "Bearer token for /admin routes (off without it).") var adminToken: String?
     @Option(help: "Shell command run once on drift; its last line must be MEDSYNTH_RUN_ID=<id>.") var retrainCommand: String?
-    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 8 << 20
-    @Option(help: "Largest image in pixels (checked before decoding).") var maxImagePixels = 1024 * 1024
-    @Option(help: "Inference requests computed at once (more get 503).") var maxConcurrent = 16
-    @Option(help: "Seconds to receive a request body.") var requestTimeout = 10
-    @Option(help: "Predictions in the drift window.") var driftWindow = 200
+    @Option(help: Ranges.maxBodyBytes.help("Largest request body in bytes.")) var maxBodyBytes = 8 << 20
+    @Option(help: Ranges.maxImagePixels.help("Largest image in pixels (checked before decoding).")) var maxImagePixels = 1024 * 1024
+    @Option(help: Ranges.maxConcurrent.help("Inference requests computed at once (more get 503).")) var maxConcurrent = 16
+    @Option(help: Ranges.requestTimeout.help("Seconds to receive a request body.")) var requestTimeout = 10
+    @Option(help: Ranges.driftWindow.help("Predictions in the drift window.")) var driftWindow = 200
+
+    func validate() throws {
+        try Ranges.port.check(port, "--port"); try Ranges.maxBodyBytes.check(maxBodyBytes, "--max-body-bytes")
+        try Ranges.maxImagePixels.check(maxImagePixels, "--max-image-pixels")
+        try Ranges.maxConcurrent.check(maxConcurrent, "--max-concurrent")
+        try Ranges.requestTimeout.check(requestTimeout, "--request-timeout"); try Ranges.driftWindow.check(driftWindow, "--drift-window")
+    }
 
     func run() async throws {
         let limits = ServingLimits(maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels,

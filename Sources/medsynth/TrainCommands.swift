@@ -16,43 +16,60 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var selection: ClassSelectionOptions
     @Option(help: "An explicit test set (class folders or .npz); then --data is split train:val only.") var test: String?
     @Option(help: "paper-cnn or resnet.") var arch: Architecture = .resnet
-    @Option(help: "Image side, 28...128.") var imageSize = 28
+    @Option(help: Ranges.imageSize.help("Image side.")) var imageSize = 28
     @Option(help: "Channels: 1 or 3 (default: as the data).") var channels: Int?
-    @Option var epochs = 30
-    @Option var batchSize = 64
-    @Option var lr: Float = 1e-3
+    @Option(help: Ranges.epochs.help("Most epochs.")) var epochs = 30
+    @Option(help: Ranges.batchSize.help("Images per step.")) var batchSize = 64
+    @Option(help: Ranges.learningRate.help("Learning rate.")) var lr: Float = 1e-3
     @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
-    @Option(help: "Label smoothing in [0, 1).") var labelSmoothing: Float = 0
+    @Option(help: Ranges.labelSmoothing.help("Label smoothing.")) var labelSmoothing: Float = 0
     @Flag(help: "Draw class-balanced batches.") var oversample = false
     @Flag(help: "Classic augmentation (flip, rotation, shift, zoom, brightness, contrast).") var augment = false
-    @Option(help: "Epochs without a better validation score before stopping.") var patience = 8
+    @Option(help: Ranges.patience.help("Epochs without a better validation score before stopping.")) var patience = 8
     @Option(help: "Early-stopping score: macro-f1 or balanced-accuracy.") var monitor: Monitor = .macroF1
     @Option(help: "train:val:test ratio for data without its own splits.") var ratio = "8:1:1"
     @Option(help: "Seeds the split, the weights and the batches.") var seed: UInt64 = 0
     @Option(help: "Output folder: model.safetensors, history.json, metrics.json, manifest.jsonl (every image with its split).") var out: String
     @OptionGroup var tracking: TrackingOptions
-    @Option(help: "DP-SGD with this noise multiplier (per-example clipping, Poisson batches; paper-cnn only: no batch norm).")
+    @OptionGroup var limits: DataCommand.ReadLimits
+    @Option(help: Ranges.noiseMultiplier.help(
+        "DP-SGD with this noise multiplier (per-example clipping, Poisson batches; paper-cnn only: no batch norm)."))
     var dpNoiseMultiplier: Double?
-    @Option(help: "DP-SGD with the noise multiplier that spends this epsilon over the planned epochs.") var dpEpsilon: Double?
-    @Option(help: "DP-SGD: clip each example's gradient to this L2 norm.") var dpMaxGradNorm: Float = 1
-    @Option(help: "DP delta (default min(1e-5, 0.1 / n)).") var dpDelta: Double?
+    @Option(help: Ranges.epsilon.help("DP-SGD with the noise multiplier that spends this epsilon over the planned epochs."))
+    var dpEpsilon: Double?
+    @Option(help: Ranges.maxGradNorm.help("DP-SGD: clip each example's gradient to this L2 norm.")) var dpMaxGradNorm: Float = 1
+    @Option(help: Ranges.delta.help("DP delta (default min(1e-5, 0.1 / n)).")) var dpDelta: Double?
     @Flag(help: "Print the metrics as JSON on standard output.") var json = false
     @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
 
     func validate() throws {
         if !dryRun && data == nil { throw ValidationError("--data is required (or --dry-run)") }
+        try Ranges.imageSize.check(imageSize, "--image-size"); try checkChannels(channels)
+        try Ranges.epochs.check(epochs, "--epochs"); try Ranges.batchSize.check(batchSize, "--batch-size")
+        try Ranges.learningRate.check(lr, "--lr"); try Ranges.labelSmoothing.check(labelSmoothing, "--label-smoothing")
+        try Ranges.patience.check(patience, "--patience")
+        try Ranges.noiseMultiplier.check(dpNoiseMultiplier, "--dp-noise-multiplier"); try Ranges.epsilon.check(dpEpsilon, "--dp-epsilon")
+        try Ranges.maxGradNorm.check(dpMaxGradNorm, "--dp-max-grad-norm"); try Ranges.delta.check(dpDelta, "--dp-delta")
+        _ = try SplitRatio(parsing: ratio)
     }
 
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
+        try tracking.refuseOverwritingRegistered(outURL.appendingPathComponent("model.safetensors").path)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let dataPath = try dryRun ? writeFakeData(in: outURL.appendingPathComponent("dry-run-data")) : data!
         let preprocessing = Preprocessing(imageSize: imageSize, channels: channels, scaling: .unit)
         let classSelection = try selection.selection(seed: seed)
-        let dataset = try loadDataset(at: dataPath, options: LoadOptions(preprocessing: preprocessing, selection: classSelection))
+        let dataset = try loadDataset(at: dataPath, options: LoadOptions(preprocessing: preprocessing, selection: classSelection,
+                                                                         maxReadBytes: limits.maxReadBytes))
         var testSelection = classSelection
         testSelection?.caps = []                  // an explicit test set keeps every image of the selected classes
-        let testSet = try test.map { try loadDataset(at: $0, options: LoadOptions(preprocessing: preprocessing, selection: testSelection)) }
+        let testSet = try test.map {
+            try loadDataset(at: $0, options: LoadOptions(preprocessing: preprocessing, selection: testSelection,
+                                                         maxReadBytes: limits.maxReadBytes))
+        }
+        ProgressLine().noteLoadProblems(dataset)
+        if let testSet { ProgressLine().noteLoadProblems(testSet) }
         let splitRatio = try SplitRatio(parsing: ratio)
         let split = try makeSplits(dataset, ratio: splitRatio, seed: seed, explicitTest: testSet)
         try writeSplitManifest(split, to: outURL.appendingPathComponent("manifest.jsonl").path)

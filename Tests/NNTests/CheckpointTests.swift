@@ -86,11 +86,56 @@ func smallNet(seed: UInt64) -> Sequential {
     d = load_file('\(url.path)')
     assert d['layer.weight'].shape == (2, 3) and d['layer.weight'].dtype.name == 'float32', d
     assert d['layer.weight'].tolist() == [[1, 2, 3], [4, 5, 6.5]] and float(d['b']) == 7
-    with safe_open('\(url.path)', framework='numpy') as f: assert f.metadata() == {'format': 'pt'}
+    import hashlib, struct
+    raw = open('\(url.path)', 'rb').read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    with safe_open('\(url.path)', framework='numpy') as f: m = f.metadata()
+    assert m == {'format': 'pt', 'tensors_sha256': hashlib.sha256(raw[8 + n:]).hexdigest()}, m
     """
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["python3", "-c", script]
     try p.run(); p.waitUntilExit()
     #expect(p.terminationStatus == 0)
+}
+
+@Test func aFlippedTensorByteIsRefusedByTheChecksum() throws {
+    let url = tempURL("flip.safetensors")
+    try SafeTensors.write(smallNet(seed: 1).stateDict(), metadata: ["epoch": "1"], to: url)
+    var bytes = try Data(contentsOf: url)
+    #expect(SafeTensors.hasChecksum(try SafeTensors.decode(bytes, path: "ok").metadata))
+    bytes[bytes.count - 3] ^= 0x10   // one bit of the last tensor's data
+    do {
+        _ = try SafeTensors.decode(bytes, path: url.path)
+        Issue.record("a flipped byte was accepted")
+    } catch let error as CheckpointError {
+        guard case .checksumMismatch(let path, _, _) = error else { Issue.record("\(error)"); return }
+        #expect(path == url.path && error.description.contains("is corrupt"))
+    }
+}
+
+@Test func aCheckpointWrittenBeforeChecksumsStillLoads() throws {
+    var header = Array(#"{"a.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#.utf8)
+    while header.count % 8 != 0 { header.append(0x20) }
+    var bytes = Data((0..<8).map { UInt8(truncatingIfNeeded: header.count >> (8 * $0)) })
+    bytes.append(contentsOf: header)
+    [Float(1.5), 2.5].withUnsafeBytes { bytes.append(contentsOf: $0) }
+    let file = try SafeTensors.decode(bytes, path: "legacy.safetensors")
+    #expect(file.tensors["a.weight"]?.scalars == [1.5, 2.5])
+    #expect(!SafeTensors.hasChecksum(file.metadata))
+}
+
+@Test func leftoversOfKilledAtomicWritesAreCleanedUpOnTheNextWrite() throws {
+    let url = tempURL("ckpt.safetensors")
+    let folder = url.deletingLastPathComponent()
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    // A write killed before its rename leaves `.<name>.tmp-<pid>-<random>`; pid 2^22+1 is beyond
+    // Linux's pid_max default, so no process owns it. A live writer's file must survive.
+    let dead = folder.appendingPathComponent(".ckpt.safetensors.tmp-4194305-123").path
+    let live = folder.appendingPathComponent(".other.bin.tmp-\(getpid())-7").path
+    FileManager.default.createFile(atPath: dead, contents: Data(repeating: 1, count: 100))
+    FileManager.default.createFile(atPath: live, contents: Data(repeating: 1, count: 100))
+    try SafeTensors.write(smallNet(seed: 1).stateDict(), to: url)
+    let siblings = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+    #expect(siblings == [".other.bin.tmp-\(getpid())-7", "ckpt.safetensors"])
 }

@@ -249,14 +249,50 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
 }
 
 @Test func busyServerAnswers503WithRetryAfter() async throws {
-    let state = try makeState(limits: ServingLimits(maxConcurrentInferences: 0))
+    let state = try makeState(limits: ServingLimits(maxConcurrentInferences: 1))
+    try state.acquireInferenceSlot()   // the one slot is taken
+    defer { state.releaseInferenceSlot() }
     try await buildApplication(state: state).test(.router) { client in
         let png = try fileBuffer(try TrainedModel.shared.get().files["malignant"]![0])
         try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: png) { response in
             #expect(response.status == .serviceUnavailable && response.headers[.retryAfter] == "1")
             #expect((object(response.body)["error"] as? String)?.contains("server busy") == true)
         }
+        // JSON decoding waits for a slot too (it costs several times the body): a body that
+        // would be a 400 once decoded is not even decoded while every slot is busy.
+        try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: ByteBuffer(string: "{not json")) { response in
+            #expect(response.status == .serviceUnavailable)
+        }
     }
+}
+
+@Test func limitsThatWouldTakeTheServerDownAreRefusedAtStart() throws {
+    for limits in [ServingLimits(maxBodyBytes: -1), ServingLimits(maxImagePixels: 0), ServingLimits(maxConcurrentInferences: 0),
+                   ServingLimits(requestTimeout: .zero)] {
+        #expect(throws: ServingError.self) { try makeState(limits: limits) }
+    }
+    #expect(throws: ServingError.self) {
+        let (store, _, _) = try makeStore()
+        _ = try ServingState(store: store, modelReference: "breast@champion", loader: TinyCNN.loader, driftWindow: 10)
+    }
+}
+
+@Test func aRegisteredModelWhoseFileChangedIsNotServed() throws {
+    let model = try TrainedModel.shared.get()
+    let folder = model.directory.appendingPathComponent("tampered-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let weights = folder.appendingPathComponent("model.safetensors")
+    try FileManager.default.copyItem(at: model.weights, to: weights)
+    let store = try RunStore(path: folder.appendingPathComponent("store.sqlite").path)
+    let recorder = try RunRecorder.start(store: store, kind: .train, config: ["data": "breastmnist-png"])
+    try recorder.artifact(path: weights.path, kind: "model")
+    try recorder.finish(status: .finished)
+    _ = try store.register(runID: recorder.runID, name: "breast")
+    _ = try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader)
+    var bytes = try Data(contentsOf: weights)
+    bytes[bytes.count - 1] ^= 1
+    try bytes.write(to: weights)   // e.g. another `train --out` into the registered folder
+    #expect(throws: TrackingError.self) { try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader) }
 }
 
 @Test func webPageIsSelfContained() async throws {

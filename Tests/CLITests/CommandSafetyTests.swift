@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Testing
+@testable import medsynth
+
+func temporaryFolder() throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-cli-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// The shared real data beside the repository.
+let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data").path
+
+@Test func ganTrainRefusesAFolderThatHoldsARunUnlessResumingOrOverwriting() throws {
+    let out = try temporaryFolder() + "/run"
+    defer { try? FileManager.default.removeItem(atPath: out) }
+    let arguments = ["gan", "train", "--dry-run", "--max-steps", "2", "--out", out, "--no-track"]
+    var first = try MedSynth.parseAsRoot(arguments)
+    try first.run()
+    let log = try String(contentsOfFile: out + "/losses.jsonl", encoding: .utf8)
+    var again = try MedSynth.parseAsRoot(arguments)
+    do {
+        try again.run()
+        Issue.record("a second run replaced the first without a word")
+    } catch {
+        #expect(MedSynth.message(for: error).contains("already holds a run"), "\(error)")
+    }
+    #expect(try String(contentsOfFile: out + "/losses.jsonl", encoding: .utf8) == log)   // nothing lost
+    var resumed = try MedSynth.parseAsRoot(["gan", "train", "--dry-run", "--max-steps", "3", "--out", out, "--no-track", "--resume"])
+    try resumed.run()
+    var overwritten = try MedSynth.parseAsRoot(arguments + ["--overwrite"])
+    try overwritten.run()
+    #expect(throws: (any Error).self) { try MedSynth.parseAsRoot(arguments + ["--overwrite", "--resume"]) }
+}
+
+@Test func dataInspectExitsNonZeroAfterListingEveryProblem() throws {
+    let root = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    for name in ["malignant", "normal_or_benign"] {
+        try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+        let source = sharedData + "/breastmnist-png/" + name
+        for file in try FileManager.default.contentsOfDirectory(atPath: source).sorted().prefix(4) {
+            try FileManager.default.copyItem(atPath: source + "/" + file, toPath: root + "/" + name + "/" + file)
+        }
+    }
+    var healthy = try MedSynth.parseAsRoot(["data", "inspect", root])
+    try healthy.run()
+    try FileManager.default.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
+    try Data("text".utf8).write(to: URL(fileURLWithPath: root + "/malignant/bad.png"))
+    var sick = try MedSynth.parseAsRoot(["data", "inspect", root, "--json"])
+    #expect(throws: ExitCode.failure) { try sick.run() }
+}
