@@ -112,11 +112,11 @@ public struct PaperReport: Codable, Sendable {
                         r.dataset.publishedOriginal.valAccuracy, r.dataset.publishedSynthetic.valAccuracy, dOriginal, dSynthetic))
         let majority = r.classNames.first { !minority.contains($0) } ?? r.classNames[0]
         let share = Double(r.splitCounts["test"]?[majority] ?? 0) / Double(max(1, r.splitCounts["test"]?.values.reduce(0, +) ?? 1))
-        s.append(String(format: "The paper's %@ precision with recall 1.00 is what a classifier that predicts only %@ scores: "
-                        + "the share of %@ in the set it was measured on. Our real test part holds %.2f %@; the paper's "
-                        + "Synthetic Images column reports %.2f, so its validation and test parts held synthetic images "
-                        + "(ours are real only).", r.dataset.publishedOriginal.precision[majority] ?? 0, majority, majority,
-                        share, majority, r.dataset.publishedSynthetic.precision[majority] ?? 0))
+        let published = (p(r.dataset.publishedOriginal.precision[majority] ?? 0), p(r.dataset.publishedSynthetic.precision[majority] ?? 0))
+        s.append("The paper's \(majority) precision with recall 1.00 (\(published.0) original, \(published.1) synthetic) is what a "
+                 + "classifier that predicts only \(majority) scores: the share of \(majority) in the set it was measured on. Our "
+                 + "real test part holds \(p(share)) \(majority); the paper's Synthetic Images column reports \(published.1), so its "
+                 + "validation and test parts held other images than the original run's (synthetic ones, by our reading); ours are real only.")
         if r.dataset.publishedOriginal.trainAccuracy < 1 / Double(r.classNames.count),     // below chance
            (r.dataset.publishedOriginal.recall[majority] ?? 0) == 1 {
             s.append(String(format: "The paper's train and validation accuracies (%.3f, %.3f) cannot come from the classifier its "
