@@ -146,12 +146,36 @@ public enum PaperEvent: Sendable {
     case epoch(run: String, epoch: Int, epochs: Int, trainAccuracy: Double, valAccuracy: Double)
 }
 
+/// The experiment's arms on the paper's own datasets and split: what changes the paper's result.
+/// Same paper CNN, with early stopping on validation, every seed retraining its generators.
+public struct PaperFixes: Codable, Equatable, Sendable {
+    public var arms: [Arm] = ["original", "weighted", "oversample", "cdcgan", "cdcgan+filter"]
+    public var seeds: [UInt64] = [0, 1, 2]
+    public var epochs = 15
+    public var patience = 5
+    public var ganSteps = 300
+    public init() {}
+
+    /// The options of an `Experiment` on exactly the replica's images and split of `dataset`.
+    public func experimentOptions(_ dataset: PaperDataset, selection: ClassSelection, output: URL) -> ExperimentOptions {
+        var o = ExperimentOptions(data: dataset.path, output: output)
+        o.selection = selection
+        o.channels = dataset.channels
+        o.splitRatio = dataset.splitRatio; o.resplit = dataset.resplit; o.splitSeed = dataset.splitSeed
+        o.arms = arms; o.seeds = seeds; o.arch = .paperCNN
+        o.classifier.epochs = epochs; o.classifier.patience = patience
+        o.ganSteps = ganSteps
+        return o
+    }
+}
+
 /// Runs the paper's experiment on each requested dataset and writes `report.html`, `report.md`
-/// and `report.json` to `output`.
+/// and `report.json` to `output`; with `fixes`, the experiment's arms beside it (`DIR/NAME-fixes/`).
 public final class PaperReplica {
     public let datasets: [PaperDataset]
     public let settings: PaperSettings
     public let output: URL
+    public var fixes: PaperFixes? = PaperFixes()
 
     /// `datasets` defaults to both of the paper's, built from `dataRoot` with `seed`.
     public init(datasets: [PaperDataset], settings: PaperSettings, output: URL) throws {
@@ -167,8 +191,26 @@ public final class PaperReplica {
         let start = Date()
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         var results: [PaperResult] = []
-        for dataset in datasets { results.append(try run(dataset, observe)) }
-        let report = PaperReport(settings: settings, datasets: results, seconds: Date().timeIntervalSince(start))
+        var fixed: [String: ExperimentReport] = [:]
+        for dataset in datasets {
+            results.append(try run(dataset, observe))
+            if let fixes {
+                observe(.stage("\(dataset.name): the experiment's arms on the same images (\(fixes.arms.map(\.name).joined(separator: ", ")))"))
+                let o = fixes.experimentOptions(dataset, selection: selection(dataset),
+                                                output: output.appendingPathComponent("\(dataset.name)-fixes"))
+                fixed[dataset.name] = try Experiment(options: o).run { event in
+                    switch event {
+                    case .stage(let s): observe(.stage("\(dataset.name) fixes: \(s)"))
+                    case let .ganStep(name, step, total, eta): observe(.ganStep(name: name, step: step, total: total, etaSeconds: eta))
+                    case let .classifierEpoch(arm, seed, epoch, epochs, _):
+                        observe(.epoch(run: "\(dataset.name) \(arm) seed \(seed)", epoch: epoch, epochs: epochs, trainAccuracy: .nan,
+                                       valAccuracy: .nan))
+                    default: break
+                    }
+                }
+            }
+        }
+        let report = PaperReport(settings: settings, datasets: results, fixes: fixed, seconds: Date().timeIntervalSince(start))
         try report.write(to: output)
         return report
     }

@@ -28,6 +28,17 @@ struct ReproduceCommand: ParsableCommand {
         @Option(help: "Seeds the subsample and the split.") var seed: UInt64 = 0
         @Option(help: "Override the GAN steps per class.") var ganSteps: Int?
         @Option(help: "Override the classifier epochs.") var epochs: Int?
+        @Flag(help: "Skip the experiment's arms beside the replica (the fixes).") var noFixes = false
+        @Option(help: "Seeds of the fixes, 1...100.") var fixesSeeds = 3
+        @Option(help: "Arms of the fixes, comma-separated (see `medsynth experiment --help`).")
+        var fixesArms = PaperFixes().arms.map(\.name).joined(separator: ",")
+
+        func validate() throws {
+            guard (1...100).contains(fixesSeeds) else { throw ValidationError("--fixes-seeds \(fixesSeeds): must be in 1...100") }
+            if let ganSteps, !(1...1_000_000).contains(ganSteps) { throw ValidationError("--gan-steps \(ganSteps): must be in 1...1000000") }
+            if let epochs, !(1...100_000).contains(epochs) { throw ValidationError("--epochs \(epochs): must be in 1...100000") }
+            _ = try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
+        }
 
         func run() throws {
             var settings = full ? PaperSettings.full : PaperSettings.reduced
@@ -41,6 +52,13 @@ struct ReproduceCommand: ParsableCommand {
                 }
             }
             let replica = try PaperReplica(datasets: chosen, settings: settings, output: URL(fileURLWithPath: out))
+            if noFixes { replica.fixes = nil } else {
+                var fixes = PaperFixes()
+                fixes.arms = try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
+                fixes.seeds = (0..<UInt64(fixesSeeds)).map { $0 }
+                if full { fixes.epochs = 50; fixes.patience = 10; fixes.ganSteps = 600 }
+                replica.fixes = fixes
+            }
             var progress = ProgressLine()
             let report = try replica.run { event in
                 switch event {

@@ -38,6 +38,9 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
     settings.maxImagesPerClass = 16
     let replica = try PaperReplica(datasets: [.pneumonia(dataRoot: root, seed: 0), .skin(dataRoot: root, seed: 0)],
                                    settings: settings, output: out)
+    var fixes = PaperFixes()
+    fixes.arms = ["original", "cdcgan+filter"]; fixes.seeds = [0, 1]; fixes.epochs = 1; fixes.ganSteps = 2
+    replica.fixes = fixes
     var stages: [String] = []
     let report = try replica.run { if case .stage(let s) = $0 { stages.append(s) } }
 
@@ -50,6 +53,14 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
         #expect(r.strips.map(\.className) == r.classNames && r.strips.allSatisfy { $0.steps == [1, 2] })
     }
     #expect(stages.filter { $0.contains("DCGAN on") }.count == 6)               // a GAN for every class
+    // The fixes: the experiment's arms on the replica's own images and split.
+    #expect(report.fixes.keys.sorted() == ["pneumonia", "skin"])
+    for (name, e) in report.fixes {
+        let r = try #require(report.datasets.first { $0.dataset.name == name })
+        #expect(e.arms.map(\.name) == ["original", "cdcgan+filter"] && e.seeds == [0, 1])
+        #expect(e.classNames == r.classNames && e.testImages == r.splitCounts["test"]!.values.reduce(0, +))
+        #expect(e.arms[1].balancedAccuracyVsOriginal != nil)
+    }
 
     let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
     for text in ["## Table I: pneumonia chest X-ray", "## Table II: skin lesions",
@@ -57,7 +68,8 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
                  "| Train accuracy | 0.955 |", "| Validation accuracy | 0.722 |", "| Precision normal | 0.69 |",
                  "| Recall pneumonia | 0.00 |", "| Train accuracy | 0.048 |", "| Validation accuracy | 0.051 |",
                  "| Precision benign | 0.51 |", "| Recall dermatofibroma | 0.00 |", "| Number of images | 362 |", "| Number of images | 3550 |",
-                 "What matches and what does not", "minority-recall collapse", "Where the paper is silent", "Beside the replica: the fixes"] {
+                 "What matches and what does not", "minority-recall collapse", "Where the paper is silent", "Beside the replica: the fixes",
+                 "### pneumonia (2 seeds", "| cdcgan+filter |", "Δ balanced acc. vs original [Holm CI]"] {
         #expect(md.contains(text), "report.md lacks \(text)")
     }
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
