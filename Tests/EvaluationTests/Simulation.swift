@@ -10,6 +10,12 @@ import Foundation
 /// arm disagree on some images (the seed-by-image interaction). A wrong prediction is a uniformly
 /// drawn other class. The test set is drawn anew in every simulated experiment, so the estimand is
 /// the expected statistic over test sets and training runs.
+///
+/// With `imageEffectSD` > 0 the arms' advantage also varies across images: each image draws
+/// u ~ N(0, imageEffectSD^2), added as +u/2 to the other arm's logit and -u/2 to the reference's
+/// in every seed, so the same images favour the same arm in every training run (the test-image main
+/// effect of the difference). u is symmetric, so with no shift the expected difference over the
+/// image population is exactly 0, although a given test set's difference is not.
 struct Scenario {
     /// Test images per class (N_c): imbalanced, fixed labels.
     var support: [Int]
@@ -22,6 +28,8 @@ struct Scenario {
     /// Standard deviation of an image's difficulty, in logits.
     var difficultySD: Double
     var seeds: Int
+    /// Standard deviation of an image's effect on the logit difference between the arms (see above).
+    var imageEffectSD: Double = 0
 
     var classCount: Int { support.count }
 
@@ -29,18 +37,20 @@ struct Scenario {
     func experiment(_ rng: inout SplitMix64) throws -> (reference: SeedPredictions, arm: SeedPredictions) {
         let labels = support.indices.flatMap { c in Array(repeating: c, count: support[c]) }
         let difficulty = labels.map { _ in difficultySD * rng.normal() }
-        func arm(_ shift: [Double]) throws -> SeedPredictions {
+        // NOTE: drawn only when used, so scenarios without it keep their random streams (and coverages).
+        let effect = imageEffectSD > 0 ? labels.map { _ in imageEffectSD * rng.normal() } : labels.map { _ in 0.0 }
+        func arm(_ shift: [Double], side: Double) throws -> SeedPredictions {
             let predictions = (0..<seeds).map { _ -> [Int] in
                 let modelSkill = support.indices.map { skill[$0] + shift[$0] + skillSD * rng.normal() }
                 return labels.indices.map { i in
                     let y = labels[i]
-                    let p = 1 / (1 + Foundation.exp(-(modelSkill[y] + difficulty[i])))
+                    let p = 1 / (1 + Foundation.exp(-(modelSkill[y] + difficulty[i] + side * effect[i])))
                     return rng.uniform() < p ? y : (y + 1 + rng.index(below: classCount - 1)) % classCount
                 }
             }
             return try SeedPredictions(labels: labels, predictions: predictions)
         }
-        return (try arm(Array(repeating: 0, count: classCount)), try arm(shift))
+        return (try arm(Array(repeating: 0, count: classCount), side: -0.5), try arm(shift, side: 0.5))
     }
 
     /// The true difference of the expected statistic, by Monte Carlo with common random numbers
@@ -55,12 +65,37 @@ struct Scenario {
             var sum = 0.0
             for _ in 0..<draws {
                 let x = skillSD * rng.normal() + difficultySD * rng.normal()
-                sum += 1 / (1 + Foundation.exp(-(skill[c] + shift[c] + x))) - 1 / (1 + Foundation.exp(-(skill[c] + x)))
+                func difference(_ u: Double) -> Double {
+                    1 / (1 + Foundation.exp(-(skill[c] + shift[c] + x + u / 2)))
+                        - 1 / (1 + Foundation.exp(-(skill[c] + x - u / 2)))
+                }
+                // NOTE: u and -u are equally likely (antithetic draws), so a null's truth is exactly 0.
+                if imageEffectSD > 0 {
+                    let u = imageEffectSD * rng.normal()
+                    sum += (difference(u) + difference(-u)) / 2
+                } else {
+                    sum += difference(0)
+                }
             }
             total += weights[c] * sum / Double(draws)
         }
         return total
     }
+}
+
+/// Two classes, 120 common and 30 rare test images; a model's rare-class recall varies between
+/// training runs by about 8 points (skill sd 0.4 logits), close to what seeds give here.
+func twoClass(seeds: Int, rareShift: Double) -> Scenario {
+    Scenario(support: [120, 30], skill: [2.0, 0.5], shift: [0, rareShift], skillSD: 0.4, difficultySD: 1.5, seeds: seeds)
+}
+
+/// `twoClass` with an arm effect that varies across test images (sd 3 logits, the same images
+/// favouring the same arm in every seed): per-seed differences then agree, and the seed variance
+/// alone misses how much a new test set would move the difference.
+func heterogeneous(seeds: Int, rareShift: Double) -> Scenario {
+    var s = twoClass(seeds: seeds, rareShift: rareShift)
+    s.imageEffectSD = 3
+    return s
 }
 
 /// Fractions of simulated experiments whose 95% interval covers the true difference.
