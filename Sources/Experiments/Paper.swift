@@ -151,8 +151,8 @@ public enum PaperEvent: Sendable {
 public struct PaperFixes: Codable, Equatable, Sendable {
     public var arms: [Arm] = ["original", "weighted", "oversample", "cdcgan", "cdcgan+filter"]
     public var seeds: [UInt64] = [0, 1, 2]
-    public var epochs = 15
-    public var patience = 5
+    public var epochs = 10
+    public var patience = 4
     public var ganSteps = 300
     public init() {}
 
