@@ -138,3 +138,16 @@ func correctRows(_ d: [[Int]]) -> (reference: [Int], arm: [Int]) {
         try PairedBootstrap.compare(reference: a, arms: [("x", otherLabels)], classCount: 2, statistic: .balancedAccuracy, seed: 0)
     }
 }
+
+/// A difference of recalls lies in [-1, 1]: t tails at a high level must not reach past it.
+@Test func intervalBoundsStayWithinTheStatisticsRange() throws {
+    let labels = Array(repeating: 0, count: 10) + Array(repeating: 1, count: 10)
+    func seedRow(recall1 hits: Int) -> [Int] { Array(repeating: 0, count: 10) + (0..<10).map { $0 < hits ? 1 : 0 } }
+    // Per-seed recall differences of class 1: +1, 0, -1 (huge seed variance, 2 df).
+    let reference = try SeedPredictions(labels: labels, predictions: [seedRow(recall1: 0), seedRow(recall1: 5), seedRow(recall1: 10)])
+    let arm = try SeedPredictions(labels: labels, predictions: [seedRow(recall1: 10), seedRow(recall1: 5), seedRow(recall1: 0)])
+    let r = try PairedBootstrap.difference(reference, arm, classCount: 2, statistic: .recall(classIndex: 1), resamples: 400,
+                                           level: 0.995, seed: 3)
+    #expect(r.lower >= -1 && r.upper <= 1, "[\(r.lower), \(r.upper)]")
+    #expect(r.lower < 0 && r.upper > 0)
+}
