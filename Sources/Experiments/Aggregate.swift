@@ -40,8 +40,14 @@ extension Experiment {
             let best = cs.map { c in c.history.epochs.first { $0.epoch == c.history.bestEpoch } ?? c.history.epochs.last! }
             var confusion = Array(repeating: Array(repeating: 0, count: k), count: k)
             for r in defaults { for i in 0..<k { for j in 0..<k { confusion[i][j] += r.confusionMatrix[i][j] } } }
-            var acceptance: [String: Acceptance] = [:]
-            for c in cs { for (name, a) in c.acceptance { acceptance[name] = acceptance[name].map { $0 + a } ?? a } }
+            var acceptance: [String: Acceptance] = [:], thresholds: [String: [Double]] = [:]
+            for c in cs {
+                for (name, a) in c.acceptance {
+                    acceptance[name] = acceptance[name].map { $0 + a } ?? a
+                    thresholds[name, default: []].append(a.threshold)
+                }
+            }
+            for (name, t) in thresholds { acceptance[name]?.threshold = t.reduce(0, +) / Double(t.count) }
             let synthesis = arm.isGenerative
                 ? try Stat(cs.map { $0.synthesisSeconds + generatorSeconds(arm, seed: $0.seed) }) : nil
             var grids: [String] = []

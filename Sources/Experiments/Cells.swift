@@ -14,15 +14,16 @@ public struct Acceptance: Codable, Equatable, Sendable {
     public var nearCopies: Int
     /// Images kept (at most the number wanted).
     public var kept: Int
-    /// The confidence threshold on p(class), chosen on the real validation images of the class.
+    /// The confidence threshold on p(class), chosen on the real validation images of the class (mean over seeds in reports).
     public var threshold: Double
 
     /// Share of candidates that passed both tests.
     public var rate: Double { candidates == 0 ? 0 : Double(confident - nearCopies) / Double(candidates) }
 
+    /// Counts added; the threshold is the first one's (the caller averages thresholds itself).
     static func + (a: Acceptance, b: Acceptance) -> Acceptance {
         Acceptance(candidates: a.candidates + b.candidates, confident: a.confident + b.confident,
-                   nearCopies: a.nearCopies + b.nearCopies, kept: a.kept + b.kept, threshold: (a.threshold + b.threshold) / 2)
+                   nearCopies: a.nearCopies + b.nearCopies, kept: a.kept + b.kept, threshold: a.threshold)
     }
 }
 

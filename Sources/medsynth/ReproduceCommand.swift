@@ -67,8 +67,8 @@ struct ReproduceCommand: ParsableCommand {
                     progress.update(fraction: Double(step) / Double(max(total, 1)), "\(name) GAN step \(step)/\(total) ETA \(formatDuration(eta))",
                                     force: step == total)
                 case let .epoch(run, epoch, epochs, trainAccuracy, valAccuracy):
-                    progress.update(fraction: Double(epoch + 1) / Double(epochs), String(
-                        format: "%@ epoch %d/%d train acc %.3f val acc %.3f", run, epoch + 1, epochs, trainAccuracy, valAccuracy),
+                    let scores = trainAccuracy.isNaN ? "" : String(format: " train acc %.3f val acc %.3f", trainAccuracy, valAccuracy)
+                    progress.update(fraction: Double(epoch + 1) / Double(epochs), "\(run) epoch \(epoch + 1)/\(epochs)\(scores)",
                                     force: epoch + 1 == epochs)
                 }
             }
