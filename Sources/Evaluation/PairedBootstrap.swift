@@ -336,8 +336,11 @@ public enum PairedBootstrap {
             let deviations = replicates[k].map { $0 - v.estimate }
             let bootVariance = deviations.reduce(0) { $0 + $1 * $1 } / Double(deviations.count)
             let scale = bootVariance > 0 ? (v.variance / bootVariance).squareRoot() : 0
+            // NOTE: when no replicate moves (every draw gives the estimate) but V > 0, the shape falls
+            // back to normal deviations of variance V, so the interval is never wrongly a point.
             let final = corrected ? deviations.map { d in
-                v.estimate + d * scale * (v.degreesOfFreedom / chiRNG.chiSquare(v.degreesOfFreedom)).squareRoot()
+                let deviation = bootVariance > 0 ? d * scale : chiRNG.normal() * v.variance.squareRoot()
+                return v.estimate + deviation * (v.degreesOfFreedom / chiRNG.chiSquare(v.degreesOfFreedom)).squareRoot()
             } : replicates[k]
             return Distribution(estimate: v.estimate, replicates: final.sorted(), skipped: skipped,
                                 standardError: v.variance.squareRoot(), degreesOfFreedom: v.degreesOfFreedom)
@@ -408,13 +411,24 @@ public enum PairedBootstrap {
             residual += residualTerm
             denominator += imageTerm * imageTerm / imageDF + residualTerm * residualTerm / residualDF
         }
-        // NOTE: with S - 1 = 2 df, V_seed is below its expectation about 63% of the time and can be
-        // tiny by luck (three nearly equal per-seed differences): single intervals then come out very
-        // narrow. Flooring it at the residual (interaction) term, with df S - 1, over-covered (98% in
-        // CalibrationTests); the t(S - 1) tails are what keep the coverage right on average. More
-        // seeds, not a floor, make single intervals reliable.
-        guard image > residual else { return (estimate, seedPart, seedDF) }
-        let variance = seedPart + image - residual
+        // NOTE: V_seed's expectation holds the interaction's share (the residual term). With S - 1 = 1 or
+        // 2 df it can come out as exactly 0 by coincidence (seeds whose differences are equal, made on
+        // different images), which gave zero-width "helps" intervals on real data. So V_seed is
+        // floored at the residual term; when the floor binds, V rests on the residual mean squares and
+        // takes their Satterthwaite degrees of freedom ((S-1)(n_c-1) each), not S - 1 (keeping S - 1
+        // there over-covered: 98% in CalibrationTests).
+        var residualDenominator = 0.0
+        for c in support.indices where weights[c] > 0 && support[c] > 1 {
+            let imageDF = Double(support[c] - 1)
+            let term = weights[c] * weights[c] / Double(s * support[c]) * residualSquares[c] / (seedDF * imageDF)
+            residualDenominator += term * term / (seedDF * imageDF)
+        }
+        let floorBinds = seedPart < residual && residual > 0
+        let seedTerm = floorBinds ? residual : seedPart
+        let seedTermDF = floorBinds ? max(residual * residual / residualDenominator, seedDF) : seedDF
+        guard image > residual else { return (estimate, seedTerm, seedTermDF) }
+        let variance = seedTerm + image - residual
+        if floorBinds { denominator += seedTerm * seedTerm / seedTermDF - seedPart * seedPart / seedDF }
         // NOTE: Satterthwaite's df drops towards 0 when the subtracted residual term is close to the
         // image term (V tiny against the terms' noise); floored at the S - 1 df of V_seed <= V.
         return (estimate, variance, max(variance * variance / denominator, seedDF))

@@ -35,6 +35,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Familywise error rate of the Holm-corrected comparisons, [0.001, 0.5].") var alpha = 0.05
     @Flag(help: "Skip the generator audit (KID, FD, PRDC, copies).") var noAudit = false
     @Option var splitSeed: UInt64 = 0
+    @Flag(help: "Split an npz's images anew 8:1:1 instead of keeping its own train/val arrays.") var resplit = false
     @Option(help: "Output folder: report.json, report.md, report.html, models, generators. Re-running on it resumes.") var out: String
     @OptionGroup var selection: ClassSelectionOptions
     @OptionGroup var tracking: TrackingOptions
@@ -56,6 +57,7 @@ struct ExperimentCommand: ParsableCommand {
         o.classifier.epochs = epochs; o.classifier.batchSize = batchSize; o.classifier.patience = patience
         o.classifier.learningRate = lr
         o.ganSteps = ganSteps; o.ganWidth = ganWidth; o.maxSyntheticRatio = maxSyntheticRatio; o.splitSeed = splitSeed
+        o.resplit = resplit
         o.ratioSweep = try (ratioSweep ?? "").split(separator: ",").map {
             guard let r = Double($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--ratio-sweep: \"\($0)\" is not a number") }
             return r
