@@ -29,14 +29,13 @@ struct ReproduceCommand: ParsableCommand {
         @Option(help: "Override the GAN steps per class.") var ganSteps: Int?
         @Option(help: "Override the classifier epochs.") var epochs: Int?
         @Flag(help: "Skip the experiment's arms beside the replica (the fixes).") var noFixes = false
-        @Option(help: "Seeds of the fixes, 1...100.") var fixesSeeds = 3
+        @Option(help: Ranges.seeds.help("Seeds of the fixes.")) var fixesSeeds = 3
         @Option(help: "Arms of the fixes, comma-separated (see `medsynth experiment --help`).")
         var fixesArms = PaperFixes().arms.map(\.name).joined(separator: ",")
 
         func validate() throws {
-            guard (1...100).contains(fixesSeeds) else { throw ValidationError("--fixes-seeds \(fixesSeeds): must be in 1...100") }
-            if let ganSteps, !(1...1_000_000).contains(ganSteps) { throw ValidationError("--gan-steps \(ganSteps): must be in 1...1000000") }
-            if let epochs, !(1...100_000).contains(epochs) { throw ValidationError("--epochs \(epochs): must be in 1...100000") }
+            try Ranges.seeds.check(fixesSeeds, "--fixes-seeds")
+            try Ranges.steps.check(ganSteps, "--gan-steps"); try Ranges.epochs.check(epochs, "--epochs")
             _ = try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
         }
 
