@@ -74,7 +74,7 @@ let package = Package(
         // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
         .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation", "Privacy"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
-        .target(name: "Experiments", dependencies: ["GAN", "Classification", "Evaluation", "Datasets", "Quality"], swiftSettings: simdFlags),
+        .target(name: "Experiments", dependencies: ["AtomicIO", "GAN", "Classification", "Evaluation", "Datasets", "Quality"], swiftSettings: simdFlags),
         // Run store and model registry (SQLite through GRDB; Debian: libsqlite3-dev).
         .target(
             name: "Tracking",
@@ -107,7 +107,7 @@ let package = Package(
             dependencies: ["GAN", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Evaluation", "NN"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "AtomicIO"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),

@@ -14,11 +14,29 @@ public enum Monitor: String, Codable, Sendable, CaseIterable {
     func value(_ r: EvaluationReport) -> Double { self == .macroF1 ? r.macroF1 : r.balancedAccuracy }
 }
 
+/// The learning-rate schedules the command line offers by name.
+public enum ScheduleName: String, Codable, Sendable, CaseIterable {
+    case constant
+    /// Cosine annealing from the base rate to 1/100 of it at the last epoch (torch CosineAnnealingLR).
+    case cosine
+
+    /// The schedule for `epochs` epochs from `learningRate`; nil for a constant rate.
+    public func schedule(epochs: Int, learningRate: Float) -> LearningRateSchedule? {
+        switch self {
+        case .constant: return nil
+        case .cosine: return .cosine(tMax: max(epochs - 1, 1), minimum: learningRate / 100)
+        }
+    }
+}
+
 /// How a classifier is trained (defaults: Adam 1e-3, batch 64, 30 epochs, patience 8).
 public struct TrainingOptions: Codable, Equatable, Sendable {
     public var epochs = 30
     public var batchSize = 64
     public var learningRate: Float = 1e-3
+    /// The learning rate over epochs; nil = constant. `.cosine(tMax: epochs, minimum: lr / 100)` is what
+    /// `--lr-schedule cosine` sets (MedMNIST's ResNet recipe decays the rate too, in steps).
+    public var schedule: LearningRateSchedule? = nil
     /// Weight the loss by inverse class frequency (`inverseFrequencyWeights`).
     public var classWeights = false
     public var labelSmoothing: Float = 0
@@ -64,10 +82,13 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     public var valMacroF1: Double
     public var valBalancedAccuracy: Double
     public var seconds: Double
+    /// The learning rate of this epoch (nil in records written before schedules existed).
+    public var learningRate: Float? = nil
 
     enum CodingKeys: String, CodingKey {
         case epoch, trainLoss = "train_loss", trainAccuracy = "train_accuracy", valLoss = "val_loss"
         case valAccuracy = "val_accuracy", valMacroF1 = "val_macro_f1", valBalancedAccuracy = "val_balanced_accuracy", seconds
+        case learningRate = "learning_rate"
     }
 }
 
@@ -204,6 +225,7 @@ public final class ClassifierTrainer {
         var sinceBest = 0, bestLoss = Double.infinity
         for epoch in 0..<options.epochs {
             let start = Date()
+            if let schedule = options.schedule { optimizer.learningRate = schedule.rate(base: options.learningRate, epoch: epoch) }
             let plan = batches(epoch: epoch)
             model.train(true)
             var lossSum = 0.0, correct = 0, seen = 0
@@ -247,7 +269,8 @@ public final class ClassifierTrainer {
             let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
                                      trainAccuracy: Double(correct) / Double(max(seen, 1)), valLoss: report.loss ?? .nan,
                                      valAccuracy: report.accuracy, valMacroF1: report.macroF1,
-                                     valBalancedAccuracy: report.balancedAccuracy, seconds: Date().timeIntervalSince(start))
+                                     valBalancedAccuracy: report.balancedAccuracy, seconds: Date().timeIntervalSince(start),
+                                     learningRate: optimizer.learningRate)
             history.epochs.append(record)
             let score = options.monitor.value(report), valLoss = report.loss ?? .infinity
             // NOTE: ties on the score break by validation loss: a model still predicting one class

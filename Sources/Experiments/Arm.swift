@@ -133,6 +133,8 @@ public enum ExperimentError: Error, CustomStringConvertible, Equatable {
     case invalidOption(name: String, value: String, reason: String)
     /// The output folder holds an experiment run with other settings.
     case settingsChanged(folder: String, differences: [String])
+    /// A worker process of `--jobs` failed; its log names the reason.
+    case workerFailed(index: Int, status: Int32, log: String, lastLines: String)
 
     public var description: String {
         switch self {
@@ -141,6 +143,9 @@ public enum ExperimentError: Error, CustomStringConvertible, Equatable {
         case let .settingsChanged(folder, differences):
             return "\(folder) holds an experiment with other settings (\(differences.joined(separator: "; "))): "
                 + "resume needs the same settings; choose a new --out, or delete the folder"
+        case let .workerFailed(index, status, log, lastLines):
+            return "worker \(index) stopped with status \(status) (log: \(log)):\n\(lastLines)\n"
+                + "finished cells are kept: run the same command again to resume"
         }
     }
 }

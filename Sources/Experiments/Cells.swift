@@ -1,3 +1,4 @@
+import AtomicIO
 import Classification
 import Datasets
 import Evaluation
@@ -70,20 +71,54 @@ extension Experiment {
 
     func modelURL(_ arm: Arm, seed: UInt64) -> URL { cellDirectory(arm, seed: seed).appendingPathComponent("model.safetensors") }
 
-    /// The cell of `arm` and `seed`: from memory, from disk (a finished earlier run), or trained now.
-    /// Filtered arms first need `original` (their judge), pre-trained arms the same arm without
-    /// `pretrain` (their starting weights); both are trained here when missing.
+    /// The cell of `arm` and `seed` when a run (this one, an earlier one, another worker) finished it.
+    func finishedCell(_ arm: Arm, seed: UInt64) -> Cell? {
+        let file = cellDirectory(arm, seed: seed).appendingPathComponent("cell.json")
+        guard let data = FileManager.default.contents(atPath: file.path),
+              let c = try? JSONDecoder().decode(Cell.self, from: data),
+              c.arm == arm.name, c.seed == seed, FileManager.default.fileExists(atPath: modelURL(arm, seed: seed).path)
+        else { return nil }
+        return c
+    }
+
+    /// The cell of `arm` and `seed`: from memory, from disk (a finished earlier run or another
+    /// worker), or trained now under a claim (`arms/ARM/seed-S.claim`). When another live worker
+    /// holds the claim, waits for its result.
     func cell(_ arm: Arm, seed: UInt64, _ observe: (ExperimentEvent) -> Void) throws -> Cell {
+        try cell(arm, seed: seed, wait: true, observe)!
+    }
+
+    /// As `cell(_:seed:_:)`, but returns nil at once when `wait` is false and another worker holds the cell.
+    func cell(_ arm: Arm, seed: UInt64, wait: Bool, _ observe: (ExperimentEvent) -> Void) throws -> Cell? {
         let key = "\(arm.name)#\(seed)"
         if let c = cells[key] { return c }
-        let dir = cellDirectory(arm, seed: seed), file = dir.appendingPathComponent("cell.json")
-        if let data = FileManager.default.contents(atPath: file.path),
-           let c = try? JSONDecoder().decode(Cell.self, from: data),
-           c.arm == arm.name, c.seed == seed, FileManager.default.fileExists(atPath: modelURL(arm, seed: seed).path) {
-            observe(.resumed("\(arm.name) seed \(seed)"))
-            cells[key] = c
-            return c
+        let dir = cellDirectory(arm, seed: seed)
+        try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var announced = false
+        while true {
+            if let c = finishedCell(arm, seed: seed) {
+                observe(.resumed("\(arm.name) seed \(seed)"))
+                cells[key] = c
+                return c
+            }
+            if let claim = FileClaim.take(dir.path + ".claim") {
+                defer { claim.release() }
+                let c = try finishedCell(arm, seed: seed) ?? trainCell(arm, seed: seed, observe)
+                cells[key] = c
+                return c
+            }
+            guard wait else { return nil }
+            if !announced { observe(.stage("waiting for \(arm.name) seed \(seed), which another worker trains")); announced = true }
+            Thread.sleep(forTimeInterval: 0.5)
         }
+    }
+
+    /// Trains the cell of `arm` and `seed` (the caller holds its claim). Filtered arms first need
+    /// `original` (their judge), pre-trained arms the same arm without `pretrain` (their starting
+    /// weights); both are trained here when missing, or waited for.
+    private func trainCell(_ arm: Arm, seed: UInt64, _ observe: (ExperimentEvent) -> Void) throws -> Cell {
+        let dir = cellDirectory(arm, seed: seed), file = dir.appendingPathComponent("cell.json")
+        observe(.stage("cell \(arm.name) seed \(seed): training the classifier"))
         var o = options.classifier
         o.seed = seed
         o.augmentation = arm.augment ? AugmentationOptions() : nil
@@ -130,7 +165,6 @@ extension Experiment {
                      synthesisSeconds: synthesisSeconds)
         let encoder = JSONEncoder()
         try writeFileAtomically(Array(try encoder.encode(c)), to: file.path)
-        cells[key] = c
         return c
     }
 }

@@ -164,6 +164,8 @@ public final class Experiment {
                 "fine_tune_lr": "\(options.fineTuneLearningRate)",
                 "split_fingerprint": splitFingerprint, "selection": options.selection.map { "\($0)" } ?? "",
                 "train_images": "\(train.count)", "val_images": "\(val.count)", "test_images": "\(test.count)"]
+            // Keys added later appear only when set, so folders of earlier versions still resume.
+            .merging(c.schedule.map { ["lr_schedule": "\($0)"] } ?? [:]) { a, _ in a }
     }
 
     /// Writes `experiment.json` with the settings, or checks that an existing one matches.

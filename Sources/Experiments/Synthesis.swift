@@ -1,3 +1,4 @@
+import AtomicIO
 import Autodiff
 import Classification
 import Datasets
@@ -28,19 +29,41 @@ public struct GeneratorAudit: Codable, Equatable, Sendable {
 }
 
 extension Experiment {
-    /// The generators of `seed` that `kinds` need, trained now or read back from a finished earlier run.
+    /// One generator an arm may need: its name (`dcgan-CLASS` or `cdcgan`) and training images.
+    struct GeneratorTask {
+        var name: String
+        var images: LabeledImages
+        var conditional: Bool
+        /// The class of a per-class generator; nil for the conditional one.
+        var className: String?
+    }
+
+    /// The generators that arms of `kinds` need, for any seed: a DCGAN per class below the
+    /// majority, and one conditional DCGAN.
+    func generatorTasks(kinds: Set<GeneratorKind>) -> [GeneratorTask] {
+        var tasks: [GeneratorTask] = []
+        let counts = train.classCounts, top = counts.max() ?? 0
+        if kinds.contains(.dcgan) {
+            for (c, name) in train.classNames.enumerated() where counts[c] < top {
+                tasks.append(GeneratorTask(name: "dcgan-\(name)", images: train.subset(train.labels.indices.filter { train.labels[$0] == c }),
+                                           conditional: false, className: name))
+            }
+        }
+        if kinds.contains(.cdcgan) { tasks.append(GeneratorTask(name: "cdcgan", images: train, conditional: true, className: nil)) }
+        return tasks
+    }
+
+    /// The generators of `seed` that `kinds` need, trained now or read back from a finished earlier run
+    /// (or from another worker: one that another worker is training is waited for).
     /// Each generator's seed derives from the arm seed and its name, so every seed retrains them.
     func generators(seed: UInt64, kinds: Set<GeneratorKind>, _ observe: (ExperimentEvent) -> Void) throws -> Generators {
         var g = generatorCache[seed] ?? Generators()
-        let counts = train.classCounts, top = counts.max() ?? 0
-        if kinds.contains(.dcgan) {
-            for (c, name) in train.classNames.enumerated() where counts[c] < top && g.perClass[name] == nil {
-                let subset = train.subset(train.labels.indices.filter { train.labels[$0] == c })
-                g.perClass[name] = try generator(name: "dcgan-\(name)", images: subset, conditional: false, seed: seed, into: &g, observe)
+        for task in generatorTasks(kinds: kinds) {
+            if let name = task.className {
+                if g.perClass[name] == nil { g.perClass[name] = try generator(task, seed: seed, into: &g, observe) }
+            } else if g.conditional == nil {
+                g.conditional = try generator(task, seed: seed, into: &g, observe)
             }
-        }
-        if kinds.contains(.cdcgan) && g.conditional == nil {
-            g.conditional = try generator(name: "cdcgan", images: train, conditional: true, seed: seed, into: &g, observe)
         }
         generatorCache[seed] = g
         return g
@@ -49,19 +72,55 @@ extension Experiment {
     /// Where finished generators of a seed live, and the marker that says they finished.
     struct GeneratorDone: Codable { var seconds: Double; var steps: Int }
 
-    func generator(name: String, images: LabeledImages, conditional: Bool, seed: UInt64, into g: inout Generators,
-                   _ observe: (ExperimentEvent) -> Void) throws -> SyntheticImageSource {
-        let dir = options.output.appendingPathComponent("generators").appendingPathComponent("seed-\(seed)")
-            .appendingPathComponent(name)
-        let doneURL = dir.appendingPathComponent("done.json"), checkpoint = dir.appendingPathComponent("checkpoint.safetensors")
+    func generatorDirectory(_ name: String, seed: UInt64) -> URL {
+        options.output.appendingPathComponent("generators").appendingPathComponent("seed-\(seed)").appendingPathComponent(name)
+    }
+
+    /// The generator of `task` and `seed` when a run (this one, an earlier one, another worker) finished it.
+    func finishedGenerator(_ name: String, seed: UInt64) -> (GeneratorDone, SyntheticImageSource)? {
+        let dir = generatorDirectory(name, seed: seed)
+        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("done.json").path),
+              let done = try? JSONDecoder().decode(GeneratorDone.self, from: data), done.steps == options.ganSteps,
+              let source = try? SyntheticImageSource(checkpoint: dir.appendingPathComponent("checkpoint.safetensors"))
+        else { return nil }
+        return (done, source)
+    }
+
+    /// The generator of `task` for `seed`: read back when finished, else trained here under a claim
+    /// (`generators/seed-S/NAME.claim`). When another live worker holds the claim, waits for its
+    /// result, or returns nil at once when `wait` is false.
+    func generator(_ task: GeneratorTask, seed: UInt64, into g: inout Generators, wait: Bool = true,
+                   _ observe: (ExperimentEvent) -> Void) throws -> SyntheticImageSource? {
+        let name = task.name, dir = generatorDirectory(name, seed: seed)
         g.grids[name] = dir.appendingPathComponent("grid-final.png").path
-        if let data = FileManager.default.contents(atPath: doneURL.path),
-           let done = try? JSONDecoder().decode(GeneratorDone.self, from: data), done.steps == options.ganSteps,
-           let source = try? SyntheticImageSource(checkpoint: checkpoint) {
-            observe(.resumed("\(name) seed \(seed)"))
-            g.seconds[name] = done.seconds
-            return source
+        try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var announced = false
+        while true {
+            if let (done, source) = finishedGenerator(name, seed: seed) {
+                observe(.resumed("\(name) seed \(seed)"))
+                g.seconds[name] = done.seconds
+                return source
+            }
+            if let claim = FileClaim.take(dir.path + ".claim") {
+                defer { claim.release() }
+                if let (done, source) = finishedGenerator(name, seed: seed) {     // finished while we asked
+                    g.seconds[name] = done.seconds
+                    return source
+                }
+                return try trainGenerator(task, seed: seed, into: &g, observe)
+            }
+            guard wait else { return nil }
+            if !announced { observe(.stage("seed \(seed): waiting for \(name), which another worker trains")); announced = true }
+            Thread.sleep(forTimeInterval: 0.5)
         }
+    }
+
+    /// Trains the generator of `task` for `seed` from scratch (the caller holds its claim).
+    private func trainGenerator(_ task: GeneratorTask, seed: UInt64, into g: inout Generators,
+                                _ observe: (ExperimentEvent) -> Void) throws -> SyntheticImageSource {
+        let name = task.name, images = task.images, conditional = task.conditional
+        let dir = generatorDirectory(name, seed: seed)
+        let doneURL = dir.appendingPathComponent("done.json"), checkpoint = dir.appendingPathComponent("checkpoint.safetensors")
         // An unfinished generator starts again from scratch (its partial files are stale).
         try? FileManager.default.removeItem(at: dir)
         observe(.stage("seed \(seed): training \(name) on \(images.count) images"))

@@ -136,7 +136,7 @@ func checkedCopy(_ t: Tensor, _ p: Parameter, _ name: String) throws -> Tensor {
 }
 
 /// Learning-rate schedules: the rate for a given epoch (0-based) from a base rate.
-public enum LearningRateSchedule: Sendable, Equatable {
+public enum LearningRateSchedule: Codable, Sendable, Equatable {
     case constant
     /// lr = base * gamma^(floor(epoch / stepSize)) (torch StepLR).
     case step(stepSize: Int, gamma: Float)

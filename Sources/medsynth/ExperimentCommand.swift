@@ -20,6 +20,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Classifier epochs, 1...10000 (early stopping on validation macro-F1).") var epochs = 30
     @Option(help: "Classifier batch size, 2...4096.") var batchSize = 64
     @Option(help: "Classifier learning rate, (0, 1).") var lr: Float = 1e-3
+    @Option(help: "Classifier learning-rate schedule: constant, or cosine (to lr/100 at the last epoch).") var lrSchedule: ScheduleName = .constant
     @Option(help: "Epochs without improvement before stopping, 1...10000.") var patience = 8
     @Option(help: "Training steps per GAN, 1...1000000.") var ganSteps = 600
     @Option(help: "GAN width (ngf = ndf), 4...512.") var ganWidth = 32
@@ -37,11 +38,30 @@ struct ExperimentCommand: ParsableCommand {
     @Option var splitSeed: UInt64 = 0
     @Flag(help: "Split an npz's images anew 8:1:1 instead of keeping its own train/val arrays.") var resplit = false
     @Option(help: "Output folder: report.json, report.md, report.html, models, generators. Re-running on it resumes.") var out: String
+    @Option(help: Ranges.jobs.help("Worker processes that train cells at once, each with cores/jobs threads "
+                                   + "(2 on 2 cores: small models use two cores better as two one-thread processes)."))
+    var jobs = 1
+    @Flag(help: .hidden) var worker = false
     @OptionGroup var selection: ClassSelectionOptions
     @OptionGroup var tracking: TrackingOptions
 
     /// Every range is checked before any work (`ExperimentOptions.validate`, no data is read).
-    func validate() throws { _ = try experimentOptions() }
+    func validate() throws {
+        try Ranges.jobs.check(jobs, "--jobs")
+        _ = try experimentOptions()
+    }
+
+    /// The arguments of a worker process: this command's own, without `--jobs`, with `--worker`.
+    static func workerArguments(_ arguments: [String]) -> [String] {
+        var out: [String] = [], skipNext = false
+        for a in arguments {
+            if skipNext { skipNext = false; continue }
+            if a == "--jobs" { skipNext = true; continue }
+            if a.hasPrefix("--jobs=") { continue }
+            out.append(a)
+        }
+        return out + ["--worker"]
+    }
 
     /// The options as the library takes them; every range is checked by `ExperimentOptions.validate`.
     func experimentOptions() throws -> ExperimentOptions {
@@ -56,6 +76,7 @@ struct ExperimentCommand: ParsableCommand {
         o.arch = arch
         o.classifier.epochs = epochs; o.classifier.batchSize = batchSize; o.classifier.patience = patience
         o.classifier.learningRate = lr
+        o.classifier.schedule = lrSchedule.schedule(epochs: epochs, learningRate: lr)
         o.ganSteps = ganSteps; o.ganWidth = ganWidth; o.maxSyntheticRatio = maxSyntheticRatio; o.splitSeed = splitSeed
         o.resplit = resplit
         o.ratioSweep = try (ratioSweep ?? "").split(separator: ",").map {
@@ -72,17 +93,43 @@ struct ExperimentCommand: ParsableCommand {
     func run() throws {
         let o = try experimentOptions()
         let experiment = try Experiment(options: o)
+        if worker {
+            // A worker of `--jobs`: plain lines into its log; the parent shows progress and reports.
+            try experiment.work { event in
+                let line: String
+                switch event {
+                case .stage(let s): line = s
+                case .resumed(let s): line = "finished earlier: \(s)"
+                case .alarm(let s): line = "ALARM: \(s)"
+                default: return
+                }
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))      // unbuffered: the log is read while it runs
+            }
+            return
+        }
         var progress = ProgressLine()
         let start = Date()
+        if jobs > 1 {
+            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
+            progress.note("\(jobs) workers, \(threads) thread\(threads == 1 ? "" : "s") each; logs in \(out)/workers/")
+            try experiment.runWorkers(executable: "/proc/self/exe",
+                                      arguments: Self.workerArguments(Array(CommandLine.arguments.dropFirst())),
+                                      count: jobs, threadsPerWorker: threads) {
+                let (finished, total) = experiment.gridProgress()
+                progress.update(fraction: Double(finished) / Double(max(total, 1)),
+                                "\(finished)/\(total) generators and cells finished, \(formatDuration(Date().timeIntervalSince(start)))")
+            }
+            progress.finish()
+        }
         struct Recorded: Encodable {
             let data: String; let test: String?; let arms: [String]; let seeds: Int; let imageSize: Int; let channels: Int?
-            let arch: String; let epochs: Int; let batchSize: Int; let lr: Float; let patience: Int; let ganSteps: Int
+            let arch: String; let epochs: Int; let batchSize: Int; let lr: Float; let lrSchedule: String; let patience: Int; let ganSteps: Int
             let ganWidth: Int; let maxSyntheticRatio: Double?; let ratioSweep: [Double]; let sweepArm: String
             let filterQuantile: Double; let filterCandidates: Int; let fineTuneLr: Float; let resamples: Int; let alpha: Double
             let splitSeed: UInt64
         }
         let config = Recorded(data: data, test: test, arms: o.allArms.map(\.name), seeds: seeds, imageSize: imageSize, channels: channels,
-                              arch: arch.rawValue, epochs: epochs, batchSize: batchSize, lr: lr, patience: patience, ganSteps: ganSteps,
+                              arch: arch.rawValue, epochs: epochs, batchSize: batchSize, lr: lr, lrSchedule: lrSchedule.rawValue, patience: patience, ganSteps: ganSteps,
                               ganWidth: ganWidth, maxSyntheticRatio: maxSyntheticRatio, ratioSweep: o.ratioSweep, sweepArm: o.sweepArm.name,
                               filterQuantile: filterQuantile, filterCandidates: filterCandidates, fineTuneLr: fineTuneLr,
                               resamples: resamples, alpha: alpha, splitSeed: splitSeed)

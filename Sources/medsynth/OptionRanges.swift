@@ -62,6 +62,8 @@ enum Ranges {
     /// Batch norm needs two images to have a variance.
     static let ganBatchSize = OptionRange<Int>.closed(2...4096)
     static let every = OptionRange<Int>.closed(1...1_000_000_000)
+    /// Worker processes of `experiment --jobs` (each at least one core's thread).
+    static let jobs = OptionRange<Int>.closed(1...64)
     static let learningRate = OptionRange<Float>.positive(upTo: 10)
     static let emaDecay = OptionRange<Float>(lower: 0, upper: 1, upperOpen: true)
     static let labelSmoothing = OptionRange<Float>(lower: 0, upper: 1, upperOpen: true)

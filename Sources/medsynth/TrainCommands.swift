@@ -21,6 +21,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: Ranges.epochs.help("Most epochs.")) var epochs = 30
     @Option(help: Ranges.batchSize.help("Images per step.")) var batchSize = 64
     @Option(help: Ranges.learningRate.help("Learning rate.")) var lr: Float = 1e-3
+    @Option(help: "Learning-rate schedule: constant, or cosine (to lr/100 at the last epoch).") var lrSchedule: ScheduleName = .constant
     @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
     @Option(help: Ranges.labelSmoothing.help("Label smoothing.")) var labelSmoothing: Float = 0
     @Flag(help: "Draw class-balanced batches.") var oversample = false
@@ -78,7 +79,7 @@ struct TrainCommand: ParsableCommand {
                                           classes: images.classNames.count)
         var options = TrainingOptions()
         options.epochs = dryRun ? 2 : epochs; options.batchSize = dryRun ? 8 : batchSize
-        options.learningRate = lr; options.classWeights = classWeights; options.labelSmoothing = labelSmoothing
+        options.learningRate = lr; options.schedule = lrSchedule.schedule(epochs: epochs, learningRate: lr); options.classWeights = classWeights; options.labelSmoothing = labelSmoothing
         options.oversample = oversample; options.augmentation = augment ? AugmentationOptions() : nil
         options.patience = patience; options.monitor = monitor; options.seed = seed
         if dpNoiseMultiplier != nil || dpEpsilon != nil {
@@ -218,6 +219,7 @@ struct RunSummary: Codable {
 
 extension Architecture: ExpressibleByArgument {}
 extension Monitor: ExpressibleByArgument {}
+extension ScheduleName: ExpressibleByArgument {}
 
 func writeJSON(_ value: some Encodable, to url: URL) throws {
     let encoder = JSONEncoder()

@@ -211,3 +211,20 @@ func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String
     #expect(epsilon > 6 && epsilon <= 8.1, "spent \(epsilon)")
     #expect(history.noiseMultiplier! > 0 && history.epochs.count == 2)
 }
+
+@Test func cosineScheduleSetsEachEpochsRateAndConstantKeepsIt() throws {
+    let (train, val) = try smallBreastSubset()
+    let config = try ClassifierConfig(arch: .paperCNN, classes: 2)
+    var options = TrainingOptions()
+    options.epochs = 3; options.batchSize = 16; options.patience = 10; options.learningRate = 0.01
+    options.schedule = ScheduleName.cosine.schedule(epochs: 3, learningRate: 0.01)
+    let cosine = try ClassifierTrainer(config: config, options: options, train: train, val: val).run()
+    // tMax = 2: 0.01, then (0.01 + 0.0001) / 2, then the minimum 0.0001.
+    let rates = cosine.epochs.compactMap(\.learningRate)
+    #expect(rates.count == 3)
+    for (rate, want) in zip(rates, [Float(0.01), 0.00505, 0.0001]) { #expect(abs(rate - want) < 1e-7) }
+    options.schedule = ScheduleName.constant.schedule(epochs: 3, learningRate: 0.01)
+    #expect(options.schedule == nil)
+    let constant = try ClassifierTrainer(config: config, options: options, train: train, val: val).run()
+    #expect(constant.epochs.compactMap(\.learningRate) == [0.01, 0.01, 0.01])
+}

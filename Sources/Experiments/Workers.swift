@@ -1,0 +1,89 @@
+import AtomicIO
+import Foundation
+
+/// Running the experiment's grid in several processes on one machine (`medsynth experiment --jobs N`).
+///
+/// Small classifiers and GANs (28 px, batch 64) keep two cores only partly busy with oneDNN's
+/// threads: running two cells at once with one thread each is faster than one cell with two.
+/// Workers share nothing but the output folder: each piece of the grid (a generator, an (arm,
+/// seed) cell) is taken under a `FileClaim`, trained, and written as it finishes, exactly as a
+/// single process writes it; the parent then reads every piece back (`run`) and writes the report.
+/// A worker's numbers are those of a single process with the same thread count; a killed worker
+/// loses only the piece it held, and a re-run takes it over.
+extension Experiment {
+    /// One worker: takes, in order, every seed's generators and then every (seed, arm) cell that
+    /// no other live worker holds, waiting only for the pieces its own cells need.
+    public func work(_ observe: (ExperimentEvent) -> Void = { _ in }) throws {
+        try claimOutputFolder()
+        let arms = options.allArms
+        let kinds = Set(arms.compactMap(\.generator))
+        for seed in options.seeds {
+            var g = Generators()
+            for task in generatorTasks(kinds: kinds) { _ = try generator(task, seed: seed, into: &g, wait: false, observe) }
+        }
+        for seed in options.seeds {
+            for arm in arms { _ = try cell(arm, seed: seed, wait: false, observe) }
+            generatorCache[seed] = nil                    // one seed's generators in memory at a time
+        }
+    }
+
+    /// How many pieces of the grid (generators, cells) are finished on disk, of how many.
+    public func gridProgress() -> (finished: Int, total: Int) {
+        let arms = options.allArms
+        let tasks = generatorTasks(kinds: Set(arms.compactMap(\.generator)))
+        var finished = 0, total = 0
+        for seed in options.seeds {
+            for task in tasks {
+                total += 1
+                let done = generatorDirectory(task.name, seed: seed).appendingPathComponent("done.json")
+                if FileManager.default.fileExists(atPath: done.path) { finished += 1 }
+            }
+            for arm in arms {
+                total += 1
+                if FileManager.default.fileExists(atPath: cellDirectory(arm, seed: seed).appendingPathComponent("cell.json").path) {
+                    finished += 1
+                }
+            }
+        }
+        return (finished, total)
+    }
+
+    /// Runs `count` workers (`executable arguments`, each told its OpenMP thread count), calling
+    /// `poll` about once a second while they run; writes each one's output to
+    /// `OUT/workers/worker-I.log`. Throws when a worker fails (after every worker has stopped).
+    public func runWorkers(executable: String, arguments: [String], count: Int, threadsPerWorker: Int,
+                           poll: () -> Void) throws {
+        try claimOutputFolder()
+        let logs = options.output.appendingPathComponent("workers")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        var processes: [(Process, String)] = []
+        defer { for (p, _) in processes where p.isRunning { p.terminate() } }
+        for i in 0..<count {
+            let log = logs.appendingPathComponent("worker-\(i).log").path
+            FileManager.default.createFile(atPath: log, contents: nil)
+            guard let handle = FileHandle(forWritingAtPath: log) else {
+                throw ExperimentError.invalidOption(name: "out", value: options.output.path, reason: "cannot write \(log)")
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = arguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["OMP_NUM_THREADS"] = "\(threadsPerWorker)"
+            environment["OMP_WAIT_POLICY"] = environment["OMP_WAIT_POLICY"] ?? "passive"
+            p.environment = environment
+            p.standardOutput = handle; p.standardError = handle
+            try p.run()
+            processes.append((p, log))
+        }
+        while processes.contains(where: { $0.0.isRunning }) {
+            poll()
+            Thread.sleep(forTimeInterval: 1)
+        }
+        poll()
+        for (i, (p, log)) in processes.enumerated() where p.terminationStatus != 0 {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(8).joined(separator: "\n")
+            throw ExperimentError.workerFailed(index: i, status: p.terminationStatus, log: log, lastLines: tail)
+        }
+    }
+}

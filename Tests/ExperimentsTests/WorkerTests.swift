@@ -1,0 +1,111 @@
+import AtomicIO
+import Foundation
+import Testing
+@testable import Experiments
+
+/// One process takes a claim; a second taker gets nil; a claim left by a dead process (or by this
+/// process in an earlier, failed attempt) is taken over; a released claim is free again.
+@Test func fileClaimsAreExclusiveAndStaleOnesAreTakenOver() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-claim-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    // A live holder: a child process that sleeps.
+    let sleeper = Process()
+    sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+    sleeper.arguments = ["30"]
+    try sleeper.run()
+    defer { sleeper.terminate() }
+    let host = ProcessInfo.processInfo.hostName
+    let live = dir.appendingPathComponent("live.claim").path
+    let localHost = FileClaim.hostName()
+    try "\(sleeper.processIdentifier)\n\(localHost)\n".write(toFile: live, atomically: false, encoding: .utf8)
+    #expect(FileClaim.take(live) == nil)
+    #expect(!FileClaim.isStale(live))
+    // The same holder on another host is never judged dead from here.
+    try "999999\nanother-\(host)\n".write(toFile: live, atomically: false, encoding: .utf8)
+    #expect(FileClaim.take(live) == nil)
+    // A dead holder: a child that has exited.
+    let done = Process()
+    done.executableURL = URL(fileURLWithPath: "/bin/true")
+    try done.run()
+    done.waitUntilExit()
+    let dead = dir.appendingPathComponent("dead.claim").path
+    try "\(done.processIdentifier)\n\(localHost)\n".write(toFile: dead, atomically: false, encoding: .utf8)
+    let taken = try #require(FileClaim.take(dead))
+    #expect(FileClaim.holder(dead)?.pid == getpid())
+    taken.release()
+    #expect(!FileManager.default.fileExists(atPath: dead))
+    // Free, then held by us: a second `take` in the same process sees its own leftover as stale.
+    let free = dir.appendingPathComponent("free.claim").path
+    let first = try #require(FileClaim.take(free))
+    #expect(FileClaim.holder(free)?.pid == getpid())
+    first.release()
+    #expect(FileClaim.take(free) != nil)
+}
+
+/// `--jobs 2` runs two worker processes that split the grid between them (each trains something,
+/// nothing is trained twice), and the report's numbers equal those of one process with the same
+/// thread count (one OpenMP thread).
+@Test func twoWorkersGiveTheReportOfOneProcess() throws {
+    guard let exe = medsynthExecutableBesideTests() else {
+        Issue.record("medsynth executable not found next to the tests"); return
+    }
+    let data = try smallDataset()
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-jobs-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: base) }
+    func run(_ out: String, jobs: Int) throws -> [String: Any] {
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = ["experiment", "--data", data, "--out", out, "--arms", "original,weighted,dcgan,cdcgan,cdcgan+filter",
+                       "--seeds", "2", "--epochs", "2", "--batch-size", "16", "--gan-steps", "2", "--gan-width", "4",
+                       "--arch", "paper-cnn", "--resamples", "200", "--no-audit", "--no-track", "--jobs", "\(jobs)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_NUM_THREADS"] = "1"
+        p.environment = environment
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "experiment --jobs \(jobs) failed")
+        let url = URL(fileURLWithPath: out).appendingPathComponent("report.json")
+        return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }
+    let one = try run(base.appendingPathComponent("one").path, jobs: 1)
+    let two = try run(base.appendingPathComponent("two").path, jobs: 2)
+    func numbers(_ report: [String: Any]) -> [String] {
+        (report["arms"] as! [[String: Any]]).map { arm in
+            let test = arm["test"] as! [String: Any]
+            let stats = ["balanced_accuracy", "accuracy", "macro_auc"].map { key -> String in
+                let s = test[key] as! [String: Any]
+                return "\(key) \(s["mean"] as! Double) \(s["std"] as! Double)"
+            }
+            return "\(arm["name"]!) " + stats.joined(separator: " ")
+        }
+    }
+    #expect(numbers(one) == numbers(two))
+    #expect(numbers(two).count == 5)
+    // Both workers trained something; no generator or cell was trained twice.
+    let logs = base.appendingPathComponent("two/workers")
+    var trained: [String] = []
+    for i in 0..<2 {
+        let text = try String(contentsOf: logs.appendingPathComponent("worker-\(i).log"), encoding: .utf8)
+        let lines = text.split(separator: "\n").filter { $0.contains("training ") || $0.hasPrefix("cell ") }
+        #expect(!lines.isEmpty, "worker \(i) trained nothing:\n\(text)")
+        trained += lines.map(String.init)
+    }
+    #expect(Set(trained).count == trained.count, "\(trained)")
+    // No claim is left behind.
+    let leftovers = FileManager.default.enumerator(atPath: base.appendingPathComponent("two").path)!
+        .compactMap { $0 as? String }.filter { $0.hasSuffix(".claim") }
+    #expect(leftovers.isEmpty, "\(leftovers)")
+}
+
+/// The `medsynth` executable built beside the test bundle.
+func medsynthExecutableBesideTests() -> URL? {
+    var dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent("medsynth")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    return nil
+}
