@@ -31,7 +31,7 @@ import Tracking
     let state = try makeState()
     let images = try TrainedModel.shared.get().images
     let (pixels, _) = images.gather([0, 200])
-    let expected = try state.deployment.model.predict(pixels, count: 2)
+    let expected = try state.deployment!.model.predict(pixels, count: 2)
     let app = buildApplication(state: state)
     try await app.test(.router) { client in
         let fp32: [String: Any] = ["id": "a", "inputs": [["name": "images", "shape": [2, 1, 28, 28], "datatype": "FP32",
@@ -207,7 +207,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
 }
 
 @Test func reloadSwapsTheChampionWithoutDroppingRequests() async throws {
-    let state = try makeState()
+    let state = try makeState(limits: ServingLimits(maxConcurrentInferences: 32))   // all 23 admitted at once
     let model = try TrainedModel.shared.get()
     let runID = try recordTrainingRun(in: state.store, model: model)
     _ = try state.store.register(runID: runID, name: "breast")  // version 2
@@ -288,11 +288,18 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
     try recorder.artifact(path: weights.path, kind: "model")
     try recorder.finish(status: .finished)
     _ = try store.register(runID: recorder.runID, name: "breast")
-    _ = try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader)
+    let state = try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader)
+    try state.load()
     var bytes = try Data(contentsOf: weights)
     bytes[bytes.count - 1] ^= 1
     try bytes.write(to: weights)   // e.g. another `train --out` into the registered folder
-    #expect(throws: TrackingError.self) { try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader) }
+    #expect(throws: TrackingError.self) { try state.load() }
+    // The version loaded before the change keeps answering; a fresh server is not ready.
+    #expect(state.modelStatus == .ready)
+    let fresh = try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader)
+    #expect(throws: TrackingError.self) { try fresh.load() }
+    guard case .failed(let message) = fresh.modelStatus else { Issue.record("\(fresh.modelStatus)"); return }
+    #expect(message.contains("has changed since it was registered"), "\(message)")
 }
 
 @Test func webPageIsSelfContained() async throws {
