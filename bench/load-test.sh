@@ -18,7 +18,7 @@ SETTLE=${SETTLE:-30}
 PORT=${PORT:-18090}
 WORK=$(mktemp -d)
 export MEDSYNTH_STORE="$WORK/store.sqlite" OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-PNG=$(ls "$DATA"/malignant/*.png | head -1)
+pngs=("$DATA"/malignant/*.png); PNG=${pngs[0]}
 ulimit -n "$(ulimit -Hn)"
 
 pids=()
@@ -40,9 +40,21 @@ done
 curl -sf -o /dev/null "http://127.0.0.1:$PORT/v2/health/ready" || { cat "$WORK/serve.log" >&2; exit 1; }
 
 rss() { awk '/^VmRSS/ {print $2 / 1024}' "/proc/$server/status"; }
-# Warm up (first inference builds oneDNN primitives), then the base figure.
-for _ in 1 2 3; do curl -sf -o /dev/null -X POST --data-binary @"$PNG" "http://127.0.0.1:$PORT/v1/models/breast/predict"; done
-sleep 1
+# Warm up with each request shape the load sends (the first inference of a batch size builds and
+# caches its oneDNN primitives), let the server trim its heap, then take the base figure.
+python3 - "$PORT" "$PNG" <<'EOF'
+import json, socket, sys
+port, png = int(sys.argv[1]), open(sys.argv[2], "rb").read()
+def post(path, body):
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % (path, len(body)) + body)
+        while s.recv(65536): pass
+batch = lambda n: json.dumps({"inputs": [{"name": "images", "shape": [n, 1, 28, 28], "datatype": "FP32",
+                                          "data": [0.5] * (n * 784)}]}).encode()
+for _ in range(3):
+    post(b"/v1/models/breast/predict", png); post(b"/v2/models/breast/infer", batch(4)); post(b"/v2/models/breast/infer", batch(256))
+EOF
+sleep 5
 before=$(rss)
 
 echo "[load-test] ${SECONDS_LOAD} s of load" >&2

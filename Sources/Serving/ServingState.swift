@@ -1,6 +1,10 @@
 import Datasets
+import Dispatch
 import Foundation
 import Tracking
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Limits that keep one client from taking the server down.
 public struct ServingLimits: Sendable {
@@ -97,6 +101,9 @@ public final class ServingState: @unchecked Sendable {
     private var current: Deployment?
     private var currentStatus = ModelStatus.loading
     private var inFlightCount = 0
+    /// Requests were served since the last trim, and during the last tick of the trim timer.
+    private var servedSinceTrim = false, servedThisTick = false
+    private var trimTimer: (any DispatchSourceTimer)?
 
     /// Checks the limits; loads nothing: call `load()` (blocking) or `startLoading()`. Until a
     /// version is loaded, `/v2/health/ready` and the model routes answer 503.
@@ -118,6 +125,36 @@ public final class ServingState: @unchecked Sendable {
         queue = InferenceQueue(threads: limits.inferenceThreads)
         let name = Self.modelName(of: modelReference)
         retrain = retrainCommand.map { RetrainLauncher(command: $0, store: store, modelName: name) }
+        trimTimer = startHeapTrimming(every: .seconds(2))
+    }
+
+    deinit { trimTimer?.cancel() }
+
+    /// Hands freed heap memory back to the system after requests were served, once a whole
+    /// `interval` has passed with none in flight or finished (their buffers are freed by then).
+    ///
+    /// NOTE: `Kernels` raises glibc's trim and mmap thresholds to 1 GiB so that training steps
+    /// reuse their activation buffers; in a server that would keep the memory a burst of requests
+    /// freed (bodies, decoded JSON) resident for good. `malloc_trim(0)` returns the free pages of
+    /// every arena.
+    private func startHeapTrimming(every interval: DispatchTimeInterval) -> (any DispatchSourceTimer)? {
+        #if canImport(Glibc)
+        let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler { [weak self] in
+            guard let self, lock.withLock({ () -> Bool in
+                defer { servedThisTick = false }
+                guard servedSinceTrim, !servedThisTick, inFlightCount == 0 else { return false }
+                servedSinceTrim = false
+                return true
+            }) else { return }
+            _ = mallocTrim?(0)
+        }
+        timer.resume()
+        return timer
+        #else
+        return nil
+        #endif
     }
 
     /// `breast` for `breast@champion`, `breast@3` or `breast`.
@@ -231,7 +268,12 @@ public final class ServingState: @unchecked Sendable {
         }
     }
 
-    func releaseInferenceSlot() { lock.withLock { inFlightCount -= 1 } }
+    func releaseInferenceSlot() {
+        lock.withLock {
+            inFlightCount -= 1
+            (servedSinceTrim, servedThisTick) = (true, true)
+        }
+    }
 
     /// Runs `body` (decoding, the model) on an inference thread; the calling task waits without
     /// holding a cooperative thread.
@@ -268,3 +310,11 @@ public final class ServingState: @unchecked Sendable {
         retrain?.launchOnce(reason: message)
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim`, which Swift's Glibc module does not import (malloc.h's extensions).
+private let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+    guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+}()
+#endif
