@@ -55,6 +55,7 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     }
     router.post("/v2/models/:name/infer") { request, context in
         let deployment = try state.deployment(named: context.parameters.require("name"))
+        try refuseDeclaredOversize(request, state: state)
         // Admitted before the body is read: at most --max-concurrent bodies are held, and
         // decoding them (several times the body in memory and CPU) waits for an inference thread.
         let (inferRequest, count, rows) = try await state.withInferenceSlot {
@@ -77,6 +78,7 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     router.post("/v1/models/:name/predict") { request, context in
         let deployment = try state.deployment(named: context.parameters.require("name"))
         let model = deployment.model
+        try refuseDeclaredOversize(request, state: state)
         let row = try await state.withInferenceSlot {
             let body = try await collectBody(request, state: state)
             return try await state.compute {
@@ -178,8 +180,16 @@ func imagePixels(_ bytes: [UInt8], for model: any InferenceModel, maxPixels: Int
     return pixels
 }
 
+/// 413 at once when the request's `Content-Length` already says its body is over `maxBodyBytes`:
+/// neither a place nor memory is spent on a body that would be refused.
+func refuseDeclaredOversize(_ request: Request, state: ServingState) throws {
+    guard let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > state.limits.maxBodyBytes else { return }
+    throw ServingError(status: 413, "request body of \(declared) bytes is over the limit of \(state.limits.maxBodyBytes)")
+}
+
 /// Collects the body up to `maxBodyBytes` (413 above), within `requestTimeout` (408 after).
 func collectBody(_ request: Request, state: ServingState) async throws -> ByteBuffer {
+    try refuseDeclaredOversize(request, state: state)
     let (limit, timeout) = (state.limits.maxBodyBytes, state.limits.requestTimeout)
     return try await withThrowingTaskGroup(of: ByteBuffer.self) { group in
         group.addTask { try await request.body.collect(upTo: limit) }

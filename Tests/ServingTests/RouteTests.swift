@@ -136,7 +136,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
         ("truncated PNG", Array(png.prefix(png.count / 2)), 400, "request body"),
         ("text", Array("hello, world".utf8), 415, "PNG or JPEG"),
         ("20000x20000 header", huge, 413, "20000"),
-        ("10 MB of noise", noise(10_000_000), 413, "Content Too Large"),
+        ("10 MB of noise", noise(10_000_000), 413, "over the limit"),
     ]
     try await app.test(.router) { client in
         for (label, bytes, status, message) in cases {
@@ -262,6 +262,13 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
         // would be a 400 once decoded is not even decoded while every slot is busy.
         try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: ByteBuffer(string: "{not json")) { response in
             #expect(response.status == .serviceUnavailable)
+        }
+        // A body whose Content-Length is over the limit is refused with 413 before it takes a
+        // place (or is read), even when every place is taken.
+        try await client.execute(uri: "/v2/models/breast/infer", method: .post, headers: [.contentLength: "\(9 << 20)"],
+                                 body: ByteBuffer(bytes: [UInt8](repeating: 32, count: 9 << 20))) { response in
+            #expect(response.status == .contentTooLarge)
+            #expect((object(response.body)["error"] as? String)?.contains("is over the limit of 8388608") == true)
         }
     }
 }
