@@ -36,6 +36,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Already in the graph through Hummingbird; named for the server's connection guard.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
     ],
     targets: [
         // System libraries (Debian: libdnnl-dev, libpng-dev, libturbojpeg0-dev).
@@ -46,8 +49,10 @@ let package = Package(
         .target(name: "SeededRandom", swiftSettings: simdFlags),
         // Crash-safe file replacement (temporary file, fsync, rename), shared by checkpoints and data.
         .target(name: "AtomicIO"),
+        // The FP32 FMA peak loops (AVX-512, AVX2+FMA, SSE2), chosen at run time; no build flags.
+        .target(name: "CPeak"),
         // oneDNN wrappers and naive reference kernels; the only place oneDNN's C types live.
-        .target(name: "Kernels", dependencies: ["CDNNL"], swiftSettings: simdFlags),
+        .target(name: "Kernels", dependencies: ["CDNNL", "CPeak"], swiftSettings: simdFlags),
         // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.
         .target(name: "Autodiff", dependencies: ["Kernels", "SeededRandom"], swiftSettings: simdFlags),
         // Layers, losses, initialisers, optimizers, schedules, safetensors checkpoints.
@@ -83,15 +88,18 @@ let package = Package(
         .target(
             name: "Serving",
             dependencies: [
-                "Tracking", "Datasets", "NN", "Autodiff", "SeededRandom",
+                "Tracking", "Datasets", "Classification",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
             dependencies: ["GAN", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           "Tracking", "Serving",
+                           "Tracking", "Serving", "Kernels",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: simdFlags),
@@ -116,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "ServingTests",
             dependencies: [
-                "Serving", "Tracking", "NN", "Datasets",
+                "Serving", "Tracking", "NN", "Datasets", "Autodiff", "SeededRandom", "Classification",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
     ]

@@ -6,7 +6,8 @@
 # Usage: bash bench/compare.sh [--no-build] [--peers-only] [--steps N] [--warmup N] [--threads N]
 #   --no-build    never run `swift build`, even if .build/release/medsynth is missing
 #   --peers-only  skip MedSynth entirely
-# Env: PEAK_GFLOPS (default 195) for the "% of peak" column;
+# Env: PEAK_GFLOPS for the "% of peak" column (default: `medsynth bench peak`, the widest FMA
+#      the CPU has on every core, AVX-512 where present);
 #      MEDSYNTH_BIN (default .build/release/medsynth) to benchmark another binary.
 set -uo pipefail
 
@@ -69,8 +70,15 @@ if [[ $MEDSYNTH -eq 1 ]]; then
         fi
     fi
     if [[ -x "$BIN" ]]; then
-        run_json "medsynth dcgan64" "$BIN" bench dcgan --image-size 64 --channels 3 --batch-size 64 --json
-        run_json "medsynth dcgan28" "$BIN" bench dcgan --image-size 28 --channels 1 --batch-size 64 --json
+        if [[ -z "${PEAK_GFLOPS:-}" ]]; then
+            peak_json="$("$BIN" bench peak --json | last_json)"
+            note "peak: $peak_json"
+            echo "$peak_json" >> "$RESULTS/latest-env.txt"
+            PEAK_GFLOPS="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["gflops"])' "$peak_json")"
+            export PEAK_GFLOPS
+        fi
+        run_json "medsynth dcgan64" "$BIN" bench dcgan --image-size 64 --channels 3 --batch-size 64 --peak "$PEAK_GFLOPS" --json
+        run_json "medsynth dcgan28" "$BIN" bench dcgan --image-size 28 --channels 1 --batch-size 64 --peak "$PEAK_GFLOPS" --json
     else
         note "NOTE: $BIN does not exist (yet); running the peers only"
     fi

@@ -9,7 +9,9 @@ import json
 import os
 import sys
 
-PEAK = float(os.environ.get("PEAK_GFLOPS", "195"))
+# The machine's FP32 peak: compare.sh measures it with `medsynth bench peak` (the widest FMA the
+# CPU has, AVX-512 where present) unless PEAK_GFLOPS is given; medsynth's rows carry it too.
+PEAK = float(os.environ["PEAK_GFLOPS"]) if os.environ.get("PEAK_GFLOPS") else None
 FW_ORDER = {"medsynth": 0, "pytorch": 1, "tensorflow": 2}
 MODEL_ORDER = {"dcgan64": 0, "dcgan28": 1}
 
@@ -40,12 +42,13 @@ def main(path):
         print("[report] no results", file=sys.stderr)
         return 1
 
+    peak = PEAK or next((r["peak_gflops"] for r in rows if r.get("peak_gflops")), None)
     base = {model_key(r): r["step_ms_median"] for r in rows
             if r.get("framework") == "medsynth" and r.get("step_ms_median")}
     rows.sort(key=lambda r: (MODEL_ORDER.get(model_key(r), 9), model_key(r),
                              FW_ORDER.get(r.get("framework"), 9)))
 
-    print(f"| model | framework | step ms (median) | images/s | GFLOP/s | % of {PEAK:g} GFLOP/s peak "
+    print(f"| model | framework | step ms (median) | images/s | GFLOP/s | % of {fmt(peak)} GFLOP/s peak "
           f"| ratio to medsynth |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -58,7 +61,7 @@ def main(path):
         b = base.get(model_key(r))
         ratio = f"{ms / b:.2f}x" if (b and ms) else "n/a"
         print(f"| {r.get('model', '?')} | {fw_cell} | {fmt(ms)} | {fmt(r.get('images_per_s'))} | "
-              f"{fmt(gf)} | {fmt(None if gf is None else 100 * gf / PEAK)}% | {ratio} |")
+              f"{fmt(gf)} | {fmt(None if gf is None or not peak else 100 * gf / peak)}% | {ratio} |")
     print()
     print("ratio to medsynth = peer step ms / medsynth step ms (>1: MedSynth is faster).")
     print("GFLOP/s = analytic FLOPs of what each framework's step computes / median step time "

@@ -86,34 +86,7 @@ public enum Benchmark {
         return (adamMs, lossMs)
     }
 
-    /// The machine's FP32 peak, measured: independent fused multiply-adds on 8-wide vectors on
-    /// every core (with AVX2+FMA each core retires two 8-wide FMAs a cycle).
-    public static func peakGFLOPS(seconds: Double = 0.5) -> Double {
-        let threads = ProcessInfo.processInfo.activeProcessorCount
-        let iterations = 4_000_000
-        var best = 0.0
-        for _ in 0..<3 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            DispatchQueue.concurrentPerform(iterations: threads) { i in fmaLoop(iterations, seed: Float(i)) }
-            let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            best = max(best, Double(threads) * Double(iterations) * 12 * 8 * 2 / s / 1e9)
-        }
-        return best
-    }
-
-    @inline(never)
-    static func fmaLoop(_ n: Int, seed: Float) {
-        let a = SIMD8<Float>(repeating: 0.999_999), b = SIMD8<Float>(repeating: 1e-7)
-        var acc = (0..<12).map { SIMD8<Float>(repeating: seed + Float($0)) }
-        var (c0, c1, c2, c3, c4, c5) = (acc[0], acc[1], acc[2], acc[3], acc[4], acc[5])
-        var (c6, c7, c8, c9, c10, c11) = (acc[6], acc[7], acc[8], acc[9], acc[10], acc[11])
-        for _ in 0..<n {
-            c0 = c0.addingProduct(a, b); c1 = c1.addingProduct(a, b); c2 = c2.addingProduct(a, b)
-            c3 = c3.addingProduct(a, b); c4 = c4.addingProduct(a, b); c5 = c5.addingProduct(a, b)
-            c6 = c6.addingProduct(a, b); c7 = c7.addingProduct(a, b); c8 = c8.addingProduct(a, b)
-            c9 = c9.addingProduct(a, b); c10 = c10.addingProduct(a, b); c11 = c11.addingProduct(a, b)
-        }
-        acc = [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11]
-        if acc.reduce(SIMD8<Float>(), +).sum() == .infinity { print("") }   // keep the loop alive
-    }
+    /// The machine's FP32 peak in GFLOP/s, what every "% of peak" divides by: the widest FMA
+    /// loop the CPU runs (AVX-512 where present) on every core (`FMAPeak`).
+    public static func peakGFLOPS() -> Double { FMAPeak.widest().gflops }
 }

@@ -3,23 +3,31 @@ import Foundation
 import Hummingbird
 import Tracking
 
-/// The server: the routes of `buildRouter` on HTTP/1.1 at `host:port`.
+/// The server: the routes of `buildRouter` on HTTP/1.1 at `host:port`, each connection behind a
+/// `ConnectionGuard` (header deadline, JSON answers to malformed HTTP).
 ///
 /// `onServerRunning` receives the bound port (useful with port 0).
 public func buildApplication(
     state: ServingState, host: String = "127.0.0.1", port: Int = 8080,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let idle = state.limits.idleTimeout.components
+    let limits = state.limits
+    let headerBytes = ConnectionGuard.maxHeaderBytes
     return Application(
         router: buildRouter(state: state),
-        server: .http1(configuration: .init(idleTimeout: .seconds(max(1, idle.seconds)))),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionGuard(headerTimeout: limits.headerTimeout)],
+            idleTimeout: .seconds(max(1, limits.idleTimeout.components.seconds)),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: headerBytes, maxHeaderListSize: headerBytes))),
         configuration: .init(address: .hostname(host, port: port), serverName: "medsynth"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) })
 }
 
 /// The routes (Open Inference Protocol v2, image prediction, metrics, monitor, admin, web page)
 /// behind the metrics and JSON-error middleware.
+///
+/// NOTE: no handler blocks: bodies are awaited, and decoding and inference run on the state's
+/// inference threads, so health checks and metrics answer at once under any load.
 public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     let router = Router()
     // Outermost first: metrics see the final status of every request, errors included.
@@ -28,10 +36,10 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
 
     router.get("/") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: webPage(modelName: state.deployment.model.name))))
+                 body: .init(byteBuffer: ByteBuffer(string: webPage(modelName: state.modelName))))
     }
     router.get("/v2/health/live") { _, _ in try json(["live": true]) }
-    router.get("/v2/health/ready") { _, _ in try json(["ready": true]) }
+    router.get("/v2/health/ready") { _, _ in try readiness(state.modelStatus) }
     router.get("/v2/models/:name") { _, context in
         let model = try state.deployment(named: context.parameters.require("name")).model
         let (c, h, w) = model.inputShape
@@ -47,16 +55,19 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     }
     router.post("/v2/models/:name/infer") { request, context in
         let deployment = try state.deployment(named: context.parameters.require("name"))
-        let body = try await collectBody(request, state: state)
-        // Decoding JSON costs several times the body in memory and CPU: it takes a slot too, so
-        // at most --max-concurrent bodies are decoded at once.
-        let (inferRequest, count, rows) = try state.withInferenceSlot {
-            let inferRequest: InferRequest
-            do { inferRequest = try JSONDecoder().decode(InferRequest.self, from: Data(buffer: body)) } catch {
-                throw ServingError.badRequest("body is not an inference request: \(describe(error))")
+        try refuseDeclaredOversize(request, state: state)
+        // Admitted before the body is read: at most --max-concurrent bodies are held, and
+        // decoding them (several times the body in memory and CPU) waits for an inference thread.
+        let (inferRequest, count, rows) = try await state.withInferenceSlot {
+            let body = try await collectBody(request, state: state)
+            return try await state.compute {
+                let inferRequest: InferRequest
+                do { inferRequest = try JSONDecoder().decode(InferRequest.self, from: Data(buffer: body)) } catch {
+                    throw ServingError.badRequest("body is not an inference request: \(describe(error))")
+                }
+                let (pixels, count) = try inferRequest.images(for: deployment.model, maxBatch: state.limits.maxBatch)
+                return (inferRequest, count, try state.predict(deployment, pixels: pixels, count: count))
             }
-            let (pixels, count) = try inferRequest.images(for: deployment.model, maxBatch: state.limits.maxBatch)
-            return (inferRequest, count, try state.predict(deployment, pixels: pixels, count: count))
         }
         let model = deployment.model
         return try json(InferResponse(
@@ -66,11 +77,14 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     }
     router.post("/v1/models/:name/predict") { request, context in
         let deployment = try state.deployment(named: context.parameters.require("name"))
-        let body = try await collectBody(request, state: state)
         let model = deployment.model
-        let row = try state.withInferenceSlot {
-            let pixels = try imagePixels(Array(body.readableBytesView), for: model, maxPixels: state.limits.maxImagePixels)
-            return try state.predict(deployment, pixels: pixels, count: 1)[0]
+        try refuseDeclaredOversize(request, state: state)
+        let row = try await state.withInferenceSlot {
+            let body = try await collectBody(request, state: state)
+            return try await state.compute {
+                let pixels = try imagePixels(Array(body.readableBytesView), for: model, maxPixels: state.limits.maxImagePixels)
+                return try state.predict(deployment, pixels: pixels, count: 1)[0]
+            }
         }
         let best = row.indices.max { row[$0] < row[$1] } ?? 0
         return try json(PredictResponse(
@@ -78,13 +92,14 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
             predicted: model.classNames[best], model: model.name, version: model.version))
     }
     router.get("/v1/monitor") { _, _ in
-        let deployment = state.deployment
+        let deployment = try state.servedDeployment()
         return try json(MonitorResponse(model: deployment.model.name, version: deployment.model.version,
                                         drift: deployment.monitor?.report(), retrain: state.retrain?.status))
     }
     router.get("/metrics") { _, _ in
         let deployment = state.deployment
-        let text = state.metrics.render(model: deployment.model, drift: deployment.monitor?.report(), inFlight: state.inFlight)
+        let text = state.metrics.render(model: deployment?.model, drift: deployment?.monitor?.report(), inFlight: state.inFlight,
+                                        waiting: state.queue.waiting)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: text)))
     }
@@ -93,7 +108,7 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     admin.post("reload") { request, _ in
         let body = try await collectBody(request, state: state)
         let reference = body.readableBytes == 0 ? nil : try decode(ReloadRequest.self, body).model
-        let version = try state.reload(reference)
+        let version = try await state.reload(reference)
         return try json(["name": version.name, "version": "\(version.version)"])
     }
     admin.post("alias") { request, _ in
@@ -105,6 +120,20 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
         return try json(["name": body.name, "alias": alias.rawValue, "version": "\(body.version)"])
     }
     return router
+}
+
+/// `GET /v2/health/ready`: 200 `{"ready": true}` once a model is loaded; 503 with `ready: false`
+/// and the reason while loading or after a failed load.
+///
+/// NOTE: the protocol says only "non-200" for not ready; 503 is what load balancers and
+/// Kubernetes probes read as "do not send traffic here yet".
+func readiness(_ status: ModelStatus) throws -> Response {
+    struct Readiness: Encodable { var ready: Bool; var state: String; var error: String? }
+    switch status {
+    case .ready: return try json(Readiness(ready: true, state: "ready"))
+    case .loading: return try json(Readiness(ready: false, state: "loading"), status: .serviceUnavailable)
+    case .failed(let message): return try json(Readiness(ready: false, state: "failed", error: message), status: .serviceUnavailable)
+    }
 }
 
 /// `POST /v1/models/{name}/predict` answer.
@@ -151,8 +180,16 @@ func imagePixels(_ bytes: [UInt8], for model: any InferenceModel, maxPixels: Int
     return pixels
 }
 
+/// 413 at once when the request's `Content-Length` already says its body is over `maxBodyBytes`:
+/// neither a place nor memory is spent on a body that would be refused.
+func refuseDeclaredOversize(_ request: Request, state: ServingState) throws {
+    guard let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > state.limits.maxBodyBytes else { return }
+    throw ServingError(status: 413, "request body of \(declared) bytes is over the limit of \(state.limits.maxBodyBytes)")
+}
+
 /// Collects the body up to `maxBodyBytes` (413 above), within `requestTimeout` (408 after).
 func collectBody(_ request: Request, state: ServingState) async throws -> ByteBuffer {
+    try refuseDeclaredOversize(request, state: state)
     let (limit, timeout) = (state.limits.maxBodyBytes, state.limits.requestTimeout)
     return try await withThrowingTaskGroup(of: ByteBuffer.self) { group in
         group.addTask { try await request.body.collect(upTo: limit) }

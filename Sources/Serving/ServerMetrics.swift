@@ -40,8 +40,9 @@ public final class ServerMetrics: @unchecked Sendable {
     /// Counts one drift event (stable -> drifting).
     public func recordDriftEvent() { lock.withLock { driftEvents += 1 } }
 
-    /// The exposition text: counters and histogram, plus the served model and drift gauges.
-    public func render(model: any InferenceModel, drift: DriftReport?, inFlight: Int) -> String {
+    /// The exposition text: counters and histogram, the admission and queue gauges, plus the
+    /// served model (nil while none is loaded) and drift gauges.
+    public func render(model: (any InferenceModel)?, drift: DriftReport?, inFlight: Int, waiting: Int) -> String {
         lock.lock()
         defer { lock.unlock() }
         var out = ""
@@ -65,10 +66,16 @@ public final class ServerMetrics: @unchecked Sendable {
             line("medsynth_http_request_duration_seconds_sum", [("route", route)], histogram.sum)
             line("medsynth_http_request_duration_seconds_count", [("route", route)], Double(histogram.count))
         }
-        family("medsynth_http_requests_in_flight", "gauge", "Inference requests being computed now.")
+        family("medsynth_http_requests_in_flight", "gauge", "Inference requests admitted now (receiving, waiting or computing).")
         line("medsynth_http_requests_in_flight", [], Double(inFlight))
-        family("medsynth_model_info", "gauge", "The model version being served (always 1).")
-        line("medsynth_model_info", [("model", model.name), ("version", "\(model.version)")], 1)
+        family("medsynth_inference_jobs_waiting", "gauge", "Decoding and inference jobs waiting for an inference thread.")
+        line("medsynth_inference_jobs_waiting", [], Double(waiting))
+        family("medsynth_model_ready", "gauge", "1 once a model version is loaded and answering.")
+        line("medsynth_model_ready", [], model == nil ? 0 : 1)
+        if let model {
+            family("medsynth_model_info", "gauge", "The model version being served (always 1).")
+            line("medsynth_model_info", [("model", model.name), ("version", "\(model.version)")], 1)
+        }
         family("medsynth_predictions_total", "counter", "Predicted classes, by model version.")
         for (key, count) in predictions.sorted(by: { ($0.key.model, $0.key.version, $0.key.className) < ($1.key.model, $1.key.version, $1.key.className) }) {
             line("medsynth_predictions_total", [("model", key.model), ("version", "\(key.version)"), ("class", key.className)], Double(count))

@@ -1,6 +1,10 @@
 import Datasets
+import Dispatch
 import Foundation
 import Tracking
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Limits that keep one client from taking the server down.
 public struct ServingLimits: Sendable {
@@ -13,30 +17,47 @@ public struct ServingLimits: Sendable {
     public var maxBatch: Int
     /// Time allowed to receive a request body (408 after).
     public var requestTimeout: Duration
-    /// A connection with no byte read or written for this long is closed (slow or stuck clients).
+    /// Time allowed to receive a request's line and headers, counted from the moment the
+    /// connection can take a request (accepted, or the previous response sent); after it the
+    /// server answers 408 and closes. So it is also how long an idle keep-alive connection lives.
+    public var headerTimeout: Duration
+    /// A connection with no request part read or response part written for this long is closed.
     public var idleTimeout: Duration
-    /// Inference requests computed at once; more get 503 with `Retry-After` (no queue).
+    /// Inference requests admitted at once: receiving their body, waiting for an inference
+    /// thread or computing. More get 503 with `Retry-After` at once, before their body is read,
+    /// so this also bounds the memory that bodies and decoding hold.
     public var maxConcurrentInferences: Int
+    /// Threads that decode bodies and run the model, off the cooperative pool that answers
+    /// health checks and metrics.
+    public var inferenceThreads: Int
 
     public init(maxBodyBytes: Int = 8 << 20, maxImagePixels: Int = 1024 * 1024, maxBatch: Int = 256,
-                requestTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60),
-                maxConcurrentInferences: Int = 16) {
+                requestTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(10),
+                idleTimeout: Duration = .seconds(60), maxConcurrentInferences: Int = 16,
+                inferenceThreads: Int = ServingLimits.defaultInferenceThreads) {
         self.maxBodyBytes = maxBodyBytes
         self.maxImagePixels = maxImagePixels
         self.maxBatch = maxBatch
         self.requestTimeout = requestTimeout
+        self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
         self.maxConcurrentInferences = maxConcurrentInferences
+        self.inferenceThreads = inferenceThreads
     }
+
+    /// One inference thread per core, at most 8 (oneDNN parallelises each layer by itself).
+    public static var defaultInferenceThreads: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
     /// Throws unless every limit is positive (a negative body limit once took the server down on
     /// its first request).
     public func validate() throws {
         for (name, value) in [("maxBodyBytes", maxBodyBytes), ("maxImagePixels", maxImagePixels), ("maxBatch", maxBatch),
-                              ("maxConcurrentInferences", maxConcurrentInferences)] where value < 1 {
+                              ("maxConcurrentInferences", maxConcurrentInferences), ("inferenceThreads", inferenceThreads)]
+        where value < 1 {
             throw ServingError(status: 500, "serving limit \(name) is \(value); it must be at least 1")
         }
-        for (name, value) in [("requestTimeout", requestTimeout), ("idleTimeout", idleTimeout)] where value <= .zero {
+        for (name, value) in [("requestTimeout", requestTimeout), ("headerTimeout", headerTimeout), ("idleTimeout", idleTimeout)]
+        where value <= .zero {
             throw ServingError(status: 500, "serving limit \(name) is \(value); it must be positive")
         }
     }
@@ -49,11 +70,22 @@ public struct Deployment: Sendable {
     public var monitor: DriftMonitor?
 }
 
-/// Everything the routes share: the registry, the deployed model, metrics, limits, admin token.
+/// Where the served model stands; `/v2/health/ready` answers 200 only when `ready`.
+public enum ModelStatus: Sendable, Equatable {
+    /// No version loaded yet; the first load is under way.
+    case loading
+    /// A version is loaded and answering.
+    case ready
+    /// The first load failed (the message says why); nothing is served until a reload succeeds.
+    case failed(String)
+}
+
+/// Everything the routes share: the registry, the deployed model, metrics, limits, admin token,
+/// the admission count and the inference threads.
 public final class ServingState: @unchecked Sendable {
-    // NOTE: @unchecked: `current` and `inFlight` are guarded by `lock`; the rest is immutable.
+    // NOTE: @unchecked: `current`, `status` and `inFlightCount` are guarded by `lock`; the rest is immutable.
     public let store: RunStore
-    /// What `reload` resolves by default, e.g. `breast@champion`.
+    /// What `load` resolves by default, e.g. `breast@champion`.
     public let modelReference: String
     public let limits: ServingLimits
     public let adminToken: String?
@@ -63,11 +95,18 @@ public final class ServingState: @unchecked Sendable {
     let loader: ModelLoader
     let driftWindow: Int
     let thresholds: DriftThresholds
+    /// Decoding, inference and loading run here, never on the cooperative pool.
+    let queue: InferenceQueue
     private let lock = NSLock()
-    private var current: Deployment
+    private var current: Deployment?
+    private var currentStatus = ModelStatus.loading
     private var inFlightCount = 0
+    /// Requests were served since the last trim, and during the last tick of the trim timer.
+    private var servedSinceTrim = false, servedThisTick = false
+    private var trimTimer: (any DispatchSourceTimer)?
 
-    /// Resolves `modelReference` (`NAME@ALIAS`, `NAME@VERSION` or `NAME`) in `store` and loads it.
+    /// Checks the limits; loads nothing: call `load()` (blocking) or `startLoading()`. Until a
+    /// version is loaded, `/v2/health/ready` and the model routes answer 503.
     public init(store: RunStore, modelReference: String, loader: @escaping ModelLoader, limits: ServingLimits = ServingLimits(),
                 adminToken: String? = nil, retrainCommand: String? = nil, driftWindow: Int = 200,
                 thresholds: DriftThresholds = DriftThresholds()) throws {
@@ -83,11 +122,48 @@ public final class ServingState: @unchecked Sendable {
         self.adminToken = adminToken
         self.driftWindow = driftWindow
         self.thresholds = thresholds
-        let version = try store.resolve(modelReference)
-        try store.verifyArtifact(version)
-        current = try Self.deploy(version, loader: loader, window: driftWindow, thresholds: thresholds)
-        retrain = retrainCommand.map { RetrainLauncher(command: $0, store: store, modelName: version.name) }
+        queue = InferenceQueue(threads: limits.inferenceThreads)
+        let name = Self.modelName(of: modelReference)
+        retrain = retrainCommand.map { RetrainLauncher(command: $0, store: store, modelName: name) }
+        trimTimer = startHeapTrimming(every: .seconds(2))
     }
+
+    deinit { trimTimer?.cancel() }
+
+    /// Hands freed heap memory back to the system after requests were served, once a whole
+    /// `interval` has passed with none in flight or finished (their buffers are freed by then).
+    ///
+    /// NOTE: `Kernels` raises glibc's trim and mmap thresholds to 1 GiB so that training steps
+    /// reuse their activation buffers; in a server that would keep the memory a burst of requests
+    /// freed (bodies, decoded JSON) resident for good. `malloc_trim(0)` returns the free pages of
+    /// every arena.
+    private func startHeapTrimming(every interval: DispatchTimeInterval) -> (any DispatchSourceTimer)? {
+        #if canImport(Glibc)
+        let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler { [weak self] in
+            guard let self, lock.withLock({ () -> Bool in
+                defer { servedThisTick = false }
+                guard servedSinceTrim, !servedThisTick, inFlightCount == 0 else { return false }
+                servedSinceTrim = false
+                return true
+            }) else { return }
+            _ = mallocTrim?(0)
+        }
+        timer.resume()
+        return timer
+        #else
+        return nil
+        #endif
+    }
+
+    /// `breast` for `breast@champion`, `breast@3` or `breast`.
+    static func modelName(of reference: String) -> String {
+        String(reference.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+    }
+
+    /// The name of the model this server serves (known before its weights are loaded).
+    public var modelName: String { lock.withLock { current?.model.name } ?? Self.modelName(of: modelReference) }
 
     static func deploy(_ version: ModelVersion, loader: ModelLoader, window: Int, thresholds: DriftThresholds) throws -> Deployment {
         let model = try loader(version.name, version.version, version.artifactPath)
@@ -99,40 +175,88 @@ public final class ServingState: @unchecked Sendable {
         return Deployment(model: model, monitor: monitor)
     }
 
-    /// The deployment now; a request keeps the one it started with, whatever reloads happen.
-    public var deployment: Deployment { lock.withLock { current } }
+    /// The deployment now, nil until a version is loaded; a request keeps the one it started
+    /// with, whatever reloads happen.
+    public var deployment: Deployment? { lock.withLock { current } }
 
-    /// The deployment, if `name` is the served model's name; else 404.
+    /// Where the served model stands.
+    public var modelStatus: ModelStatus { lock.withLock { currentStatus } }
+
+    /// The deployment, if `name` is the served model's name; 503 while none is loaded, else 404.
     func deployment(named name: String) throws -> Deployment {
-        let deployment = deployment
+        let (deployment, status) = lock.withLock { (current, currentStatus) }
+        guard let deployment else {
+            let served = Self.modelName(of: modelReference)
+            guard served == name else { throw ServingError(status: 404, "unknown model '\(name)'; this server serves '\(served)'") }
+            throw Self.notReady(status)
+        }
         guard deployment.model.name == name else {
             throw ServingError(status: 404, "unknown model '\(name)'; this server serves '\(deployment.model.name)'")
         }
         return deployment
     }
 
-    /// Loads `reference` (default: `modelReference`) and swaps it in atomically; requests in
-    /// flight finish on the model they started with.
-    public func reload(_ reference: String? = nil) throws -> ModelVersion {
-        let version = try store.resolve(reference ?? modelReference)
-        try store.verifyArtifact(version)
-        let next = try Self.deploy(version, loader: loader, window: driftWindow, thresholds: thresholds)
-        lock.withLock { current = next }
-        return version
+    /// The deployment; 503 while none is loaded.
+    func servedDeployment() throws -> Deployment {
+        let (deployment, status) = lock.withLock { (current, currentStatus) }
+        guard let deployment else { throw Self.notReady(status) }
+        return deployment
     }
 
-    /// Inference requests being computed now.
+    static func notReady(_ status: ModelStatus) -> ServingError {
+        switch status {
+        case .failed(let message): ServingError(status: 503, "no model loaded: \(message)")
+        default: ServingError(status: 503, "the model is loading")
+        }
+    }
+
+    /// Resolves `reference` (default: `modelReference`: `NAME@ALIAS`, `NAME@VERSION` or `NAME`),
+    /// checks the artifact's hash, loads it and swaps it in atomically; requests in flight
+    /// finish on the model they started with. On failure the version served so far stays;
+    /// with none, the status becomes `failed`.
+    ///
+    /// NOTE: blocks (hashing, reading, building the model): call it from a thread, or through
+    /// `startLoading` / the admin route, which run it on the inference threads.
+    @discardableResult
+    public func load(_ reference: String? = nil) throws -> ModelVersion {
+        do {
+            let version = try store.resolve(reference ?? modelReference)
+            try store.verifyArtifact(version)
+            let next = try Self.deploy(version, loader: loader, window: driftWindow, thresholds: thresholds)
+            lock.withLock {
+                current = next
+                currentStatus = .ready
+            }
+            return version
+        } catch {
+            lock.withLock { if current == nil { currentStatus = .failed("\(error)") } }
+            throw error
+        }
+    }
+
+    /// Loads `modelReference` on an inference thread and returns at once; `completion` runs
+    /// there with the outcome.
+    public func startLoading(completion: @escaping @Sendable (Result<ModelVersion, any Error>) -> Void = { _ in }) {
+        queue.submit { [self] in completion(Result { try load() }) }
+    }
+
+    /// `load` on an inference thread, for the admin route.
+    func reload(_ reference: String?) async throws -> ModelVersion {
+        try await queue.run { [self] in try load(reference) }
+    }
+
+    /// Inference requests admitted now (receiving, waiting or computing).
     public var inFlight: Int { lock.withLock { inFlightCount } }
 
-    /// Runs `body` (decoding and inference) in one of `maxConcurrentInferences` slots; 503 when
-    /// all are taken (no queue: a client retries after `Retry-After`).
-    func withInferenceSlot<T>(_ body: () throws -> T) throws -> T {
+    /// Admits a request for `body` (which receives its body and calls `compute`), in one of
+    /// `maxConcurrentInferences` places; 503 at once when all are taken.
+    func withInferenceSlot<T>(_ body: () async throws -> T) async throws -> T {
         try acquireInferenceSlot()
         defer { releaseInferenceSlot() }
-        return try body()
+        return try await body()
     }
 
-    /// Takes one inference slot, or throws 503; `releaseInferenceSlot` gives it back.
+    /// Takes one place, or throws 503; `releaseInferenceSlot` gives it back.
     func acquireInferenceSlot() throws {
         let admitted = lock.withLock {
             guard inFlightCount < limits.maxConcurrentInferences else { return false }
@@ -144,7 +268,18 @@ public final class ServingState: @unchecked Sendable {
         }
     }
 
-    func releaseInferenceSlot() { lock.withLock { inFlightCount -= 1 } }
+    func releaseInferenceSlot() {
+        lock.withLock {
+            inFlightCount -= 1
+            (servedSinceTrim, servedThisTick) = (true, true)
+        }
+    }
+
+    /// Runs `body` (decoding, the model) on an inference thread; the calling task waits without
+    /// holding a cooperative thread.
+    func compute<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await queue.run(body)
+    }
 
     /// Runs the model on checked images, counts the predictions and feeds the drift monitor.
     func predict(_ deployment: Deployment, pixels: [Float], count: Int) throws -> [[Float]] {
@@ -175,3 +310,11 @@ public final class ServingState: @unchecked Sendable {
         retrain?.launchOnce(reason: message)
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim`, which Swift's Glibc module does not import (malloc.h's extensions).
+private let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+    guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+}()
+#endif

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GAN
+import Kernels
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks (not tests).",
@@ -49,7 +50,26 @@ struct BenchCommand: ParsableCommand {
     }
 
     struct PeakBench: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "peak", abstract: "Measure this machine's FP32 FMA peak.")
-        func run() { print(String(format: "%.1f GFLOP/s", Benchmark.peakGFLOPS())) }
+        static let configuration = CommandConfiguration(
+            commandName: "peak",
+            abstract: "Measure this machine's FP32 peak: the widest FMA the CPU has, on every core (what \"% of peak\" divides by).")
+        @Flag(help: "Print one JSON line.") var json = false
+
+        func run() throws {
+            let peak = FMAPeak.widest()
+            // The narrower loops beside it, to show what the width buys.
+            let narrower = VectorISA.allCases.filter { $0 < peak.isa && $0 != .generic }.compactMap { FMAPeak.measure($0) }
+            if json {
+                struct Report: Encodable { var isa: String; var gflops: Double; var threads: Int; var narrower: [String: Double] }
+                let report = Report(isa: peak.isa.description, gflops: peak.gflops, threads: peak.threads,
+                                    narrower: Dictionary(uniqueKeysWithValues: narrower.map { ($0.isa.description, $0.gflops) }))
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print("peak: \(peak)")
+                for m in narrower.reversed() { print("      \(m)") }
+            }
+        }
     }
 }

@@ -94,7 +94,7 @@ extension ModelAlias: ExpressibleByArgument {}
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models", abstract: "Register model versions, set aliases, write model cards.",
-        subcommands: [Register.self, Alias.self, List.self, Card.self, TrainTiny.self])
+        subcommands: [Register.self, Alias.self, List.self, Card.self])
 
     struct Register: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a run's model as the next version of NAME.")
@@ -156,62 +156,6 @@ struct ModelsCommand: ParsableCommand {
             if let out { try writeFileAtomically(Array(card.utf8), to: out) } else { print(card) }
         }
     }
-
-    /// Trains the small reference CNN (until the project's classifier lands), recording the run,
-    /// its weights and its reference statistics; prints `MEDSYNTH_RUN_ID=<id>` last, so it can
-    /// serve as `serve --retrain-command`.
-    struct TrainTiny: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "train-tiny", abstract: "Train the small reference CNN and record it as a run.")
-        @OptionGroup var tracking: TrackingOptions
-        @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
-        @OptionGroup var selection: ClassSelectionOptions
-        @Option(help: "Output folder.") var out: String
-        @Option(help: Ranges.benchSteps.help("Training steps.")) var steps = 150
-        @Option var seed: UInt64 = 0
-        @Option(help: "Also register the model under this name.") var register: String?
-        @Flag(help: "With --register: make the new version the champion.") var champion = false
-
-        func validate() throws { try Ranges.benchSteps.check(steps, "--steps") }
-
-        struct Config: Codable { var data: String; var steps: Int; var seed: UInt64; var model = "tiny-cnn" }
-
-        func run() throws {
-            try tracking.refuseOverwritingRegistered(URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path)
-            let dataset = try loadDataset(at: data, options: LoadOptions(selection: try selection.selection(seed: seed)))
-            let splits = try makeSplits(dataset, seed: seed)
-            let train = splits.subset(.train), val = splits.subset(.val)
-            let hash = try manifestHash(splits.manifest())
-            let runID = try tracking.record(kind: .train, config: Config(data: data, steps: steps, seed: seed),
-                                            dataManifestHash: hash, seed: seed) { recorder in
-                let model = TinyCNN(name: register ?? "tiny", classNames: train.classNames, channels: train.channels,
-                                    height: train.height, width: train.width, seed: seed)
-                let losses = try model.train(on: train, steps: steps, seed: seed)
-                for (step, loss) in losses.enumerated() where step % 10 == 0 || step == losses.count - 1 {
-                    try recorder?.log(metric: "train.loss", step: step, value: Double(loss))
-                }
-                let rows = try model.predict(val.pixels, count: val.count)
-                let correct = zip(rows, val.labels).filter { row, label in row.indices.max { row[$0] < row[$1] } == label }.count
-                try recorder?.log(metric: "val.accuracy", step: steps, value: Double(correct) / Double(max(1, val.count)))
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                let weights = URL(fileURLWithPath: out).appendingPathComponent("model.safetensors")
-                try model.save(to: weights)
-                let stats = ReferenceStats(pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)
-                let statsPath = URL(fileURLWithPath: out).appendingPathComponent("reference.json").path
-                try writeFileAtomically(Array(try JSONEncoder().encode(stats)), to: statsPath)
-                try recorder?.artifact(path: weights.path, kind: "model")
-                try recorder?.artifact(path: statsPath, kind: "reference-stats")
-                return recorder?.runID
-            }
-            if let runID, let name = register {
-                let store = try tracking.open()
-                let model = try store.register(runID: runID, name: name)
-                if champion { try store.setAlias(.champion, name: name, version: model.version) }
-                print("registered \(model.label)\(champion ? " (champion)" : "")")
-            }
-            if let runID { print("MEDSYNTH_RUN_ID=\(runID)") }
-        }
-    }
 }
 
 /// `medsynth serve`: the inference server.
@@ -226,29 +170,48 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Shell command run once on drift; its last line must be MEDSYNTH_RUN_ID=<id>.") var retrainCommand: String?
     @Option(help: Ranges.maxBodyBytes.help("Largest request body in bytes.")) var maxBodyBytes = 8 << 20
     @Option(help: Ranges.maxImagePixels.help("Largest image in pixels (checked before decoding).")) var maxImagePixels = 1024 * 1024
-    @Option(help: Ranges.maxConcurrent.help("Inference requests computed at once (more get 503).")) var maxConcurrent = 16
-    @Option(help: Ranges.requestTimeout.help("Seconds to receive a request body.")) var requestTimeout = 10
+    @Option(help: Ranges.maxConcurrent.help(
+        "Inference requests admitted at once (receiving, queued or computing); more get 503 with Retry-After."))
+    var maxConcurrent = 16
+    @Option(help: Ranges.inferenceThreads.help("Threads that decode requests and run the model (default: one per core, at most 8)."))
+    var inferenceThreads = ServingLimits.defaultInferenceThreads
+    @Option(help: Ranges.requestTimeout.help("Seconds to receive a request body (408 after).")) var requestTimeout = 10
+    @Option(help: Ranges.headerTimeout.help(
+        "Seconds to receive a request's line and headers, from connect or the previous response (408 and close after)."))
+    var headerTimeout = 10
     @Option(help: Ranges.driftWindow.help("Predictions in the drift window.")) var driftWindow = 200
 
     func validate() throws {
         try Ranges.port.check(port, "--port"); try Ranges.maxBodyBytes.check(maxBodyBytes, "--max-body-bytes")
         try Ranges.maxImagePixels.check(maxImagePixels, "--max-image-pixels")
         try Ranges.maxConcurrent.check(maxConcurrent, "--max-concurrent")
-        try Ranges.requestTimeout.check(requestTimeout, "--request-timeout"); try Ranges.driftWindow.check(driftWindow, "--drift-window")
+        try Ranges.inferenceThreads.check(inferenceThreads, "--inference-threads")
+        try Ranges.requestTimeout.check(requestTimeout, "--request-timeout"); try Ranges.headerTimeout.check(headerTimeout, "--header-timeout")
+        try Ranges.driftWindow.check(driftWindow, "--drift-window")
     }
 
     func run() async throws {
-        let limits = ServingLimits(maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels,
-                                   requestTimeout: .seconds(requestTimeout), maxConcurrentInferences: maxConcurrent)
+        let limits = ServingLimits(maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels, requestTimeout: .seconds(requestTimeout),
+                                   headerTimeout: .seconds(headerTimeout), maxConcurrentInferences: maxConcurrent,
+                                   inferenceThreads: inferenceThreads)
         let state = try ServingState(store: tracking.open(), modelReference: model, loader: ServedClassifier.loader, limits: limits,
                                      adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow)
-        let served = state.deployment.model
+        let version = try state.store.resolve(model)   // a wrong name stops here, before listening
+        // The weights load in the background: /v2/health/live answers at once, /v2/health/ready once they are in.
+        state.startLoading { result in
+            switch result {
+            case .success(let version): serverLog("loaded \(version.label); ready")
+            case .failure(let error): serverLog("could not load \(version.label): \(error); not ready (fix it, then POST /admin/reload)")
+            }
+        }
         let app = buildApplication(state: state, host: host, port: port) { port in
-            FileHandle.standardError.write(Data("serving \(served.name)@\(served.version) on http://\(host):\(port)\n".utf8))
+            serverLog("serving \(version.label) on http://\(host):\(port)")
         }
         try await app.runService()
     }
 }
+
+private func serverLog(_ line: String) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
 
 func prettyJSON(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()

@@ -100,6 +100,8 @@ enum Ranges {
     static let maxImagePixels = OptionRange<Int>.closed(1...(1 << 28))
     static let maxConcurrent = OptionRange<Int>.closed(1...1024)
     static let requestTimeout = OptionRange<Int>.closed(1...3600)
+    static let headerTimeout = OptionRange<Int>.closed(1...3600)
+    static let inferenceThreads = OptionRange<Int>.closed(1...256)
     /// The drift monitor judges after 50 predictions, so the window holds at least that many.
     static let driftWindow = OptionRange<Int>.closed(50...1_000_000)
 

@@ -20,7 +20,6 @@ let baseArguments: [String: [String]] = [
     "data fetch": ["data", "fetch", "pneumoniamnist"],
     "data bench": ["data", "bench", "d"],
     "runs list": ["runs", "list"],
-    "models train-tiny": ["models", "train-tiny", "--data", "d", "--out", "out"],
     "serve": ["serve", "--model", "m"],
     "bench dcgan": ["bench", "dcgan"],
 ]
@@ -31,7 +30,7 @@ let commandTypes: [String: any ParsableCommand.Type] = [
     "train": TrainCommand.self, "experiment": ExperimentCommand.self, "audit": AuditCommand.self,
     "privacy epsilon": PrivacyCommand.Epsilon.self, "privacy bench": PrivacyCommand.Bench.self,
     "data inspect": DataCommand.Inspect.self, "data fetch": DataCommand.Fetch.self, "data bench": DataCommand.Bench.self,
-    "runs list": RunsCommand.List.self, "models train-tiny": ModelsCommand.TrainTiny.self, "serve": ServeCommand.self,
+    "runs list": RunsCommand.List.self, "serve": ServeCommand.self,
     "bench dcgan": BenchCommand.DCGANBench.self,
 ]
 
@@ -53,8 +52,8 @@ let numericOptions: [String: [String]] = [
     "data fetch": ["--size"],
     "data bench": ["--image-size", "--repeats"],
     "runs list": ["--limit"],
-    "models train-tiny": ["--steps", "--seed"],
-    "serve": ["--port", "--max-body-bytes", "--max-image-pixels", "--max-concurrent", "--request-timeout", "--drift-window"],
+    "serve": ["--port", "--max-body-bytes", "--max-image-pixels", "--max-concurrent", "--inference-threads", "--request-timeout",
+              "--header-timeout", "--drift-window"],
     "bench dcgan": ["--image-size", "--channels", "--batch-size", "--steps", "--warmup", "--peak"],
 ]
 
@@ -85,7 +84,8 @@ struct CLIRefusal: Error { let message: String }
     ("gan sample", "--label", "-1"),
     ("serve", "--port", "99999"), ("serve", "--port", "-1"), ("serve", "--max-concurrent", "0"),
     ("serve", "--max-image-pixels", "0"), ("serve", "--drift-window", "10"), ("serve", "--max-body-bytes", "-1"),
-    ("serve", "--request-timeout", "0"),
+    ("serve", "--request-timeout", "0"), ("serve", "--header-timeout", "0"), ("serve", "--header-timeout", "3601"),
+    ("serve", "--inference-threads", "0"),
     ("experiment", "--seeds", "0"), ("experiment", "--gan-steps", "0"), ("experiment", "--max-synthetic-ratio", "-1"),
     ("experiment", "--filter-quantile", "1.5"), ("experiment", "--resamples", "10"), ("experiment", "--alpha", "nan"),
     ("experiment", "--fine-tune-lr", "0"), ("experiment", "--lr", "inf"),
@@ -93,7 +93,7 @@ struct CLIRefusal: Error { let message: String }
     ("balance", "--candidates-factor", "0"), ("balance", "--target", "1000000000000"), ("balance", "--target", "-3"),
     ("data inspect", "--image-size", "0"), ("data inspect", "--channels", "0"), ("data fetch", "--size", "27"),
     ("data bench", "--repeats", "0"), ("runs list", "--limit", "0"), ("privacy bench", "--steps", "0"),
-    ("models train-tiny", "--steps", "0"), ("bench dcgan", "--warmup", "-1"), ("bench dcgan", "--peak", "nan"),
+    ("bench dcgan", "--warmup", "-1"), ("bench dcgan", "--peak", "nan"),
 ])
 func badNumericValueIsRefusedNamingTheOption(_ command: String, _ option: String, _ value: String) throws {
     // `--opt=-5`: a bare `-5` would be read as a flag; the `=` form reaches the range check.

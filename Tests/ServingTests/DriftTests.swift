@@ -54,6 +54,7 @@ func chiSquareTailMatchesReference(statistic: Double, dof: Int, p: Double) {
     let command = "echo started >> '\(log.path)'; echo 'training...'; echo MEDSYNTH_RUN_ID=\(retrainRun)"
     let state = try ServingState(store: store, modelReference: "breast@champion", loader: TinyCNN.loader,
                                  retrainCommand: command, driftWindow: 60, thresholds: DriftThresholds(minimumSamples: 50))
+    try state.load()
     try await buildApplication(state: state).test(.router) { client in
         for file in model.files["malignant"]!.prefix(120) {
             try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: try fileBuffer(file)) {

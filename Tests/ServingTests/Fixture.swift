@@ -66,12 +66,15 @@ func recordTrainingRun(in store: RunStore, model: TrainedModel) throws -> String
     return recorder.runID
 }
 
+/// A state serving the trained model as `breast@champion`, loaded (unless `load` is false).
 func makeState(limits: ServingLimits = ServingLimits(), adminToken: String? = "secret", retrainCommand: String? = nil,
-               driftWindow: Int = 200) throws -> ServingState {
+               driftWindow: Int = 200, load: Bool = true) throws -> ServingState {
     let (store, _, _) = try makeStore()
-    return try ServingState(store: store, modelReference: "breast@champion", loader: TinyCNN.loader, limits: limits,
-                            adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow,
-                            thresholds: DriftThresholds(minimumSamples: min(50, driftWindow)))
+    let state = try ServingState(store: store, modelReference: "breast@champion", loader: TinyCNN.loader, limits: limits,
+                                 adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow,
+                                 thresholds: DriftThresholds(minimumSamples: min(50, driftWindow)))
+    if load { try state.load() }
+    return state
 }
 
 /// A JSON body.

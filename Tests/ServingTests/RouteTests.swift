@@ -31,7 +31,7 @@ import Tracking
     let state = try makeState()
     let images = try TrainedModel.shared.get().images
     let (pixels, _) = images.gather([0, 200])
-    let expected = try state.deployment.model.predict(pixels, count: 2)
+    let expected = try state.deployment!.model.predict(pixels, count: 2)
     let app = buildApplication(state: state)
     try await app.test(.router) { client in
         let fp32: [String: Any] = ["id": "a", "inputs": [["name": "images", "shape": [2, 1, 28, 28], "datatype": "FP32",
@@ -136,7 +136,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
         ("truncated PNG", Array(png.prefix(png.count / 2)), 400, "request body"),
         ("text", Array("hello, world".utf8), 415, "PNG or JPEG"),
         ("20000x20000 header", huge, 413, "20000"),
-        ("10 MB of noise", noise(10_000_000), 413, "Content Too Large"),
+        ("10 MB of noise", noise(10_000_000), 413, "over the limit"),
     ]
     try await app.test(.router) { client in
         for (label, bytes, status, message) in cases {
@@ -207,7 +207,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
 }
 
 @Test func reloadSwapsTheChampionWithoutDroppingRequests() async throws {
-    let state = try makeState()
+    let state = try makeState(limits: ServingLimits(maxConcurrentInferences: 32))   // all 23 admitted at once
     let model = try TrainedModel.shared.get()
     let runID = try recordTrainingRun(in: state.store, model: model)
     _ = try state.store.register(runID: runID, name: "breast")  // version 2
@@ -263,6 +263,13 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
         try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: ByteBuffer(string: "{not json")) { response in
             #expect(response.status == .serviceUnavailable)
         }
+        // A body whose Content-Length is over the limit is refused with 413 before it takes a
+        // place (or is read), even when every place is taken.
+        try await client.execute(uri: "/v2/models/breast/infer", method: .post, headers: [.contentLength: "\(9 << 20)"],
+                                 body: ByteBuffer(bytes: [UInt8](repeating: 32, count: 9 << 20))) { response in
+            #expect(response.status == .contentTooLarge)
+            #expect((object(response.body)["error"] as? String)?.contains("is over the limit of 8388608") == true)
+        }
     }
 }
 
@@ -288,11 +295,18 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
     try recorder.artifact(path: weights.path, kind: "model")
     try recorder.finish(status: .finished)
     _ = try store.register(runID: recorder.runID, name: "breast")
-    _ = try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader)
+    let state = try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader)
+    try state.load()
     var bytes = try Data(contentsOf: weights)
     bytes[bytes.count - 1] ^= 1
     try bytes.write(to: weights)   // e.g. another `train --out` into the registered folder
-    #expect(throws: TrackingError.self) { try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader) }
+    #expect(throws: TrackingError.self) { try state.load() }
+    // The version loaded before the change keeps answering; a fresh server is not ready.
+    #expect(state.modelStatus == .ready)
+    let fresh = try ServingState(store: store, modelReference: "breast@1", loader: TinyCNN.loader)
+    #expect(throws: TrackingError.self) { try fresh.load() }
+    guard case .failed(let message) = fresh.modelStatus else { Issue.record("\(fresh.modelStatus)"); return }
+    #expect(message.contains("has changed since it was registered"), "\(message)")
 }
 
 @Test func webPageIsSelfContained() async throws {

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Load benchmark (not in CI): `medsynth serve` and the PyTorch peer (peer_server.py) serving the
-# same tiny 28 px CNN on loopback, POST /v1/models/breast/predict with a real PNG, wrk for
-# $DURATION at concurrency 1, 8 and 32. Prints one JSON line per (server, concurrency).
+# Load benchmark (not in CI): `medsynth serve` with the real classifier (the experiment's ResNet,
+# `medsynth train` for one epoch) on loopback, POST /v1/models/breast/predict with a real PNG, wrk
+# for $DURATION at concurrency 1, 8 and 32. Prints one JSON line per (server, concurrency).
+# NOTE: peer_server.py (PyTorch) still implements the old stand-in tiny CNN, not the ResNet, so it
+# is off by default until it reads classifier checkpoints (tracker #14, serving item);
+# bench/serve/RESULTS.md holds the last tiny-CNN comparison.
 #
-#   bash bench/serve/load.sh    # env: MEDSYNTH=path/to/release/medsynth DURATION=30s PYTHON=... SERVERS="pytorch:18081"
+#   bash bench/serve/load.sh    # env: MEDSYNTH=path/to/release/medsynth DURATION=30s SERVERS="medsynth:18080"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MEDSYNTH=${MEDSYNTH:-.build/release/medsynth}
-PYTHON=${PYTHON:-/work/main/.venv-bench/bin/python}
 DURATION=${DURATION:-30s}
 DATA=${DATA:-../shared/data/breastmnist-png}
 WORK=$(mktemp -d)
@@ -19,15 +21,16 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-"$MEDSYNTH" models train-tiny --data "$DATA" --out "$WORK/model" --register breast --champion >&2
+run=$("$MEDSYNTH" train --data "$DATA" --arch resnet --epochs 1 --out "$WORK/model" 2>/dev/null | tail -1)
+"$MEDSYNTH" models register "${run#MEDSYNTH_RUN_ID=}" --name breast >&2
+"$MEDSYNTH" models alias breast 1 champion >&2
 "$MEDSYNTH" serve --model breast@champion --port 18080 --max-concurrent 64 2>"$WORK/serve.log" & pids+=($!)
-"$PYTHON" bench/serve/peer_server.py --weights "$WORK/model/model.safetensors" --port 18081 & pids+=($!)
-for port in 18080 18081; do
+for port in 18080; do
     for _ in $(seq 100); do curl -sf -o /dev/null -X POST --data-binary @"$IMAGE" \
         "http://127.0.0.1:$port/v1/models/breast/predict" && break; sleep 0.2; done
 done
 
-for server in ${SERVERS:-medsynth:18080 pytorch:18081}; do
+for server in ${SERVERS:-medsynth:18080}; do
     for c in 1 8 32; do
         threads=$(( c < 2 ? c : 2 ))
         result=$(wrk -t"$threads" -c"$c" -d"$DURATION" -s bench/serve/post.lua \

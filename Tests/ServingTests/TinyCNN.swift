@@ -3,9 +3,11 @@ import Datasets
 import Foundation
 import NN
 import SeededRandom
+@testable import Serving
 
-/// A small reference CNN, trained in seconds, that stands in for the project's classifier in
-/// serving tests and benchmarks (same contract: NCHW in [0, 1], probabilities out).
+/// Test support: a small CNN, trained in seconds, that stands in for the project's classifier in
+/// the route tests (same contract: NCHW in [0, 1], probabilities out). The production loader,
+/// `ServedClassifier`, is tested end to end with a real classifier in `ClassifierServingTests`.
 ///
 /// Shapes for a (N, C, 28, 28) input, K classes:
 /// conv3x3(C->8) ReLU maxpool2 (N, 8, 14, 14); conv3x3(8->16) ReLU maxpool2 (N, 16, 7, 7);

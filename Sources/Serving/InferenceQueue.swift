@@ -1,0 +1,88 @@
+import Foundation
+
+/// Runs blocking work (JSON and image decoding, the model, loading weights) on threads of its
+/// own, first in, first out, so that the cooperative thread pool, which answers health checks
+/// and metrics, never waits behind it.
+///
+/// The queue itself is unbounded: `ServingState` admits at most `maxConcurrentInferences`
+/// requests, and only admitted requests enqueue work here, so no more jobs ever wait.
+final class InferenceQueue: Sendable {
+    private let core: Core
+
+    /// Starts `threads` worker threads; they end when the queue is released.
+    init(threads: Int, name: String = "medsynth-inference") {
+        precondition(threads >= 1, "an inference queue needs a thread")
+        core = Core()
+        for i in 0..<threads {
+            let thread = Thread { [core] in core.work() }
+            thread.name = "\(name)-\(i)"
+            thread.start()
+        }
+    }
+
+    deinit { core.stop() }
+
+    /// Runs `body` on a worker thread; the caller's task is suspended, not blocked, meanwhile.
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            core.enqueue { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Runs `body` on a worker thread and returns at once (background work: loading a model).
+    func submit(_ body: @escaping @Sendable () -> Void) { core.enqueue(body) }
+
+    /// Jobs waiting for a thread (not those running).
+    var waiting: Int { core.waiting }
+
+    /// The state the worker threads share; separate from `InferenceQueue` so that the threads
+    /// do not keep the queue alive.
+    private final class Core: @unchecked Sendable {
+        // NOTE: @unchecked: `jobs`, `head` and `stopped` are guarded by `condition`.
+        private let condition = NSCondition()
+        private var jobs: [@Sendable () -> Void] = []
+        private var head = 0
+        private var stopped = false
+
+        func enqueue(_ job: @escaping @Sendable () -> Void) {
+            condition.withLock {
+                jobs.append(job)
+                condition.signal()
+            }
+        }
+
+        var waiting: Int { condition.withLock { jobs.count - head } }
+
+        func stop() {
+            condition.withLock {
+                stopped = true
+                condition.broadcast()
+            }
+        }
+
+        /// A worker's loop: take the oldest job, run it outside the lock; end once stopped and drained.
+        func work() {
+            while let job = next() { job() }
+        }
+
+        private func next() -> (@Sendable () -> Void)? {
+            condition.lock()
+            defer { condition.unlock() }
+            while head == jobs.count {
+                if stopped { return nil }
+                condition.wait()
+            }
+            let job = jobs[head]
+            head += 1
+            // Compact now and then instead of `removeFirst` (O(n) per job).
+            if head == jobs.count {
+                jobs.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 64 {
+                jobs.removeFirst(head)
+                head = 0
+            }
+            return job
+        }
+    }
+}

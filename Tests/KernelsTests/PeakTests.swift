@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+@testable import Kernels
+
+// The FP32 peak that every "% of peak" divides by (tracker #14): the widest FMA the CPU has.
+
+/// The CPU flags as the kernel lists them: an independent account of what CPUID says.
+func cpuFlags() -> Set<String>? {
+    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+    return Set(line.split(separator: ":", maxSplits: 1).last!.split(separator: " ").map(String.init))
+}
+
+@Test(.enabled(if: cpuFlags() != nil))
+func detectionAgreesWithProcCpuinfo() throws {
+    let flags = try #require(cpuFlags())
+    #expect(VectorISA.avx512.isSupported == flags.contains("avx512f"))
+    #expect(VectorISA.avx2.isSupported == (flags.contains("avx2") && flags.contains("fma")))
+    #expect(VectorISA.widest == (flags.contains("avx512f") ? .avx512 : flags.contains("avx2") ? .avx2 : .sse2))
+}
+
+/// On a CPU with AVX-512 the reported peak is the 16-wide loop's, names its instruction set, and
+/// is at least what the 8-wide AVX2 loop reaches (the figure `bench peak` printed before).
+/// NOTE: best of interleaved repeats, so that another process's time slices hit both loops
+/// alike; 5% slack for CPUs that split a 512-bit FMA into two 256-bit halves (Zen 4), where the
+/// two loops are equal.
+@Test(.enabled(if: VectorISA.avx512.isSupported))
+func theReportedPeakIsTheAVX512LoopsAndNoLowerThanAVX2s() throws {
+    var avx2 = 0.0, avx512 = 0.0
+    for _ in 0..<5 {
+        avx2 = max(avx2, try #require(FMAPeak.measure(.avx2, iterations: 10_000_000, repeats: 1)).gflops)
+        avx512 = max(avx512, try #require(FMAPeak.measure(.avx512, iterations: 10_000_000, repeats: 1)).gflops)
+    }
+    let reported = FMAPeak.widest()
+    #expect(reported.isa == .avx512 && reported.threads == ProcessInfo.processInfo.activeProcessorCount)
+    #expect(reported.description.contains("avx512f") && reported.description.contains("16 lanes"), "\(reported)")
+    #expect(avx512 >= 0.95 * avx2, "avx512f \(avx512) GFLOP/s, avx2+fma \(avx2) GFLOP/s")
+    #expect(reported.gflops >= 0.95 * avx2, "reported \(reported.gflops) GFLOP/s, avx2+fma \(avx2) GFLOP/s")
+}

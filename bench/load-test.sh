@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Hostile load test (not in CI): `medsynth serve` with a real classifier (the ResNet, trained for
+# one epoch on breastmnist-png) under normal clients beside slow and hostile ones for $SECONDS_LOAD
+# seconds (bench/load_test.py attack: trickled headers, 4 and 10 MB bodies, idle connections),
+# while a separate prober times /v2/health/live, /v2/health/ready and /metrics every 50 ms.
+# Samples the server's resident memory before, during and after the load; prints one JSON
+# report and exits non-zero if a health check took 100 ms or more, or one failed.
+#
+#   bash bench/load-test.sh     # env: MEDSYNTH (default .build/release/medsynth), DATA, SECONDS_LOAD (60),
+#                               #      SETTLE (30: seconds watched after the load), PORT (18090),
+#                               #      NORMAL (8), TRICKLERS (300), HUGE (4), IDLE (1000), SERVE_ARGS
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MEDSYNTH=${MEDSYNTH:-.build/release/medsynth}
+DATA=${DATA:-../shared/data/breastmnist-png}
+SECONDS_LOAD=${SECONDS_LOAD:-60}
+SETTLE=${SETTLE:-30}
+PORT=${PORT:-18090}
+WORK=$(mktemp -d)
+export MEDSYNTH_STORE="$WORK/store.sqlite" OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+pngs=("$DATA"/malignant/*.png); PNG=${pngs[0]}
+ulimit -n "$(ulimit -Hn)"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+echo "[load-test] training the classifier (resnet, 1 epoch)" >&2
+run=$("$MEDSYNTH" train --data "$DATA" --arch resnet --epochs 1 --out "$WORK/model" 2>"$WORK/train.log" | tail -1)
+run=${run#MEDSYNTH_RUN_ID=}
+"$MEDSYNTH" models register "$run" --name breast >&2
+"$MEDSYNTH" models alias breast 1 champion >&2
+
+"$MEDSYNTH" serve --model breast@champion --port "$PORT" ${SERVE_ARGS:-} 2>"$WORK/serve.log" & server=$!
+pids+=("$server")
+for _ in $(seq 200); do
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT/v2/health/ready" && break
+    sleep 0.1
+done
+curl -sf -o /dev/null "http://127.0.0.1:$PORT/v2/health/ready" || { cat "$WORK/serve.log" >&2; exit 1; }
+
+rss() { awk '/^VmRSS/ {print $2 / 1024}' "/proc/$server/status"; }
+# Warm up with each request shape the load sends (the first inference of a batch size builds and
+# caches its oneDNN primitives), let the server trim its heap, then take the base figure.
+python3 - "$PORT" "$PNG" <<'EOF'
+import json, socket, sys
+port, png = int(sys.argv[1]), open(sys.argv[2], "rb").read()
+def post(path, body):
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % (path, len(body)) + body)
+        while s.recv(65536): pass
+batch = lambda n: json.dumps({"inputs": [{"name": "images", "shape": [n, 1, 28, 28], "datatype": "FP32",
+                                          "data": [0.5] * (n * 784)}]}).encode()
+for _ in range(3):
+    post(b"/v1/models/breast/predict", png); post(b"/v2/models/breast/infer", batch(4)); post(b"/v2/models/breast/infer", batch(256))
+EOF
+sleep 5
+before=$(rss)
+
+echo "[load-test] ${SECONDS_LOAD} s of load" >&2
+python3 bench/load_test.py probe --port "$PORT" --seconds "$SECONDS_LOAD" --out "$WORK/probe.json" & probe=$!
+python3 bench/load_test.py attack --port "$PORT" --seconds "$SECONDS_LOAD" --png "$PNG" --out "$WORK/attack.json" \
+    --normal "${NORMAL:-8}" --tricklers "${TRICKLERS:-300}" --huge "${HUGE:-4}" --idle "${IDLE:-1000}" & attack=$!
+pids+=("$probe" "$attack")
+peak=0; samples=()
+while kill -0 "$attack" 2>/dev/null; do
+    now=$(rss); samples+=("$now")
+    peak=$(awk -v a="$peak" -v b="$now" 'BEGIN {print (b > a) ? b : a}')
+    sleep 0.5
+done
+wait "$probe" "$attack"
+after_load=$(rss)
+echo "[load-test] ${SETTLE} s after the load" >&2
+sleep "$SETTLE"
+after=$(rss)
+python3 bench/load_test.py probe --port "$PORT" --seconds 5 --out "$WORK/probe-after.json"
+
+python3 - "$WORK" "$before" "$peak" "$after_load" "$after" "$SETTLE" <<'EOF'
+import json, os, sys
+work, before, peak, after_load, after, settle = sys.argv[1:]
+probe = json.load(open(f"{work}/probe.json"))
+report = {
+    "machine": {"cpus": os.cpu_count(), "loadavg_at_end": open("/proc/loadavg").read().split()[:3]},
+    "health_ms": probe["all_ms"], "health_by_path_ms": probe["by_path_ms"],
+    "health_failures": probe["failure_count"], "health_failure_examples": probe["failures"],
+    "health_after_ms": json.load(open(f"{work}/probe-after.json"))["all_ms"],
+    "rss_mb": {"before": float(before), "peak": float(peak), "end_of_load": float(after_load),
+               f"after_{settle}s": float(after)},
+    "load": json.load(open(f"{work}/attack.json")),
+}
+print(json.dumps(report, indent=1))
+ok = probe["failure_count"] == 0 and probe["all_ms"].get("max", 1e9) < 100
+print(f"[load-test] health max {probe['all_ms'].get('max', float('nan')):.1f} ms, "
+      f"{probe['failure_count']} failed: {'PASS' if ok else 'FAIL'}", file=sys.stderr)
+sys.exit(0 if ok else 1)
+EOF
