@@ -106,7 +106,7 @@ let package = Package(
             name: "GANTests",
             dependencies: ["GAN", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Evaluation", "NN"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Evaluation", "NN", "Privacy"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),

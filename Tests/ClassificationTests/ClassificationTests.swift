@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Evaluation
 import NN
+import Privacy
 import SeededRandom
 import Testing
 @testable import Classification
@@ -203,7 +204,9 @@ func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String
     options.epochs = 2; options.batchSize = 16; options.patience = 2
     options.privacy = PrivateTrainingOptions(targetEpsilon: 8, maxGradNorm: 1, delta: 1e-4)
     let resnet = try ClassifierConfig(arch: .resnet, imageSize: 28, channels: 1, classes: 2)
-    #expect(throws: (any Error).self) { try ClassifierTrainer(config: resnet, options: options, train: train, val: val) }
+    let refusal = #expect(throws: PrivacyError.self) { try ClassifierTrainer(config: resnet, options: options, train: train, val: val) }
+    guard case .batchNormNotAllowed(let reason) = refusal else { Issue.record("not a batch-norm refusal: \(String(describing: refusal))"); return }
+    #expect(reason.contains("is a BatchNorm2d: batch norm mixes examples"), "\(reason)")
     let cnn = try ClassifierConfig(arch: .paperCNN, imageSize: 28, channels: 1, classes: 2)
     let trainer = try ClassifierTrainer(config: cnn, options: options, train: train, val: val)
     let history = try trainer.run()

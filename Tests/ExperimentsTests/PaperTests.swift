@@ -15,9 +15,13 @@ func externalReferences(in html: String) -> [String] {
 }
 
 @Test func theExternalReferenceCheckCatchesLoads() {
-    #expect(externalReferences(in: "<svg xmlns='http://www.w3.org/2000/svg'></svg><img src='data:image/png;base64,AA'>").isEmpty)
+    #expect(externalReferences(in: "<svg xmlns='http://www.w3.org/2000/svg'></svg><img src='data:image/png;base64,AA'>"
+                                   + "<a href='#what-helped'>x</a>").isEmpty)
     for page in ["<img src='http://x/a.png'>", "<img src=\"https://x/a.png\">", "<a href=//x.org>", "<style>@import 'x.css'</style>",
-                 "<div style='background:url(http://x/y.png)'>", "<script>1</script>", "<link rel=stylesheet href=a.css>"] {
+                 "<div style='background:url(http://x/y.png)'>", "<script>1</script>", "<link rel=stylesheet href=a.css>",
+                 "<a href=\"//cdn/x\">", "<style>b{background:url(https://i)}</style>",
+                 // An SVG namespace beside a real load: the namespace is ignored, the load is not.
+                 "<svg xmlns='http://www.w3.org/2000/svg'><image href='https://x/y.png'/></svg>"] {
         #expect(!externalReferences(in: page).isEmpty, "\(page)")
     }
 }
