@@ -79,6 +79,12 @@ let package = Package(
         .target(
             name: "Tracking",
             dependencies: ["Datasets", .product(name: "GRDB", package: "GRDB.swift")]),
+        // What each command does, as library functions: load, split, train or audit, write the
+        // outputs, record the run. The command line parses options into these and prints.
+        .target(
+            name: "Workflows",
+            dependencies: ["Autodiff", "Classification", "Datasets", "Evaluation", "Experiments", "GAN", "Quality", "Tracking"],
+            swiftSettings: simdFlags),
         // HTTP inference server (Open Inference Protocol v2), monitoring and drift.
         .target(
             name: "Serving",
@@ -91,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "medsynth",
             dependencies: ["GAN", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           "Tracking", "Serving",
+                           "Tracking", "Serving", "Workflows",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: simdFlags),
@@ -111,6 +117,7 @@ let package = Package(
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).
         .testTarget(name: "CLITests", dependencies: ["medsynth", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(

@@ -64,6 +64,11 @@ public func renderManifest(_ entries: [ManifestEntry], format: ManifestFormat) t
     }
 }
 
+/// SHA-256 of a manifest in JSON Lines: the data fingerprint runs and models carry.
+public func manifestHash(_ entries: [ManifestEntry]) throws -> String {
+    sha256Hex(Data(try renderManifest(entries, format: .jsonl).utf8))
+}
+
 /// Writes a manifest atomically (temporary file + rename); format from the extension.
 public func writeManifest(_ entries: [ManifestEntry], to path: String) throws {
     try writeFileAtomically(Array(renderManifest(entries, format: ManifestFormat(path: path)).utf8), to: path)

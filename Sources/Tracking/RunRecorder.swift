@@ -145,8 +145,3 @@ public struct CodeVersion: Sendable, Equatable {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
-
-/// SHA-256 of a split's manifest in JSON Lines: the data fingerprint runs and models carry.
-public func manifestHash(_ entries: [ManifestEntry]) throws -> String {
-    sha256Hex(Data(try renderManifest(entries, format: .jsonl).utf8))
-}

@@ -3,6 +3,7 @@ import Classification
 import Datasets
 import Experiments
 import Foundation
+import Workflows
 
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,20 +75,8 @@ struct ExperimentCommand: ParsableCommand {
         let experiment = try Experiment(options: o)
         var progress = ProgressLine()
         let start = Date()
-        struct Recorded: Encodable {
-            let data: String; let test: String?; let arms: [String]; let seeds: Int; let imageSize: Int; let channels: Int?
-            let arch: String; let epochs: Int; let batchSize: Int; let lr: Float; let patience: Int; let ganSteps: Int
-            let ganWidth: Int; let maxSyntheticRatio: Double?; let ratioSweep: [Double]; let sweepArm: String
-            let filterQuantile: Double; let filterCandidates: Int; let fineTuneLr: Float; let resamples: Int; let alpha: Double
-            let splitSeed: UInt64
-        }
-        let config = Recorded(data: data, test: test, arms: o.allArms.map(\.name), seeds: seeds, imageSize: imageSize, channels: channels,
-                              arch: arch.rawValue, epochs: epochs, batchSize: batchSize, lr: lr, patience: patience, ganSteps: ganSteps,
-                              ganWidth: ganWidth, maxSyntheticRatio: maxSyntheticRatio, ratioSweep: o.ratioSweep, sweepArm: o.sweepArm.name,
-                              filterQuantile: filterQuantile, filterCandidates: filterCandidates, fineTuneLr: fineTuneLr,
-                              resamples: resamples, alpha: alpha, splitSeed: splitSeed)
-        let report = try tracking.record(kind: .experiment, config: config, seed: splitSeed) { recorder in
-        let report = try experiment.run { event in
+        // Recorded whole (every option), with the split's manifest hash, the reports and every cell's model.
+        let (report, runID) = try experiment.run(store: tracking.storeUnlessNoTrack()) { event in
             switch event {
             case .stage(let s): progress.note(s)
             case let .ganStep(name, step, total, eta):
@@ -102,17 +91,10 @@ struct ExperimentCommand: ParsableCommand {
             case .alarm(let s): progress.note("ALARM: \(s)")
             }
         }
-        for (i, arm) in report.arms.enumerated() {
-            try recorder?.log(["\(arm.name).balanced_accuracy": arm.test.balancedAccuracy.mean, "\(arm.name).macro_f1": arm.test.macroF1.mean],
-                              step: i)
-        }
-        for alarm in report.alarms { try recorder?.alarm(alarm) }
-        for f in ["report.html", "report.md", "report.json"] { _ = try recorder?.artifact(path: "\(out)/\(f)", kind: "report") }
-        return report
-        }
         progress.finish()
         print(report.markdown())
         for alarm in report.alarms { progress.note("ALARM: \(alarm)") }
         progress.note(String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(Date().timeIntervalSince(start)), out))
+        if let runID { progress.note("run \(runID): models register \(runID) --name NAME --artifact \(out)/arms/ARM/seed-S/model.safetensors") }
     }
 }
