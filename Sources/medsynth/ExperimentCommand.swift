@@ -27,7 +27,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "At most this many synthetic images per real image of a class, (0, 1000].") var maxSyntheticRatio: Double?
     @Option(help: "Also run --sweep-arm capped at each of these synthetic-per-real ratios (comma-separated), reported as a curve.")
     var ratioSweep: String?
-    @Option(help: "The arm the ratio sweep varies (a dcgan or cdcgan arm).") var sweepArm = "cdcgan"
+    @Option(help: "The arm the ratio sweep varies (a dcgan or cdcgan arm).") var sweepArm: Arm = "cdcgan"
     @Option(help: "Filter: keep a synthetic image when p(class) reaches this quantile of p(class) on real validation images, [0, 1].")
     var filterQuantile = 0.25
     @Option(help: "Filter: candidates generated per image wanted, 1...20.") var filterCandidates = 3
@@ -63,7 +63,7 @@ struct ExperimentCommand: ParsableCommand {
             guard let r = Double($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--ratio-sweep: \"\($0)\" is not a number") }
             return r
         }
-        o.sweepArm = try Arm(parsing: sweepArm)
+        o.sweepArm = sweepArm
         o.filterQuantile = filterQuantile; o.filterCandidates = filterCandidates; o.fineTuneLearningRate = fineTuneLr
         o.resamples = resamples; o.alpha = alpha; o.audit = !noAudit
         try o.validate()
@@ -97,4 +97,9 @@ struct ExperimentCommand: ParsableCommand {
         progress.note(String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(Date().timeIntervalSince(start)), out))
         if let runID { progress.note("run \(runID): models register \(runID) --name NAME --artifact \(out)/arms/ARM/seed-S/model.safetensors") }
     }
+}
+
+extension Arm: ExpressibleByArgument {
+    /// An arm name as `Arm(parsing:)` reads it (e.g. `cdcgan+filter`, `dcgan@0.5`).
+    public init?(argument: String) { try? self.init(parsing: argument) }
 }
