@@ -68,9 +68,9 @@ let package = Package(
         // DCGAN and conditional DCGAN models, training, sampling, grids.
         .target(name: "GAN", dependencies: ["NN", "Datasets", "Privacy"], swiftSettings: simdFlags),
         // Synthetic-image quality (KID, FD, precision/recall/density/coverage) and memorization audit.
-        .target(name: "Quality", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        .target(name: "Quality", dependencies: ["NN", "Datasets", "Evaluation"], swiftSettings: simdFlags),
         // Evaluation metrics (named so as not to clash with swift-metrics): confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
-        .target(name: "Evaluation", swiftSettings: simdFlags),
+        .target(name: "Evaluation", dependencies: ["SeededRandom"], swiftSettings: simdFlags),
         // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
         .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation", "Privacy"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
@@ -101,25 +101,27 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: simdFlags),
+        // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Datasets"]),
+        .testTarget(name: "NNTests", dependencies: ["TestSupport", "NN", "Datasets"]),
         .testTarget(
             name: "DatasetsTests",
-            dependencies: ["Datasets", "SeededRandom", "CTurboJPEG",
+            dependencies: ["TestSupport", "Datasets", "SeededRandom", "CTurboJPEG",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(
             name: "GANTests",
-            dependencies: ["GAN", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Evaluation", "NN", "Privacy"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+            dependencies: ["TestSupport", "GAN", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "SeededRandom"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["TestSupport", "Classification", "Datasets", "Evaluation", "NN", "Privacy"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["TestSupport", "Experiments"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
-        .testTarget(name: "QualityTests", dependencies: ["Quality", "NN", "Datasets"]),
+        .testTarget(name: "QualityTests", dependencies: ["TestSupport", "Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
-        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
+        .testTarget(name: "WorkflowsTests", dependencies: ["TestSupport", "Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).
-        .testTarget(name: "CLITests", dependencies: ["medsynth", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ServingTests",
             dependencies: [

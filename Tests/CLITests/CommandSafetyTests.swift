@@ -1,20 +1,11 @@
 import ArgumentParser
 import Foundation
+import TestSupport
 import Testing
 @testable import medsynth
 
-func temporaryFolder() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-cli-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-/// The shared real data beside the repository.
-let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data").path
-
 @Test func ganTrainRefusesAFolderThatHoldsARunUnlessResumingOrOverwriting() throws {
-    let out = try temporaryFolder() + "/run"
+    let out = try makeTemporaryFolder() + "/run"
     defer { try? FileManager.default.removeItem(atPath: out) }
     let arguments = ["gan", "train", "--dry-run", "--max-steps", "2", "--out", out, "--no-track"]
     var first = try MedSynth.parseAsRoot(arguments)
@@ -43,11 +34,11 @@ let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
 }
 
 @Test func dataInspectExitsNonZeroAfterListingEveryProblem() throws {
-    let root = try temporaryFolder()
+    let root = try makeTemporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: root) }
     for name in ["malignant", "normal_or_benign"] {
         try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
-        let source = sharedData + "/breastmnist-png/" + name
+        let source = sharedData("breastmnist-png/" + name)
         for file in try FileManager.default.contentsOfDirectory(atPath: source).sorted().prefix(4) {
             try FileManager.default.copyItem(atPath: source + "/" + file, toPath: root + "/" + name + "/" + file)
         }

@@ -3,6 +3,7 @@ import Classification
 import Datasets
 import Experiments
 import Foundation
+import TestSupport
 import Testing
 import Tracking
 import Workflows
@@ -86,7 +87,7 @@ func onlyRun(in store: String) throws -> Run {
 /// End to end: what `runs show` prints for a `train` run holds its whole spec, which decodes to
 /// the spec the command ran; `models register` takes its model and the card names the dataset.
 @Test func trainRunsShowTheirWholeSpec() throws {
-    let folder = try temporaryFolder()
+    let folder = try makeTemporaryFolder()
     let store = folder + "/runs.sqlite", out = folder + "/out"
     let args = ["train", "--dry-run", "--arch", "paper-cnn", "--patience", "1", "--label-smoothing", "0.1", "--seed", "3",
                 "--out", out, "--store", store]
@@ -104,7 +105,7 @@ func onlyRun(in store: String) throws -> Run {
 
 /// End to end: an `experiment` run records the experiment's options whole.
 @Test func experimentRunsShowTheirWholeOptions() throws {
-    let folder = try temporaryFolder()
+    let folder = try makeTemporaryFolder()
     let data = try writeFakeClassFolders(in: folder + "/data", seed: 3)
     let store = folder + "/runs.sqlite"
     let args = ["experiment", "--data", data, "--arms", "original", "--seeds", "1", "--epochs", "1", "--batch-size", "8",
@@ -126,7 +127,7 @@ func onlyRun(in store: String) throws -> Run {
 /// DP-SGD options. GANCommands.swift belongs to the diffusion work (issue 11) at the time of
 /// writing; this known issue fails as soon as it is fixed, so that the wrapper comes off.
 @Test func ganTrainRecordsEveryOptionThatChangesItsResult() throws {
-    let folder = try temporaryFolder()
+    let folder = try makeTemporaryFolder()
     let store = folder + "/runs.sqlite"
     var command = try MedSynth.parseAsRoot(["gan", "train", "--dry-run", "--max-steps", "1", "--class", "lesion",
                                             "--dp-noise-multiplier", "1.25", "--out", folder + "/out", "--store", store])

@@ -5,14 +5,9 @@ import Evaluation
 import NN
 import Privacy
 import SeededRandom
+import TestSupport
 import Testing
 @testable import Classification
-
-/// The shared real data sits beside the repository: <root>/../shared/data.
-func sharedData(_ relative: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(relative).path
-}
 
 /// 48 training and 16 validation ultrasound images (a third malignant), 28 px gray, in [0, 1].
 func smallBreastSubset() throws -> (train: LabeledImages, val: LabeledImages) {
@@ -147,17 +142,6 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     #expect(throws: ClassificationError.notAClassifier(path: foreign.path, reason: "metadata format is missing")) {
         try Predictor(checkpoint: foreign)
     }
-}
-
-/// The `medsynth` executable built beside the test bundle.
-func medsynthExecutable() -> URL? {
-    var dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("medsynth")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return nil
 }
 
 func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String) {

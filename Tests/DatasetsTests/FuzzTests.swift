@@ -1,5 +1,6 @@
 import Datasets
 import SeededRandom
+import TestSupport
 import Testing
 
 /// Seeded random-mutation fuzzing of the `.npy` and `.npz` parsers: 20,000 inputs in all

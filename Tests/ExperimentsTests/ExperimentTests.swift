@@ -1,11 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Experiments
 
 /// A small copy of the breast-ultrasound set (30 malignant, 60 benign) in a temporary folder.
 func smallDataset() throws -> String {
-    let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/breastmnist-png")
+    let shared = URL(fileURLWithPath: sharedData("breastmnist-png"))
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-exp-\(UUID().uuidString)")
     for (name, n) in [("malignant", 30), ("normal_or_benign", 60)] {
         let src = shared.appendingPathComponent(name), dst = root.appendingPathComponent(name)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Experiments
 
@@ -33,8 +34,7 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
 /// values, both runs' curves, confusion matrices and a sample strip per class, and the page
 /// loads nothing from outside.
 @Test func paperPresetRunsEndToEndAndTheReportIsComplete() throws {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/data").path
+    let root = sharedData()
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-paper-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: out) }
     var settings = PaperSettings.reduced

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import ZIPFoundation
 import SeededRandom
+import TestSupport
 @testable import Autodiff
 @testable import GAN
 @testable import NN

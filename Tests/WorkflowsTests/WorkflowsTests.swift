@@ -3,16 +3,10 @@ import Datasets
 import Experiments
 import Foundation
 import GAN
+import TestSupport
 import Testing
 import Tracking
 @testable import Workflows
-
-/// A fresh temporary folder.
-func temporaryFolder() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-workflows-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 /// The recorded configuration of a run, decoded as `T`.
 func recordedConfig<T: Decodable>(_ type: T.Type, of runID: String, in store: RunStore) throws -> T {
@@ -23,7 +17,7 @@ func recordedConfig<T: Decodable>(_ type: T.Type, of runID: String, in store: Ru
 /// manifest hash, metrics, and the model with its reference statistics, so that `models
 /// register` takes it and the model card names the dataset.
 @Test func aClassifierRunRecordsItsSpecAndItsModel() throws {
-    let root = try temporaryFolder()
+    let root = URL(fileURLWithPath: try makeTemporaryFolder())
     let data = try writeFakeClassFolders(in: root.appendingPathComponent("data").path, seed: 1)
     var spec = ClassifierRunSpec(data: data)
     spec.arch = .paperCNN
@@ -59,7 +53,7 @@ func recordedConfig<T: Decodable>(_ type: T.Type, of runID: String, in store: Ru
 /// An experiment run records its options whole, the split's manifest hash, the reports, the
 /// reference statistics and every cell's classifier, any of which `models register` takes.
 @Test func anExperimentRunRecordsItsOptionsAndEveryModel() throws {
-    let root = try temporaryFolder()
+    let root = URL(fileURLWithPath: try makeTemporaryFolder())
     let data = try writeFakeClassFolders(in: root.appendingPathComponent("data").path, perClass: 20, seed: 2)
     var options = ExperimentOptions(data: data, output: root.appendingPathComponent("out"))
     options.arms = ["original", "weighted"]
@@ -109,7 +103,7 @@ func tinyConditionalCheckpoint(in folder: URL) throws -> URL {
 /// Sampling for an audit goes through full batches: one image is the first of many (a batch of
 /// one would be normalised against itself by batch norm and differ).
 @Test func auditSamplesAreFullBatchesAndTheAuditIsWritten() throws {
-    let root = try temporaryFolder()
+    let root = URL(fileURLWithPath: try makeTemporaryFolder())
     let checkpoint = try tinyConditionalCheckpoint(in: root.appendingPathComponent("gan"))
     let one = try SyntheticAudit.sample(checkpoint: checkpoint, className: "bright", count: 1, seed: 9, imageSize: 28, channels: 1)
     let many = try SyntheticAudit.sample(checkpoint: checkpoint, className: nil, count: 65, seed: 9, imageSize: 28, channels: 1)
