@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 
 /// One row of a dataset manifest.
 public struct ManifestEntry: Codable, Equatable, Sendable {

@@ -1,5 +1,4 @@
 import Foundation
-import Datasets
 
 /// The handle a command uses to record one run: metrics, artifacts, alarms, the final status.
 ///
