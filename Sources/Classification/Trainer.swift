@@ -64,12 +64,16 @@ public struct PrivateTrainingOptions: Codable, Equatable, Sendable {
     public var noiseMultiplier: Double?
     public var targetEpsilon: Double?
     public var maxGradNorm: Float = 1
-    /// Delta of (epsilon, delta)-DP; must stay below 1 / (training set size).
-    public var delta: Double
-    public init(noiseMultiplier: Double? = nil, targetEpsilon: Double? = nil, maxGradNorm: Float = 1, delta: Double) {
+    /// Delta of (epsilon, delta)-DP; must stay below 1 / (training set size). Nil: the default,
+    /// min(1e-5, 0.1 / n) for n training images (`delta(trainingImages:)`).
+    public var delta: Double?
+    public init(noiseMultiplier: Double? = nil, targetEpsilon: Double? = nil, maxGradNorm: Float = 1, delta: Double? = nil) {
         self.noiseMultiplier = noiseMultiplier; self.targetEpsilon = targetEpsilon
         self.maxGradNorm = maxGradNorm; self.delta = delta
     }
+
+    /// The delta used for `n` training images: `delta`, or min(1e-5, 0.1 / n).
+    public func delta(trainingImages n: Int) -> Double { delta ?? min(1e-5, 0.1 / Double(max(n, 1))) }
 }
 
 /// One epoch's training curves.
@@ -171,14 +175,15 @@ public final class ClassifierTrainer {
         classWeights = options.classWeights ? inverseFrequencyWeights(labels: train.labels, classCount: config.classes) : nil
         optimizer = Adam(model.parameters, learningRate: options.learningRate)
         if let p = options.privacy {
-            guard p.delta > 0, p.delta < 1 / Double(train.count) else {
-                throw ClassificationError.invalidConfig(field: "privacy delta", value: "\(p.delta)",
+            let delta = p.delta(trainingImages: train.count)
+            guard delta > 0, delta < 1 / Double(train.count) else {
+                throw ClassificationError.invalidConfig(field: "privacy delta", value: "\(delta)",
                                                         reason: "must be in (0, 1/n) with n = \(train.count) training images")
             }
             let batch = min(options.batchSize, train.count)
             let steps = options.epochs * max(1, train.count / batch)
             let sigma = try p.noiseMultiplier ?? RDPAccountant.noiseMultiplier(
-                targetEpsilon: p.targetEpsilon ?? 1, delta: p.delta, samplingRate: Double(batch) / Double(train.count), steps: steps)
+                targetEpsilon: p.targetEpsilon ?? 1, delta: delta, samplingRate: Double(batch) / Double(train.count), steps: steps)
             dpsgd = try DPSGD(module: model, noiseMultiplier: sigma, maxGradNorm: p.maxGradNorm, expectedBatchSize: batch,
                               datasetSize: train.count, seed: streamSeed(0xD9))
         }
@@ -292,8 +297,9 @@ public final class ClassifierTrainer {
         }
         if let bestState, !keepLastEpoch { try model.loadStateDict(bestState) }
         if let dpsgd, let p = options.privacy {
-            history.privacyEpsilon = try dpsgd.epsilon(delta: p.delta)
-            history.privacyDelta = p.delta; history.noiseMultiplier = dpsgd.noiseMultiplier
+            let delta = p.delta(trainingImages: train.count)
+            history.privacyEpsilon = try dpsgd.epsilon(delta: delta)
+            history.privacyDelta = delta; history.noiseMultiplier = dpsgd.noiseMultiplier
         }
         model.train(false)
         return history

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import Hashing
 #endif
 
 /// What `fetchMedMNIST` did.
@@ -107,5 +108,5 @@ public func md5Hex(ofFile path: String) throws -> String {
         guard let chunk, !chunk.isEmpty else { break }
         hasher.update(data: chunk)
     }
-    return hex(hasher.finalize())
+    return hexString(hasher.finalize())
 }

@@ -1,5 +1,4 @@
 import AtomicIO
-import Crypto
 import Foundation
 
 #if canImport(Glibc)
@@ -90,18 +89,3 @@ func temporarySibling(of path: String) -> String { AtomicFile.temporarySibling(o
 
 /// The C library's message for an errno value.
 func errnoMessage(_ code: Int32) -> String { String(cString: strerror(code)) }
-
-/// Lower-case hex SHA-256 of some bytes.
-public func sha256Hex(_ bytes: some DataProtocol) -> String {
-    hex(SHA256.hash(data: bytes))
-}
-
-func hex(_ digest: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    for byte in digest {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}

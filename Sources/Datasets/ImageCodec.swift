@@ -1,5 +1,7 @@
 import CPNG
 import CTurboJPEG
+import Foundation
+import SeededRandom
 
 /// One decoded 8-bit image, interleaved HWC: `pixels[(y * width + x) * channels + c]`.
 public struct DecodedImage: Equatable, Sendable {
@@ -219,4 +221,22 @@ private func jpegError(_ handle: tjhandle, path: String, hasEnd: Bool) -> Datase
         return .truncated(path: path, reason: "JPEG: \(message)")
     }
     return .corrupt(path: path, reason: "JPEG: \(message)")
+}
+
+/// Tiny fake data for `--dry-run` and tests: two classes, `dark` and `bright`, of `perClass`
+/// 28 x 28 gray PNGs of seeded noise (0...120 and 120...240), as a class-folder tree in `folder`.
+/// Returns `folder`.
+@discardableResult
+public func writeFakeClassFolders(in folder: String, perClass: Int = 16, seed: UInt64) throws -> String {
+    var g = SeededGenerator(seed: seed)
+    for (k, name) in ["dark", "bright"].enumerated() {
+        let classFolder = (folder as NSString).appendingPathComponent(name)
+        try FileManager.default.createDirectory(atPath: classFolder, withIntermediateDirectories: true)
+        for i in 0..<perClass {
+            let pixels = (0..<(28 * 28)).map { _ in UInt8(min(255, Float(k * 120) + g.uniform() * 120)) }
+            try writePNG(to: (classFolder as NSString).appendingPathComponent("\(i).png"), pixels: pixels, width: 28, height: 28,
+                         channels: 1)
+        }
+    }
+    return folder
 }

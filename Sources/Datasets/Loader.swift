@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 
 /// Options for `loadDataset`.
 public struct LoadOptions: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 
 /// One row of a dataset manifest.
 public struct ManifestEntry: Codable, Equatable, Sendable {
@@ -62,6 +63,11 @@ public func renderManifest(_ entries: [ManifestEntry], format: ManifestFormat) t
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try entries.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
     }
+}
+
+/// SHA-256 of a manifest in JSON Lines: the data fingerprint runs and models carry.
+public func manifestHash(_ entries: [ManifestEntry]) throws -> String {
+    sha256Hex(Data(try renderManifest(entries, format: .jsonl).utf8))
 }
 
 /// Writes a manifest atomically (temporary file + rename); format from the extension.

@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 
 /// One arm's test predictions for every seed, on the same test images (same order in every arm).
 public struct SeedPredictions: Codable, Equatable, Sendable {
@@ -278,7 +279,7 @@ public enum PairedBootstrap {
         // Replicates of the seed-averaged statistic on the drawn images, arm minus reference.
         var replicates = [[Double]](repeating: [], count: arms.count)
         for k in replicates.indices { replicates[k].reserveCapacity(resamples) }
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var seedDraws = [Int](repeating: 0, count: s)           // multiplicity of each seed in the draw
         var multipliers = [Double](repeating: 0, count: s)     // Gaussian seed weights (corrected)
         var drawnClass = [Int](repeating: 0, count: n), drawnImage = [Int](repeating: 0, count: n)
@@ -288,12 +289,12 @@ public enum PairedBootstrap {
         var skipped = 0
         for _ in 0..<resamples {
             // Seeds, paired across arms: drawn with replacement (raw) and Gaussian multipliers (corrected).
-            for k in 0..<s { seedDraws[k] = 0; multipliers[k] = rng.normal() }
-            for _ in 0..<s { seedDraws[rng.index(below: s)] += 1 }
+            for k in 0..<s { seedDraws[k] = 0; multipliers[k] = rng.normalDouble() }
+            for _ in 0..<s { seedDraws[rng.int(below: s)] += 1 }
             // Images, the same for every arm and seed.
             for c in 0..<classCount { total[c] = 0 }
             for k in 0..<n {
-                let i = rng.index(below: n)
+                let i = rng.int(below: n)
                 drawnImage[k] = i; drawnClass[k] = labels[i]; total[labels[i]] += 1
             }
             guard (0..<classCount).allSatisfy({ weights[$0] == 0 || total[$0] > 0 }) else { skipped += 1; continue }
@@ -332,14 +333,14 @@ public enum PairedBootstrap {
                                        support: support, weights: weights)
             // NOTE: the chi-square stream restarts for every arm, so an arm's distribution does not
             // depend on the other arms compared with it.
-            var chiRNG = SplitMix64(seed: seed ^ 0x5EED_C41_5A1E)
+            var chiRNG = SeededGenerator(seed: seed ^ 0x5EED_C41_5A1E)
             let deviations = replicates[k].map { $0 - v.estimate }
             let bootVariance = deviations.reduce(0) { $0 + $1 * $1 } / Double(deviations.count)
             let scale = bootVariance > 0 ? (v.variance / bootVariance).squareRoot() : 0
             // NOTE: when no replicate moves (every draw gives the estimate) but V > 0, the shape falls
             // back to normal deviations of variance V, so the interval is never wrongly a point.
             let final = corrected ? deviations.map { d in
-                let deviation = bootVariance > 0 ? d * scale : chiRNG.normal() * v.variance.squareRoot()
+                let deviation = bootVariance > 0 ? d * scale : chiRNG.normalDouble() * v.variance.squareRoot()
                 return v.estimate + deviation * (v.degreesOfFreedom / chiRNG.chiSquare(v.degreesOfFreedom)).squareRoot()
             } : replicates[k]
             return Distribution(estimate: v.estimate, replicates: final.sorted(), skipped: skipped,
@@ -453,24 +454,16 @@ public func holmAdjusted(_ pValues: [Double]) -> [Double] {
     return adjusted
 }
 
-extension SplitMix64 {
-    /// Uniform in [0, 1) with 53 random bits.
-    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-
-    /// Standard normal by Box-Muller. NOTE: 1 - u lies in (0, 1], so the logarithm is finite.
-    mutating func normal() -> Double {
-        (-2 * Foundation.log(1 - uniform())).squareRoot() * Foundation.cos(2 * Double.pi * uniform())
-    }
-
+extension SeededGenerator {
     /// Gamma(shape, 1) by Marsaglia and Tsang (2000); shape < 1 through Gamma(shape + 1) * U^(1/shape).
     mutating func gamma(shape: Double) -> Double {
-        if shape < 1 { return gamma(shape: shape + 1) * Foundation.pow(1 - uniform(), 1 / shape) }
+        if shape < 1 { return gamma(shape: shape + 1) * Foundation.pow(1 - uniformDouble(), 1 / shape) }
         let d = shape - 1.0 / 3, c = 1 / (9 * d).squareRoot()
         while true {
             var x = 0.0, v = 0.0
-            repeat { x = normal(); v = 1 + c * x } while v <= 0
+            repeat { x = normalDouble(); v = 1 + c * x } while v <= 0
             v = v * v * v
-            let u = 1 - uniform()
+            let u = 1 - uniformDouble()
             if u < 1 - 0.0331 * x * x * x * x || Foundation.log(u) < 0.5 * x * x + d * (1 - v + Foundation.log(v)) {
                 return d * v
             }

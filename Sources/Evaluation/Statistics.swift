@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 
 /// Mean and sample standard deviation of a metric over seeds.
 public struct MeanStd: Codable, Equatable, Sendable {
@@ -79,50 +80,37 @@ public enum Bootstrap {
             throw MetricsError.empty(what: "bootstrap statistic undefined on the full test set")
         }
         let paired = a.labels == b.labels
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var differences: [Double] = []
         differences.reserveCapacity(resamples)
         for _ in 0..<resamples {
             var ma = ConfusionMatrix(classCount: classCount), mb = ConfusionMatrix(classCount: classCount)
             for _ in 0..<a.labels.count {
-                let i = rng.index(below: a.labels.count)
+                let i = rng.int(below: a.labels.count)
                 ma.add(label: a.labels[i], prediction: a.predictions[i])
                 if paired { mb.add(label: b.labels[i], prediction: b.predictions[i]) }
             }
             if !paired {
                 for _ in 0..<b.labels.count {
-                    let i = rng.index(below: b.labels.count)
+                    let i = rng.int(below: b.labels.count)
                     mb.add(label: b.labels[i], prediction: b.predictions[i])
                 }
             }
             if let x = statistic(ma), let y = statistic(mb) { differences.append(y - x) }
         }
         guard !differences.isEmpty else { throw MetricsError.empty(what: "bootstrap: statistic undefined in every resample") }
-        differences.sort()
         let tail = (1 - level) / 2
         return BootstrapInterval(estimate: sb - sa, lower: quantile(differences, tail), upper: quantile(differences, 1 - tail),
                                  level: level, resamples: differences.count, paired: paired, seed: seed)
     }
 }
 
-/// The q-quantile of sorted values, linearly interpolated (numpy's default "linear" method).
-public func quantile(_ sorted: [Double], _ q: Double) -> Double {
+/// The q-quantile (q in [0, 1]) of `values` (in any order), linearly interpolated between order
+/// statistics (numpy's default "linear" method); NaN for no values.
+public func quantile(_ values: [Double], _ q: Double) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
     let position = q * Double(sorted.count - 1)
     let i = Int(position.rounded(.down)), j = min(i + 1, sorted.count - 1)
     return sorted[i] + (sorted[j] - sorted[i]) * (position - Double(i))
-}
-
-/// SplitMix64 (Steele, Lea and Flood 2014): a small seeded stream, so Metrics needs no other module.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in 0..<bound. NOTE: the modulo bias is below bound / 2^64, negligible for test-set sizes.
-    mutating func index(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

@@ -69,7 +69,15 @@ extension Experiment {
         options.output.appendingPathComponent("arms").appendingPathComponent(arm.name).appendingPathComponent("seed-\(seed)")
     }
 
-    func modelURL(_ arm: Arm, seed: UInt64) -> URL { cellDirectory(arm, seed: seed).appendingPathComponent("model.safetensors") }
+    /// Where a cell's classifier came from, so `medsynth evaluate --data` rebuilds its test split
+    /// (nil with `resplit`, which the provenance cannot express).
+    var provenance: DataProvenance? {
+        options.resplit ? nil : DataProvenance(path: options.data, testPath: options.test, splitRatio: options.splitRatio,
+                                               splitSeed: options.splitSeed, selection: options.selection)
+    }
+
+    /// The classifier checkpoint of `arm` and `seed` (written when the cell finishes).
+    public func modelURL(_ arm: Arm, seed: UInt64) -> URL { cellDirectory(arm, seed: seed).appendingPathComponent("model.safetensors") }
 
     /// The cell of `arm` and `seed` when a run (this one, an earlier one, another worker) finished it.
     func finishedCell(_ arm: Arm, seed: UInt64) -> Cell? {
@@ -145,7 +153,7 @@ extension Experiment {
                                           classes: train.classNames.count)
         let t1 = Date()
         let result = try trainAndEvaluate(train: synthetic.images, val: val, test: test, config: config, options: o,
-                                          preprocessing: preprocessing, data: nil, checkpoint: modelURL(arm, seed: seed)) { event in
+                                          preprocessing: preprocessing, data: provenance, checkpoint: modelURL(arm, seed: seed)) { event in
             if case let .epoch(record, _) = event {
                 observe(.classifierEpoch(arm: arm.name, seed: seed, epoch: record.epoch, maxEpochs: o.epochs,
                                          valMacroF1: record.valMacroF1))

@@ -5,7 +5,10 @@ import Foundation
 import GAN
 
 /// Everything an experiment needs to know.
-public struct ExperimentOptions: Sendable {
+///
+/// Codable: a run store records the options whole as the experiment run's configuration, so a
+/// run can be repeated from `medsynth runs show`.
+public struct ExperimentOptions: Codable, Equatable, Sendable {
     public var data: String
     public var test: String?
     /// Classes kept, merged or subsampled while loading (nil: every class as stored).
@@ -137,10 +140,17 @@ public final class Experiment {
             for (source, label) in zip(set.sources, set.labels) { h = stableHash("\(h)/\(name)/\(source.location)/\(label)") }
         }
         splitFingerprint = String(h, radix: 16)
+        manifestHash = try Datasets.manifestHash(split.manifest())
     }
 
     /// A hash of every image's split, source and label: resumed cells must have seen the same split.
     let splitFingerprint: String
+
+    /// SHA-256 of the split's manifest (JSON Lines), the data fingerprint a recorded run carries.
+    public let manifestHash: String
+
+    /// The real training split, in [0, 1] (for reference statistics).
+    public var trainingSplit: LabeledImages { train }
 
     /// Classes with at most half the majority's training images (else the smallest class).
     var minorityClasses: [String] {

@@ -199,7 +199,7 @@ public struct PaperReport: Codable, Sendable {
     }
 
     public func html() -> String {
-        func esc(_ s: String) -> String { SVGChart.escape(s) }
+        func esc(_ s: String) -> String { escapeHTML(s) }
         var b = """
         <!doctype html><html><head><meta charset="utf-8"><title>Ismail et al. 2023, reproduced</title>
         <style>body{font-family:sans-serif;max-width:1200px;margin:20px auto;color:#222}table{border-collapse:collapse;margin:8px 0}

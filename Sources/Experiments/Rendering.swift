@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 
 extension ExperimentReport {
@@ -112,7 +113,7 @@ extension ExperimentReport {
     /// corrected differences, training curves, confusion heat maps, per-class recall bars,
     /// generator sample grids (embedded as base64 PNG; nothing is loaded from elsewhere).
     public func html() -> String {
-        func esc(_ s: String) -> String { SVGChart.escape(s) }
+        func esc(_ s: String) -> String { escapeHTML(s) }
         var b = """
         <!doctype html><html><head><meta charset="utf-8"><title>MedSynth experiment</title>
         <style>body{font-family:sans-serif;max-width:1200px;margin:20px auto;color:#222}table{border-collapse:collapse;margin:8px 0}
@@ -197,7 +198,7 @@ extension ExperimentReport {
     }
 
     func tables() -> String {
-        func esc(_ s: String) -> String { SVGChart.escape(s) }
+        func esc(_ s: String) -> String { escapeHTML(s) }
         var t = "<h2>Paper layout</h2><table><tr><th>Arm</th><th>Train acc</th><th>Val acc</th>"
         t += classNames.map { "<th>Precision \(esc($0))</th><th>Recall \(esc($0))</th>" }.joined()
         t += "<th>Images (real+synthetic)</th></tr>"

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Hashing
 
 /// How many training images each class should end up with.
 public enum BalanceTarget: Equatable, Sendable, CustomStringConvertible {

@@ -64,7 +64,7 @@ public enum Benchmark {
 
     /// Times the pure-Swift loops that sit beside the oneDNN kernels: an Adam update over
     /// `parameters` floats and a BCE-on-logits loss with its backward over `elements` values.
-    /// Built with and without AVX2+FMA (MEDSYNTH_PORTABLE=1), this shows what the flags buy.
+    /// Built with and without AVX2+FMA (MEDSYNTH_NATIVE=1), this shows what the flags buy.
     public static func swiftLoops(parameters: Int = 6_400_000, elements: Int = 1_000_000, repeats: Int = 20)
         -> (adamMilliseconds: Double, lossMilliseconds: Double) {
         var g = SeededGenerator(seed: 1)

@@ -2,6 +2,7 @@ import AtomicIO
 import Autodiff
 import Crypto
 import Foundation
+import Hashing
 
 /// Errors reading or writing checkpoints; each names the file and the problem.
 public enum CheckpointError: Error, CustomStringConvertible, Equatable {
@@ -62,7 +63,7 @@ public enum SafeTensors {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(start: t.storage.pointer, count: t.count * 4))
         }
         var metadata = metadata
-        metadata[checksumKey] = hex(hasher.finalize())
+        metadata[checksumKey] = hexString(hasher.finalize())
         header["__metadata__"] = metadata
         var offset = 0
         for name in names {
@@ -107,7 +108,7 @@ public enum SafeTensors {
         }
         let payload = data.count - dataStart
         if let expected = metadata[checksumKey] {
-            let actual = data.withUnsafeBytes { hex(SHA256.hash(data: UnsafeRawBufferPointer(rebasing: $0[dataStart...]))) }
+            let actual = data.withUnsafeBytes { hexString(SHA256.hash(data: UnsafeRawBufferPointer(rebasing: $0[dataStart...]))) }
             guard actual == expected else { throw CheckpointError.checksumMismatch(path: path, expected: expected, actual: actual) }
         }
         var tensors: [String: Tensor] = [:]
@@ -165,10 +166,6 @@ public enum SafeTensors {
     }
 }
 
-/// Lower-case hex of a digest.
-func hex(_ digest: some Sequence<UInt8>) -> String {
-    digest.map { String(format: "%02x", $0) }.joined()
-}
 
 /// A training checkpoint: several modules' and optimizers' states plus metadata in one file.
 /// Names: `<module>.<param>` and `optim.<optimizer>.<param>.exp_avg`, ...

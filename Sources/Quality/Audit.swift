@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import Evaluation
 import Foundation
 
 /// Settings of a quality and memorization audit.
@@ -76,14 +77,14 @@ public struct AuditReport: Codable, Equatable, Sendable {
     public func html(grids: [String: [UInt8]]) -> String {
         func f(_ x: Double) -> String { String(format: "%.4g", x) }
         var h = "<section class=\"medsynth-audit\">\n<h2>Synthetic image audit</h2>\n"
-        h += "<p>Synthetic: <code>\(escape(synthetic))</code>; real: <code>\(escape(data))</code>; features: "
-            + "\(escape(extractor)). KID, FD, precision/recall/density/coverage (k = \(options.k)) and diversity compare "
+        h += "<p>Synthetic: <code>\(escapeHTML(synthetic))</code>; real: <code>\(escapeHTML(data))</code>; features: "
+            + "\(escapeHTML(extractor)). KID, FD, precision/recall/density/coverage (k = \(options.k)) and diversity compare "
             + "the synthetic images with the training split; memorization flags synthetic images nearer to a training "
             + "image than the \(f(options.percentile))th percentile of held-out (validation) images' nearest-training "
             + "distances.</p>\n<table>\n<tr><th>class</th><th>n synth / train / held-out</th><th>KID</th><th>FD</th>"
             + "<th>precision</th><th>recall</th><th>density</th><th>coverage</th><th>diversity</th><th>flagged</th></tr>\n"
         for c in classes {
-            h += "<tr><td>\(escape(c.className))</td><td>\(c.syntheticCount) / \(c.trainingCount) / \(c.heldOutCount)</td>"
+            h += "<tr><td>\(escapeHTML(c.className))</td><td>\(c.syntheticCount) / \(c.trainingCount) / \(c.heldOutCount)</td>"
                 + "<td>\(f(c.kid.mean)) &plusmn; \(f(c.kid.std))</td><td>\(f(c.frechetDistance.value))</td>"
                 + "<td>\(f(c.prdc.precision))</td><td>\(f(c.prdc.recall))</td><td>\(f(c.prdc.density))</td>"
                 + "<td>\(f(c.prdc.coverage))</td><td>\(f(c.diversity))</td><td>\(c.memorization.flagged.count)</td></tr>\n"
@@ -91,28 +92,22 @@ public struct AuditReport: Codable, Equatable, Sendable {
         h += "</table>\n"
         for c in classes {
             let m = c.memorization
-            h += "<h3>\(escape(c.className))</h3>\n"
-            for w in c.frechetDistance.warnings { h += "<p><em>\(escape(w))</em></p>\n" }
+            h += "<h3>\(escapeHTML(c.className))</h3>\n"
+            for w in c.frechetDistance.warnings { h += "<p><em>\(escapeHTML(w))</em></p>\n" }
             h += "<p>Thresholds: pixel \(f(m.pixelThreshold)), feature \(f(m.featureThreshold)) (from \(m.heldOutCount) "
                 + "held-out images). "
             let rows = m.flagged.isEmpty ? m.shown : m.flagged
             h += m.flagged.isEmpty ? "Nothing flagged; \(rows.count) random synthetic images with their nearest training images:"
-                                   : "\(m.flagged.count) flagged: " + m.flagged.map { escape($0.name) }.joined(separator: ", ")
+                                   : "\(m.flagged.count) flagged: " + m.flagged.map { escapeHTML($0.name) }.joined(separator: ", ")
             h += "</p>\n"
             if let png = grids[c.className] {
                 h += "<p>Each row: synthetic image, then its 3 nearest training images (pixel space).</p>\n"
-                h += "<img alt=\"nearest neighbours, \(escape(c.className))\" src=\"data:image/png;base64,"
+                h += "<img alt=\"nearest neighbours, \(escapeHTML(c.className))\" src=\"data:image/png;base64,"
                     + Data(png).base64EncodedString() + "\">\n"
             }
         }
         return h + "</section>\n"
     }
-}
-
-/// Minimal HTML escaping for text and attribute values.
-func escape(_ s: String) -> String {
-    s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
 }
 
 /// Loads synthetic images, per class: a `.npz` (through `loadDataset`), a folder with one

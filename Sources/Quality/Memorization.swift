@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 import SeededRandom
 
@@ -45,8 +46,8 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
             throw QualityError.invalidInput("memorization audit needs held-out images (got \(heldOut.pixels.count)) and at "
                                             + "least \(neighbours) training images (got \(training.pixels.count))")
         }
-        let pixelThreshold = quantile(nearest(heldOut.pixels, training.pixels).map(\.0), percentile / 100)
-        let featureThreshold = quantile(nearest(heldOut.features, training.features).map(\.0), percentile / 100)
+        let pixelThreshold = Evaluation.quantile(nearest(heldOut.pixels, training.pixels).map(\.0), percentile / 100)
+        let featureThreshold = Evaluation.quantile(nearest(heldOut.features, training.features).map(\.0), percentile / 100)
         let nt = training.pixels.count
         let pd = distances(synthetic.pixels, training.pixels)
         let fd = nearest(synthetic.features, training.features)
@@ -84,11 +85,7 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
     }
 }
 
-/// The q-quantile (q in [0, 1]) with linear interpolation between order statistics (numpy's default).
-public func quantile(_ values: [Double], _ q: Double) -> Double {
-    let s = values.sorted()
-    guard !s.isEmpty else { return .nan }
-    let pos = q * Double(s.count - 1)
-    let lo = Int(pos.rounded(.down)), hi = min(lo + 1, s.count - 1)
-    return s[lo] + (pos - Double(lo)) * (s[hi] - s[lo])
-}
+/// The q-quantile, as `Evaluation.quantile` (the one implementation).
+@available(*, deprecated, renamed: "Evaluation.quantile", message: "kept until Experiments/Synthesis.swift calls Evaluation.quantile")
+public func quantile(_ values: [Double], _ q: Double) -> Double { Evaluation.quantile(values, q) }
+

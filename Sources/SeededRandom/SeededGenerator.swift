@@ -58,14 +58,21 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         Float(next() >> 40) * (1.0 / 16_777_216.0)
     }
 
-    /// A standard normal sample (Box-Muller on two fresh uniforms; no cached second value, so
-    /// the state alone determines the stream).
-    public mutating func normal() -> Float {
-        let u1 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
-        let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
-        let r = (-2.0 * libmLog(1.0 - u1)).squareRoot()
-        return Float(r * libmCos(2.0 * Double.pi * u2))
+    /// A uniform Double in [0, 1) with 53 random bits.
+    public mutating func uniformDouble() -> Double {
+        Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
     }
+
+    /// A standard normal sample in Double precision (Box-Muller on two fresh uniforms; no cached
+    /// second value, so the state alone determines the stream).
+    /// NOTE: 1 - u lies in (0, 1], so the logarithm is finite.
+    public mutating func normalDouble() -> Double {
+        let u1 = uniformDouble(), u2 = uniformDouble()
+        return (-2.0 * libmLog(1.0 - u1)).squareRoot() * libmCos(2.0 * Double.pi * u2)
+    }
+
+    /// A standard normal sample (`normalDouble` rounded to Float).
+    public mutating func normal() -> Float { Float(normalDouble()) }
 
     /// A uniform integer in 0..<bound.
     public mutating func int(below bound: Int) -> Int {

@@ -1,6 +1,6 @@
-import Datasets
 import Foundation
 import GRDB
+import Hashing
 
 /// The two deployment roles a model version can hold.
 public enum ModelAlias: String, Codable, Sendable, CaseIterable {

@@ -1,5 +1,4 @@
 import Foundation
-import Datasets
 
 /// The handle a command uses to record one run: metrics, artifacts, alarms, the final status.
 ///
@@ -144,9 +143,4 @@ public struct CodeVersion: Sendable, Equatable {
         guard process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
-}
-
-/// SHA-256 of a split's manifest in JSON Lines: the data fingerprint runs and models carry.
-public func manifestHash(_ entries: [ManifestEntry]) throws -> String {
-    sha256Hex(Data(try renderManifest(entries, format: .jsonl).utf8))
 }

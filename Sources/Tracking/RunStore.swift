@@ -1,6 +1,6 @@
-import Datasets
 import Foundation
 import GRDB
+import Hashing
 
 /// Runs, metrics, artifacts, events and the model registry in one SQLite file.
 ///

@@ -11,7 +11,7 @@ struct BalanceCommand: ParsableCommand {
     @OptionGroup var selection: ClassSelectionOptions
     @Option(name: .customLong("gan"), help: "A checkpoint from gan train (repeat: per-class or conditional models).")
     var checkpoints: [String]
-    @Option(help: "Images per class: majority or a number (1...10000000).") var target = "majority"
+    @Option(help: "Images per class: majority or a number (1...10000000).") var target: BalanceTarget = .majority
     @Option(help: Ranges.ratio.help("At most this many synthetic images per real image of a class (default unlimited)."))
     var maxSyntheticRatio: Double?
     @Option(help: "none, or discriminator (keep the candidates D scores highest).") var select: SyntheticSelection = .none
@@ -22,8 +22,7 @@ struct BalanceCommand: ParsableCommand {
 
     func validate() throws {
         if checkpoints.isEmpty { throw ValidationError("give at least one --gan checkpoint") }
-        if BalanceTarget(target) == nil { throw ValidationError("--target must be majority or a positive number, not \(target)") }
-        if let n = Int(target), n > 10_000_000 { throw ValidationError("--target \(n) is out of range: it must be in 1...10000000") }
+        if case .count(let n) = target, n > 10_000_000 { throw ValidationError("--target \(n) is out of range: it must be in 1...10000000") }
         try Ranges.candidatesFactor.check(candidatesFactor, "--candidates-factor")
         try Ranges.ratio.check(maxSyntheticRatio, "--max-synthetic-ratio")
     }
@@ -41,7 +40,7 @@ struct BalanceCommand: ParsableCommand {
                                   selection: try selection.selection(seed: seed))
         let train = try makeSplits(loadDataset(at: data, options: options), seed: seed).subset(.train)
         var balance = BalanceOptions()
-        balance.target = BalanceTarget(target)!
+        balance.target = target
         balance.maxSyntheticRatio = maxSyntheticRatio
         balance.selection = select; balance.candidatesFactor = candidatesFactor; balance.seed = seed
         let set = try balanceTrainingSet(train, scaling: .symmetric, sources: sources, options: balance)
@@ -56,3 +55,8 @@ struct BalanceCommand: ParsableCommand {
 }
 
 extension SyntheticSelection: ExpressibleByArgument {}
+
+extension BalanceTarget: ExpressibleByArgument {
+    /// `majority` or a positive number.
+    public init?(argument: String) { self.init(argument) }
+}

@@ -3,6 +3,7 @@ import Classification
 import Datasets
 import Experiments
 import Foundation
+import Workflows
 
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "At most this many synthetic images per real image of a class, (0, 1000].") var maxSyntheticRatio: Double?
     @Option(help: "Also run --sweep-arm capped at each of these synthetic-per-real ratios (comma-separated), reported as a curve.")
     var ratioSweep: String?
-    @Option(help: "The arm the ratio sweep varies (a dcgan or cdcgan arm).") var sweepArm = "cdcgan"
+    @Option(help: "The arm the ratio sweep varies (a dcgan or cdcgan arm).") var sweepArm: Arm = "cdcgan"
     @Option(help: "Filter: keep a synthetic image when p(class) reaches this quantile of p(class) on real validation images, [0, 1].")
     var filterQuantile = 0.25
     @Option(help: "Filter: candidates generated per image wanted, 1...20.") var filterCandidates = 3
@@ -83,7 +84,7 @@ struct ExperimentCommand: ParsableCommand {
             guard let r = Double($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--ratio-sweep: \"\($0)\" is not a number") }
             return r
         }
-        o.sweepArm = try Arm(parsing: sweepArm)
+        o.sweepArm = sweepArm
         o.filterQuantile = filterQuantile; o.filterCandidates = filterCandidates; o.fineTuneLearningRate = fineTuneLr
         o.resamples = resamples; o.alpha = alpha; o.audit = !noAudit
         try o.validate()
@@ -121,20 +122,8 @@ struct ExperimentCommand: ParsableCommand {
             }
             progress.finish()
         }
-        struct Recorded: Encodable {
-            let data: String; let test: String?; let arms: [String]; let seeds: Int; let imageSize: Int; let channels: Int?
-            let arch: String; let epochs: Int; let batchSize: Int; let lr: Float; let lrSchedule: String; let patience: Int; let ganSteps: Int
-            let ganWidth: Int; let maxSyntheticRatio: Double?; let ratioSweep: [Double]; let sweepArm: String
-            let filterQuantile: Double; let filterCandidates: Int; let fineTuneLr: Float; let resamples: Int; let alpha: Double
-            let splitSeed: UInt64
-        }
-        let config = Recorded(data: data, test: test, arms: o.allArms.map(\.name), seeds: seeds, imageSize: imageSize, channels: channels,
-                              arch: arch.rawValue, epochs: epochs, batchSize: batchSize, lr: lr, lrSchedule: lrSchedule.rawValue, patience: patience, ganSteps: ganSteps,
-                              ganWidth: ganWidth, maxSyntheticRatio: maxSyntheticRatio, ratioSweep: o.ratioSweep, sweepArm: o.sweepArm.name,
-                              filterQuantile: filterQuantile, filterCandidates: filterCandidates, fineTuneLr: fineTuneLr,
-                              resamples: resamples, alpha: alpha, splitSeed: splitSeed)
-        let report = try tracking.record(kind: .experiment, config: config, seed: splitSeed) { recorder in
-        let report = try experiment.run { event in
+        // Recorded whole (every option), with the split's manifest hash, the reports and every cell's model.
+        let (report, runID) = try experiment.run(store: tracking.storeUnlessNoTrack()) { event in
             switch event {
             case .stage(let s): progress.note(s)
             case let .ganStep(name, step, total, eta):
@@ -149,17 +138,15 @@ struct ExperimentCommand: ParsableCommand {
             case .alarm(let s): progress.note("ALARM: \(s)")
             }
         }
-        for (i, arm) in report.arms.enumerated() {
-            try recorder?.log(["\(arm.name).balanced_accuracy": arm.test.balancedAccuracy.mean, "\(arm.name).macro_f1": arm.test.macroF1.mean],
-                              step: i)
-        }
-        for alarm in report.alarms { try recorder?.alarm(alarm) }
-        for f in ["report.html", "report.md", "report.json"] { _ = try recorder?.artifact(path: "\(out)/\(f)", kind: "report") }
-        return report
-        }
         progress.finish()
         print(report.markdown())
         for alarm in report.alarms { progress.note("ALARM: \(alarm)") }
         progress.note(String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(Date().timeIntervalSince(start)), out))
+        if let runID { progress.note("run \(runID): models register \(runID) --name NAME --artifact \(out)/arms/ARM/seed-S/model.safetensors") }
     }
+}
+
+extension Arm: ExpressibleByArgument {
+    /// An arm name as `Arm(parsing:)` reads it (e.g. `cdcgan+filter`, `dcgan@0.5`).
+    public init?(argument: String) { try? self.init(parsing: argument) }
 }

@@ -2,9 +2,9 @@ import ArgumentParser
 import Classification
 import Datasets
 import Foundation
-import Tracking
 import Evaluation
-import SeededRandom
+import Tracking
+import Workflows
 
 /// `medsynth train`: train a classifier, early-stop on val, score the best model on test.
 struct TrainCommand: ParsableCommand {
@@ -54,113 +54,69 @@ struct TrainCommand: ParsableCommand {
         _ = try SplitRatio(parsing: ratio)
     }
 
+    /// What the run does, as the library takes it (and the run store records it): every option
+    /// that changes the result. `--dry-run` trains 2 epochs of batches of 8 on fake data.
+    func spec(data: String) throws -> ClassifierRunSpec {
+        var spec = ClassifierRunSpec(data: data)
+        spec.test = test
+        spec.selection = try selection.selection(seed: seed)
+        spec.splitRatio = try SplitRatio(parsing: ratio)
+        spec.splitSeed = seed
+        spec.arch = arch; spec.imageSize = imageSize; spec.channels = channels
+        spec.maxReadBytes = limits.maxReadBytes
+        var o = TrainingOptions()
+        o.epochs = dryRun ? 2 : epochs; o.batchSize = dryRun ? 8 : batchSize
+        o.learningRate = lr; o.schedule = lrSchedule.schedule(epochs: epochs, learningRate: lr); o.classWeights = classWeights; o.labelSmoothing = labelSmoothing
+        o.oversample = oversample; o.augmentation = augment ? AugmentationOptions() : nil
+        o.patience = patience; o.monitor = monitor; o.seed = seed
+        if dpNoiseMultiplier != nil || dpEpsilon != nil {
+            guard dpNoiseMultiplier == nil || dpEpsilon == nil else { throw ValidationError("use either --dp-noise-multiplier or --dp-epsilon") }
+            o.privacy = PrivateTrainingOptions(noiseMultiplier: dpNoiseMultiplier, targetEpsilon: dpEpsilon, maxGradNorm: dpMaxGradNorm,
+                                               delta: dpDelta)
+        }
+        spec.training = o
+        return spec
+    }
+
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
         try tracking.refuseOverwritingRegistered(outURL.appendingPathComponent("model.safetensors").path)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        let dataPath = try dryRun ? writeFakeData(in: outURL.appendingPathComponent("dry-run-data")) : data!
-        let preprocessing = Preprocessing(imageSize: imageSize, channels: channels, scaling: .unit)
-        let classSelection = try selection.selection(seed: seed)
-        let dataset = try loadDataset(at: dataPath, options: LoadOptions(preprocessing: preprocessing, selection: classSelection,
-                                                                         maxReadBytes: limits.maxReadBytes))
-        var testSelection = classSelection
-        testSelection?.caps = []                  // an explicit test set keeps every image of the selected classes
-        let testSet = try test.map {
-            try loadDataset(at: $0, options: LoadOptions(preprocessing: preprocessing, selection: testSelection,
-                                                         maxReadBytes: limits.maxReadBytes))
-        }
-        ProgressLine().noteLoadProblems(dataset)
-        if let testSet { ProgressLine().noteLoadProblems(testSet) }
-        let splitRatio = try SplitRatio(parsing: ratio)
-        let split = try makeSplits(dataset, ratio: splitRatio, seed: seed, explicitTest: testSet)
-        try writeSplitManifest(split, to: outURL.appendingPathComponent("manifest.jsonl").path)
-        let images = split.images
-        let config = try ClassifierConfig(arch: arch, imageSize: imageSize, channels: images.channels,
-                                          classes: images.classNames.count)
-        var options = TrainingOptions()
-        options.epochs = dryRun ? 2 : epochs; options.batchSize = dryRun ? 8 : batchSize
-        options.learningRate = lr; options.schedule = lrSchedule.schedule(epochs: epochs, learningRate: lr); options.classWeights = classWeights; options.labelSmoothing = labelSmoothing
-        options.oversample = oversample; options.augmentation = augment ? AugmentationOptions() : nil
-        options.patience = patience; options.monitor = monitor; options.seed = seed
-        if dpNoiseMultiplier != nil || dpEpsilon != nil {
-            guard dpNoiseMultiplier == nil || dpEpsilon == nil else { throw ValidationError("use either --dp-noise-multiplier or --dp-epsilon") }
-            let n = split.indices(of: .train).count
-            options.privacy = PrivateTrainingOptions(noiseMultiplier: dpNoiseMultiplier, targetEpsilon: dpEpsilon, maxGradNorm: dpMaxGradNorm,
-                                             delta: dpDelta ?? min(1e-5, 0.1 / Double(n)))
-        }
-
+        let dataPath = try dryRun ? writeFakeClassFolders(in: outURL.appendingPathComponent("dry-run-data").path, seed: seed) : data!
+        let job = try ClassifierRun(spec: spec(data: dataPath), output: outURL)
         var progress = ProgressLine()
+        progress.noteLoadProblems(job.dataset)
+        if let testSet = job.testSet { progress.noteLoadProblems(testSet) }
+        let (split, options) = (job.split, job.spec.training)
         let counts = Split.allCases.map { "\($0.rawValue) \(split.indices(of: $0).count)" }.joined(separator: ", ")
-        progress.note("\(arch.rawValue) on \(dataPath): \(images.classNames.count) classes, \(counts), "
-                      + "\(images.channels)x\(imageSize)x\(imageSize)")
+        progress.note("\(arch.rawValue) on \(dataPath): \(split.images.classNames.count) classes, \(counts), "
+                      + "\(split.images.channels)x\(imageSize)x\(imageSize)")
         split.warnings.prefix(5).forEach { progress.note("warning: \($0)") }
-        // The run is recorded (config, code version, data manifest, metrics, artifacts) so that
+        // The run is recorded (the spec, code version, data manifest, metrics, artifacts) so that
         // `models register RUN` can version it; the last line names it for retrain commands.
-        let runID = try tracking.record(kind: .train, config: options, dataManifestHash: try manifestHash(split.manifest()),
-                                        seed: seed) { recorder -> String? in
-        let start = Date()
-        let result = try trainAndEvaluate(
-            train: split.subset(.train), val: split.subset(.val), test: split.subset(.test), config: config, options: options, preprocessing: Preprocessing(imageSize: imageSize, channels: images.channels),
-            data: DataProvenance(path: dataPath, testPath: test, splitRatio: splitRatio, splitSeed: seed, selection: classSelection),
-            checkpoint: outURL.appendingPathComponent("model.safetensors")) { event in
-                switch event {
-                case let .batch(epoch, batch, batches, loss):
-                    progress.update(fraction: (Double(epoch) + Double(batch) / Double(batches)) / Double(options.epochs),
-                                    String(format: "epoch %d/%d batch %d/%d loss %.4f", epoch + 1, options.epochs, batch, batches, loss))
-                case let .epoch(r, improved):
-                    progress.note(String(format: "epoch %2d  train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f bal-acc %.3f  %.1fs%@",
-                                         r.epoch + 1, r.trainLoss, r.trainAccuracy, r.valLoss, r.valAccuracy, r.valMacroF1,
-                                         r.valBalancedAccuracy, r.seconds, improved ? "  *" : ""))
-                case let .earlyStop(epoch, best):
-                    progress.note("early stop after epoch \(epoch + 1): no better \(monitor.rawValue) since epoch \(best + 1)")
-                }
+        let result = try job.run(store: tracking.storeUnlessNoTrack()) { event in
+            switch event {
+            case let .batch(epoch, batch, batches, loss):
+                progress.update(fraction: (Double(epoch) + Double(batch) / Double(batches)) / Double(options.epochs),
+                                String(format: "epoch %d/%d batch %d/%d loss %.4f", epoch + 1, options.epochs, batch, batches, loss))
+            case let .epoch(r, improved):
+                progress.note(String(format: "epoch %2d  train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f bal-acc %.3f  %.1fs%@",
+                                     r.epoch + 1, r.trainLoss, r.trainAccuracy, r.valLoss, r.valAccuracy, r.valMacroF1,
+                                     r.valBalancedAccuracy, r.seconds, improved ? "  *" : ""))
+            case let .earlyStop(epoch, best):
+                progress.note("early stop after epoch \(epoch + 1): no better \(monitor.rawValue) since epoch \(best + 1)")
             }
+        }
         progress.finish()
-        let seconds = Date().timeIntervalSince(start)
-        let summary = RunSummary(test: result.test, baseline: result.baseline, bestEpoch: result.history.bestEpoch,
-                                 validation: result.metadata.validation, seconds: seconds)
-        try writeJSON(result.history, to: outURL.appendingPathComponent("history.json"))
-        try writeJSON(summary, to: outURL.appendingPathComponent("metrics.json"))
-        let title = "test split, best epoch \(result.history.bestEpoch + 1), trained in \(formatDuration(seconds))"
-        report(result.test, baseline: result.baseline, title: title, json: json, jsonValue: summary)
-        progress.note("wrote \(outURL.path)/model.safetensors, history.json, metrics.json, manifest.jsonl")
-        for r in result.history.epochs {
-            try recorder?.log(["train.loss": r.trainLoss, "train.accuracy": r.trainAccuracy, "val.loss": r.valLoss,
-                               "val.accuracy": r.valAccuracy, "val.macro_f1": r.valMacroF1], step: r.epoch)
-        }
-        var testMetrics = ["test.accuracy": result.test.accuracy, "test.balanced_accuracy": result.test.balancedAccuracy,
-                           "test.macro_f1": result.test.macroF1]
-        testMetrics["test.macro_auc"] = result.test.macroAUC
-        try recorder?.log(testMetrics, step: result.history.bestEpoch)
-        for alarm in result.test.alarms { try recorder?.alarm(alarm) }
-        if let epsilon = result.history.privacyEpsilon, let delta = result.history.privacyDelta {
+        let (training, summary) = (result.training, result.summary)
+        let title = "test split, best epoch \(training.history.bestEpoch + 1), trained in \(formatDuration(summary.seconds))"
+        report(training.test, baseline: training.baseline, title: title, json: json, jsonValue: summary)
+        progress.note("wrote \(outURL.path)/model.safetensors, history.json, metrics.json, manifest.jsonl, reference.json")
+        if let epsilon = training.history.privacyEpsilon, let delta = training.history.privacyDelta {
             progress.note(String(format: "differential privacy: epsilon %.3f at delta %.3g (noise multiplier %.4g, clip %.3g)",
-                                 epsilon, delta, result.history.noiseMultiplier ?? 0, dpMaxGradNorm))
-            try recorder?.log(["privacy.epsilon": epsilon], step: result.history.bestEpoch)
+                                 epsilon, delta, training.history.noiseMultiplier ?? 0, dpMaxGradNorm))
         }
-        let train = split.subset(.train)
-        let stats = ReferenceStats(pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)
-        let statsPath = outURL.appendingPathComponent("reference.json").path
-        try writeFileAtomically(Array(try JSONEncoder().encode(stats)), to: statsPath)
-        _ = try recorder?.artifact(path: outURL.appendingPathComponent("model.safetensors").path, kind: "model")
-        _ = try recorder?.artifact(path: statsPath, kind: "reference-stats")
-        return recorder?.runID
-        }
-        if let runID, !json { print("MEDSYNTH_RUN_ID=\(runID)") }
-    }
-
-    /// Two classes of 16 PNGs each (dark and bright noise), 28 px gray, as a class-folder tree.
-    func writeFakeData(in dir: URL) throws -> String {
-        var g = SeededGenerator(seed: seed)
-        for (k, name) in ["dark", "bright"].enumerated() {
-            let classDir = dir.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: classDir, withIntermediateDirectories: true)
-            for i in 0..<16 {
-                let pixels = (0..<(28 * 28)).map { _ in UInt8(min(255, Float(k * 120) + g.uniform() * 120)) }
-                try writePNG(to: classDir.appendingPathComponent("\(i).png").path, pixels: pixels, width: 28, height: 28, channels: 1)
-            }
-        }
-        return dir.path
+        if let runID = result.runID, !json { print("MEDSYNTH_RUN_ID=\(runID)") }
     }
 }
 
@@ -204,27 +160,13 @@ struct EvaluateCommand: ParsableCommand {
     }
 }
 
-/// What `metrics.json` holds.
-struct RunSummary: Codable {
-    var test: EvaluationReport
-    var baseline: EvaluationReport
-    var bestEpoch: Int
-    var validation: EvaluationReport?
-    var seconds: Double
-
-    enum CodingKeys: String, CodingKey {
-        case test, baseline = "majority_baseline", bestEpoch = "best_epoch", validation, seconds
-    }
-}
-
 extension Architecture: ExpressibleByArgument {}
 extension Monitor: ExpressibleByArgument {}
 extension ScheduleName: ExpressibleByArgument {}
 
-func writeJSON(_ value: some Encodable, to url: URL) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try writeFileAtomically(try encoder.encode(value), to: url.path)
+extension TrackingOptions {
+    /// The run store, or nil with `--no-track` (the library functions record into a store when given one).
+    func storeUnlessNoTrack() throws -> RunStore? { noTrack ? nil : try open() }
 }
 
 /// Prints a report: JSON on standard output, or a per-class table; alarms go to standard error, loudly.

@@ -1,20 +1,11 @@
 import ArgumentParser
 import Foundation
+import TestSupport
 import Testing
 @testable import medsynth
 
-func temporaryFolder() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-cli-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-/// The shared real data beside the repository.
-let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data").path
-
 @Test func ganTrainRefusesAFolderThatHoldsARunUnlessResumingOrOverwriting() throws {
-    let out = try temporaryFolder() + "/run"
+    let out = try makeTemporaryFolder() + "/run"
     defer { try? FileManager.default.removeItem(atPath: out) }
     let arguments = ["gan", "train", "--dry-run", "--max-steps", "2", "--out", out, "--no-track"]
     var first = try MedSynth.parseAsRoot(arguments)
@@ -32,15 +23,22 @@ let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
     try resumed.run()
     var overwritten = try MedSynth.parseAsRoot(arguments + ["--overwrite"])
     try overwritten.run()
-    #expect(throws: (any Error).self) { try MedSynth.parseAsRoot(arguments + ["--overwrite", "--resume"]) }
+    // ArgumentParser wraps a `validate()` error in its own internal type: check what the user sees.
+    do {
+        _ = try MedSynth.parseAsRoot(arguments + ["--overwrite", "--resume"])
+        Issue.record("--overwrite with --resume was accepted")
+    } catch {
+        #expect(MedSynth.message(for: error) == "use either --resume or --overwrite")
+        #expect(MedSynth.exitCode(for: error) == .validationFailure)
+    }
 }
 
 @Test func dataInspectExitsNonZeroAfterListingEveryProblem() throws {
-    let root = try temporaryFolder()
+    let root = try makeTemporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: root) }
     for name in ["malignant", "normal_or_benign"] {
         try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
-        let source = sharedData + "/breastmnist-png/" + name
+        let source = sharedData("breastmnist-png/" + name)
         for file in try FileManager.default.contentsOfDirectory(atPath: source).sorted().prefix(4) {
             try FileManager.default.copyItem(atPath: source + "/" + file, toPath: root + "/" + name + "/" + file)
         }

@@ -3,15 +3,11 @@ import Datasets
 import Foundation
 import Evaluation
 import NN
+import Privacy
 import SeededRandom
+import TestSupport
 import Testing
 @testable import Classification
-
-/// The shared real data sits beside the repository: <root>/../shared/data.
-func sharedData(_ relative: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(relative).path
-}
 
 /// 48 training and 16 validation ultrasound images (a third malignant), 28 px gray, in [0, 1].
 func smallBreastSubset() throws -> (train: LabeledImages, val: LabeledImages) {
@@ -148,17 +144,6 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     }
 }
 
-/// The `medsynth` executable built beside the test bundle.
-func medsynthExecutable() -> URL? {
-    var dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("medsynth")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return nil
-}
-
 func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
     let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
     let p = Process()
@@ -203,7 +188,9 @@ func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String
     options.epochs = 2; options.batchSize = 16; options.patience = 2
     options.privacy = PrivateTrainingOptions(targetEpsilon: 8, maxGradNorm: 1, delta: 1e-4)
     let resnet = try ClassifierConfig(arch: .resnet, imageSize: 28, channels: 1, classes: 2)
-    #expect(throws: (any Error).self) { try ClassifierTrainer(config: resnet, options: options, train: train, val: val) }
+    let refusal = #expect(throws: PrivacyError.self) { try ClassifierTrainer(config: resnet, options: options, train: train, val: val) }
+    guard case .batchNormNotAllowed(let reason) = refusal else { Issue.record("not a batch-norm refusal: \(String(describing: refusal))"); return }
+    #expect(reason.contains("is a BatchNorm2d: batch norm mixes examples"), "\(reason)")
     let cnn = try ClassifierConfig(arch: .paperCNN, imageSize: 28, channels: 1, classes: 2)
     let trainer = try ClassifierTrainer(config: cnn, options: options, train: train, val: val)
     let history = try trainer.run()

@@ -1,11 +1,12 @@
 import Datasets
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Class selection: keep, rename, merge, subsample")
 struct ClassSelectionTests {
-    let skin = sharedData + "/dermamnist-jpeg"
-    let pneumonia = sharedData + "/pneumoniamnist/pneumoniamnist-trainval.npz"
+    let skin = sharedData("dermamnist-jpeg")
+    let pneumonia = sharedData("pneumoniamnist/pneumoniamnist-trainval.npz")
 
     func load(_ path: String, classes: String?, subsample: String? = nil, seed: UInt64 = 0) throws -> LoadedDataset {
         try loadDataset(at: path, options: LoadOptions(selection: try ClassSelection(classes: classes, subsample: subsample, seed: seed)))

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Fetch and inspect", .serialized)
@@ -61,7 +62,7 @@ struct FetchInspectTests {
     @Test func fetchFromLocalServerChecksMD5() async throws {
         let served = try makeTemporaryFolder(), cache = try makeTemporaryFolder()
         defer { removeTemporary(served); removeTemporary(cache) }
-        let source = sharedData + "/pneumoniamnist/pneumoniamnist-trainval.npz"
+        let source = sharedData("pneumoniamnist/pneumoniamnist-trainval.npz")
         try FileManager.default.copyItem(atPath: source, toPath: served + "/p.npz")
         let md5 = try md5Hex(ofFile: source)
         let (server, port) = try startServer(serving: served)
@@ -102,7 +103,7 @@ struct FetchInspectTests {
     }
 
     @Test func inspectReportsCountsImbalanceAndProblems() throws {
-        let report = try inspectDataset(at: sharedData + "/breastmnist-png")
+        let report = try inspectDataset(at: sharedData("breastmnist-png"))
         #expect(report.classes.map(\.name) == ["malignant", "normal_or_benign"])
         #expect(report.classes.map(\.total) == [168, 456])
         #expect(abs(report.classes[0].imbalanceRatio - 456.0 / 168.0) < 1e-9)

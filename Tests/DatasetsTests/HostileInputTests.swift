@@ -4,6 +4,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Inputs a careless or hostile user produces (tracker #13): the readers must neither hang nor
@@ -14,7 +15,7 @@ struct HostileInputTests {
     func makeBreastTree(perClass: Int = 5) throws -> String {
         let root = try makeTemporaryFolder()
         for name in ["malignant", "normal_or_benign"] {
-            let source = sharedData + "/breastmnist-png/" + name
+            let source = sharedData("breastmnist-png/" + name)
             let files = try FileManager.default.contentsOfDirectory(atPath: source).sorted().prefix(perClass)
             try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
             for file in files { try FileManager.default.copyItem(atPath: source + "/" + file, toPath: root + "/" + name + "/" + file) }
@@ -79,7 +80,7 @@ struct HostileInputTests {
     @Test func oneColourImageAmongGrayOnesIsReported() throws {
         let root = try makeBreastTree()
         defer { removeTemporary(root) }
-        let dermatology = sharedData + "/dermamnist-jpeg/dermatofibroma"
+        let dermatology = sharedData("dermamnist-jpeg/dermatofibroma")
         let jpeg = try FileManager.default.contentsOfDirectory(atPath: dermatology).sorted()[0]
         try FileManager.default.copyItem(atPath: dermatology + "/" + jpeg, toPath: root + "/malignant/colour.jpg")
         let loaded = try loadDataset(at: root)

@@ -2,6 +2,7 @@ import CTurboJPEG
 import Datasets
 import Foundation
 import SeededRandom
+import TestSupport
 import Testing
 
 @Suite("PNG and JPEG decoding")
@@ -69,7 +70,7 @@ struct ImageCodecTests {
     }
 
     @Test func colourJPEGFromRealData() throws {
-        let folder = sharedData + "/dermamnist-jpeg/melanoma"
+        let folder = sharedData("dermamnist-jpeg/melanoma")
         let file = try #require(FileManager.default.contentsOfDirectory(atPath: folder).sorted().first)
         let image = try decodeImage(at: folder + "/" + file)
         #expect(image.width == 28 && image.height == 28 && image.channels == 3)
@@ -101,8 +102,8 @@ struct ImageCodecTests {
         var flipped = good
         flipped[60] ^= 0xFF  // inside IDAT: CRC no longer matches
         expectError(try decodeImage(flipped, path: "flip.png"), is: "corrupt", naming: "flip.png")
-        let jpeg = try readFileBytes(sharedData + "/dermamnist-jpeg/melanoma/"
-            + FileManager.default.contentsOfDirectory(atPath: sharedData + "/dermamnist-jpeg/melanoma").sorted()[0])
+        let jpeg = try readFileBytes(sharedData("dermamnist-jpeg/melanoma/"
+            + FileManager.default.contentsOfDirectory(atPath: sharedData("dermamnist-jpeg/melanoma")).sorted()[0]))
         expectError(try decodeImage(Array(jpeg.prefix(jpeg.count / 2)), path: "cut.jpg"), is: "truncated", naming: "cut.jpg")
         var damaged = jpeg
         for i in 6..<40 { damaged[i] = 0x55 }  // the tables after SOI are garbage, the end marker stays

@@ -1,4 +1,5 @@
 import Datasets
+import TestSupport
 import Testing
 
 @Suite("Preprocessing")
@@ -54,7 +55,7 @@ struct PreprocessTests {
 
     @Test func loaderHonoursChannelsAndLayout() throws {
         let data = try loadDataset(
-            at: sharedData + "/breastmnist-png",
+            at: sharedData("breastmnist-png"),
             options: LoadOptions(preprocessing: Preprocessing(imageSize: 14, channels: 3, scaling: .symmetric)))
         let images = data.images
         #expect(images.channels == 3 && images.height == 14 && images.pixels.count == images.count * 3 * 14 * 14)

@@ -1,10 +1,11 @@
 import Datasets
+import TestSupport
 import Testing
 
 @Suite("Real datasets in shared/data")
 struct RealDataTests {
     @Test func pneumoniaNPZHasReadmeCounts() throws {
-        let data = try loadDataset(at: sharedData + "/pneumoniamnist/pneumoniamnist-trainval.npz")
+        let data = try loadDataset(at: sharedData("pneumoniamnist/pneumoniamnist-trainval.npz"))
         #expect(data.format == .npz)
         #expect(data.images.classNames == ["normal", "pneumonia"])
         #expect(data.images.classCounts == [1349, 3883])
@@ -16,7 +17,7 @@ struct RealDataTests {
     }
 
     @Test func breastPNGFoldersHaveReadmeCounts() throws {
-        let data = try loadDataset(at: sharedData + "/breastmnist-png")
+        let data = try loadDataset(at: sharedData("breastmnist-png"))
         #expect(data.format == .classFolders)
         #expect(data.images.classNames == ["malignant", "normal_or_benign"])
         #expect(data.images.classCounts == [168, 456])
@@ -25,7 +26,7 @@ struct RealDataTests {
     }
 
     @Test func dermaJPEGFoldersHaveReadmeCounts() throws {
-        let data = try loadDataset(at: sharedData + "/dermamnist-jpeg")
+        let data = try loadDataset(at: sharedData("dermamnist-jpeg"))
         let counts = Dictionary(uniqueKeysWithValues: zip(data.images.classNames, data.images.classCounts))
         #expect(counts == [
             "melanocytic_nevus": 5364, "melanoma": 890, "benign_keratosis": 879, "basal_cell_carcinoma": 411,

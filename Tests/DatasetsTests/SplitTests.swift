@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Splits and manifests")
@@ -14,7 +15,7 @@ struct SplitTests {
     }
 
     @Test func stratifiedAndReproducibleOnRealData() throws {
-        let data = try loadDataset(at: sharedData + "/dermamnist-jpeg")
+        let data = try loadDataset(at: sharedData("dermamnist-jpeg"))
         let a = try makeSplits(data, seed: 7), b = try makeSplits(data, seed: 7), c = try makeSplits(data, seed: 8)
         #expect(a.splits == b.splits)
         #expect(a.splits != c.splits)
@@ -41,7 +42,7 @@ struct SplitTests {
     }
 
     @Test func npzPresetSplitsKeptAndATestPartCarvedFromTrain() throws {
-        let data = try loadDataset(at: sharedData + "/pneumoniamnist/pneumoniamnist-trainval.npz")
+        let data = try loadDataset(at: sharedData("pneumoniamnist/pneumoniamnist-trainval.npz"))
         let preset = try #require(data.presetSplits)
         let kept = try makeSplits(data, seed: 1)
         // The official val split stays as it is; the test part comes out of the official train split.
@@ -62,7 +63,7 @@ struct SplitTests {
 
     @Test func identicalImagesShareASplit() throws {
         // 24 images stored twice or more (50 in all) in pneumoniamnist: none straddles train and test.
-        let data = try loadDataset(at: sharedData + "/pneumoniamnist/pneumoniamnist-trainval.npz")
+        let data = try loadDataset(at: sharedData("pneumoniamnist/pneumoniamnist-trainval.npz"))
         for split in [try makeSplits(data, seed: 1), try makeSplits(data, seed: 1, resplit: true)] {
             var seen = [String: Set<Split>]()
             for (i, s) in split.splits.enumerated() { seen[data.images.sources[i].sha256, default: []].insert(s) }
@@ -105,7 +106,7 @@ struct SplitTests {
     @Test func manifestIsWrittenAtomicallyAsCSVAndJSONLines() throws {
         let dir = try makeTemporaryFolder()
         defer { removeTemporary(dir) }
-        let split = try makeSplits(try loadDataset(at: sharedData + "/breastmnist-png"), seed: 0)
+        let split = try makeSplits(try loadDataset(at: sharedData("breastmnist-png")), seed: 0)
         try writeManifest(split.manifest(), to: dir + "/m.csv")
         try writeManifest(split.manifest(), to: dir + "/m.jsonl")
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir)) == ["m.csv", "m.jsonl"])

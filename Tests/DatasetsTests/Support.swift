@@ -1,21 +1,5 @@
 import Foundation
-
-/// `shared/data` next to the package root (the repo may be cloned anywhere beside `shared/`).
-let sharedData: String = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("shared/data").path
-
-/// A fresh temporary folder, removed by the caller with `removeTemporary`; with `preferMemory`,
-/// on /dev/shm where it exists (fast for many small writes).
-func makeTemporaryFolder(preferMemory: Bool = false) throws -> String {
-    let base = preferMemory && FileManager.default.isWritableFile(atPath: "/dev/shm")
-        ? URL(fileURLWithPath: "/dev/shm") : FileManager.default.temporaryDirectory
-    let url = base.appendingPathComponent("medsynth-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url.path
-}
-
-func removeTemporary(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+import TestSupport
 
 func writeBytes(_ bytes: [UInt8], to path: String) throws {
     try FileManager.default.createDirectory(

@@ -127,7 +127,18 @@ let handPredictions = [0, 0, 0, 1, 1, 1, 0, 0, 1]
     #expect(try !Bootstrap.recallDifference(a, other, classIndex: 1, classCount: 2, resamples: 200, seed: 1).paired)
 }
 
+/// Values from numpy.quantile (method "linear", its default); the input need not be sorted.
 @Test func quantileInterpolatesLikeNumpy() {
     #expect(quantile([1, 2, 3, 4, 5], 0.5) == 3)
     #expect(quantile([0, 10], 0.25) == 2.5)
+    #expect(quantile([4, 1, 3, 2], 0) == 1)
+    #expect(quantile([4, 1, 3, 2], 1) == 4)
+    #expect(abs(quantile([4, 1, 3, 2], 0.5) - 2.5) < 1e-12)
+    #expect(abs(quantile([1, 2, 3, 4, 5], 0.01) - 1.04) < 1e-12)
+    #expect(quantile([], 0.5).isNaN)
+}
+
+@Test func escapeHTMLLeavesNoMarkup() {
+    #expect(escapeHTML(#"<a href="x">Tom & Jerry's</a>"#) == "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;")
+    #expect(escapeHTML("&lt;") == "&amp;lt;")
 }

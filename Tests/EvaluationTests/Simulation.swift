@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 @testable import Evaluation
 
 /// A generative model of a multi-seed, multi-arm experiment's test predictions, for calibration.
@@ -34,18 +35,18 @@ struct Scenario {
     var classCount: Int { support.count }
 
     /// One simulated experiment: the reference arm's and the shifted arm's predictions.
-    func experiment(_ rng: inout SplitMix64) throws -> (reference: SeedPredictions, arm: SeedPredictions) {
+    func experiment(_ rng: inout SeededGenerator) throws -> (reference: SeedPredictions, arm: SeedPredictions) {
         let labels = support.indices.flatMap { c in Array(repeating: c, count: support[c]) }
-        let difficulty = labels.map { _ in difficultySD * rng.normal() }
+        let difficulty = labels.map { _ in difficultySD * rng.normalDouble() }
         // NOTE: drawn only when used, so scenarios without it keep their random streams (and coverages).
-        let effect = imageEffectSD > 0 ? labels.map { _ in imageEffectSD * rng.normal() } : labels.map { _ in 0.0 }
+        let effect = imageEffectSD > 0 ? labels.map { _ in imageEffectSD * rng.normalDouble() } : labels.map { _ in 0.0 }
         func arm(_ shift: [Double], side: Double) throws -> SeedPredictions {
             let predictions = (0..<seeds).map { _ -> [Int] in
-                let modelSkill = support.indices.map { skill[$0] + shift[$0] + skillSD * rng.normal() }
+                let modelSkill = support.indices.map { skill[$0] + shift[$0] + skillSD * rng.normalDouble() }
                 return labels.indices.map { i in
                     let y = labels[i]
                     let p = 1 / (1 + Foundation.exp(-(modelSkill[y] + difficulty[i] + side * effect[i])))
-                    return rng.uniform() < p ? y : (y + 1 + rng.index(below: classCount - 1)) % classCount
+                    return rng.uniformDouble() < p ? y : (y + 1 + rng.int(below: classCount - 1)) % classCount
                 }
             }
             return try SeedPredictions(labels: labels, predictions: predictions)
@@ -58,20 +59,20 @@ struct Scenario {
     /// NOTE: with fixed class supports a model's expected recall of class c is
     /// E[logistic(skill_c + offset + difficulty)], and both statistics are linear in the recalls.
     func trueDifference(_ statistic: ComparedStatistic, draws: Int = 200_000) -> Double {
-        var rng = SplitMix64(seed: 99)
+        var rng = SeededGenerator(seed: 99)
         let weights = try! statistic.classWeights(support: support)
         var total = 0.0
         for c in support.indices where weights[c] > 0 {
             var sum = 0.0
             for _ in 0..<draws {
-                let x = skillSD * rng.normal() + difficultySD * rng.normal()
+                let x = skillSD * rng.normalDouble() + difficultySD * rng.normalDouble()
                 func difference(_ u: Double) -> Double {
                     1 / (1 + Foundation.exp(-(skill[c] + shift[c] + x + u / 2)))
                         - 1 / (1 + Foundation.exp(-(skill[c] + x - u / 2)))
                 }
                 // NOTE: u and -u are equally likely (antithetic draws), so a null's truth is exactly 0.
                 if imageEffectSD > 0 {
-                    let u = imageEffectSD * rng.normal()
+                    let u = imageEffectSD * rng.normalDouble()
                     sum += (difference(u) + difference(-u)) / 2
                 } else {
                     sum += difference(0)
@@ -110,7 +111,7 @@ struct Coverage {
 func coverage(_ scenario: Scenario, statistic: ComparedStatistic, experiments: Int, resamples: Int,
               methods: Set<String> = ["new", "raw", "old"]) throws -> Coverage {
     let truth = scenario.trueDifference(statistic)
-    var rng = SplitMix64(seed: 2024)
+    var rng = SeededGenerator(seed: 2024)
     var hits = (new: 0, raw: 0, old: 0)
     for e in 0..<experiments {
         let (a, b) = try scenario.experiment(&rng)

@@ -1,11 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Experiments
 
 /// A small copy of the breast-ultrasound set (30 malignant, 60 benign) in a temporary folder.
 func smallDataset() throws -> String {
-    let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/breastmnist-png")
+    let shared = URL(fileURLWithPath: sharedData("breastmnist-png"))
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-exp-\(UUID().uuidString)")
     for (name, n) in [("malignant", 30), ("normal_or_benign", 60)] {
         let src = shared.appendingPathComponent(name), dst = root.appendingPathComponent(name)
@@ -52,8 +52,12 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     #expect(report.ratioCurve.map(\.ratio) == [0.5])
     let filtered = try #require(report.arms.first { $0.name == "cdcgan+filter" })
     let acceptance = try #require(filtered.acceptance?["malignant"])
-    #expect(acceptance.candidates == 3 * 2 * dcgan.trainImages["malignant"]!.synthetic)   // 3 per wanted image, 2 seeds
-    #expect(acceptance.kept == 2 * filtered.trainImages["malignant"]!.synthetic || acceptance.kept <= acceptance.candidates)
+    let wanted = dcgan.trainImages["malignant"]!.synthetic                 // per seed
+    #expect(acceptance.candidates == 3 * 2 * wanted)                       // 3 per wanted image, 2 seeds
+    // Per seed the filter keeps min(wanted, confident - near copies); the counts are summed over seeds.
+    let keptSeed0 = filtered.trainImages["malignant"]!.synthetic
+    #expect(keptSeed0 <= wanted && acceptance.kept >= keptSeed0 && acceptance.kept <= 2 * wanted)
+    #expect(acceptance.kept <= acceptance.confident - acceptance.nearCopies && acceptance.confident <= acceptance.candidates)
     let only = try #require(report.arms.first { $0.name == "synthetic-only" })
     #expect(only.trainImages.values.allSatisfy { $0.real == 0 && $0.synthetic > 0 })
     #expect(report.arms.allSatisfy { $0.curves.count == 2 && $0.confusionMatrix.flatMap { $0 }.reduce(0, +) == 2 * 9 })
@@ -77,7 +81,7 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     #expect(md.contains("Recall malignant") && md.contains("Verdict") && md.contains("## What helped") && md.contains("9 test images"))
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
     #expect(html.contains("<svg") && html.contains("data:image/png;base64,") && html.contains("id='what-helped'"))
-    #expect(externalReferences(html).isEmpty, "\(externalReferences(html))")
+    #expect(externalReferences(in: html).isEmpty, "\(externalReferences(in: html))")
 
     // A re-run on the same folder reads every cell back: no generator or classifier is trained again.
     var resumed: [String] = [], trained: [String] = []
@@ -93,28 +97,6 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     // Every cell; generators are not even loaded, except the first seed's two for the audit.
     #expect(resumed.count == 2 * report.arms.count + 2, "\(resumed)")
     #expect(again.arms.map(\.test.balancedAccuracy) == report.arms.map(\.test.balancedAccuracy))
-}
-
-/// Everything in the page that would make a browser load something from elsewhere: src/href
-/// attributes and CSS url()/@import that are not data: or in-page (#) references.
-func externalReferences(_ html: String) -> [String] {
-    let pattern = #"(?:src|href)\s*=\s*['"]([^'"]*)['"]|url\(\s*['"]?([^'")]*)|@import\s+['"]?([^'";]*)"#
-    let regex = try! NSRegularExpression(pattern: pattern, options: [.caseInsensitive])
-    return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).compactMap { m in
-        for g in 1...3 {
-            if let r = Range(m.range(at: g), in: html) {
-                let v = String(html[r])
-                return v.hasPrefix("data:") || v.hasPrefix("#") ? nil : v
-            }
-        }
-        return nil
-    }
-}
-
-@Test func externalReferencesAreFound() {
-    #expect(externalReferences("<img src='http://x/y.png'><a href=\"//cdn/x\">") == ["http://x/y.png", "//cdn/x"])
-    #expect(externalReferences("<style>@import 'https://f/c.css'; b{background:url(https://i)}</style>") == ["https://f/c.css", "https://i"])
-    #expect(externalReferences("<svg xmlns='http://www.w3.org/2000/svg'></svg><img src='data:image/png;base64,AA'>").isEmpty)
 }
 
 /// Resuming needs the same settings: a folder of another experiment is refused, naming what changed.

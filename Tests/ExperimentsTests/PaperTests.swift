@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Experiments
 
@@ -15,9 +16,13 @@ func externalReferences(in html: String) -> [String] {
 }
 
 @Test func theExternalReferenceCheckCatchesLoads() {
-    #expect(externalReferences(in: "<svg xmlns='http://www.w3.org/2000/svg'></svg><img src='data:image/png;base64,AA'>").isEmpty)
+    #expect(externalReferences(in: "<svg xmlns='http://www.w3.org/2000/svg'></svg><img src='data:image/png;base64,AA'>"
+                                   + "<a href='#what-helped'>x</a>").isEmpty)
     for page in ["<img src='http://x/a.png'>", "<img src=\"https://x/a.png\">", "<a href=//x.org>", "<style>@import 'x.css'</style>",
-                 "<div style='background:url(http://x/y.png)'>", "<script>1</script>", "<link rel=stylesheet href=a.css>"] {
+                 "<div style='background:url(http://x/y.png)'>", "<script>1</script>", "<link rel=stylesheet href=a.css>",
+                 "<a href=\"//cdn/x\">", "<style>b{background:url(https://i)}</style>",
+                 // An SVG namespace beside a real load: the namespace is ignored, the load is not.
+                 "<svg xmlns='http://www.w3.org/2000/svg'><image href='https://x/y.png'/></svg>"] {
         #expect(!externalReferences(in: page).isEmpty, "\(page)")
     }
 }
@@ -29,8 +34,7 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
 /// values, both runs' curves, confusion matrices and a sample strip per class, and the page
 /// loads nothing from outside.
 @Test func paperPresetRunsEndToEndAndTheReportIsComplete() throws {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/data").path
+    let root = sharedData()
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-paper-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: out) }
     var settings = PaperSettings.reduced

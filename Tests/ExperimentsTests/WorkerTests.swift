@@ -1,5 +1,6 @@
 import AtomicIO
 import Foundation
+import TestSupport
 import Testing
 @testable import Experiments
 
@@ -47,7 +48,7 @@ import Testing
 /// nothing is trained twice), and the report's numbers equal those of one process with the same
 /// thread count (one OpenMP thread).
 @Test func twoWorkersGiveTheReportOfOneProcess() throws {
-    guard let exe = medsynthExecutableBesideTests() else {
+    guard let exe = medsynthExecutable() else {
         Issue.record("medsynth executable not found next to the tests"); return
     }
     let data = try smallDataset()
@@ -97,15 +98,4 @@ import Testing
     let leftovers = FileManager.default.enumerator(atPath: base.appendingPathComponent("two").path)!
         .compactMap { $0 as? String }.filter { $0.hasSuffix(".claim") }
     #expect(leftovers.isEmpty, "\(leftovers)")
-}
-
-/// The `medsynth` executable built beside the test bundle.
-func medsynthExecutableBesideTests() -> URL? {
-    var dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("medsynth")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return nil
 }

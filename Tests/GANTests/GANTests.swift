@@ -92,7 +92,11 @@ func temporaryDirectory() -> URL {
     let config = try DCGANConfig(imageSize: 28, channels: 1, generatorWidth: 8, discriminatorWidth: 8)
     let other = try GANTrainer(model: GANModel(config: config, seed: 1), data: tinyData(), plan: GANTrainingPlan(),
                                outputDirectory: temporaryDirectory())
-    #expect(throws: (any Error).self) { try other.resume(from: t.checkpointURL) }
+    let error = #expect(throws: GANError.self) { try other.resume(from: t.checkpointURL) }
+    // Refused by the configuration check, before any weight is loaded, naming both widths.
+    #expect(error?.description.contains("--resume: \(t.checkpointURL.path) holds") == true, "\(String(describing: error))")
+    #expect(error?.description.contains("(widths 4/4)") == true && error?.description.contains("(widths 8/8)") == true,
+            "\(String(describing: error))")
 }
 
 @Test func diffAugmentKeepsShapesAndPassesGradients() throws {

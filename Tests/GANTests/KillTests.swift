@@ -1,17 +1,7 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import NN
-
-/// The `medsynth` executable built beside the test bundle.
-func medsynthExecutable() -> URL? {
-    var dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("medsynth")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return nil
-}
 
 /// SIGKILL at random moments while `gan train` writes a checkpoint after every step: whatever
 /// checkpoint is on disk must load completely.

@@ -1,8 +1,10 @@
 import Datasets
 import Foundation
+import Hashing
 import Testing
 import ZIPFoundation
 import SeededRandom
+import TestSupport
 @testable import Autodiff
 @testable import GAN
 @testable import NN

@@ -2,14 +2,9 @@ import Foundation
 import Testing
 import Datasets
 import SeededRandom
+import TestSupport
 @testable import Autodiff
 @testable import NN
-
-/// The shared real data sits beside the repository: <root>/../shared/data.
-func sharedData(_ relative: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(relative).path
-}
 
 /// A small CNN must be able to drive the training loss of 64 real ultrasound images near zero:
 /// the whole stack (decoding, conv, pooling, batch norm, linear, cross-entropy, Adam) learns.

@@ -2,14 +2,9 @@ import Autodiff
 import Datasets
 import Foundation
 import SeededRandom
+import TestSupport
 import Testing
 @testable import Quality
-
-/// The shared real data sits beside the repository: <root>/../shared/data.
-func sharedData(_ relative: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(relative).path
-}
 
 /// Training and validation images of BreastMNIST's malignant class, in [-1, 1].
 func malignantSplits() throws -> (train: LabeledImages, val: LabeledImages) {
@@ -66,13 +61,6 @@ func tensor(_ pixels: [Float], _ n: Int) throws -> Tensor { try Tensor(shape: [n
     #expect(html.contains("data:image/png;base64,AQID") && html.contains("copy0"))
     let decoded = try JSONDecoder().decode(AuditReport.self, from: try report.json())
     #expect(decoded == report)
-}
-
-@Test func quantileInterpolatesLikeNumpy() {
-    #expect(quantile([4, 1, 3, 2], 0) == 1)
-    #expect(quantile([4, 1, 3, 2], 1) == 4)
-    #expect(abs(quantile([4, 1, 3, 2], 0.5) - 2.5) < 1e-12)
-    #expect(abs(quantile([1, 2, 3, 4, 5], 0.01) - 1.04) < 1e-12)
 }
 
 @Test func randomFeaturesAreSeededAndShaped() throws {

@@ -35,10 +35,48 @@ struct TrainConfig: Codable { var data = "/data/breast"; var epochs = 3; var lea
     // A unique prefix finds the run.
     #expect(try store.run(String(run.id.prefix(20))).id == run.id)
     #expect(throws: TrackingError.unknownRun("%")) { try store.run("%") }
-    // Inside a git work tree (as here) the commit is recorded; in an exported tree, nothing.
-    let code = CodeVersion.current(in: FileManager.default.currentDirectoryPath)
-    #expect(run.codeCommit == code?.commit && run.codeDirty == code?.dirty)
-    if let code { #expect(code.commit.count == 40) }
+}
+
+/// Runs git in `directory`; its trimmed standard output.
+@discardableResult
+func git(_ arguments: [String], in directory: URL) throws -> String {
+    let p = Process(), out = Pipe()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["git", "-C", directory.path, "-c", "user.name=t", "-c", "user.email=t@example.org"] + arguments
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    try #require(p.terminationStatus == 0, "git \(arguments.joined(separator: " ")) failed")
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// A run records the commit of the code folder and whether tracked files changed; an untracked
+/// file does not make the tree dirty; outside a work tree nothing is recorded.
+@Test func runsRecordTheCodeVersion() throws {
+    let (store, dir) = try makeStore()
+    let repo = dir.appendingPathComponent("code")
+    try FileManager.default.createDirectory(at: repo, withIntermediateDirectories: true)
+    try git(["init", "-q"], in: repo)
+    try Data("one".utf8).write(to: repo.appendingPathComponent("a.swift"))
+    try git(["add", "a.swift"], in: repo)
+    try git(["commit", "-q", "-m", "first"], in: repo)
+    let head = try git(["rev-parse", "HEAD"], in: repo)
+    #expect(head.count == 40)
+    func recorded() throws -> Run {
+        try store.run(RunRecorder.start(store: store, kind: .train, config: TrainConfig(), codeDirectory: repo.path).runID)
+    }
+    var run = try recorded()
+    #expect(run.codeCommit == head && run.codeDirty == false)
+    try Data("untracked".utf8).write(to: repo.appendingPathComponent("b.swift"))
+    run = try recorded()
+    #expect(run.codeCommit == head && run.codeDirty == false)
+    try Data("two".utf8).write(to: repo.appendingPathComponent("a.swift"))
+    run = try recorded()
+    #expect(run.codeCommit == head && run.codeDirty == true)
+    let outside = try store.run(RunRecorder.start(store: store, kind: .train, config: TrainConfig(),
+                                                  codeDirectory: dir.path).runID)
+    #expect(outside.codeCommit == nil && outside.codeDirty == nil)
 }
 
 @Test func runLeftRunningByAGoneProcessShowsAsInterrupted() throws {
