@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "GAN", targets: ["GAN"]),
+        .library(name: "Diffusion", targets: ["Diffusion"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "Classification", targets: ["Classification"]),
         .library(name: "Privacy", targets: ["Privacy"]),
@@ -67,6 +68,8 @@ let package = Package(
         .target(name: "Privacy", dependencies: ["NN"], swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
         .target(name: "GAN", dependencies: ["NN", "Datasets", "Privacy"], swiftSettings: simdFlags),
+        // Class-conditional denoising diffusion: U-Net, DDPM training, EMA, guidance, DDIM sampling.
+        .target(name: "Diffusion", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
         // Synthetic-image quality (KID, FD, precision/recall/density/coverage) and memorization audit.
         .target(name: "Quality", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
         // Evaluation metrics (named so as not to clash with swift-metrics): confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
@@ -74,7 +77,7 @@ let package = Package(
         // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
         .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation", "Privacy"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
-        .target(name: "Experiments", dependencies: ["GAN", "Classification", "Evaluation", "Datasets", "Quality"], swiftSettings: simdFlags),
+        .target(name: "Experiments", dependencies: ["GAN", "Diffusion", "Classification", "Evaluation", "Datasets", "Quality"], swiftSettings: simdFlags),
         // Run store and model registry (SQLite through GRDB; Debian: libsqlite3-dev).
         .target(
             name: "Tracking",
@@ -90,7 +93,7 @@ let package = Package(
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
+            dependencies: ["GAN", "Diffusion", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
                            "Tracking", "Serving",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Hummingbird", package: "hummingbird")],
@@ -105,6 +108,7 @@ let package = Package(
         .testTarget(
             name: "GANTests",
             dependencies: ["GAN", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Datasets", "NN"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Datasets", "Evaluation", "NN"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),

@@ -207,3 +207,8 @@ public func writeImages(_ pixels: [Float], labels: [Int], channels: Int, size: I
         return file
     }
 }
+
+extension SyntheticImageSource: SyntheticImages {
+    public var channels: Int { config.channels }
+    public var imageSize: Int { config.imageSize }
+}
