@@ -10,6 +10,10 @@ public protocol SyntheticImages: AnyObject {
     /// Image channels (1 or 3) and side length.
     var channels: Int { get }
     var imageSize: Int { get }
+    /// One model for several classes, conditioned on the class (else a per-class model).
+    var isConditional: Bool { get }
+    /// The seed it was trained with (its data split used the same seed).
+    var trainingSeed: UInt64 { get }
     /// Images per network call.
     var batchSize: Int { get set }
     /// The label a class is stored under: nil for a per-class model, the class's index otherwise.

@@ -107,6 +107,7 @@ public final class DiffusionImageSource {
 }
 
 extension DiffusionImageSource: SyntheticImages {
+    public var isConditional: Bool { config.classes != nil }
     public var channels: Int { config.channels }
     public var imageSize: Int { config.imageSize }
 }

@@ -209,6 +209,7 @@ public func writeImages(_ pixels: [Float], labels: [Int], channels: Int, size: I
 }
 
 extension SyntheticImageSource: SyntheticImages {
+    public var isConditional: Bool { config.classes != nil }
     public var channels: Int { config.channels }
     public var imageSize: Int { config.imageSize }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Autodiff
 import Datasets
+import Diffusion
 import Foundation
 import GAN
 import NN
@@ -98,9 +99,10 @@ struct AuditCommand: ParsableCommand {
     }
 
     /// `count` images per class from a `gan train` checkpoint, with its moving-average generator
-    /// weights when saved, as (class, pixels, names).
+    /// weights when saved, as (class, pixels, names); a diffusion checkpoint samples with DDIM.
     func sampleCheckpoint(channels: Int) throws -> [(className: String, pixels: [Float], names: [String])] {
         let url = URL(fileURLWithPath: synthetic)
+        if DiffusionImageSource.holdsDiffusionModel(url) { return try sampleDiffusion(url, channels: channels) }
         let meta = try SafeTensors.read(url).metadata
         let decoder = JSONDecoder()
         guard meta["format"] == "medsynth-gan-1", let c = meta["config"], let o = meta["options"], let n = meta["class_names"] else {
@@ -134,6 +136,19 @@ struct AuditCommand: ParsableCommand {
                 pixels += try model.sample(latent: model.sampleLatent(b), labels: label.map { Array(repeating: $0, count: b) }).scalars
             }
             return (name, pixels, (0..<count).map { "\(name)-sample\($0)" })
+        }
+    }
+
+    /// `count` images per class (or of `--class`) from a diffusion checkpoint.
+    func sampleDiffusion(_ url: URL, channels: Int) throws -> [(className: String, pixels: [Float], names: [String])] {
+        let source = try DiffusionImageSource(checkpoint: url)
+        guard source.imageSize == imageSize, source.channels == channels else {
+            throw ValidationError("\(synthetic) makes \(source.channels)x\(source.imageSize) px images; the data is "
+                                  + "\(channels)x\(imageSize) (set --image-size)")
+        }
+        let names = source.isConditional ? source.classNames.filter { className == nil || $0 == className } : [source.classNames[0]]
+        return try names.map { name in
+            (name, try source.generate(className: name, count: count, seed: seed), (0..<count).map { "\(name)-sample\($0)" })
         }
     }
 }
