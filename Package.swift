@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "GAN", targets: ["GAN"]),
+        .library(name: "Diffusion", targets: ["Diffusion"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "Classification", targets: ["Classification"]),
         .library(name: "Privacy", targets: ["Privacy"]),
@@ -70,6 +71,8 @@ let package = Package(
         .target(name: "Privacy", dependencies: ["NN"], swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
         .target(name: "GAN", dependencies: ["NN", "Datasets", "Hashing", "Privacy"], swiftSettings: simdFlags),
+        // Class-conditional denoising diffusion: U-Net, DDPM training, EMA, guidance, DDIM sampling.
+        .target(name: "Diffusion", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
         // Synthetic-image quality (KID, FD, precision/recall/density/coverage) and memorization audit.
         .target(name: "Quality", dependencies: ["NN", "Datasets", "Evaluation"], swiftSettings: simdFlags),
         // Evaluation metrics (named so as not to clash with swift-metrics): confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.
@@ -77,7 +80,7 @@ let package = Package(
         // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
         .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation", "Privacy"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
-        .target(name: "Experiments", dependencies: ["AtomicIO", "GAN", "Classification", "Evaluation", "Datasets", "Quality"], swiftSettings: simdFlags),
+        .target(name: "Experiments", dependencies: ["AtomicIO", "GAN", "Diffusion", "Classification", "Evaluation", "Datasets", "Quality"], swiftSettings: simdFlags),
         // Run store and model registry (SQLite through GRDB; Debian: libsqlite3-dev).
         .target(
             name: "Tracking",
@@ -86,7 +89,7 @@ let package = Package(
         // outputs, record the run. The command line parses options into these and prints.
         .target(
             name: "Workflows",
-            dependencies: ["Autodiff", "Classification", "Datasets", "Evaluation", "Experiments", "GAN", "Quality", "Tracking"],
+            dependencies: ["Autodiff", "Classification", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN", "Quality", "Tracking"],
             swiftSettings: simdFlags),
         // HTTP inference server (Open Inference Protocol v2), monitoring and drift.
         .target(
@@ -102,7 +105,7 @@ let package = Package(
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
+            dependencies: ["GAN", "Diffusion", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
                            "Tracking", "Serving", "Kernels", "Workflows",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Hummingbird", package: "hummingbird")],
@@ -119,6 +122,7 @@ let package = Package(
         .testTarget(
             name: "GANTests",
             dependencies: ["TestSupport", "GAN", "Datasets", "Hashing", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "Datasets", "NN"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "SeededRandom"]),
         .testTarget(name: "ClassificationTests", dependencies: ["TestSupport", "Classification", "Datasets", "Evaluation", "NN", "Privacy"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["TestSupport", "Experiments", "AtomicIO"]),

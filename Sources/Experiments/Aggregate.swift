@@ -19,7 +19,7 @@ extension Experiment {
         guard let kind = arm.generator else { return 0 }
         let dir = options.output.appendingPathComponent("generators").appendingPathComponent("seed-\(seed)")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return names.filter { kind == .dcgan ? $0.hasPrefix("dcgan-") : $0 == "cdcgan" }.reduce(0) { sum, name in
+        return names.filter(kind.owns(folder:)).reduce(0) { sum, name in
             let url = dir.appendingPathComponent(name).appendingPathComponent("done.json")
             let done = FileManager.default.contents(atPath: url.path).flatMap { try? JSONDecoder().decode(GeneratorDone.self, from: $0) }
             return sum + (done?.seconds ?? 0)
@@ -54,7 +54,7 @@ extension Experiment {
             if let kind = arm.generator {
                 let dir = options.output.appendingPathComponent("generators").appendingPathComponent("seed-\(options.seeds[0])")
                 let folders = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
-                grids = folders.filter { kind == .dcgan ? $0.hasPrefix("dcgan-") : $0 == "cdcgan" }
+                grids = folders.filter(kind.owns(folder:))
                     .map { dir.appendingPathComponent($0).appendingPathComponent("grid-final.png").path }
             }
             reports.append(ArmReport(

@@ -6,14 +6,34 @@ public enum GeneratorKind: String, Codable, CaseIterable, Sendable {
     case dcgan
     /// One class-conditional DCGAN for every class.
     case cdcgan
+    /// One class-conditional diffusion model for every class (DDPM training, DDIM sampling with
+    /// classifier-free guidance).
+    case diffusion
+
+    /// Whether `folder` (under `generators/seed-S/`) holds one of this kind's models.
+    func owns(folder: String) -> Bool {
+        switch self {
+        case .dcgan: return folder.hasPrefix("dcgan-")
+        case .cdcgan, .diffusion: return folder == rawValue
+        }
+    }
+
+    /// What makes the images, in words.
+    var phrase: String {
+        switch self {
+        case .dcgan: return "per-class DCGAN"
+        case .cdcgan: return "conditional DCGAN"
+        case .diffusion: return "conditional diffusion"
+        }
+    }
 }
 
 /// One arm of the experiment: the same classifier, seeds and test images, with different
 /// training data or loss. Written as `+`-joined parts:
 ///
 /// - baselines: `original`, `augment`, `weighted`, `oversample` (and joins such as `weighted+augment`);
-/// - synthetic: `dcgan` or `cdcgan`, optionally `@R` to cap synthetic images at R per real image
-///   of a class (`cdcgan@2`), joined with `filter` (keep images a real-data classifier assigns to
+/// - synthetic: `dcgan`, `cdcgan` or `diffusion`, optionally `@R` to cap synthetic images at R per
+///   real image of a class (`cdcgan@2`), joined with `filter` (keep images a real-data classifier assigns to
 ///   the intended class confidently; drop near-copies), `pretrain` (train on real + synthetic,
 ///   then fine-tune on real only), `augment`, `weighted`, `oversample`;
 /// - `synthetic-only`: conditional DCGAN images only, as many per class as the real split.
@@ -43,7 +63,7 @@ public struct Arm: Hashable, Codable, Sendable, CustomStringConvertible {
             if let at = part.firstIndex(of: "@") {
                 word = String(part[..<at])
                 let value = String(part[part.index(after: at)...])
-                guard word == "dcgan" || word == "cdcgan" else {
+                guard GeneratorKind(rawValue: word) != nil else {
                     throw ExperimentError.invalidArm(text, reason: "only a generator takes @ratio (e.g. cdcgan@2)")
                 }
                 guard let r = Double(value), r.isFinite, r > 0, r <= 1000 else {
@@ -59,7 +79,7 @@ public struct Arm: Hashable, Codable, Sendable, CustomStringConvertible {
             case "oversample": oversample = true
             case "filter": filter = true
             case "pretrain": pretrain = true
-            case "dcgan", "cdcgan":
+            case "dcgan", "cdcgan", "diffusion":
                 guard generator == nil else { throw ExperimentError.invalidArm(text, reason: "one generator per arm") }
                 generator = GeneratorKind(rawValue: word)
             case "synthetic-only":
@@ -68,11 +88,11 @@ public struct Arm: Hashable, Codable, Sendable, CustomStringConvertible {
             default:
                 throw ExperimentError.invalidArm(
                     text, reason: "unknown part \"\(word)\": use original, augment, weighted, oversample, dcgan[@R], cdcgan[@R], "
-                        + "filter, pretrain, synthetic-only")
+                        + "diffusion[@R], filter, pretrain, synthetic-only")
             }
         }
         if (filter || pretrain) && generator == nil {
-            throw ExperimentError.invalidArm(text, reason: "filter and pretrain need a generator (dcgan or cdcgan)")
+            throw ExperimentError.invalidArm(text, reason: "filter and pretrain need a generator (dcgan, cdcgan or diffusion)")
         }
     }
 
@@ -106,7 +126,7 @@ public struct Arm: Hashable, Codable, Sendable, CustomStringConvertible {
             if oversample { what.append("class-balanced mini-batches") }
             return what.count == 1 ? "the imbalanced training split as it is" : what.joined(separator: ", ")
         }
-        var s = "real + " + (generator == .dcgan ? "per-class DCGAN" : "conditional DCGAN") + " images"
+        var s = "real + " + generator.phrase + " images"
         s += ratio.map { " (at most \(formatRatio($0)) per real image)" } ?? " up to the majority count"
         if filter { s += ", filtered by a real-data classifier's confidence, near-copies dropped" }
         if pretrain { s += ", then fine-tuned on real images only" }

@@ -1,6 +1,7 @@
 import AtomicIO
 import Classification
 import Datasets
+import Diffusion
 import Evaluation
 import Foundation
 import GAN
@@ -50,8 +51,18 @@ struct Cell: Codable {
 struct Generators {
     var perClass: [String: SyntheticImageSource] = [:]
     var conditional: SyntheticImageSource?
+    var diffusion: DiffusionImageSource?
     var seconds: [String: Double] = [:]
     var grids: [String: String] = [:]
+
+    /// The generator of `kind` that makes images of `className`, if trained.
+    func source(_ kind: GeneratorKind, className: String) -> (any SyntheticImages)? {
+        switch kind {
+        case .dcgan: return perClass[className]
+        case .cdcgan: return conditional
+        case .diffusion: return diffusion
+        }
+    }
 }
 
 /// A stable 64-bit FNV-1a hash, to derive per-name seeds that do not change between runs.

@@ -29,6 +29,13 @@ public struct ExperimentOptions: Codable, Equatable, Sendable {
     public var ganSteps = 600
     public var ganBatchSize = 64
     public var ganWidth = 32
+    /// Diffusion arms: training steps (1...1,000,000), batch size and base width of the class-conditional
+    /// U-Net, DDIM steps when sampling (1...1000) and the classifier-free guidance scale (0...20).
+    public var diffusionSteps = 2000
+    public var diffusionBatchSize = 32
+    public var diffusionWidth = 32
+    public var diffusionSamplingSteps = 25
+    public var guidanceScale: Float = 2
     /// Cap synthetic images of a class at this multiple of its real images (nil: up to the majority count).
     public var maxSyntheticRatio: Double? = nil
     /// Also run `sweepArm` capped at each of these synthetic-per-real ratios; reported as a curve.
@@ -71,10 +78,19 @@ public struct ExperimentOptions: Codable, Equatable, Sendable {
         try check((1...1_000_000).contains(ganSteps), "gan-steps", ganSteps, "1...1000000")
         try check((2...1024).contains(ganBatchSize), "gan-batch-size", ganBatchSize, "2...1024")
         try check((4...512).contains(ganWidth), "gan-width", ganWidth, "4...512")
+        try check((1...1_000_000).contains(diffusionSteps), "diffusion-steps", diffusionSteps, "1...1000000")
+        try check((1...1024).contains(diffusionBatchSize), "diffusion-batch-size", diffusionBatchSize, "1...1024")
+        try check((8...512).contains(diffusionWidth) && diffusionWidth % 8 == 0, "diffusion-width", diffusionWidth,
+                  "multiples of 8 in 8...512")
+        try check((1...1000).contains(diffusionSamplingSteps), "diffusion-sampling-steps", diffusionSamplingSteps, "1...1000")
+        try check(guidanceScale.isFinite && guidanceScale >= 0 && guidanceScale <= 20, "guidance-scale", guidanceScale, "[0, 20]")
+        if allArms.contains(where: { $0.generator == .diffusion }) {
+            try check([28, 32, 64].contains(imageSize), "image-size", imageSize, "28, 32 or 64 with diffusion arms")
+        }
         try check(maxSyntheticRatio.map { $0.isFinite && $0 > 0 && $0 <= 1000 } ?? true, "max-synthetic-ratio",
                   maxSyntheticRatio ?? 0, "(0, 1000]")
         for r in ratioSweep { try check(r.isFinite && r > 0 && r <= 1000, "ratio-sweep", r, "(0, 1000]") }
-        try check(sweepArm.isGenerative && !sweepArm.syntheticOnly, "sweep-arm", sweepArm, "arms with dcgan or cdcgan")
+        try check(sweepArm.isGenerative && !sweepArm.syntheticOnly, "sweep-arm", sweepArm, "arms with dcgan, cdcgan or diffusion")
         try check(filterQuantile >= 0 && filterQuantile <= 1, "filter-quantile", filterQuantile, "[0, 1]")
         try check((1...20).contains(filterCandidates), "filter-candidates", filterCandidates, "1...20")
         try check(fineTuneLearningRate.isFinite && fineTuneLearningRate > 0 && fineTuneLearningRate < 1, "fine-tune-lr",
@@ -161,7 +177,18 @@ public final class Experiment {
     }
 
     /// The settings that change results (arms and seeds may grow between runs of one folder).
+    /// The diffusion settings are among them only when an arm uses diffusion, so folders of
+    /// experiments without diffusion arms (and those made before it existed) keep resuming.
     var settings: [String: String] {
+        var s = baseSettings
+        if options.allArms.contains(where: { $0.generator == .diffusion }) {
+            s["diffusion"] = "steps \(options.diffusionSteps), batch \(options.diffusionBatchSize), width \(options.diffusionWidth), "
+                + "DDIM \(options.diffusionSamplingSteps), guidance \(options.guidanceScale)"
+        }
+        return s
+    }
+
+    private var baseSettings: [String: String] {
         let c = options.classifier
         return ["data": options.data, "test": options.test ?? "", "image_size": "\(options.imageSize)",
                 "channels": options.channels.map { "\($0)" } ?? "auto", "arch": options.arch.rawValue,
@@ -186,11 +213,15 @@ public final class Experiment {
             guard let old = try? JSONDecoder().decode([String: String].self, from: data) else {
                 throw ExperimentError.settingsChanged(folder: options.output.path, differences: ["unreadable experiment.json"])
             }
+            // The diffusion settings are compared only when both runs have diffusion arms: they may
+            // join a folder whose earlier runs had none, and a later run may leave those arms out.
+            let joining = old["diffusion"] == nil && settings["diffusion"] != nil
             let differences = Set(old.keys).union(settings.keys).sorted().compactMap { key in
-                old[key] == settings[key] ? nil : "\(key): \(old[key] ?? "unset") -> \(settings[key] ?? "unset")"
+                old[key] == settings[key] || (key == "diffusion" && (old[key] == nil || settings[key] == nil)) ? nil
+                    : "\(key): \(old[key] ?? "unset") -> \(settings[key] ?? "unset")"
             }
             guard differences.isEmpty else { throw ExperimentError.settingsChanged(folder: options.output.path, differences: differences) }
-            return
+            guard joining else { return }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -2,6 +2,7 @@ import AtomicIO
 import Autodiff
 import Classification
 import Datasets
+import Diffusion
 import Evaluation
 import Foundation
 import GAN
@@ -64,6 +65,9 @@ extension Experiment {
             } else if g.conditional == nil {
                 g.conditional = try generator(task, seed: seed, into: &g, observe)
             }
+        }
+        if kinds.contains(.diffusion) && g.diffusion == nil {
+            g.diffusion = try diffusion(seed: seed, into: &g, observe)
         }
         generatorCache[seed] = g
         return g
@@ -156,6 +160,89 @@ extension Experiment {
         return try SyntheticImageSource(checkpoint: checkpoint)
     }
 
+    /// The class-conditional diffusion model of `seed` on every training image, trained now, resumed
+    /// from its last checkpoint (an interrupted run), or read back when its `done.json` says it
+    /// finished with today's settings. Samples with `diffusionSamplingSteps` DDIM steps and `guidanceScale`.
+    /// The diffusion model of `seed`: read back when finished, else trained (or resumed) here under a
+    /// claim (`generators/seed-S/diffusion.claim`); when another live worker holds the claim, waits
+    /// for its result, or returns nil at once when `wait` is false.
+    func diffusion(seed: UInt64, into g: inout Generators, wait: Bool = true,
+                   _ observe: (ExperimentEvent) -> Void) throws -> DiffusionImageSource? {
+        let dir = generatorDirectory("diffusion", seed: seed)
+        try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var announced = false
+        while true {
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("done.json").path) {
+                return try diffusionGenerator(seed: seed, into: &g, observe)
+            }
+            if let claim = FileClaim.take(dir.path + ".claim") {
+                defer { claim.release() }
+                return try diffusionGenerator(seed: seed, into: &g, observe)
+            }
+            guard wait else { return nil }
+            if !announced { observe(.stage("seed \(seed): waiting for diffusion, which another worker trains")); announced = true }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+    }
+
+    /// Reads back or trains the diffusion model of `seed` (the caller holds its claim, or it is finished).
+    private func diffusionGenerator(seed: UInt64, into g: inout Generators, _ observe: (ExperimentEvent) -> Void) throws -> DiffusionImageSource {
+        let name = "diffusion"
+        let dir = options.output.appendingPathComponent("generators").appendingPathComponent("seed-\(seed)")
+            .appendingPathComponent(name)
+        let doneURL = dir.appendingPathComponent("done.json"), checkpoint = dir.appendingPathComponent("checkpoint.safetensors")
+        g.grids[name] = dir.appendingPathComponent("grid-final.png").path
+        func opened() throws -> DiffusionImageSource {
+            let source = try DiffusionImageSource(checkpoint: checkpoint)
+            source.steps = options.diffusionSamplingSteps; source.guidanceScale = options.guidanceScale
+            return source
+        }
+        if let data = FileManager.default.contents(atPath: doneURL.path),
+           let done = try? JSONDecoder().decode(GeneratorDone.self, from: data), done.steps == options.diffusionSteps,
+           let source = try? opened() {
+            observe(.resumed("\(name) seed \(seed)"))
+            g.seconds[name] = done.seconds
+            return source
+        }
+        let config = try UNetConfig(imageSize: options.imageSize, channels: train.channels, baseWidth: options.diffusionWidth,
+                                    classes: train.classNames.count)
+        var diffusionOptions = DiffusionOptions()
+        diffusionOptions.batchSize = min(options.diffusionBatchSize, train.count)
+        diffusionOptions.samplingSteps = options.diffusionSamplingSteps
+        diffusionOptions.guidanceScale = options.guidanceScale
+        var plan = DiffusionTrainingPlan()
+        plan.maxSteps = options.diffusionSteps
+        plan.seed = derivedSeed(seed, name)
+        let stepsPerEpoch = max(1, train.count / diffusionOptions.batchSize)
+        plan.epochs = (options.diffusionSteps + stepsPerEpoch - 1) / stepsPerEpoch
+        plan.gridEvery = max(1, plan.epochs / 4)
+        plan.checkpointEvery = max(1, min(options.diffusionSteps, 200))   // an interrupted run resumes from here
+        let data = DiffusionTrainingData(pixels: train.pixels.map { $0 * 2 - 1 }, count: train.count, channels: train.channels,
+                                         size: options.imageSize, labels: train.labels, classNames: train.classNames)
+        let trainer = try DiffusionTrainer(model: DiffusionModel(config: config, options: diffusionOptions, seed: plan.seed),
+                                           data: data, plan: plan, outputDirectory: dir)
+        var resumedFrom = 0
+        if FileManager.default.fileExists(atPath: checkpoint.path), (try? trainer.resume(from: checkpoint)) != nil {
+            resumedFrom = trainer.globalStep
+            observe(.resumed("\(name) seed \(seed) from its checkpoint at step \(resumedFrom)"))
+        } else {
+            try? FileManager.default.removeItem(at: dir)                   // stale or foreign files: start afresh
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        }
+        observe(.stage("seed \(seed): training \(name) on \(train.count) images from step \(resumedFrom)"))
+        let start = Date()
+        try trainer.run { event in
+            if case let .step(_, _, _, global, total, _, _, eta) = event {
+                observe(.ganStep(name: "\(name) (seed \(seed))", step: global, total: total, etaSeconds: eta))
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        g.seconds[name] = seconds
+        try writeFileAtomically(Array(try JSONEncoder().encode(GeneratorDone(seconds: seconds, steps: options.diffusionSteps))),
+                                to: doneURL.path)
+        return try opened()
+    }
+
     /// The training set of `arm` for `seed`: the real split, plus synthetic images per class below
     /// the majority (capped by the arm's or the experiment's ratio), filtered by `judge` when given;
     /// or synthetic images only.
@@ -186,8 +273,7 @@ extension Experiment {
             let real = train.classCounts[c]
             var wanted = max(0, top - real)
             if let cap { wanted = min(wanted, Int((cap * Double(real)).rounded(.down))) }
-            let source = kind == .dcgan ? g.perClass[name] : g.conditional
-            guard wanted > 0, let source else { continue }
+            guard wanted > 0, let source = g.source(kind, className: name) else { continue }
             let sampleSeed = derivedSeed(seed, "sample/\(name)")
             if let filter {
                 let candidates = try source.generate(className: name, count: wanted * options.filterCandidates, seed: sampleSeed)
@@ -225,7 +311,7 @@ extension Experiment {
         for kind in GeneratorKind.allCases where kinds.contains(kind) {
             for name in minorityClasses {
                 let c = train.classNames.firstIndex(of: name)!
-                guard let source = kind == .dcgan ? g.perClass[name] : g.conditional else { continue }
+                guard let source = g.source(kind, className: name) else { continue }
                 let real = train.subset(train.labels.indices.filter { train.labels[$0] == c })
                 let held = val.subset(val.labels.indices.filter { val.labels[$0] == c })
                 guard real.count >= 5, held.count >= 1 else { continue }

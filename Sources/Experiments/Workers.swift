@@ -20,6 +20,7 @@ extension Experiment {
         for seed in options.seeds {
             var g = Generators()
             for task in generatorTasks(kinds: kinds) { _ = try generator(task, seed: seed, into: &g, wait: false, observe) }
+            if kinds.contains(.diffusion) { _ = try diffusion(seed: seed, into: &g, wait: false, observe) }
         }
         for seed in options.seeds {
             for arm in arms { _ = try cell(arm, seed: seed, wait: false, observe) }
@@ -30,12 +31,13 @@ extension Experiment {
     /// How many pieces of the grid (generators, cells) are finished on disk, of how many.
     public func gridProgress() -> (finished: Int, total: Int) {
         let arms = options.allArms
-        let tasks = generatorTasks(kinds: Set(arms.compactMap(\.generator)))
+        let kinds = Set(arms.compactMap(\.generator))
+        let tasks = generatorTasks(kinds: kinds).map(\.name) + (kinds.contains(.diffusion) ? ["diffusion"] : [])
         var finished = 0, total = 0
         for seed in options.seeds {
             for task in tasks {
                 total += 1
-                let done = generatorDirectory(task.name, seed: seed).appendingPathComponent("done.json")
+                let done = generatorDirectory(task, seed: seed).appendingPathComponent("done.json")
                 if FileManager.default.fileExists(atPath: done.path) { finished += 1 }
             }
             for arm in arms {

@@ -46,10 +46,11 @@ public struct BalanceOptions: Sendable {
     public init() {}
 }
 
-/// Where a synthetic image came from, enough to regenerate it:
-/// `SyntheticImageSource(checkpoint:).generate(className:count:seed:)[sampleIndex]` (same batch size).
+/// Where a synthetic image came from, enough to regenerate it: the checkpoint's generator
+/// (`SyntheticImageSource` or `DiffusionImageSource`) `.generate(className:count:seed:)[sampleIndex]`
+/// (for a GAN, with the same batch size).
 public struct SyntheticProvenance: Codable, Equatable, Sendable {
-    /// Path of the GAN checkpoint.
+    /// Path of the generator's checkpoint (a GAN's or a diffusion model's).
     public var checkpoint: String
     /// Seed of the `generate` call.
     public var seed: UInt64
@@ -101,14 +102,17 @@ public struct BalancedSet: Sendable {
 /// images ([-1, 1]) are converted to it.
 ///
 /// Per class: synthetic = min(target - real, floor(maxSyntheticRatio * real)), never negative.
-public func balanceTrainingSet(_ train: LabeledImages, scaling: PixelScaling = .symmetric, sources: [SyntheticImageSource],
+public func balanceTrainingSet(_ train: LabeledImages, scaling: PixelScaling = .symmetric, sources: [any SyntheticImages],
                                options: BalanceOptions = .init()) throws -> BalancedSet {
     guard train.height == train.width else {
-        throw GANError.invalidOption("training images are \(train.height)x\(train.width); GANs make square images")
+        throw GANError.invalidOption("training images are \(train.height)x\(train.width); generators make square images")
     }
-    for s in sources where s.config.imageSize != train.width || s.config.channels != train.channels {
-        throw GANError.invalidOption("\(s.url.path) makes \(s.config.channels)x\(s.config.imageSize)x\(s.config.imageSize) images "
+    for s in sources where s.imageSize != train.width || s.channels != train.channels {
+        throw GANError.invalidOption("\(s.url.path) makes \(s.channels)x\(s.imageSize)x\(s.imageSize) images "
                                      + "but the training set is \(train.channels)x\(train.height)x\(train.width)")
+    }
+    if options.selection == .discriminator, let s = sources.first(where: { !($0 is SyntheticImageSource) }) {
+        throw GANError.invalidOption("\(s.url.path) is not a GAN: selecting by discriminator score needs GAN checkpoints")
     }
     for s in sources where !s.classNames.contains(where: train.classNames.contains) {
         throw GANError.invalidOption("\(s.url.path) knows \(s.classNames.joined(separator: ", ")), none of which is a class of "
@@ -130,8 +134,8 @@ public func balanceTrainingSet(_ train: LabeledImages, scaling: PixelScaling = .
         let real = counts[c]
         var wanted = max(0, target - real)
         if let r = options.maxSyntheticRatio { wanted = min(wanted, Int((r * Double(real)).rounded(.down))) }
-        let source = sources.first { $0.config.classes == nil && $0.classNames == [name] }
-            ?? sources.first { $0.config.classes != nil && $0.classNames.contains(name) }
+        let source = sources.first { !$0.isConditional && $0.classNames == [name] }
+            ?? sources.first { $0.isConditional && $0.classNames.contains(name) }
         guard wanted > 0, let source else {
             if wanted > 0 { set.warnings.append("class \(name) has \(real) of \(target) images and no checkpoint covers it") }
             set.perClass.append(ClassBalance(className: name, real: real, synthetic: 0, checkpoint: nil))
@@ -142,8 +146,8 @@ public func balanceTrainingSet(_ train: LabeledImages, scaling: PixelScaling = .
         let candidates = try source.generate(className: name, count: wanted * factor, seed: seed)
         let perImage = train.channels * train.width * train.width
         var kept = Array(0..<wanted)
-        if options.selection == .discriminator {
-            let scores = try source.discriminatorScores(candidates, className: name)
+        if options.selection == .discriminator, let gan = source as? SyntheticImageSource {
+            let scores = try gan.discriminatorScores(candidates, className: name)
             // Highest scores first; ties by generation order so the choice is deterministic.
             kept = Array(scores.indices.sorted { (scores[$0], $1) > (scores[$1], $0) }.prefix(wanted)).sorted()
         }

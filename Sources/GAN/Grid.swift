@@ -1,37 +1,19 @@
 import Autodiff
 import Datasets
 
-/// Sample grids: a batch of images laid out in rows, written as one PNG.
-public enum ImageGrid {
-    /// Lays out `images` (N, C, S, S) in [-1, 1] as `columns` per row with a 2-pixel gap,
-    /// each image enlarged `scale` times (nearest neighbour); returns HWC bytes and the size.
+/// Tensor conveniences over `Datasets.ImageGrid` (which works on plain Floats).
+extension ImageGrid {
+    /// Lays out `images` (N, C, S, S) in [-1, 1] as `columns` per row (see `compose(_:count:...)`).
     public static func compose(_ images: Tensor, columns: Int, scale: Int = 1)
         -> (pixels: [UInt8], width: Int, height: Int, channels: Int) {
-        let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
-        let rows = (n + columns - 1) / columns, gap = 2
-        let cellH = h * scale, cellW = w * scale
-        let width = columns * cellW + (columns + 1) * gap, height = rows * cellH + (rows + 1) * gap
-        var out = [UInt8](repeating: 40, count: width * height * c)
-        let p = images.scalars
-        for i in 0..<n {
-            let oy = gap + (i / columns) * (cellH + gap), ox = gap + (i % columns) * (cellW + gap)
-            for y in 0..<cellH {
-                for x in 0..<cellW {
-                    for ch in 0..<c {
-                        let v = p[((i * c + ch) * h + y / scale) * w + x / scale]
-                        out[((oy + y) * width + ox + x) * c + ch] = byte(fromSymmetric: v)
-                    }
-                }
-            }
-        }
-        return (out, width, height, c)
+        compose(images.scalars, count: images.shape[0], channels: images.shape[1], height: images.shape[2],
+                width: images.shape[3], columns: columns, scale: scale)
     }
 
     /// Composes and writes a grid PNG atomically.
     public static func write(_ images: Tensor, columns: Int, to path: String) throws {
-        let scale = images.shape[2] < 64 ? 2 : 1
-        let g = compose(images, columns: columns, scale: scale)
-        try writePNG(to: path, pixels: g.pixels, width: g.width, height: g.height, channels: g.channels)
+        try write(images.scalars, count: images.shape[0], channels: images.shape[1], size: images.shape[2], columns: columns,
+                  to: path)
     }
 
     /// Mean pairwise Euclidean distance between images of a batch (a diversity measure).

@@ -207,3 +207,9 @@ public func writeImages(_ pixels: [Float], labels: [Int], channels: Int, size: I
         return file
     }
 }
+
+extension SyntheticImageSource: SyntheticImages {
+    public var isConditional: Bool { config.classes != nil }
+    public var channels: Int { config.channels }
+    public var imageSize: Int { config.imageSize }
+}

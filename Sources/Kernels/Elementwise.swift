@@ -9,6 +9,8 @@ public enum Activation: Hashable, Sendable {
     case relu(slope: Float)
     case tanh
     case sigmoid
+    /// SiLU (swish with beta 1): x sigmoid(x) (Hendrycks and Gimpel 2016; Ramachandran et al. 2017).
+    case silu
 }
 
 struct EltwiseKey: Hashable { let activation: Activation; let layout: Layout; let shape: [Int] }
@@ -28,6 +30,8 @@ final class EltwisePrimitives {
         case .relu(let slope): alg = dnnl_eltwise_relu; alpha = slope; backwardUsesOutput = false
         case .tanh: alg = dnnl_eltwise_tanh_use_dst_for_bwd; alpha = 0; backwardUsesOutput = true
         case .sigmoid: alg = dnnl_eltwise_logistic_use_dst_for_bwd; alpha = 0; backwardUsesOutput = true
+        // oneDNN's swish is x sigmoid(alpha x); alpha 1 is SiLU. Its backward reads the input.
+        case .silu: alg = dnnl_eltwise_swish; alpha = 1; backwardUsesOutput = false
         }
         var f = dnnl_eltwise_desc_t()
         check(dnnl_eltwise_forward_desc_init(&f, dnnl_forward_training, alg, &md, alpha, 0), "eltwise_forward_desc_init")
@@ -49,8 +53,10 @@ public enum ActivationKernel {
 
     /// Whether `backward` wants the forward output (true) or the forward input (false) as `saved`.
     public static func backwardUsesOutput(_ a: Activation) -> Bool {
-        if case .relu = a { return false }
-        return true
+        switch a {
+        case .relu, .silu: return false
+        case .tanh, .sigmoid: return true
+        }
     }
 
     /// output = f(input) for a tensor of `shape` stored in `layout`.
@@ -63,7 +69,7 @@ public enum ActivationKernel {
         }
     }
 
-    /// gradInput = f'(.) * gradOutput; `saved` is the forward output for tanh and sigmoid, the input for ReLU.
+    /// gradInput = f'(.) * gradOutput; `saved` is the forward output for tanh and sigmoid, the input for ReLU and SiLU.
     /// All three buffers in `layout`.
     public static func backward(_ a: Activation, shape: [Int], layout: Layout = .plain, saved: UnsafePointer<Float>,
                                 gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {

@@ -210,3 +210,34 @@ public final class Flatten: Layer {
     public init() {}
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.flattened() }
 }
+
+/// Group normalisation over (N, C, H, W) with a per-channel affine (torch.nn.GroupNorm):
+/// weight ones, bias zeros. No running statistics: the same in training and evaluation.
+public final class GroupNorm: Layer {
+    public let groups: Int, channels: Int, epsilon: Float
+    public let weight: Parameter, bias: Parameter
+    public var isTraining = true
+    public init(groups: Int, channels: Int, epsilon: Float = 1e-5) {
+        self.groups = groups; self.channels = channels; self.epsilon = epsilon
+        weight = Parameter(.ones([channels])); bias = Parameter(.zeros([channels]))
+    }
+    public var ownParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try x.groupNorm(groups: groups, scale: weight.tensor, shift: bias.tensor, epsilon: epsilon)
+    }
+}
+
+/// x sigmoid(x) (torch.nn.SiLU).
+public final class SiLU: Layer {
+    public var isTraining = true
+    public init() {}
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { x.silu() }
+}
+
+/// Nearest-neighbour upsampling by an integer factor (torch.nn.Upsample(scale_factor:, mode: "nearest")).
+public final class Upsample: Layer {
+    public let scaleFactor: Int
+    public var isTraining = true
+    public init(scaleFactor: Int = 2) { self.scaleFactor = scaleFactor }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.upsampleNearest(factor: scaleFactor) }
+}

@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import Diffusion
 import Foundation
 import GAN
 import Quality
@@ -101,15 +102,17 @@ public enum SyntheticAudit {
         return report
     }
 
-    /// `count` images of each class of a GAN checkpoint (or of `className` only), from its
+    /// `count` images of each class of a generator checkpoint (or of `className` only): a GAN's
     /// moving-average generator in full batches (`SyntheticImageSource.generate`: batch norm never
-    /// normalises a batch of one). The checkpoint must make `channels` x `imageSize` images.
+    /// normalises a batch of one), or a diffusion model with DDIM (`DiffusionImageSource`), told
+    /// apart by the checkpoint's metadata. The checkpoint must make `channels` x `imageSize` images.
     public static func sample(checkpoint: URL, className: String?, count: Int, seed: UInt64, imageSize: Int, channels: Int) throws
         -> [SyntheticClassImages] {
-        let source = try SyntheticImageSource(checkpoint: checkpoint)
-        guard source.config.imageSize == imageSize, source.config.channels == channels else {
+        let source: any SyntheticImages = DiffusionImageSource.holdsDiffusionModel(checkpoint)
+            ? try DiffusionImageSource(checkpoint: checkpoint) : try SyntheticImageSource(checkpoint: checkpoint)
+        guard source.imageSize == imageSize, source.channels == channels else {
             throw SamplingError.shapeMismatch(
-                path: checkpoint.path, reason: "it makes \(source.config.channels)x\(source.config.imageSize) px images; the data is "
+                path: checkpoint.path, reason: "it makes \(source.channels)x\(source.imageSize) px images; the data is "
                     + "\(channels)x\(imageSize) (set the image size)")
         }
         return try (className.map { [$0] } ?? source.classNames).map { name in

@@ -6,15 +6,19 @@ import GAN
 struct BalanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "balance",
-        abstract: "Top up the minority classes of a training split with GAN images; write a class-folder tree and a manifest.")
+        abstract: "Top up the minority classes of a training split with synthetic images (GAN or diffusion); write a class-folder tree and a manifest.")
     @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
     @OptionGroup var selection: ClassSelectionOptions
-    @Option(name: .customLong("gan"), help: "A checkpoint from gan train (repeat: per-class or conditional models).")
+    @Option(name: .customLong("gan"),
+            help: "A checkpoint from gan train, GAN or diffusion (repeat: per-class or conditional models).")
     var checkpoints: [String]
     @Option(help: "Images per class: majority or a number (1...10000000).") var target: BalanceTarget = .majority
     @Option(help: Ranges.ratio.help("At most this many synthetic images per real image of a class (default unlimited)."))
     var maxSyntheticRatio: Double?
-    @Option(help: "none, or discriminator (keep the candidates D scores highest).") var select: SyntheticSelection = .none
+    @Option(help: "none, or discriminator (keep the candidates D scores highest; GAN checkpoints only).")
+    var select: SyntheticSelection = .none
+    @Option(help: "dcgan, cdcgan or diffusion: refuse checkpoints of another family (default: whatever each holds).")
+    var generator: GeneratorFamily?
     @Option(help: Ranges.candidatesFactor.help("With --select discriminator: candidates generated per image kept."))
     var candidatesFactor = 4
     @Option(help: "Split seed (as for gan train) and base seed of generation.") var seed: UInt64 = 0
@@ -28,8 +32,8 @@ struct BalanceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sources = try checkpoints.map { try SyntheticImageSource(checkpoint: URL(fileURLWithPath: $0)) }
-        let first = sources[0].config
+        let sources = try checkpoints.map { try openGenerator(checkpoint: $0, expected: generator) }
+        let first = sources[0]
         let progress = ProgressLine()
         for s in sources where s.trainingSeed != seed {
             progress.note("warning: \(s.url.path) was trained on the split of seed \(s.trainingSeed), not \(seed): "

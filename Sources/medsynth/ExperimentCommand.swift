@@ -12,7 +12,7 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
     @Option(help: "An explicit test set (folder tree or .npz with test_* arrays).") var test: String?
-    @Option(help: ArgumentHelp("Comma-separated arms: original, augment, weighted, oversample, dcgan[@R], cdcgan[@R], synthetic-only, and joins with + of filter, pretrain, augment, weighted, oversample (e.g. cdcgan+filter).",
+    @Option(help: ArgumentHelp("Comma-separated arms: original, augment, weighted, oversample, dcgan[@R], cdcgan[@R], diffusion[@R], synthetic-only, and joins with + of filter, pretrain, augment, weighted, oversample (e.g. cdcgan+filter, diffusion+filter).",
                                valueName: "arms")) var arms = Arm.defaults.map(\.name).joined(separator: ",")
     @Option(help: "Number of seeds (0, 1, ...), 1...100; each retrains every generator and classifier.") var seeds = 3
     @Option(help: "Image side length, 8...256.") var imageSize = 28
@@ -25,10 +25,15 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Epochs without improvement before stopping, 1...10000.") var patience = 8
     @Option(help: "Training steps per GAN, 1...1000000.") var ganSteps = 600
     @Option(help: "GAN width (ngf = ndf), 4...512.") var ganWidth = 32
+    @Option(help: Ranges.generatorSteps.help("Diffusion arms: training steps of the conditional diffusion model.")) var diffusionSteps = 2000
+    @Option(help: Ranges.diffusionBatchSize.help("Diffusion arms: images per training step.")) var diffusionBatchSize = 32
+    @Option(help: Ranges.diffusionWidth.help("Diffusion arms: U-Net base width, a multiple of 8.")) var diffusionWidth = 32
+    @Option(help: Ranges.samplingSteps.help("Diffusion arms: DDIM steps per synthetic image.")) var diffusionSamplingSteps = 25
+    @Option(help: Ranges.guidanceScale.help("Diffusion arms: classifier-free guidance scale (1 = none).")) var guidanceScale: Float = 2
     @Option(help: "At most this many synthetic images per real image of a class, (0, 1000].") var maxSyntheticRatio: Double?
     @Option(help: "Also run --sweep-arm capped at each of these synthetic-per-real ratios (comma-separated), reported as a curve.")
     var ratioSweep: String?
-    @Option(help: "The arm the ratio sweep varies (a dcgan or cdcgan arm).") var sweepArm: Arm = "cdcgan"
+    @Option(help: "The arm the ratio sweep varies (a dcgan, cdcgan or diffusion arm).") var sweepArm: Arm = "cdcgan"
     @Option(help: "Filter: keep a synthetic image when p(class) reaches this quantile of p(class) on real validation images, [0, 1].")
     var filterQuantile = 0.25
     @Option(help: "Filter: candidates generated per image wanted, 1...20.") var filterCandidates = 3
@@ -79,6 +84,13 @@ struct ExperimentCommand: ParsableCommand {
         o.classifier.learningRate = lr
         o.classifier.schedule = lrSchedule.schedule(epochs: epochs, learningRate: lr)
         o.ganSteps = ganSteps; o.ganWidth = ganWidth; o.maxSyntheticRatio = maxSyntheticRatio; o.splitSeed = splitSeed
+        try Ranges.generatorSteps.check(diffusionSteps, "--diffusion-steps")
+        try Ranges.diffusionBatchSize.check(diffusionBatchSize, "--diffusion-batch-size")
+        try Ranges.diffusionWidth.check(diffusionWidth, "--diffusion-width")
+        try Ranges.samplingSteps.check(diffusionSamplingSteps, "--diffusion-sampling-steps")
+        try Ranges.guidanceScale.check(guidanceScale, "--guidance-scale")
+        o.diffusionSteps = diffusionSteps; o.diffusionBatchSize = diffusionBatchSize; o.diffusionWidth = diffusionWidth
+        o.diffusionSamplingSteps = diffusionSamplingSteps; o.guidanceScale = guidanceScale
         o.resplit = resplit
         o.ratioSweep = try (ratioSweep ?? "").split(separator: ",").map {
             guard let r = Double($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--ratio-sweep: \"\($0)\" is not a number") }

@@ -1,17 +1,21 @@
 import ArgumentParser
 import Autodiff
 import Datasets
+import Diffusion
 import Foundation
 import GAN
 import SeededRandom
 
 struct GANCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gan", abstract: "Train and sample DCGANs.",
+    static let configuration = CommandConfiguration(commandName: "gan",
+                                                    abstract: "Train and sample image generators: DCGANs, or diffusion models with --generator diffusion.",
                                                     subcommands: [Train.self, Sample.self])
 
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Train a DCGAN on one class, or a conditional DCGAN on all classes, of a dataset's training split.")
+            abstract: "Train a generator on one class, or a class-conditional one on all classes, of a dataset's training split.")
+        @Option(help: "dcgan, cdcgan (a DCGAN with --conditional) or diffusion (a U-Net denoiser; conditional with --conditional).")
+        var generator: GeneratorFamily = .dcgan
         @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String?
         @OptionGroup var selection: ClassSelectionOptions
         @Option(name: .customLong("class"), help: "Train on this class only (a name after --classes).") var className: String?
@@ -20,7 +24,7 @@ struct GANCommand: ParsableCommand {
         @Option(help: "Channels: 1 or 3 (default: as the data).") var channels: Int?
         @Option(help: Ranges.epochs.help("Passes over the training images.")) var epochs = 100
         @Option(help: Ranges.steps.help("Stop after this many steps in all.")) var maxSteps: Int?
-        @Option(help: Ranges.ganBatchSize.help("Real images per step.")) var batchSize = 64
+        @Option(help: Ranges.ganBatchSize.help("Real images per step (default 64; 32 for diffusion).")) var batchSize: Int?
         @Option var seed: UInt64 = 0
         @Option(help: "Output folder (grids, losses.jsonl, checkpoint, manifest.jsonl of the training images).") var out: String
         @Flag(help: "Continue from <out>/checkpoint.safetensors exactly where it stopped.") var resume = false
@@ -39,11 +43,16 @@ struct GANCommand: ParsableCommand {
         @Flag(help: "Run end to end on tiny fake data (CI).") var dryRun = false
         @OptionGroup var limits: DataCommand.ReadLimits
         @OptionGroup var dp: PrivacyOptions
+        @OptionGroup(title: "Diffusion options (with --generator diffusion)") var diffusion: DiffusionTrainOptions
         @OptionGroup var tracking: TrackingOptions
+
+        /// One model for every class, conditioned on the class.
+        var isConditional: Bool { conditional || generator == .cdcgan }
 
         func validate() throws {
             if !dryRun && data == nil { throw ValidationError("--data is required (or --dry-run)") }
-            if conditional && className != nil { throw ValidationError("use either --class or --conditional") }
+            if isConditional && className != nil { throw ValidationError("use either --class or --conditional (or --generator cdcgan)") }
+            try validateFamily()
             if resume && overwrite { throw ValidationError("use either --resume or --overwrite") }
             try checkGANImageSize(imageSize); try checkChannels(channels)
             try Ranges.epochs.check(epochs, "--epochs"); try Ranges.steps.check(maxSteps, "--max-steps")
@@ -55,6 +64,7 @@ struct GANCommand: ParsableCommand {
         }
 
         func run() throws {
+            if generator == .diffusion { return try runDiffusion() }
             let existing = GANTrainer.existingRun(in: URL(fileURLWithPath: out))
             if !resume && !overwrite && !existing.isEmpty {
                 throw ValidationError("\(out) already holds a run (\(existing.joined(separator: ", "))): "
@@ -63,11 +73,11 @@ struct GANCommand: ParsableCommand {
             let trainingData = try dryRun ? fakeData() : loadTrainingData()
             var config = try DCGANConfig(imageSize: imageSize, channels: trainingData.channels,
                                          generatorWidth: dryRun ? 8 : 64, discriminatorWidth: dryRun ? 8 : 64,
-                                         classes: conditional ? trainingData.classNames.count : nil,
+                                         classes: isConditional ? trainingData.classNames.count : nil,
                                          spectralNorm: spectralNorm)
             config.discriminatorBatchNorm = !dp.enabled && !spectralNorm   // batch norm mixes examples: no per-example privacy
             var options = GANTrainingOptions()
-            options.batchSize = dryRun ? 8 : batchSize
+            options.batchSize = dryRun ? 8 : batchSize ?? 64
             options.loss = loss
             options.generatorLearningRate = lrG; options.discriminatorLearningRate = lrD
             options.diffAugment = noDiffAugment ? nil : DiffAugment()
@@ -87,7 +97,7 @@ struct GANCommand: ParsableCommand {
                     progress.note("note: \(trainer.checkpointURL.path) has no checksum (written before checksums); loaded unverified")
                 }
             }
-            progress.note("training \(conditional ? "a conditional DCGAN" : "a DCGAN") on \(trainingData.count) images "
+            progress.note("training \(isConditional ? "a conditional DCGAN" : "a DCGAN") on \(trainingData.count) images "
                           + "(\(trainingData.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)x\(config.imageSize)")
             let start = Date()
             struct Recorded: Encodable { let config: DCGANConfig; let options: GANTrainingOptions; let plan: GANTrainingPlan; let data: String?
@@ -139,7 +149,7 @@ struct GANCommand: ParsableCommand {
         func loadTrainingData() throws -> GANTrainingData {
             let options = LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels),
                                       selection: try selection.selection(seed: seed), maxReadBytes: limits.maxReadBytes)
-            let set = try loadGANTrainingSet(at: data!, options: options, className: className, conditional: conditional, seed: seed)
+            let set = try loadGANTrainingSet(at: data!, options: options, className: className, conditional: isConditional, seed: seed)
             for warning in set.warnings { ProgressLine().note("warning: \(warning)") }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             try writeManifest(set.manifest, to: URL(fileURLWithPath: out).appendingPathComponent("manifest.jsonl").path)
@@ -151,8 +161,8 @@ struct GANCommand: ParsableCommand {
             let c = channels ?? 1, n = 24
             let pixels = (0..<(n * c * imageSize * imageSize)).map { _ in g.uniform() * 2 - 1 }
             return GANTrainingData(pixels: pixels, count: n, channels: c, size: imageSize,
-                                   labels: conditional ? (0..<n).map { $0 % 2 } : nil,
-                                   classNames: conditional ? ["a", "b"] : ["a"])
+                                   labels: isConditional ? (0..<n).map { $0 % 2 } : nil,
+                                   classNames: isConditional ? ["a", "b"] : ["a"])
         }
     }
 }
@@ -162,8 +172,11 @@ extension GANLoss: ExpressibleByArgument {}
 extension GANCommand {
     struct Sample: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Sample images from a trained GAN checkpoint (EMA weights) as numbered PNGs or an .npz.")
-        @Option(help: "Checkpoint written by gan train.") var checkpoint: String
+            abstract: "Sample images from a trained GAN or diffusion checkpoint (EMA weights) as numbered PNGs or an .npz.")
+        @Option(help: "Checkpoint written by gan train (a GAN's or a diffusion model's; told apart by its metadata).")
+        var checkpoint: String
+        @Option(help: "dcgan, cdcgan or diffusion: refuse a checkpoint of another family (default: whatever it holds).")
+        var generator: GeneratorFamily?
         @Option(name: .customLong("class"), help: "Class to sample (required for a conditional checkpoint).") var className: String?
         @Option(help: Ranges.sampleCount.help("Number of images.")) var count: Int
         @Option var seed: UInt64 = 0
@@ -172,22 +185,35 @@ extension GANCommand {
         var batchSize = 64
         @Option(help: Ranges.label.help("Label stored in the npz (default: the class's index in the checkpoint, 0 for a per-class model)."))
         var label: Int?
+        @Option(help: Ranges.samplingSteps.help("Diffusion: DDIM steps (default: the checkpoint's).")) var samplingSteps: Int?
+        @Option(help: Ranges.guidanceScale.help("Diffusion: classifier-free guidance scale (default: the checkpoint's; 1 = none)."))
+        var guidanceScale: Float?
 
         func validate() throws {
             try Ranges.sampleCount.check(count, "--count"); try Ranges.ganBatchSize.check(batchSize, "--batch-size")
             try Ranges.label.check(label, "--label")
+            try Ranges.samplingSteps.check(samplingSteps, "--sampling-steps"); try Ranges.guidanceScale.check(guidanceScale, "--guidance-scale")
+            if let generator, generator != .diffusion, samplingSteps != nil || guidanceScale != nil {
+                throw ValidationError("--sampling-steps and --guidance-scale apply to --generator diffusion only")
+            }
         }
 
         func run() throws {
-            let source = try SyntheticImageSource(checkpoint: URL(fileURLWithPath: checkpoint))
+            let source = try openGenerator(checkpoint: checkpoint, expected: generator)
             source.batchSize = batchSize
+            if let diffusion = source as? DiffusionImageSource {
+                if let samplingSteps { diffusion.steps = samplingSteps }
+                if let guidanceScale { diffusion.guidanceScale = guidanceScale }
+            } else if samplingSteps != nil || guidanceScale != nil {
+                throw ValidationError("--sampling-steps and --guidance-scale apply to diffusion checkpoints; \(checkpoint) holds a GAN")
+            }
             let label = try self.label ?? source.label(for: className) ?? 0
             let pixels = try source.generate(className: className, count: count, seed: seed)
-            let files = try writeImages(pixels, labels: Array(repeating: label, count: count), channels: source.config.channels,
-                                        size: source.config.imageSize, to: out)
+            let files = try writeImages(pixels, labels: Array(repeating: label, count: count), channels: source.channels,
+                                        size: source.imageSize, to: out)
             let name = className ?? source.classNames[0]
-            ProgressLine().note("\(count) images of \(name) (\(source.config.channels)x\(source.config.imageSize)x"
-                                + "\(source.config.imageSize)) -> \(files.count == 1 ? files[0] : out)")
+            ProgressLine().note("\(count) images of \(name) (\(source.channels)x\(source.imageSize)x"
+                                + "\(source.imageSize)) -> \(files.count == 1 ? files[0] : out)")
         }
     }
 }

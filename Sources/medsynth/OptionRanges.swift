@@ -70,6 +70,16 @@ enum Ranges {
     static let patience = OptionRange<Int>.closed(1...100_000)
     static let seeds = OptionRange<Int>.closed(1...1000)
 
+    // Diffusion.
+    /// U-Net base width (a multiple of 8, checked beside the range: group norms of 8 groups).
+    static let diffusionWidth = OptionRange<Int>.closed(8...512)
+    static let samplingSteps = OptionRange<Int>.closed(1...1000)
+    static let guidanceScale = OptionRange<Float>(lower: 0, upper: 20)
+    static let classDrop = OptionRange<Float>(lower: 0, upper: 1, upperOpen: true)
+    static let diffusionBatchSize = OptionRange<Int>.closed(1...1024)
+    /// Training steps of an experiment's generator.
+    static let generatorSteps = OptionRange<Int>.closed(1...1_000_000)
+
     // Privacy.
     static let noiseMultiplier = OptionRange<Double>.positive(upTo: 10_000)
     static let epsilon = OptionRange<Double>.positive(upTo: 1_000_000)

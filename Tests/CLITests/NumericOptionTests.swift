@@ -9,6 +9,7 @@ import Testing
 /// The smallest argument list that parses for each command, before numeric options are added.
 let baseArguments: [String: [String]] = [
     "gan train": ["gan", "train", "--dry-run", "--out", "out"],
+    "gan train:diffusion": ["gan", "train", "--generator", "diffusion", "--dry-run", "--out", "out"],
     "gan sample": ["gan", "sample", "--checkpoint", "c.safetensors", "--count", "10", "--out", "out"],
     "balance": ["balance", "--data", "d", "--gan", "c.safetensors", "--out", "out"],
     "train": ["train", "--dry-run", "--out", "out"],
@@ -22,29 +23,33 @@ let baseArguments: [String: [String]] = [
     "runs list": ["runs", "list"],
     "serve": ["serve", "--model", "m"],
     "bench dcgan": ["bench", "dcgan"],
+    "bench diffusion": ["bench", "diffusion"],
 ]
 
 /// The command types, to parse a leaf command directly (much faster than through the root).
 let commandTypes: [String: any ParsableCommand.Type] = [
-    "gan train": GANCommand.Train.self, "gan sample": GANCommand.Sample.self, "balance": BalanceCommand.self,
+    "gan train": GANCommand.Train.self, "gan train:diffusion": GANCommand.Train.self, "gan sample": GANCommand.Sample.self, "balance": BalanceCommand.self,
     "train": TrainCommand.self, "experiment": ExperimentCommand.self, "audit": AuditCommand.self,
     "privacy epsilon": PrivacyCommand.Epsilon.self, "privacy bench": PrivacyCommand.Bench.self,
     "data inspect": DataCommand.Inspect.self, "data fetch": DataCommand.Fetch.self, "data bench": DataCommand.Bench.self,
     "runs list": RunsCommand.List.self, "serve": ServeCommand.self,
-    "bench dcgan": BenchCommand.DCGANBench.self,
+    "bench dcgan": BenchCommand.DCGANBench.self, "bench diffusion": BenchCommand.DiffusionBench.self,
 ]
 
 /// Every numeric option of every command.
 let numericOptions: [String: [String]] = [
     "gan train": ["--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
                   "--lr-g", "--lr-d", "--ema-decay", "--dp-noise-multiplier", "--dp-max-grad-norm", "--seed"],
-    "gan sample": ["--count", "--batch-size", "--label", "--seed"],
+    "gan train:diffusion": ["--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
+                            "--ema-decay", "--seed", "--width", "--lr", "--class-drop", "--sampling-steps", "--guidance-scale"],
+    "gan sample": ["--count", "--batch-size", "--label", "--seed", "--sampling-steps", "--guidance-scale"],
     "balance": ["--max-synthetic-ratio", "--candidates-factor", "--target", "--seed"],
     "train": ["--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--label-smoothing", "--patience",
               "--dp-noise-multiplier", "--dp-epsilon", "--dp-max-grad-norm", "--dp-delta", "--seed"],
     "experiment": ["--seeds", "--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--patience", "--gan-steps",
                    "--gan-width", "--max-synthetic-ratio", "--filter-quantile", "--filter-candidates", "--fine-tune-lr",
-                   "--resamples", "--alpha", "--split-seed"],
+                   "--resamples", "--alpha", "--split-seed", "--diffusion-steps", "--diffusion-batch-size", "--diffusion-width",
+                   "--diffusion-sampling-steps", "--guidance-scale"],
     "audit": ["--count", "--image-size", "--percentile", "--kid-subsets", "--seed"],
     "privacy epsilon": ["--n", "--batch-size", "--epochs", "--delta", "--noise-multiplier"],
     "privacy bench": ["--batch-size", "--steps"],
@@ -55,6 +60,7 @@ let numericOptions: [String: [String]] = [
     "serve": ["--port", "--max-body-bytes", "--max-image-pixels", "--max-concurrent", "--inference-threads", "--request-timeout",
               "--header-timeout", "--drift-window"],
     "bench dcgan": ["--image-size", "--channels", "--batch-size", "--steps", "--warmup", "--peak"],
+    "bench diffusion": ["--image-size", "--channels", "--width", "--batch-size", "--steps", "--warmup", "--samples"],
 ]
 
 /// Parses and validates `arguments`; the error's message when refused.
@@ -147,7 +153,7 @@ func randomValue(_ g: inout SeededGenerator) -> String {
     var g = SeededGenerator(seed: 13)
     var accepted = 0, refused = 0
     let commands = numericOptions.keys.sorted()
-    for _ in 0..<1500 {
+    for _ in 0..<2000 {   // 1500 before the diffusion entries (two more commands, mostly refused values)
         let command = commands[Int(g.next() % UInt64(commands.count))]
         let options = numericOptions[command]!
         var arguments = Array(baseArguments[command]!.dropFirst(command.split(separator: " ").count))

@@ -131,7 +131,7 @@ func batchNormMatchesReference(_ g: BatchNormGeometry) {
 }
 
 @Test("activations equal the reference",
-      arguments: [Activation.relu(slope: 0), .relu(slope: 0.2), .tanh, .sigmoid])
+      arguments: [Activation.relu(slope: 0), .relu(slope: 0.2), .tanh, .sigmoid, .silu])
 func activationsMatchReference(_ a: Activation) {
     for count in [1, 7, 1031] {
         let x = randomArray(count, seed: 14).map { $0 * 3 }

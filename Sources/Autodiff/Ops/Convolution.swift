@@ -89,6 +89,21 @@ extension Tensor {
         try pool(.average, kernel: kernel, stride: stride, padding: padding)
     }
 
+    /// Nearest-neighbour upsampling by an integer factor S: (N, C, H, W) -> (N, C, H S, W S), as
+    /// torch.nn.Upsample(scale_factor=S, mode="nearest"); the gradient sums each S x S block.
+    public func upsampleNearest(factor s: Int = 2) throws -> Tensor {
+        guard rank == 4 else { throw TensorError.invalidShape(op: "upsampleNearest", shape: shape, reason: "input must be (N, C, H, W)") }
+        guard (1...64).contains(s) else { throw TensorError.invalidArgument(op: "upsampleNearest", reason: "factor \(s) not in 1...64") }
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let out = Tensor(uninitializedShape: [n, c, h * s, w * s])
+        UpsampleKernel.forward(n: n, c: c, h: h, w: w, factor: s, input: pointer, output: out.pointer)
+        return Tensor.result(out, inputs: [self]) { dy, _ in
+            let dx = Tensor(uninitializedShape: [n, c, h, w])
+            UpsampleKernel.backward(n: n, c: c, h: h, w: w, factor: s, gradOutput: dy.pointer, gradInput: dx.pointer)
+            return [dx]
+        }
+    }
+
     /// Mean over H and W: (N, C, H, W) -> (N, C).
     public func globalAvgPool2d() throws -> Tensor {
         guard rank == 4 else { throw TensorError.invalidShape(op: "globalAvgPool2d", shape: shape, reason: "input must be (N, C, H, W)") }

@@ -203,6 +203,8 @@ extension Tensor {
     public func leakyRelu(_ slope: Float = 0.01) -> Tensor { activation(.relu(slope: slope)) }
     public func tanh() -> Tensor { activation(.tanh) }
     public func sigmoid() -> Tensor { activation(.sigmoid) }
+    /// x sigmoid(x) (torch.nn.SiLU), on oneDNN's swish with alpha 1.
+    public func silu() -> Tensor { activation(.silu) }
 }
 
 extension Tensor {

@@ -67,6 +67,39 @@ extension Tensor {
         return BatchNormGeometry(n: shape[0], c: c, h: rank == 4 ? shape[2] : 1, w: rank == 4 ? shape[3] : 1, epsilon: epsilon)
     }
 
+    /// Group normalisation of (N, C, H, W) as torch.nn.functional.group_norm: each image's channels
+    /// fall in `groups` consecutive groups, each normalised by its own mean and biased variance,
+    /// then y = scale[c] xhat + shift[c]. Independent of the batch, so it behaves the same in
+    /// training and sampling, with any batch size.
+    /// NOTE: the kernel reads plain NCHW, so an input in a convolution's blocked layout is
+    /// reordered once here; the output and the input's gradient are plain.
+    public func groupNorm(groups: Int, scale: Tensor, shift: Tensor, epsilon: Float = 1e-5) throws -> Tensor {
+        guard rank == 4 else {
+            throw TensorError.invalidShape(op: "groupNorm", shape: shape, reason: "input must be (N, C, H, W)")
+        }
+        let g = GroupNormGeometry(n: shape[0], c: shape[1], groups: groups, h: shape[2], w: shape[3], epsilon: epsilon)
+        guard g.isValid else {
+            throw TensorError.invalidArgument(op: "groupNorm", reason: "\(groups) groups do not divide the \(shape[1]) channels "
+                                              + "of \(shape) (or a size or epsilon \(epsilon) is not positive)")
+        }
+        guard scale.shape == [g.c], shift.shape == [g.c] else {
+            throw TensorError.shapeMismatch(op: "groupNorm scale/shift", lhs: shape, rhs: scale.shape)
+        }
+        let x = self
+        let out = Tensor(uninitializedShape: shape)
+        let mean = Tensor(uninitializedShape: [g.n * groups]), rstd = Tensor(uninitializedShape: [g.n * groups])
+        GroupNormKernel.forward(g, input: x.pointer, scale: scale.pointer, shift: shift.pointer, output: out.pointer,
+                                mean: mean.pointer, rstd: rstd.pointer)
+        return Tensor.result(out, inputs: [x, scale, shift]) { dy, _ in
+            let dx = Tensor(uninitializedShape: x.shape)
+            let dscale = Tensor(uninitializedShape: [g.c]), dshift = Tensor(uninitializedShape: [g.c])
+            GroupNormKernel.backward(g, input: x.pointer, gradOutput: dy.pointer, scale: scale.pointer, mean: mean.pointer,
+                                     rstd: rstd.pointer, gradInput: dx.pointer, gradScale: dscale.pointer,
+                                     gradShift: dshift.pointer)
+            return [dx, dscale, dshift]
+        }
+    }
+
     /// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p).
     public func dropout(probability p: Float, generator: inout SeededGenerator) throws -> Tensor {
         guard p >= 0, p < 1 else { throw TensorError.invalidArgument(op: "dropout", reason: "probability \(p) not in [0, 1)") }

@@ -121,16 +121,20 @@ public enum Reference {
         case .relu(let slope): return x > 0 ? x : slope * x
         case .tanh: return Foundation.tanh(x)
         case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+        case .silu: return x / (1 + Foundation.exp(-x))
         }
     }
 
-    /// Derivative from the saved value (input for ReLU, output for tanh and sigmoid).
+    /// Derivative from the saved value (input for ReLU and SiLU, output for tanh and sigmoid).
     /// NOTE: ReLU's derivative at exactly 0 is taken as 0 (PyTorch: x > 0); LeakyReLU's as slope.
     public static func activationDerivative(_ a: Activation, saved: Float) -> Float {
         switch a {
         case .relu(let slope): return saved > 0 ? 1 : slope
         case .tanh: return 1 - saved * saved
         case .sigmoid: return saved * (1 - saved)
+        case .silu:   // d/dx x s(x) = s(x) (1 + x (1 - s(x)))
+            let s = 1 / (1 + Foundation.exp(-saved))
+            return s * (1 + saved * (1 - s))
         }
     }
 

@@ -1,0 +1,249 @@
+import Autodiff
+import Datasets
+import Foundation
+import NN
+import SeededRandom
+
+/// Real training images: (N, C, S, S) in [-1, 1], with class labels for a conditional model.
+public struct DiffusionTrainingData: Sendable {
+    public var pixels: [Float]
+    public var count: Int, channels: Int, size: Int
+    public var labels: [Int]?
+    public var classNames: [String]
+
+    public init(pixels: [Float], count: Int, channels: Int, size: Int, labels: [Int]?, classNames: [String]) {
+        self.pixels = pixels; self.count = count; self.channels = channels; self.size = size
+        self.labels = labels; self.classNames = classNames
+    }
+
+    func batch(_ indices: [Int]) -> (Tensor, [Int]?) {
+        let d = channels * size * size
+        var b = [Float](); b.reserveCapacity(indices.count * d)
+        for i in indices { b.append(contentsOf: pixels[(i * d)..<((i + 1) * d)]) }
+        return (try! Tensor(shape: [indices.count, channels, size, size], scalars: b), labels.map { l in indices.map { l[$0] } })
+    }
+}
+
+/// How long and how often: epochs, checkpoints, grids.
+public struct DiffusionTrainingPlan: Codable, Equatable, Sendable {
+    public var epochs = 100
+    /// Stop after this many steps in all (nil = run all epochs).
+    public var maxSteps: Int? = nil
+    public var seed: UInt64 = 0
+    /// Write a checkpoint every this many steps, and at the end.
+    public var checkpointEvery = 200
+    /// Write a sample grid every this many epochs, and at the end.
+    public var gridEvery = 10
+    public init() {}
+
+    public func validate() throws {
+        for (name, value) in [("epochs", epochs), ("max steps", maxSteps ?? 1), ("checkpoint interval", checkpointEvery),
+                              ("grid interval", gridEvery)] where value < 1 {
+            throw DiffusionError.invalidOption("\(name) \(value) is below 1")
+        }
+    }
+}
+
+/// What the trainer reports while it runs (the command line draws it; libraries never print).
+public enum DiffusionEvent: Sendable {
+    case step(epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int, loss: Float,
+              imagesPerSecond: Double, etaSeconds: Double)
+    case grid(path: String, epoch: Int)
+    case checkpoint(path: String, globalStep: Int)
+}
+
+/// Trains a `DiffusionModel` on real images: epochs of shuffled batches (deterministic from the
+/// seed), the loss as JSON Lines, fixed-noise DDIM grids, atomic full-state checkpoints (weights,
+/// EMA, Adam moments, position, random stream) and exact resume -- as `GANTrainer` does for GANs.
+///
+/// Cost, measured on this project's 2-core machine (AVX2, release build, OMP_WAIT_POLICY=passive):
+/// one step at batch 32 of the default 28-px U-Net (base width 32, multipliers 1, 2, 2, no attention,
+/// 1 channel, about 0.8M parameters) takes MEASURED_STEP.
+public final class DiffusionTrainer {
+    public let model: DiffusionModel
+    public let data: DiffusionTrainingData
+    public let plan: DiffusionTrainingPlan
+    public let outputDirectory: URL
+    public private(set) var epoch = 0, stepInEpoch = 0, globalStep = 0
+    /// Grid labels (one row of 8 per class) and the grid's noise seed.
+    let gridLabels: [Int]?
+    let gridSeed: UInt64
+
+    public init(model: DiffusionModel, data: DiffusionTrainingData, plan: DiffusionTrainingPlan, outputDirectory: URL) throws {
+        guard data.channels == model.config.channels, data.size == model.config.imageSize else {
+            throw DiffusionError.invalidOption("images are \(data.channels)x\(data.size)x\(data.size) but the model expects "
+                                               + "\(model.config.channels)x\(model.config.imageSize)x\(model.config.imageSize)")
+        }
+        guard data.count > 0 else { throw DiffusionError.invalidOption("no training images") }
+        guard (data.labels == nil) == (model.config.classes == nil) else {
+            throw DiffusionError.invalidOption(model.config.classes == nil ? "an unconditional model trains without labels"
+                                                                           : "a conditional model needs a label per image")
+        }
+        if let labels = data.labels, let bad = labels.first(where: { $0 < 0 || $0 >= model.config.classes! }) {
+            throw DiffusionError.invalidOption("label \(bad) is outside the model's \(model.config.classes!) classes")
+        }
+        try plan.validate()
+        self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
+        gridLabels = model.config.classes.map { classes in (0..<classes).flatMap { Array(repeating: $0, count: 8) } }
+        gridSeed = plan.seed &+ 0x5EED
+        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+    }
+
+    public var checkpointURL: URL { outputDirectory.appendingPathComponent("checkpoint.safetensors") }
+    var lossLogURL: URL { outputDirectory.appendingPathComponent("losses.jsonl") }
+    var batchSize: Int { min(model.options.batchSize, data.count) }
+    var stepsPerEpoch: Int { max(1, data.count / batchSize) }
+
+    /// Total steps of the plan: epochs x steps per epoch, capped by `maxSteps`.
+    public var totalSteps: Int {
+        let (all, overflow) = plan.epochs.multipliedReportingOverflow(by: stepsPerEpoch)
+        return min(plan.maxSteps ?? Int.max, overflow ? Int.max : all)
+    }
+
+    /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
+    public func run(_ observe: (DiffusionEvent) -> Void = { _ in }) throws {
+        let total = totalSteps
+        let log = try LossLog(url: lossLogURL, keepingStepsUpTo: globalStep)
+        var recent: [Double] = []
+        while globalStep < total {
+            let batches = epochBatches(count: data.count, batchSize: batchSize, epoch: epoch, seed: plan.seed, dropLast: true)
+            while stepInEpoch < batches.count && globalStep < total {
+                let t0 = Date()
+                let (x0, labels) = data.batch(batches[stepInEpoch])
+                let loss = try model.step(x0: x0, labels: labels)
+                stepInEpoch += 1; globalStep += 1
+                recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
+                let perStep = recent.reduce(0, +) / Double(recent.count)
+                try log.append(step: globalStep, epoch: epoch, loss: loss)
+                observe(.step(epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
+                              totalSteps: total, loss: loss, imagesPerSecond: Double(batchSize) / perStep,
+                              etaSeconds: perStep * Double(total - globalStep)))
+                if globalStep % plan.checkpointEvery == 0 {
+                    try saveCheckpoint(); observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
+                }
+            }
+            if stepInEpoch >= batches.count {
+                epoch += 1; stepInEpoch = 0
+                if epoch % plan.gridEvery == 0 { try writeGrid(observe) }
+            }
+        }
+        try writeGrid(observe, final: true)
+        try saveCheckpoint()
+        observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
+    }
+
+    /// The fixed-noise DDIM grid, `grid-epoch-NNNN.png` and `grid-final.png`: one row of 8 per
+    /// class for a conditional model, 32 images otherwise. Its noise has its own seed, so drawing
+    /// a grid never moves the training stream.
+    func writeGrid(_ observe: (DiffusionEvent) -> Void, final: Bool = false) throws {
+        var g = SeededGenerator(seed: gridSeed)
+        let count = gridLabels?.count ?? 32
+        let images = try model.sample(count: count, labels: gridLabels, generator: &g)
+        let name = final ? "grid-final.png" : String(format: "grid-epoch-%04d.png", epoch)
+        let path = outputDirectory.appendingPathComponent(name).path
+        try ImageGrid.write(images.scalars, count: count, channels: model.config.channels, size: model.config.imageSize,
+                            columns: 8, to: path)
+        observe(.grid(path: path, epoch: epoch))
+    }
+
+    // MARK: Checkpoints
+
+    /// The metadata format of diffusion checkpoints.
+    public static let format = "medsynth-diffusion-1"
+
+    /// Everything needed to continue exactly: the U-Net, its EMA, Adam's moments and step, the
+    /// position (epoch, step), the random stream, and the configuration.
+    public func saveCheckpoint(to url: URL? = nil) throws {
+        var extra: [String: Tensor] = [:]
+        for (name, p) in model.ema ?? [] { extra["ema.\(name)"] = p.value.copy() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let meta: [String: String] = [
+            "format": Self.format,
+            "config": String(decoding: try encoder.encode(model.config), as: UTF8.self),
+            "options": String(decoding: try encoder.encode(model.options), as: UTF8.self),
+            "plan": String(decoding: try encoder.encode(plan), as: UTF8.self),
+            "class_names": String(decoding: try encoder.encode(data.classNames), as: UTF8.self),
+            "epoch": "\(epoch)", "step_in_epoch": "\(stepInEpoch)", "global_step": "\(globalStep)",
+            "noise_state": model.noise.state.map { String($0) }.joined(separator: ","),
+        ]
+        try Checkpoint.save(modules: ["unet": model.unet], optimizers: ["unet": model.optimizer], extra: extra, metadata: meta,
+                            to: url ?? checkpointURL)
+    }
+
+    /// Whether `folder` already holds a training run, which a new run would overwrite.
+    public static func existingRun(in folder: URL) -> [String] {
+        ["checkpoint.safetensors", "losses.jsonl"].filter {
+            FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path)
+        }
+    }
+
+    /// Restores the state written by `saveCheckpoint`. Refuses, before loading any weight, a
+    /// checkpoint of another configuration, options or classes, or an inconsistent position.
+    public func resume(from url: URL) throws {
+        let file = try SafeTensors.read(url)
+        let m = file.metadata, decoder = JSONDecoder()
+        guard m["format"] == Self.format, let e = m["epoch"].flatMap(Int.init), let s = m["step_in_epoch"].flatMap(Int.init),
+              let gs = m["global_step"].flatMap(Int.init),
+              let noise = m["noise_state"].flatMap({ SeededGenerator(state: $0.split(separator: ",").compactMap { UInt64($0) }) })
+        else { throw DiffusionError.notADiffusionCheckpoint(path: url.path, reason: "no \(Self.format) training state in its metadata") }
+        guard e >= 0, s >= 0, gs >= 0, s <= gs, e <= gs else {
+            throw CheckpointError.invalidMetadata(path: url.path, key: "global_step", value: "\(gs)",
+                                                  reason: "inconsistent with epoch \(e) and step in epoch \(s)")
+        }
+        guard let config = try? decoder.decode(UNetConfig.self, from: Data((m["config"] ?? "").utf8)),
+              let options = try? decoder.decode(DiffusionOptions.self, from: Data((m["options"] ?? "").utf8)) else {
+            throw DiffusionError.notADiffusionCheckpoint(path: url.path, reason: "its configuration or options are unreadable")
+        }
+        guard config == model.config else {
+            throw DiffusionError.invalidOption("--resume: \(url.path) holds another U-Net (\(config)), this run asks for \(model.config)")
+        }
+        guard options == model.options else {
+            throw DiffusionError.invalidOption("--resume: \(url.path) was trained with other options (\(options))")
+        }
+        if let names = try? decoder.decode([String].self, from: Data((m["class_names"] ?? "").utf8)), names != data.classNames {
+            throw DiffusionError.invalidOption("--resume: \(url.path) was trained on class(es) \(names.joined(separator: ", ")), "
+                                               + "not \(data.classNames.joined(separator: ", "))")
+        }
+        try Checkpoint.restore(file, modules: ["unet": model.unet], optimizers: ["unet": model.optimizer])
+        try model.restoreEMA(file.tensors)
+        epoch = e; stepInEpoch = s; globalStep = gs; model.noise = noise
+    }
+}
+
+extension DiffusionModel {
+    /// Loads `ema.<name>` tensors into the moving average (when kept).
+    func restoreEMA(_ tensors: [String: Tensor]) throws {
+        for (name, p) in ema ?? [] {
+            guard let t = tensors["ema.\(name)"] else {
+                throw CheckpointError.stateMismatch(missing: ["ema.\(name)"], wrongShape: [], unexpected: [])
+            }
+            try p.assign(t)
+        }
+    }
+}
+
+/// The loss as JSON Lines, one object per step; on resume, lines after the checkpoint's step are
+/// dropped so the log matches the state exactly.
+final class LossLog {
+    let handle: FileHandle
+    init(url: URL, keepingStepsUpTo step: Int) throws {
+        if FileManager.default.fileExists(atPath: url.path) {
+            let kept = (try String(contentsOf: url, encoding: .utf8)).split(separator: "\n").filter { line in
+                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let s = o["step"] as? Int else { return false }
+                return s <= step
+            }
+            try writeFileAtomically(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: url.path)
+        } else {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+    }
+    deinit { try? handle.close() }
+
+    func append(step: Int, epoch: Int, loss: Float) throws {
+        try handle.write(contentsOf: Data(String(format: "{\"step\":%d,\"epoch\":%d,\"loss\":%.6g}\n", step, epoch, loss).utf8))
+    }
+}
