@@ -83,6 +83,7 @@ report = {
     "machine": {"cpus": os.cpu_count(), "loadavg_at_end": open("/proc/loadavg").read().split()[:3]},
     "health_ms": probe["all_ms"], "health_by_path_ms": probe["by_path_ms"],
     "health_failures": probe["failure_count"], "health_failure_examples": probe["failures"],
+    "health_over_50ms": probe["slow_over_50ms"],
     "health_after_ms": json.load(open(f"{work}/probe-after.json"))["all_ms"],
     "rss_mb": {"before": float(before), "peak": float(peak), "end_of_load": float(after_load),
                f"after_{settle}s": float(after)},

@@ -66,7 +66,9 @@ def probe(args):
     paths = ["/v2/health/live", "/v2/health/ready", "/metrics"]
     latencies = {p: [] for p in paths}
     failures = []
-    end = time.monotonic() + args.seconds
+    slow = []  # (seconds into the run, path, ms) of probes over 50 ms
+    begin = time.monotonic()
+    end = begin + args.seconds
     i = 0
     while time.monotonic() < end:
         path = paths[i % len(paths)]
@@ -80,6 +82,8 @@ def probe(args):
             elapsed = (time.monotonic() - start) * 1000
             if status == 200:
                 latencies[path].append(elapsed)
+                if elapsed > 50:
+                    slow.append((round(start - begin, 2), path, round(elapsed, 1)))
             else:
                 failures.append(f"{path}: {status}")
         except Exception as error:  # noqa: BLE001 - a failed probe is a result
@@ -87,7 +91,7 @@ def probe(args):
         time.sleep(max(0.0, 0.05 - (time.monotonic() - start)))
     every = [v for values in latencies.values() for v in values]
     result = {"all_ms": percentiles(every), "by_path_ms": {p: percentiles(v) for p, v in latencies.items()},
-              "failures": failures[:20], "failure_count": len(failures)}
+              "failures": failures[:20], "failure_count": len(failures), "slow_over_50ms": slow}
     json.dump(result, open(args.out, "w"), indent=1)
 
 

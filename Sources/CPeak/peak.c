@@ -9,6 +9,15 @@
 
 #include "CPeak.h"
 
+#include <time.h>
+
+/// CPU time of the calling thread, in seconds.
+static double thread_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 #define CHAINS 12
 
 int medsynth_peak_chains(void) { return CHAINS; }
@@ -104,14 +113,18 @@ static void loop_sse2(long n) {
           "xmm12", "cc");
 }
 
-double medsynth_peak_run(medsynth_peak_isa isa, long iterations) {
+double medsynth_peak_run(medsynth_peak_isa isa, long iterations, double *cpu_seconds) {
+    if (cpu_seconds) *cpu_seconds = 0;
     if (iterations <= 0 || !medsynth_peak_supported(isa)) return 0;
+    double start = thread_seconds(), flop = 0;
     switch (isa) {
-    case MEDSYNTH_PEAK_AVX512F: loop_avx512(iterations); return (double)iterations * CHAINS * 16 * 2;
-    case MEDSYNTH_PEAK_AVX2_FMA: loop_avx2(iterations); return (double)iterations * CHAINS * 8 * 2;
-    case MEDSYNTH_PEAK_SSE2: loop_sse2(iterations); return (double)iterations * 12 * 4;
+    case MEDSYNTH_PEAK_AVX512F: loop_avx512(iterations); flop = (double)iterations * CHAINS * 16 * 2; break;
+    case MEDSYNTH_PEAK_AVX2_FMA: loop_avx2(iterations); flop = (double)iterations * CHAINS * 8 * 2; break;
+    case MEDSYNTH_PEAK_SSE2: loop_sse2(iterations); flop = (double)iterations * 12 * 4; break;
     default: return 0;
     }
+    if (cpu_seconds) *cpu_seconds = thread_seconds() - start;
+    return flop;
 }
 
 #else
@@ -120,13 +133,16 @@ int medsynth_peak_supported(medsynth_peak_isa isa) { return isa == MEDSYNTH_PEAK
 
 // Other architectures: a scalar C loop, so the package builds and `bench peak` answers; the
 // figure depends on the optimisation level and is no peak.
-double medsynth_peak_run(medsynth_peak_isa isa, long iterations) {
+double medsynth_peak_run(medsynth_peak_isa isa, long iterations, double *cpu_seconds) {
+    if (cpu_seconds) *cpu_seconds = 0;
     if (iterations <= 0 || isa != MEDSYNTH_PEAK_GENERIC) return 0;
+    double start = thread_seconds();
     volatile float sink = 0;
     float acc[CHAINS] = {0};
     for (long i = 0; i < iterations; i++)
         for (int k = 0; k < CHAINS; k++) acc[k] = acc[k] * 0.999999f + 1e-7f;
     for (int k = 0; k < CHAINS; k++) sink += acc[k];
+    if (cpu_seconds) *cpu_seconds = thread_seconds() - start;
     return (double)iterations * CHAINS * 2;
 }
 

@@ -2,10 +2,16 @@ import CPeak
 import Dispatch
 import Foundation
 
-// The machine's FP32 limit, measured: every "% of peak" figure divides by it. Each core runs 12
-// independent chains of fused multiply-adds on the widest vectors its CPU has (the loops are
-// assembly in CPeak, chosen at run time), so the figure is what the FMA units can retire, as
+// The machine's FP32 limit, measured: every "% of peak" figure divides by it. Each physical core
+// runs 12 independent chains of fused multiply-adds on the widest vectors its CPU has (the loops
+// are assembly in CPeak, chosen at run time), so the figure is what the FMA units can retire, as
 // oneDNN's own AVX-512 kernels see it, not what an 8-wide loop reaches on a 16-wide machine.
+//
+// NOTE: each thread's rate is its FLOP over its own CPU time (CLOCK_THREAD_CPUTIME_ID), and the
+// machine's is their sum. On a shared machine wall time would count the time slices other
+// processes took (a 28 ms loop measured at load 7 showed AVX-512 and AVX2 equal); CPU time
+// does not. One thread per physical core (sysfs topology), so SMT siblings sharing one core's
+// FMA units are not counted twice.
 
 /// The vector instruction sets the peak loop can run.
 public enum VectorISA: Int, CaseIterable, Comparable, Sendable, Codable, CustomStringConvertible {
@@ -45,57 +51,68 @@ public enum VectorISA: Int, CaseIterable, Comparable, Sendable, Codable, CustomS
 /// One peak measurement.
 public struct PeakMeasurement: Sendable, Codable, CustomStringConvertible {
     public var isa: VectorISA
-    /// Threads, one per core, each running its own loop.
+    /// Threads, one per physical core, each running its own loop.
     public var threads: Int
     /// Independent accumulator chains per thread.
     public var chains: Int
-    /// Best of the repeats, all threads together.
+    /// Best of the repeats, the threads' rates (FLOP over own CPU time) summed.
     public var gflops: Double
 
     /// `"412.3 GFLOP/s FP32 (avx512f: 16 lanes, 12 FMA chains, 2 threads)"`.
     public var description: String {
-        String(format: "%.1f GFLOP/s FP32 (%@: %d lanes, %d FMA chains, %d threads)", gflops, isa.description, isa.lanes,
+        String(format: "%.1f GFLOP/s FP32 (%@: %d lanes, %d chains, %d threads)", gflops, isa.description, isa.lanes,
                chains, threads)
     }
 }
 
 public enum FMAPeak {
-    /// Runs `isa`'s loop on `threads` threads at once (one per core by default), `repeats`
-    /// times, each thread for `iterations` iterations; returns the best rate. Nil when the CPU
-    /// does not run `isa`.
-    ///
-    /// NOTE: the best of several repeats, as peaks are quoted: on a shared machine another
-    /// process's time slices only ever lower a repeat's figure.
-    public static func measure(_ isa: VectorISA = .widest, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+    /// Runs `isa`'s loop on `threads` threads at once (one per physical core by default),
+    /// `repeats` times, each thread for `iterations` iterations; returns the best rate. Nil when
+    /// the CPU does not run `isa`.
+    public static func measure(_ isa: VectorISA = .widest, threads: Int = physicalCores(),
                                iterations: Int = 20_000_000, repeats: Int = 3) -> PeakMeasurement? {
         guard isa.isSupported, threads >= 1, iterations >= 1, repeats >= 1 else { return nil }
         var best = 0.0
         for _ in 0..<repeats {
-            let flop = FLOPCounter()
+            let rate = RateCounter()
             let done = DispatchGroup()
-            let start = DispatchTime.now().uptimeNanoseconds
             // NOTE: threads of our own: `concurrentPerform` may run two loops one after the other
             // on one pool thread when the pool is short of threads, and halve the figure.
             for _ in 0..<threads {
                 done.enter()
                 Thread.detachNewThread {
-                    flop.add(medsynth_peak_run(isa.c, iterations))
+                    var seconds = 0.0
+                    let flop = medsynth_peak_run(isa.c, iterations, &seconds)
+                    rate.add(seconds > 0 ? flop / seconds / 1e9 : 0)
                     done.leave()
                 }
             }
             done.wait()
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            best = max(best, flop.total / seconds / 1e9)
+            best = max(best, rate.total)
         }
         return PeakMeasurement(isa: isa, threads: threads, chains: Int(medsynth_peak_chains()), gflops: best)
     }
 
     /// The peak of the widest instruction set, the figure "% of peak" divides by.
-    public static func widest(threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> PeakMeasurement {
+    public static func widest(threads: Int = physicalCores()) -> PeakMeasurement {
         measure(.widest, threads: threads)!
     }
 
-    private final class FLOPCounter: @unchecked Sendable {
+    /// Physical cores: distinct (package, core) pairs of the online CPUs in sysfs; the logical
+    /// CPU count where sysfs has no topology.
+    public static func physicalCores() -> Int {
+        let logical = ProcessInfo.processInfo.activeProcessorCount
+        var cores = Set<String>()
+        for cpu in 0..<logical {
+            let topology = "/sys/devices/system/cpu/cpu\(cpu)/topology/"
+            guard let package = try? String(contentsOfFile: topology + "physical_package_id", encoding: .utf8),
+                  let core = try? String(contentsOfFile: topology + "core_id", encoding: .utf8) else { return logical }
+            cores.insert(package.trimmingCharacters(in: .whitespacesAndNewlines) + "/" + core.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return max(1, cores.count)
+    }
+
+    private final class RateCounter: @unchecked Sendable {
         // NOTE: @unchecked: `total` is guarded by `lock`.
         private let lock = NSLock()
         private var sum = 0.0

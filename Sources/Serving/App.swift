@@ -19,7 +19,10 @@ public func buildApplication(
             additionalChannelHandlers: [ConnectionGuard(headerTimeout: limits.headerTimeout)],
             idleTimeout: .seconds(max(1, limits.idleTimeout.components.seconds)),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: headerBytes, maxHeaderListSize: headerBytes))),
-        configuration: .init(address: .hostname(host, port: port), serverName: "medsynth"),
+        // NOTE: a listen backlog of 4096 (Linux's default somaxconn) rather than 256: when many
+        // connections arrive at once (a thousand idle ones cut at their deadline reconnecting),
+        // a full backlog drops SYNs, and the client, a health probe among them, retries after 1 s.
+        configuration: .init(address: .hostname(host, port: port), serverName: "medsynth", backlog: 4096),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) })
 }
 

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs blocking work (JSON and image decoding, the model, loading weights) on threads of its
 /// own, first in, first out, so that the cooperative thread pool, which answers health checks
@@ -6,6 +9,10 @@ import Foundation
 ///
 /// The queue itself is unbounded: `ServingState` admits at most `maxConcurrentInferences`
 /// requests, and only admitted requests enqueue work here, so no more jobs ever wait.
+///
+/// On Linux the threads are marked as batch work (`SCHED_BATCH`: same CPU share, but a waking
+/// thread, e.g. the event loop with a health check, preempts them at once); oneDNN's OpenMP
+/// threads, which they start, inherit it.
 final class InferenceQueue: Sendable {
     private let core: Core
 
@@ -14,7 +21,10 @@ final class InferenceQueue: Sendable {
         precondition(threads >= 1, "an inference queue needs a thread")
         core = Core()
         for i in 0..<threads {
-            let thread = Thread { [core] in core.work() }
+            let thread = Thread { [core] in
+                markAsBatchWork()
+                core.work()
+            }
             thread.name = "\(name)-\(i)"
             thread.start()
         }
@@ -85,4 +95,13 @@ final class InferenceQueue: Sendable {
             return job
         }
     }
+}
+
+/// Puts the calling thread in `SCHED_BATCH` (Linux; per thread). A failure leaves it as it was.
+private func markAsBatchWork() {
+    #if canImport(Glibc)
+    let batch: Int32 = 3   // SCHED_BATCH in <sched.h> (Linux); Swift's Glibc module leaves it out
+    var parameters = sched_param(sched_priority: 0)
+    _ = sched_setscheduler(0, batch, &parameters)
+    #endif
 }

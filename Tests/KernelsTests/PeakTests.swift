@@ -21,9 +21,9 @@ func detectionAgreesWithProcCpuinfo() throws {
 
 /// On a CPU with AVX-512 the reported peak is the 16-wide loop's, names its instruction set, and
 /// is at least what the 8-wide AVX2 loop reaches (the figure `bench peak` printed before).
-/// NOTE: best of interleaved repeats, so that another process's time slices hit both loops
-/// alike; 5% slack for CPUs that split a 512-bit FMA into two 256-bit halves (Zen 4), where the
-/// two loops are equal.
+/// NOTE: on CPUs that run a 512-bit FMA as two 256-bit halves (Zen 4, this machine: family 25)
+/// the two loops retire the same FLOP per cycle and differ only by noise, hence 10% slack; on
+/// Zen 5 and Intel server cores AVX-512 gives about twice AVX2. Best of interleaved repeats.
 @Test(.enabled(if: VectorISA.avx512.isSupported))
 func theReportedPeakIsTheAVX512LoopsAndNoLowerThanAVX2s() throws {
     var avx2 = 0.0, avx512 = 0.0
@@ -32,8 +32,8 @@ func theReportedPeakIsTheAVX512LoopsAndNoLowerThanAVX2s() throws {
         avx512 = max(avx512, try #require(FMAPeak.measure(.avx512, iterations: 10_000_000, repeats: 1)).gflops)
     }
     let reported = FMAPeak.widest()
-    #expect(reported.isa == .avx512 && reported.threads == ProcessInfo.processInfo.activeProcessorCount)
+    #expect(reported.isa == .avx512 && reported.threads == FMAPeak.physicalCores())
     #expect(reported.description.contains("avx512f") && reported.description.contains("16 lanes"), "\(reported)")
-    #expect(avx512 >= 0.95 * avx2, "avx512f \(avx512) GFLOP/s, avx2+fma \(avx2) GFLOP/s")
-    #expect(reported.gflops >= 0.95 * avx2, "reported \(reported.gflops) GFLOP/s, avx2+fma \(avx2) GFLOP/s")
+    #expect(avx512 >= 0.9 * avx2, "avx512f \(avx512) GFLOP/s, avx2+fma \(avx2) GFLOP/s")
+    #expect(reported.gflops >= 0.9 * avx2, "reported \(reported.gflops) GFLOP/s, avx2+fma \(avx2) GFLOP/s")
 }

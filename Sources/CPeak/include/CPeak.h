@@ -21,7 +21,8 @@ int medsynth_peak_supported(medsynth_peak_isa isa);
 int medsynth_peak_chains(void);
 
 /// Runs `iterations` iterations of the loop for `isa` on the calling thread and returns the
-/// FP32 floating-point operations it executed (0 when `isa` is not supported).
-double medsynth_peak_run(medsynth_peak_isa isa, long iterations);
+/// FP32 floating-point operations it executed (0 when `isa` is not supported); `cpu_seconds`
+/// (when not NULL) receives the CPU time the thread spent in the loop.
+double medsynth_peak_run(medsynth_peak_isa isa, long iterations, double *cpu_seconds);
 
 #endif
