@@ -17,15 +17,17 @@ final class InferenceQueue: Sendable {
     private let core: Core
 
     /// Starts `threads` worker threads; they end when the queue is released.
-    init(threads: Int, name: String = "medsynth-inference") {
+    /// NOTE: Linux keeps 15 bytes of a thread's name (`inference-0` in `top -H`).
+    init(threads: Int, name: String = "inference") {
         precondition(threads >= 1, "an inference queue needs a thread")
         core = Core()
         for i in 0..<threads {
+            // NOTE: named from inside: set before `start()`, Linux threads keep their creator's name.
             let thread = Thread { [core] in
+                Thread.current.name = "\(name)-\(i)"
                 markAsBatchWork()
                 core.work()
             }
-            thread.name = "\(name)-\(i)"
             thread.start()
         }
     }
