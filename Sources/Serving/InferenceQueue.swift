@@ -17,18 +17,15 @@ final class InferenceQueue: Sendable {
     private let core: Core
 
     /// Starts `threads` worker threads; they end when the queue is released.
-    /// NOTE: Linux keeps 15 bytes of a thread's name (`inference-0` in `top -H`).
-    init(threads: Int, name: String = "inference") {
+    init(threads: Int) {
         precondition(threads >= 1, "an inference queue needs a thread")
         core = Core()
-        for i in 0..<threads {
-            // NOTE: named from inside: set before `start()`, Linux threads keep their creator's name.
-            let thread = Thread { [core] in
-                Thread.current.name = "\(name)-\(i)"
+        for _ in 0..<threads {
+            Thread.detachNewThread { [core] in
+                pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
                 markAsBatchWork()
                 core.work()
             }
-            thread.start()
         }
     }
 
@@ -43,6 +40,9 @@ final class InferenceQueue: Sendable {
 
     /// Runs `body` on a worker thread and returns at once (background work: loading a model).
     func submit(_ body: @escaping @Sendable () -> Void) { core.enqueue(body) }
+
+    /// Whether the calling thread is a worker of some inference queue.
+    static var onWorkerThread: Bool { pthread_getspecific(workerKey) != nil }
 
     /// Jobs waiting for a thread (not those running).
     var waiting: Int { core.waiting }
@@ -98,6 +98,13 @@ final class InferenceQueue: Sendable {
         }
     }
 }
+
+/// Set (to 1) on worker threads only.
+private let workerKey: pthread_key_t = {
+    var key = pthread_key_t()
+    precondition(pthread_key_create(&key, nil) == 0, "no pthread key left")
+    return key
+}()
 
 /// Puts the calling thread in `SCHED_BATCH` (Linux; per thread). A failure leaves it as it was.
 private func markAsBatchWork() {

@@ -12,20 +12,20 @@ final class Gate: @unchecked Sendable {
     private let condition = NSCondition()
     private var isOpen = false
     private var count = 0
-    private var names: [String] = []
+    private var workers: [Bool] = []
 
     /// Blocks the calling thread until `open()`.
     func pass() {
-        let name = Thread.current.name ?? ""
+        let onWorker = InferenceQueue.onWorkerThread
         condition.withLock {
             count += 1
-            names.append(name)
+            workers.append(onWorker)
             while !isOpen { condition.wait() }
         }
     }
 
-    /// The names of the threads that reached the gate.
-    var threadNames: [String] { condition.withLock { names } }
+    /// For each thread that reached the gate, whether it was an inference thread.
+    var onInferenceThreads: [Bool] { condition.withLock { workers } }
 
     func open() { condition.withLock { isOpen = true; condition.broadcast() } }
 
@@ -113,7 +113,7 @@ func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async throws -> 
             try await group.waitForAll()
         }
         #expect(state.inFlight == 0)
-        #expect(gate.threadNames.count == stuck && gate.threadNames.allSatisfy { $0 == "inference-0" }, "\(gate.threadNames)")
+        #expect(gate.onInferenceThreads == Array(repeating: true, count: stuck), "\(gate.onInferenceThreads)")
     }
 }
 
