@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs blocking work (JSON and image decoding, the model, loading weights) on threads of its
@@ -109,8 +110,8 @@ private let workerKey: pthread_key_t = {
 /// Puts the calling thread in `SCHED_BATCH` (Linux; per thread). A failure leaves it as it was.
 private func markAsBatchWork() {
     #if canImport(Glibc)
-    let batch: Int32 = 3   // SCHED_BATCH in <sched.h> (Linux); Swift's Glibc module leaves it out
-    var parameters = sched_param(sched_priority: 0)
-    _ = sched_setscheduler(0, batch, &parameters)
+        let batch: Int32 = 3  // SCHED_BATCH in <sched.h> (Linux); Swift's Glibc module leaves it out
+        var parameters = sched_param(sched_priority: 0)
+        _ = sched_setscheduler(0, batch, &parameters)
     #endif
 }
