@@ -60,8 +60,9 @@ public struct PeakMeasurement: Sendable, Codable, CustomStringConvertible {
 
     /// `"412.3 GFLOP/s FP32 (avx512f: 16 lanes, 12 FMA chains, 2 threads)"`.
     public var description: String {
-        String(format: "%.1f GFLOP/s FP32 (%@: %d lanes, %d chains, %d threads)", gflops, isa.description, isa.lanes,
-               chains, threads)
+        String(
+            format: "%.1f GFLOP/s FP32 (%@: %d lanes, %d chains, %d threads)", gflops, isa.description, isa.lanes,
+            chains, threads)
     }
 }
 
@@ -69,8 +70,10 @@ public enum FMAPeak {
     /// Runs `isa`'s loop on `threads` threads at once (one per physical core by default),
     /// `repeats` times, each thread for `iterations` iterations; returns the best rate. Nil when
     /// the CPU does not run `isa`.
-    public static func measure(_ isa: VectorISA = .widest, threads: Int = physicalCores(),
-                               iterations: Int = 20_000_000, repeats: Int = 3) -> PeakMeasurement? {
+    public static func measure(
+        _ isa: VectorISA = .widest, threads: Int = physicalCores(),
+        iterations: Int = 20_000_000, repeats: Int = 3
+    ) -> PeakMeasurement? {
         guard isa.isSupported, threads >= 1, iterations >= 1, repeats >= 1 else { return nil }
         var best = 0.0
         for _ in 0..<repeats {
@@ -106,8 +109,11 @@ public enum FMAPeak {
         for cpu in 0..<logical {
             let topology = "/sys/devices/system/cpu/cpu\(cpu)/topology/"
             guard let package = try? String(contentsOfFile: topology + "physical_package_id", encoding: .utf8),
-                  let core = try? String(contentsOfFile: topology + "core_id", encoding: .utf8) else { return logical }
-            cores.insert(package.trimmingCharacters(in: .whitespacesAndNewlines) + "/" + core.trimmingCharacters(in: .whitespacesAndNewlines))
+                let core = try? String(contentsOfFile: topology + "core_id", encoding: .utf8)
+            else { return logical }
+            cores.insert(
+                package.trimmingCharacters(in: .whitespacesAndNewlines) + "/"
+                    + core.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return max(1, cores.count)
     }

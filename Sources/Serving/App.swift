@@ -135,7 +135,8 @@ func readiness(_ status: ModelStatus) throws -> Response {
     switch status {
     case .ready: return try json(Readiness(ready: true, state: "ready"))
     case .loading: return try json(Readiness(ready: false, state: "loading"), status: .serviceUnavailable)
-    case .failed(let message): return try json(Readiness(ready: false, state: "failed", error: message), status: .serviceUnavailable)
+    case .failed(let message):
+        return try json(Readiness(ready: false, state: "failed", error: message), status: .serviceUnavailable)
     }
 }
 
@@ -186,8 +187,9 @@ func imagePixels(_ bytes: [UInt8], for model: any InferenceModel, maxPixels: Int
 /// 413 at once when the request's `Content-Length` already says its body is over `maxBodyBytes`:
 /// neither a place nor memory is spent on a body that would be refused.
 func refuseDeclaredOversize(_ request: Request, state: ServingState) throws {
-    guard let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > state.limits.maxBodyBytes else { return }
-    throw ServingError(status: 413, "request body of \(declared) bytes is over the limit of \(state.limits.maxBodyBytes)")
+    let limit = state.limits.maxBodyBytes
+    guard let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit else { return }
+    throw ServingError(status: 413, "request body of \(declared) bytes is over the limit of \(limit)")
 }
 
 /// Collects the body up to `maxBodyBytes` (413 above), within `requestTimeout` (408 after).

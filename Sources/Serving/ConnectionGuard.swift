@@ -64,7 +64,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             unanswered -= 1
-            if unanswered == 0 { armDeadline(context) }   // the next request's headers are due
+            if unanswered == 0 { armDeadline(context) }  // the next request's headers are due
         }
         context.write(data, promise: promise)
     }
@@ -116,9 +116,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = (try? encoder.encode(["error": message])) ?? Data(#"{"error":"bad request"}"#.utf8)
         let body = ByteBuffer(bytes: json)
-        let head = HTTPResponse(status: status, headerFields: [
-            .contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close",
-        ])
+        let head = HTTPResponse(
+            status: status,
+            headerFields: [
+                .contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close",
+            ])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         let sent = context.eventLoop.makePromise(of: Void.self)

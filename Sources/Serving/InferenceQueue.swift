@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs blocking work (JSON and image decoding, the model, loading weights) on threads of its
@@ -17,16 +18,15 @@ final class InferenceQueue: Sendable {
     private let core: Core
 
     /// Starts `threads` worker threads; they end when the queue is released.
-    init(threads: Int, name: String = "medsynth-inference") {
+    init(threads: Int) {
         precondition(threads >= 1, "an inference queue needs a thread")
         core = Core()
-        for i in 0..<threads {
-            let thread = Thread { [core] in
+        for _ in 0..<threads {
+            Thread.detachNewThread { [core] in
+                pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
                 markAsBatchWork()
                 core.work()
             }
-            thread.name = "\(name)-\(i)"
-            thread.start()
         }
     }
 
@@ -41,6 +41,9 @@ final class InferenceQueue: Sendable {
 
     /// Runs `body` on a worker thread and returns at once (background work: loading a model).
     func submit(_ body: @escaping @Sendable () -> Void) { core.enqueue(body) }
+
+    /// Whether the calling thread is a worker of some inference queue.
+    static var onWorkerThread: Bool { pthread_getspecific(workerKey) != nil }
 
     /// Jobs waiting for a thread (not those running).
     var waiting: Int { core.waiting }
@@ -97,11 +100,18 @@ final class InferenceQueue: Sendable {
     }
 }
 
+/// Set (to 1) on worker threads only.
+private let workerKey: pthread_key_t = {
+    var key = pthread_key_t()
+    precondition(pthread_key_create(&key, nil) == 0, "no pthread key left")
+    return key
+}()
+
 /// Puts the calling thread in `SCHED_BATCH` (Linux; per thread). A failure leaves it as it was.
 private func markAsBatchWork() {
     #if canImport(Glibc)
-    let batch: Int32 = 3   // SCHED_BATCH in <sched.h> (Linux); Swift's Glibc module leaves it out
-    var parameters = sched_param(sched_priority: 0)
-    _ = sched_setscheduler(0, batch, &parameters)
+        let batch: Int32 = 3  // SCHED_BATCH in <sched.h> (Linux); Swift's Glibc module leaves it out
+        var parameters = sched_param(sched_priority: 0)
+        _ = sched_setscheduler(0, batch, &parameters)
     #endif
 }

@@ -26,7 +26,7 @@ public struct ServedClassifier: InferenceModel {
     public func predict(_ pixels: [Float], count: Int) throws -> [[Float]] {
         // The protocol's pixels are in [0, 1]; a model trained on [-1, 1] gets them rescaled.
         let scaled = predictor.metadata.preprocessing.scaling == .unit ? pixels : pixels.map { $0 * 2 - 1 }
-        let p = try predictor.probabilities(pixels: scaled, count: count)   // (N, K) row-major
+        let p = try predictor.probabilities(pixels: scaled, count: count)  // (N, K) row-major
         let k = classNames.count
         return (0..<count).map { Array(p[($0 * k)..<(($0 + 1) * k)]) }
     }

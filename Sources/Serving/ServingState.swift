@@ -187,7 +187,9 @@ public final class ServingState: @unchecked Sendable {
         let (deployment, status) = lock.withLock { (current, currentStatus) }
         guard let deployment else {
             let served = Self.modelName(of: modelReference)
-            guard served == name else { throw ServingError(status: 404, "unknown model '\(name)'; this server serves '\(served)'") }
+            guard served == name else {
+                throw ServingError(status: 404, "unknown model '\(name)'; this server serves '\(served)'")
+            }
             throw Self.notReady(status)
         }
         guard deployment.model.name == name else {

@@ -88,7 +88,8 @@ struct BenchCommand: ParsableCommand {
     struct PeakBench: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "peak",
-            abstract: "Measure this machine's FP32 peak: the widest FMA the CPU has, on every core (what \"% of peak\" divides by).")
+            abstract: "Measure this machine's FP32 peak: the widest FMA the CPU has, on every core "
+                + "(what \"% of peak\" divides by).")
         @Flag(help: "Print one JSON line.") var json = false
 
         func run() throws {

@@ -173,7 +173,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: Ranges.maxConcurrent.help(
         "Inference requests admitted at once (receiving, queued or computing); more get 503 with Retry-After."))
     var maxConcurrent = 16
-    @Option(help: Ranges.inferenceThreads.help("Threads that decode requests and run the model (default: one per core, at most 8)."))
+    @Option(help: Ranges.inferenceThreads.help(
+        "Threads that decode requests and run the model (default: one per core, at most 8)."))
     var inferenceThreads = ServingLimits.defaultInferenceThreads
     @Option(help: Ranges.requestTimeout.help("Seconds to receive a request body (408 after).")) var requestTimeout = 10
     @Option(help: Ranges.headerTimeout.help(
@@ -186,14 +187,15 @@ struct ServeCommand: AsyncParsableCommand {
         try Ranges.maxImagePixels.check(maxImagePixels, "--max-image-pixels")
         try Ranges.maxConcurrent.check(maxConcurrent, "--max-concurrent")
         try Ranges.inferenceThreads.check(inferenceThreads, "--inference-threads")
-        try Ranges.requestTimeout.check(requestTimeout, "--request-timeout"); try Ranges.headerTimeout.check(headerTimeout, "--header-timeout")
+        try Ranges.requestTimeout.check(requestTimeout, "--request-timeout")
+        try Ranges.headerTimeout.check(headerTimeout, "--header-timeout")
         try Ranges.driftWindow.check(driftWindow, "--drift-window")
     }
 
     func run() async throws {
-        let limits = ServingLimits(maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels, requestTimeout: .seconds(requestTimeout),
-                                   headerTimeout: .seconds(headerTimeout), maxConcurrentInferences: maxConcurrent,
-                                   inferenceThreads: inferenceThreads)
+        let limits = ServingLimits(maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels,
+                                   requestTimeout: .seconds(requestTimeout), headerTimeout: .seconds(headerTimeout),
+                                   maxConcurrentInferences: maxConcurrent, inferenceThreads: inferenceThreads)
         let state = try ServingState(store: tracking.open(), modelReference: model, loader: ServedClassifier.loader, limits: limits,
                                      adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow)
         let version = try state.store.resolve(model)   // a wrong name stops here, before listening
@@ -201,7 +203,8 @@ struct ServeCommand: AsyncParsableCommand {
         state.startLoading { result in
             switch result {
             case .success(let version): serverLog("loaded \(version.label); ready")
-            case .failure(let error): serverLog("could not load \(version.label): \(error); not ready (fix it, then POST /admin/reload)")
+            case .failure(let error):
+                serverLog("could not load \(version.label): \(error); not ready (fix it, then POST /admin/reload)")
             }
         }
         let app = buildApplication(state: state, host: host, port: port) { port in

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Kernels
 
 // The FP32 peak that every "% of peak" divides by (tracker #14): the widest FMA the CPU has.
@@ -7,7 +8,8 @@ import Testing
 /// The CPU flags as the kernel lists them: an independent account of what CPUID says.
 func cpuFlags() -> Set<String>? {
     guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return nil }
     return Set(line.split(separator: ":", maxSplits: 1).last!.split(separator: " ").map(String.init))
 }
 

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import Tracking
+
 @testable import Serving
 
 /// The production loader's fixture: the experiment's ResNet trained for a few steps on real
@@ -34,9 +35,10 @@ struct TrainedClassifier: Sendable {
         let config = try ClassifierConfig(arch: .resnet, imageSize: 28, channels: 1, classes: images.classNames.count)
         var options = TrainingOptions()
         (options.epochs, options.batchSize, options.seed) = (1, 32, 7)
-        let trainer = try ClassifierTrainer(config: config, options: options,
-                                            train: images.subset(Array(stride(from: 0, to: images.count, by: 2).prefix(256))),
-                                            val: images.subset(Array(odd.prefix(64))))
+        let trainer = try ClassifierTrainer(
+            config: config, options: options,
+            train: images.subset(Array(stride(from: 0, to: images.count, by: 2).prefix(256))),
+            val: images.subset(Array(odd.prefix(64))))
         _ = try trainer.run()
         // Probes from both classes.
         let probes = Array(odd.filter { images.labels[$0] == 0 }.suffix(3) + odd.filter { images.labels[$0] == 1 }.suffix(3))
@@ -48,8 +50,9 @@ struct TrainedClassifier: Sendable {
         unitCheckpoint = directory.appendingPathComponent("unit.safetensors")
         symmetricCheckpoint = directory.appendingPathComponent("symmetric.safetensors")
         for (url, scaling) in [(unitCheckpoint, PixelScaling.unit), (symmetricCheckpoint, .symmetric)] {
-            let metadata = ClassifierMetadata(config: config, classNames: classNames,
-                                              preprocessing: Preprocessing(imageSize: 28, channels: 1, scaling: scaling))
+            let metadata = ClassifierMetadata(
+                config: config, classNames: classNames,
+                preprocessing: Preprocessing(imageSize: 28, channels: 1, scaling: scaling))
             try ClassifierCheckpoint.save(trainer.model, metadata: metadata, to: url)
         }
     }
@@ -67,9 +70,11 @@ func register(_ file: URL, in store: RunStore, champion: Bool = true) throws -> 
 }
 
 func classifierState(_ checkpoint: URL) throws -> ServingState {
-    let store = try RunStore(path: checkpoint.deletingLastPathComponent().appendingPathComponent("store-\(UUID().uuidString).sqlite").path)
+    let store = try RunStore(
+        path: checkpoint.deletingLastPathComponent().appendingPathComponent("store-\(UUID().uuidString).sqlite").path)
     try register(checkpoint, in: store)
-    let state = try ServingState(store: store, modelReference: "breast@champion", loader: ServedClassifier.loader, adminToken: "secret")
+    let state = try ServingState(
+        store: store, modelReference: "breast@champion", loader: ServedClassifier.loader, adminToken: "secret")
     try state.load()
     return state
 }
@@ -91,11 +96,15 @@ func inferBody(_ pixels: [Float], count: Int) throws -> ByteBuffer {
             #expect(metadata.outputs == [.init(name: "probabilities", datatype: "FP32", shape: [-1, k])])
             #expect(metadata.classNames == fixture.classNames && metadata.versions == ["1"])
         }
-        try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: try inferBody(fixture.probePixels, count: n)) { response in
+        try await client.execute(
+            uri: "/v2/models/breast/infer", method: .post, body: try inferBody(fixture.probePixels, count: n)
+        ) { response in
             #expect(response.status == .ok)
             let answer = try JSONDecoder().decode(InferResponse.self, from: Data(buffer: response.body))
             #expect(answer.outputs[0].shape == [n, k])
-            for (got, want) in zip(answer.outputs[0].data.values, fixture.expectedUnit) { #expect(abs(got - Double(want)) < 1e-5) }
+            for (got, want) in zip(answer.outputs[0].data.values, fixture.expectedUnit) {
+                #expect(abs(got - Double(want)) < 1e-5)
+            }
         }
         // The PNG files themselves, decoded by the server.
         for (i, file) in fixture.probeFiles.enumerated() {
@@ -117,15 +126,16 @@ func inferBody(_ pixels: [Float], count: Int) throws -> ByteBuffer {
     let n = fixture.probeFiles.count
     let rows = try model.predict(fixture.probePixels, count: n)
     for (got, want) in zip(rows.flatMap { $0 }, fixture.expectedSymmetric) { #expect(abs(got - want) < 1e-5) }
-    #expect(rows.flatMap { $0 } != fixture.expectedUnit)   // the two differ, so the test can tell them apart
+    #expect(rows.flatMap { $0 } != fixture.expectedUnit)  // the two differ, so the test can tell them apart
 }
 
 /// A registered file that is not a classifier leaves the server up but not ready, with the
 /// reason; registering a classifier and reloading makes it ready.
 @Test func aFileThatIsNotAClassifierLeavesTheServerNotReadyUntilAReload() async throws {
     let fixture = try TrainedClassifier.shared.get()
-    let (store, _, _) = try makeStore()   // breast@1 is the tiny stand-in's weights
-    let state = try ServingState(store: store, modelReference: "breast@champion", loader: ServedClassifier.loader, adminToken: "secret")
+    let (store, _, _) = try makeStore()  // breast@1 is the tiny stand-in's weights
+    let state = try ServingState(
+        store: store, modelReference: "breast@champion", loader: ServedClassifier.loader, adminToken: "secret")
     #expect(throws: ClassificationError.self) { try state.load() }
     try await buildApplication(state: state).test(.router) { client in
         try await client.execute(uri: "/v2/health/ready", method: .get) { response in
@@ -133,16 +143,20 @@ func inferBody(_ pixels: [Float], count: Int) throws -> ByteBuffer {
             #expect(object(response.body)["state"] as? String == "failed")
             #expect((object(response.body)["error"] as? String)?.contains("is not a medsynth classifier") == true)
         }
-        try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: try inferBody(Array(fixture.probePixels.prefix(784)), count: 1)) { response in
+        try await client.execute(
+            uri: "/v2/models/breast/infer", method: .post, body: try inferBody(Array(fixture.probePixels.prefix(784)), count: 1)
+        ) { response in
             #expect(response.status == .serviceUnavailable && response.headers[.retryAfter] == "1")
             #expect((object(response.body)["error"] as? String)?.contains("no model loaded") == true)
         }
-        try register(fixture.unitCheckpoint, in: store)   // breast@2, champion
+        try register(fixture.unitCheckpoint, in: store)  // breast@2, champion
         try await client.execute(uri: "/admin/reload", method: .post, headers: [.authorization: "Bearer secret"]) { response in
             #expect(response.status == .ok && object(response.body)["version"] as? String == "2")
         }
         try await client.execute(uri: "/v2/health/ready", method: .get) { #expect($0.status == .ok) }
-        try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: try inferBody(fixture.probePixels, count: 6)) {
+        try await client.execute(
+            uri: "/v2/models/breast/infer", method: .post, body: try inferBody(fixture.probePixels, count: 6)
+        ) {
             #expect($0.status == .ok)
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
 @testable import Serving
 
 // The connection guard lives in the channel pipeline, which the router tests bypass: these run
@@ -9,7 +10,8 @@ import Testing
 
 /// Runs the real server (port 0) with `limits` and gives `body` a raw client on its port.
 func withLiveServer(limits: ServingLimits = ServingLimits(), _ body: @escaping @Sendable (RawHTTPClient) async throws -> Void)
-    async throws {
+    async throws
+{
     let state = try makeState(limits: limits)
     try await buildApplication(state: state, host: "127.0.0.1", port: 0).test(.live) { client in
         try await body(RawHTTPClient(port: client.port!))
@@ -23,8 +25,9 @@ func withLiveServer(limits: ServingLimits = ServingLimits(), _ body: @escaping @
         let request = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
         let exchange = try await client.exchange(RawHTTPClient.bytes(request), pause: 0.25)
         #expect(exchange.status == 408, "\(exchange.text)")
-        #expect((exchange.json["error"] as? String)?.contains("request headers not received within 1.0 seconds") == true,
-                "\(exchange.body)")
+        #expect(
+            (exchange.json["error"] as? String)?.contains("request headers not received within 1.0 seconds") == true,
+            "\(exchange.body)")
         let closed = try #require(exchange.closedAfter)
         #expect(closed >= 0.9 && closed < 4, "closed after \(closed) s")
     }
@@ -50,7 +53,8 @@ func withLiveServer(limits: ServingLimits = ServingLimits(), _ body: @escaping @
 /// A bad chunk size inside a request body answers 400 with the JSON error (it was a 500).
 @Test func anInvalidChunkSizeAnswers400() async throws {
     try await withLiveServer { client in
-        let head = "POST /v2/models/breast/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+        let head =
+            "POST /v2/models/breast/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
         let exchange = try await client.exchange([Array((head + "zz\r\n{}\r\n0\r\n\r\n").utf8)], readTimeout: 5)
         #expect(exchange.status == 400, "\(exchange.text)")
         #expect((exchange.json["error"] as? String)?.contains("invalid chunk size") == true, "\(exchange.body)")
@@ -61,7 +65,10 @@ func withLiveServer(limits: ServingLimits = ServingLimits(), _ body: @escaping @
 /// gives (they were empty bodies).
 @Test(arguments: [
     ("long URL", "GET /" + String(repeating: "a", count: 20_000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 431, "exceed 16 KiB"),
-    ("long header", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "b", count: 20_000) + "\r\n\r\n", 431, "exceed 16 KiB"),
+    (
+        "long header", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "b", count: 20_000) + "\r\n\r\n", 431,
+        "exceed 16 KiB"
+    ),
     ("garbage", "HELLO THERE\r\n\r\n", 400, "malformed HTTP request"),
 ])
 func malformedRequestsGetTheJSONError(_ label: String, _ request: String, _ status: Int, _ message: String) async throws {

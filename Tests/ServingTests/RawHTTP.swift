@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A raw TCP client for what an HTTP client library will not send: bytes trickled one at a
@@ -39,7 +40,8 @@ struct RawHTTPClient {
         let port = self.port
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try Self.run(port: port, chunks: chunks, pause: pause, readTimeout: readTimeout) })
+                continuation.resume(
+                    with: Result { try Self.run(port: port, chunks: chunks, pause: pause, readTimeout: readTimeout) })
             }
         }
     }
@@ -49,9 +51,9 @@ struct RawHTTPClient {
 
     private static func run(port: Int, chunks: [[UInt8]], pause: Double, readTimeout: Double) throws -> Exchange {
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         defer { close(fd) }
@@ -88,7 +90,7 @@ struct RawHTTPClient {
         for (i, chunk) in chunks.enumerated() {
             if i > 0, pause > 0, !drain(for: pause) { break }
             let sent = chunk.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent < 0 { break }   // closed by the server
+            if sent < 0 { break }  // closed by the server
         }
         if closedAfter == nil { _ = drain(for: max(0, readTimeout - Date().timeIntervalSince(start))) }
         return Exchange(text: String(decoding: received, as: UTF8.self), closedAfter: closedAfter)
