@@ -6,10 +6,13 @@ import Foundation
 // target CPU allows AVX2 and FMA; oneDNN picks AVX2/AVX-512 kernels at run time either way.
 // `MEDSYNTH_NATIVE=1 swift build -c release` enables AVX2, FMA and F16C for our targets. It is an
 // explicit opt-in because it needs `unsafeFlags`, which SwiftPM refuses in a package used as a
-// dependency, and the binary then runs only on CPUs with those instructions. Measured with
-// `medsynth bench loops` on two release builds side by side (the Adam update of 6.4M parameters,
-// medians of 3 runs): 16.3 ms native vs 17.7 ms portable, since the update is bound by memory
-// bandwidth and the loss by libm's scalar exp/log: not worth a machine-specific build by default.
+// version-based dependency, and the binary then runs only on CPUs with those instructions;
+// scripts/setup.sh opts in for the tool it builds and runs on the same machine. Measured on two
+// release builds side by side (2026-12-03, this 2-core AVX-512 machine idle, medians of 3 runs):
+// `medsynth bench loops`: the Adam update of 6.4M parameters 11.0 ms native vs 34.6 ms portable
+// (VectorKernels.adam's SIMD8 loop: 8 lanes with FMA vs 2 x 4 without), the BCE loss 28.6 vs 29.6
+// ms (libm's scalar exp/log); `medsynth bench dcgan --image-size 28 --channels 1`: 105.8-111.5 vs
+// 113.0-113.7 ms per step (oneDNN, which dispatches at run time, dominates): a few percent.
 let simdFlags: [SwiftSetting] = ProcessInfo.processInfo.environment["MEDSYNTH_NATIVE"] == "1"
     ? [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])] : []
 

@@ -7,7 +7,7 @@
 # and depends on it by version through a file:// URL.
 #
 # From scratch it builds the libraries and their dependencies (swift-crypto, ZIPFoundation, ...):
-# about 5 minutes on 2 cores, so it is not part of scripts/test.sh. Set MEDSYNTH_CONSUMER_DIR to
+# 5 minutes on 2 idle cores, 13 on busy ones, so it is not part of scripts/test.sh. Set MEDSYNTH_CONSUMER_DIR to
 # keep the folder and rebuild incrementally.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,14 +16,17 @@ mkdir -p "$work"
 work="$(cd "$work" && pwd)"
 
 # The package as a release: this working tree, committed and tagged in a scratch repository.
-rm -rf "$work/medsynth"
-mkdir -p "$work/medsynth"
+# NOTE: a new folder per run, so that no cached clone of an earlier run's 1.0.0 is reused (the
+# folder's name, medsynth, is the package's identity).
+rm -rf "$work"/release-*
+release="$work/release-$(date +%s)/medsynth"
+mkdir -p "$release"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard) |
-    (cd "$root" && xargs -0 cp --parents -t "$work/medsynth" 2>/dev/null || true)
-git -C "$work/medsynth" init -q
-git -C "$work/medsynth" add -A
-git -C "$work/medsynth" -c user.name=consumer-check -c user.email=consumer-check@localhost commit -q -m "consumer check"
-git -C "$work/medsynth" tag 1.0.0
+    (cd "$root" && xargs -0 cp --parents -t "$release" 2>/dev/null || true)
+git -C "$release" init -q
+git -C "$release" add -A
+git -C "$release" -c user.name=consumer-check -c user.email=consumer-check@localhost commit -q -m "consumer check"
+git -C "$release" tag 1.0.0
 
 mkdir -p "$work/consumer/Sources/Consumer"
 cat > "$work/consumer/Package.swift" <<EOF
@@ -33,7 +36,7 @@ import PackageDescription
 let package = Package(
     name: "Consumer",
     platforms: [.macOS(.v14)],
-    dependencies: [.package(url: "file://$work/medsynth", from: "1.0.0")],
+    dependencies: [.package(url: "file://$release", from: "1.0.0")],
     targets: [
         .executableTarget(name: "Consumer", dependencies: [
             .product(name: "GAN", package: "medsynth"),

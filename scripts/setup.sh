@@ -24,6 +24,9 @@ if command -v python3 >/dev/null && ! python3 -c "import safetensors.numpy" 2>/d
 fi
 
 if [ "${MEDSYNTH_SKIP_BUILD:-0}" != 1 ]; then
+    # The tool is built for the machine that runs it here: AVX2/FMA on (see Package.swift);
+    # MEDSYNTH_NATIVE=0 builds a portable binary.
+    export MEDSYNTH_NATIVE="${MEDSYNTH_NATIVE-1}"
     swift build -c release 2>&1 | grep -E "error|warning: unre|Compiling medsynth|Build complete" >&2 || true
     test -x .build/release/medsynth || { echo "setup: release build failed" >&2; swift build -c release; exit 1; }
 fi
