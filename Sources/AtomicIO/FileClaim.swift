@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An exclusive claim on a piece of work, held as a file that names its holder's process: several
@@ -37,7 +37,7 @@ public final class FileClaim {
             }
             guard errno == EEXIST else { return nil }
             guard isStale(path) else { return nil }
-            unlink(path)                                    // a dead holder's claim: take it over
+            unlink(path)  // a dead holder's claim: take it over
         }
         return nil
     }
@@ -57,7 +57,8 @@ public final class FileClaim {
         guard FileManager.default.fileExists(atPath: path) else { return true }
         guard let holder = holder(path) else {
             // Written by `take` in one call right after creation: give a live writer a moment.
-            let age = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date)
+            let age =
+                (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date)
                 .map { Date().timeIntervalSince($0) } ?? 0
             return age > 5
         }

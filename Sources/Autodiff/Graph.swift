@@ -31,8 +31,10 @@ extension Tensor {
     /// Builds an op's result; records a node when grad mode is on and an input requires grad.
     /// `pullback(gradOutput, needs)` returns one gradient per input; `needs[i]` says whether
     /// input i wants one, so expensive gradients (e.g. a convolution's input) can be skipped.
-    static func result(_ output: Tensor, inputs: [Tensor],
-                       pullback: @escaping (_ grad: Tensor, _ needs: [Bool]) -> [Tensor?]) -> Tensor {
+    static func result(
+        _ output: Tensor, inputs: [Tensor],
+        pullback: @escaping (_ grad: Tensor, _ needs: [Bool]) -> [Tensor?]
+    ) -> Tensor {
         guard GradMode.isEnabled, inputs.contains(where: { $0.node != nil }) else { return output }
         let parents = inputs.map(\.node)
         let needs = parents.map { $0 != nil }

@@ -89,8 +89,11 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// A tensor of uninitialised values (for kernels that write every element).
     public init(uninitializedShape shape: [Int], layout: Layout = .plain) {
-        self.init(shape: shape, storage: layout.isPlain ? TensorStorage(count: shape.reduce(1, *))
-                                                        : TensorStorage(shape: shape, layout: layout))
+        self.init(
+            shape: shape,
+            storage: layout.isPlain
+                ? TensorStorage(count: shape.reduce(1, *))
+                : TensorStorage(shape: shape, layout: layout))
     }
 
     /// The physical layout of the storage.
@@ -125,8 +128,9 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     /// A tensor holding `scalars` (row-major) with `shape`.
     public init(shape: [Int], scalars: [Float]) throws {
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == scalars.count else {
-            throw TensorError.invalidShape(op: "Tensor(shape:scalars:)", shape: shape,
-                                           reason: "needs \(shape.reduce(1, *)) values, got \(scalars.count)")
+            throw TensorError.invalidShape(
+                op: "Tensor(shape:scalars:)", shape: shape,
+                reason: "needs \(shape.reduce(1, *)) values, got \(scalars.count)")
         }
         self.init(uninitializedShape: shape)
         scalars.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: scalars.count) }
@@ -139,16 +143,20 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
 
     /// Samples of N(mean, std^2) from `generator`.
-    public static func randomNormal(_ shape: [Int], mean: Float = 0, std: Float = 1,
-                                    generator: inout SeededGenerator) -> Tensor {
+    public static func randomNormal(
+        _ shape: [Int], mean: Float = 0, std: Float = 1,
+        generator: inout SeededGenerator
+    ) -> Tensor {
         let t = Tensor(uninitializedShape: shape)
         for i in 0..<t.count { t.storage.pointer[i] = mean + std * generator.normal() }
         return t
     }
 
     /// Samples of U(low, high) from `generator`.
-    public static func randomUniform(_ shape: [Int], low: Float = 0, high: Float = 1,
-                                     generator: inout SeededGenerator) -> Tensor {
+    public static func randomUniform(
+        _ shape: [Int], low: Float = 0, high: Float = 1,
+        generator: inout SeededGenerator
+    ) -> Tensor {
         let t = Tensor(uninitializedShape: shape)
         for i in 0..<t.count { t.storage.pointer[i] = low + (high - low) * generator.uniform() }
         return t

@@ -1,7 +1,7 @@
 import Autodiff
 import Datasets
-import Foundation
 import Evaluation
+import Foundation
 import NN
 import SeededRandom
 
@@ -16,8 +16,10 @@ public struct DataProvenance: Codable, Equatable, Sendable {
     /// The class selection the data was loaded with (nil: every class as stored).
     public var selection: ClassSelection?
 
-    public init(path: String, testPath: String? = nil, splitRatio: SplitRatio = .standard, splitSeed: UInt64,
-                selection: ClassSelection? = nil) {
+    public init(
+        path: String, testPath: String? = nil, splitRatio: SplitRatio = .standard, splitSeed: UInt64,
+        selection: ClassSelection? = nil
+    ) {
         (self.path, self.testPath, self.splitRatio, self.splitSeed) = (path, testPath, splitRatio, splitSeed)
         self.selection = selection
     }
@@ -36,9 +38,11 @@ public struct ClassifierMetadata: Codable, Equatable, Sendable {
     public var validation: EvaluationReport?
     public var test: EvaluationReport?
 
-    public init(config: ClassifierConfig, classNames: [String], preprocessing: Preprocessing,
-                training: TrainingOptions? = nil, data: DataProvenance? = nil, bestEpoch: Int? = nil,
-                validation: EvaluationReport? = nil, test: EvaluationReport? = nil) {
+    public init(
+        config: ClassifierConfig, classNames: [String], preprocessing: Preprocessing,
+        training: TrainingOptions? = nil, data: DataProvenance? = nil, bestEpoch: Int? = nil,
+        validation: EvaluationReport? = nil, test: EvaluationReport? = nil
+    ) {
         self.config = config; self.classNames = classNames; self.preprocessing = preprocessing
         self.training = training; self.data = data; self.bestEpoch = bestEpoch
         self.validation = validation; self.test = test
@@ -60,13 +64,14 @@ public enum ClassifierCheckpoint {
     public static func load(_ url: URL) throws -> (model: Classifier, metadata: ClassifierMetadata) {
         let file = try SafeTensors.read(url)
         guard file.metadata["format"] == format, let json = file.metadata["classifier"] else {
-            throw ClassificationError.notAClassifier(path: url.path, reason: "metadata format is \(file.metadata["format"] ?? "missing")")
+            throw ClassificationError.notAClassifier(
+                path: url.path, reason: "metadata format is \(file.metadata["format"] ?? "missing")")
         }
         let metadata: ClassifierMetadata
         do { metadata = try JSONDecoder().decode(ClassifierMetadata.self, from: Data(json.utf8)) } catch {
             throw ClassificationError.notAClassifier(path: url.path, reason: "unreadable classifier metadata: \(error)")
         }
-        var g = SeededGenerator(seed: 0)          // every weight is overwritten by the checkpoint
+        var g = SeededGenerator(seed: 0)  // every weight is overwritten by the checkpoint
         let model = Classifier(metadata.config, generator: &g)
         try model.loadStateDict(file.tensors)
         model.train(false)
@@ -93,9 +98,9 @@ public final class Predictor: @unchecked Sendable {
     /// Scores the model on a labelled set prepared with `metadata.preprocessing`.
     public func evaluate(_ set: LabeledImages) throws -> EvaluationReport {
         guard set.classNames == metadata.classNames else {
-            throw ClassificationError.invalidData(what: "evaluation set", reason: "classes \(set.classNames) differ from the model's \(metadata.classNames)")
+            throw ClassificationError.invalidData(
+                what: "evaluation set", reason: "classes \(set.classNames) differ from the model's \(metadata.classNames)")
         }
         return try Classification.evaluate(model, on: set)
     }
 }
-

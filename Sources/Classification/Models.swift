@@ -94,10 +94,10 @@ public final class Classifier: Layer {
             channels = widths[b]; side /= 2
         }
         layers += [
-            Flatten(),                                                        // (N, w * s * s), 128*3*3 at 28 px
-            Linear(channels * side * side, 128, generator: &g), ReLU(),       // (N, 128)
+            Flatten(),  // (N, w * s * s), 128*3*3 at 28 px
+            Linear(channels * side * side, 128, generator: &g), ReLU(),  // (N, 128)
             Dropout(c.dropout, generator: &g),
-            Linear(128, c.classes, generator: &g),                            // (N, K)
+            Linear(128, c.classes, generator: &g),  // (N, K)
         ]
         return Sequential(layers)
     }
@@ -115,9 +115,12 @@ final class BasicBlock: Layer {
         bn1 = BatchNorm2d(outChannels)
         conv2 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, bias: false, generator: &g)
         bn2 = BatchNorm2d(outChannels)
-        shortcut = stride != 1 || inChannels != outChannels
-            ? Sequential([Conv2d(inChannels, outChannels, kernelSize: 1, stride: stride, bias: false, generator: &g),
-                          BatchNorm2d(outChannels)])
+        shortcut =
+            stride != 1 || inChannels != outChannels
+            ? Sequential([
+                Conv2d(inChannels, outChannels, kernelSize: 1, stride: stride, bias: false, generator: &g),
+                BatchNorm2d(outChannels),
+            ])
             : nil
     }
 
@@ -125,8 +128,8 @@ final class BasicBlock: Layer {
         [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)] + (shortcut.map { [("shortcut", $0)] } ?? [])
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {                   // x: (N, Cin, H, W)
-        let y = try bn2(conv2(bn1(conv1(x)).relu()))                      // (N, Cout, H/stride, W/stride)
+    func callAsFunction(_ x: Tensor) throws -> Tensor {  // x: (N, Cin, H, W)
+        let y = try bn2(conv2(bn1(conv1(x)).relu()))  // (N, Cout, H/stride, W/stride)
         return try (y + (shortcut.map { try $0(x) } ?? x)).relu()
     }
 }
@@ -144,9 +147,9 @@ final class ResNet: Layer {
         let stemStride = c.imageSize >= 64 ? 2 : 1
         var stemLayers: [any Layer] = [
             Conv2d(c.channels, Self.widths[0], kernelSize: 3, stride: stemStride, padding: 1, bias: false, generator: &g),
-            BatchNorm2d(Self.widths[0]), ReLU(),                           // (N, 32, S', S'), S' = S or S/2
+            BatchNorm2d(Self.widths[0]), ReLU(),  // (N, 32, S', S'), S' = S or S/2
         ]
-        if c.imageSize >= 128 { stemLayers.append(MaxPool2d(3, stride: 2, padding: 1)) }   // (N, 32, S/4, S/4)
+        if c.imageSize >= 128 { stemLayers.append(MaxPool2d(3, stride: 2, padding: 1)) }  // (N, 32, S/4, S/4)
         stem = Sequential(stemLayers)
         var blocks: [any Layer] = []
         var inChannels = Self.widths[0]
@@ -166,6 +169,6 @@ final class ResNet: Layer {
     var children: [(String, any Module)] { [("stem", stem), ("stages", stages), ("fc", head)] }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try head(stages(stem(x)).globalAvgPool2d())                       // (N, 128) -> (N, K)
+        try head(stages(stem(x)).globalAvgPool2d())  // (N, 128) -> (N, K)
     }
 }

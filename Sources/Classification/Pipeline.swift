@@ -1,6 +1,6 @@
 import Datasets
-import Foundation
 import Evaluation
+import Foundation
 
 /// Everything one training run produced.
 public struct TrainingResult {
@@ -18,17 +18,21 @@ public struct TrainingResult {
 /// Trains on `train`, early-stops on `val`, scores the best model and the majority baseline on
 /// `test`, and writes the best model to `checkpoint` (rewritten with the test report at the end).
 /// Never looks at `test` before the best epoch is chosen.
-public func trainAndEvaluate(train: LabeledImages, val: LabeledImages, test: LabeledImages, config: ClassifierConfig,
-                             options: TrainingOptions, preprocessing: Preprocessing, data: DataProvenance?,
-                             checkpoint: URL, progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingResult {
+public func trainAndEvaluate(
+    train: LabeledImages, val: LabeledImages, test: LabeledImages, config: ClassifierConfig,
+    options: TrainingOptions, preprocessing: Preprocessing, data: DataProvenance?,
+    checkpoint: URL, progress: (TrainingEvent) -> Void = { _ in }
+) throws -> TrainingResult {
     guard test.count > 0 else { throw ClassificationError.invalidData(what: "test split", reason: "is empty") }
     let trainer = try ClassifierTrainer(config: config, options: options, train: train, val: val)
-    var metadata = ClassifierMetadata(config: config, classNames: train.classNames, preprocessing: preprocessing,
-                                      training: options, data: data)
-    let history = try trainer.run(checkpoint: { model, report, epoch in
-        metadata.bestEpoch = epoch; metadata.validation = report
-        try ClassifierCheckpoint.save(model, metadata: metadata, to: checkpoint)
-    }, progress: progress)
+    var metadata = ClassifierMetadata(
+        config: config, classNames: train.classNames, preprocessing: preprocessing,
+        training: options, data: data)
+    let history = try trainer.run(
+        checkpoint: { model, report, epoch in
+            metadata.bestEpoch = epoch; metadata.validation = report
+            try ClassifierCheckpoint.save(model, metadata: metadata, to: checkpoint)
+        }, progress: progress)
     let report = try evaluate(trainer.model, on: test)
     metadata.test = report
     try ClassifierCheckpoint.save(trainer.model, metadata: metadata, to: checkpoint)

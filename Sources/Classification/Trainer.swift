@@ -1,9 +1,9 @@
 import Autodiff
 import Datasets
-import Foundation
-import Privacy
 import Evaluation
+import Foundation
 import NN
+import Privacy
 import SeededRandom
 
 /// The validation score early stopping watches.
@@ -148,25 +148,31 @@ public final class ClassifierTrainer {
         for (name, set) in [("training set", train), ("validation set", val)] {
             guard (set.channels, set.height, set.width) == (config.channels, config.imageSize, config.imageSize) else {
                 throw ClassificationError.invalidData(
-                    what: name, reason: "images are \(set.channels)x\(set.height)x\(set.width), the model expects "
+                    what: name,
+                    reason: "images are \(set.channels)x\(set.height)x\(set.width), the model expects "
                         + "\(config.channels)x\(config.imageSize)x\(config.imageSize)")
             }
             guard set.count > 0 else { throw ClassificationError.invalidData(what: name, reason: "is empty") }
             guard set.classNames.count == config.classes else {
-                throw ClassificationError.invalidData(what: name, reason: "has \(set.classNames.count) classes, the model \(config.classes)")
+                throw ClassificationError.invalidData(
+                    what: name, reason: "has \(set.classNames.count) classes, the model \(config.classes)")
             }
         }
         guard options.batchSize > 1, options.epochs > 0, options.patience > 0 else {
-            throw ClassificationError.invalidConfig(field: "training options", value: "batch \(options.batchSize), epochs "
-                + "\(options.epochs), patience \(options.patience)", reason: "batch size must be > 1, epochs and patience > 0")
+            throw ClassificationError.invalidConfig(
+                field: "training options",
+                value: "batch \(options.batchSize), epochs "
+                    + "\(options.epochs), patience \(options.patience)", reason: "batch size must be > 1, epochs and patience > 0"
+            )
         }
         var g = SeededGenerator(seed: options.seed)
         model = Classifier(config, generator: &g)
         if let path = options.initialCheckpoint {
             let (initial, metadata) = try ClassifierCheckpoint.load(URL(fileURLWithPath: path))
             guard metadata.config == config else {
-                throw ClassificationError.invalidConfig(field: "initial checkpoint", value: path,
-                                                        reason: "its model is \(metadata.config), this one \(config)")
+                throw ClassificationError.invalidConfig(
+                    field: "initial checkpoint", value: path,
+                    reason: "its model is \(metadata.config), this one \(config)")
             }
             try model.loadStateDict(initial.stateDict())
         }
@@ -177,15 +183,20 @@ public final class ClassifierTrainer {
         if let p = options.privacy {
             let delta = p.delta(trainingImages: train.count)
             guard delta > 0, delta < 1 / Double(train.count) else {
-                throw ClassificationError.invalidConfig(field: "privacy delta", value: "\(delta)",
-                                                        reason: "must be in (0, 1/n) with n = \(train.count) training images")
+                throw ClassificationError.invalidConfig(
+                    field: "privacy delta", value: "\(delta)",
+                    reason: "must be in (0, 1/n) with n = \(train.count) training images")
             }
             let batch = min(options.batchSize, train.count)
             let steps = options.epochs * max(1, train.count / batch)
-            let sigma = try p.noiseMultiplier ?? RDPAccountant.noiseMultiplier(
-                targetEpsilon: p.targetEpsilon ?? 1, delta: delta, samplingRate: Double(batch) / Double(train.count), steps: steps)
-            dpsgd = try DPSGD(module: model, noiseMultiplier: sigma, maxGradNorm: p.maxGradNorm, expectedBatchSize: batch,
-                              datasetSize: train.count, seed: streamSeed(0xD9))
+            let sigma =
+                try p.noiseMultiplier
+                ?? RDPAccountant.noiseMultiplier(
+                    targetEpsilon: p.targetEpsilon ?? 1, delta: delta, samplingRate: Double(batch) / Double(train.count),
+                    steps: steps)
+            dpsgd = try DPSGD(
+                module: model, noiseMultiplier: sigma, maxGradNorm: p.maxGradNorm, expectedBatchSize: batch,
+                datasetSize: train.count, seed: streamSeed(0xD9))
         }
     }
 
@@ -203,8 +214,9 @@ public final class ClassifierTrainer {
     public func batches(epoch: Int) -> [[Int]] {
         let size = options.batchSize, n = train.count
         if options.oversample {
-            var sampler = ClassBalancedSampler(labels: train.labels, classCount: model.config.classes,
-                                               seed: streamSeed(0xBA1 + UInt64(epoch)))
+            var sampler = ClassBalancedSampler(
+                labels: train.labels, classCount: model.config.classes,
+                seed: streamSeed(0xBA1 + UInt64(epoch)))
             return (0..<(n + size - 1) / size).map { _ in sampler.nextBatch(size: size) }
         }
         return epochBatches(count: n, batchSize: size, epoch: epoch, seed: options.seed).filter { $0.count > 1 }
@@ -220,8 +232,10 @@ public final class ClassifierTrainer {
     /// best weights (highest score, then lowest validation loss) (and writes them with `checkpoint` when given), and stops after `patience`
     /// epochs without improvement. The model holds the best weights when this returns, or the
     /// last epoch's with `keepLastEpoch` (as Keras reports a run: the paper replica).
-    public func run(keepLastEpoch: Bool = false, checkpoint: ((Classifier, EvaluationReport, Int) throws -> Void)? = nil,
-                    progress: (TrainingEvent) -> Void = { _ in }) throws -> TrainingHistory {
+    public func run(
+        keepLastEpoch: Bool = false, checkpoint: ((Classifier, EvaluationReport, Int) throws -> Void)? = nil,
+        progress: (TrainingEvent) -> Void = { _ in }
+    ) throws -> TrainingHistory {
         var history = TrainingHistory(monitor: options.monitor)
         var augmenter = options.augmentation.map {
             Augmenter(options: $0, scaling: .unit, seed: streamSeed(0xA06))
@@ -230,7 +244,9 @@ public final class ClassifierTrainer {
         var sinceBest = 0, bestLoss = Double.infinity
         for epoch in 0..<options.epochs {
             let start = Date()
-            if let schedule = options.schedule { optimizer.learningRate = schedule.rate(base: options.learningRate, epoch: epoch) }
+            if let schedule = options.schedule {
+                optimizer.learningRate = schedule.rate(base: options.learningRate, epoch: epoch)
+            }
             let plan = batches(epoch: epoch)
             model.train(true)
             var lossSum = 0.0, correct = 0, seen = 0
@@ -245,7 +261,7 @@ public final class ClassifierTrainer {
                     try dpsgd.step(examples: indices) { i in
                         var (pixels, labels) = train.gather([i])
                         augmenter?.apply(toBatch: &pixels, count: 1, channels: c, height: s, width: s)
-                        let logits = try model(try Tensor(shape: [1, c, s, s], scalars: pixels))   // (1, K)
+                        let logits = try model(try Tensor(shape: [1, c, s, s], scalars: pixels))  // (1, K)
                         if argmaxRows(logits.scalars, classCount: model.config.classes)[0] == labels[0] { correct += 1 }
                         let l = try loss(logits: logits, labels: labels)
                         batchLoss += Double(l.item)
@@ -253,7 +269,10 @@ public final class ClassifierTrainer {
                     }
                     optimizer.step()
                     lossSum += batchLoss; seen += indices.count
-                    progress(.batch(epoch: epoch, batch: b + 1, batches: stepsPerEpoch, loss: Float(batchLoss / Double(max(indices.count, 1)))))
+                    progress(
+                        .batch(
+                            epoch: epoch, batch: b + 1, batches: stepsPerEpoch,
+                            loss: Float(batchLoss / Double(max(indices.count, 1)))))
                 }
             }
             for (b, indices) in plan.enumerated() where dpsgd == nil {
@@ -261,7 +280,7 @@ public final class ClassifierTrainer {
                 augmenter?.apply(toBatch: &pixels, count: indices.count, channels: c, height: s, width: s)
                 let x = try Tensor(shape: [indices.count, c, s, s], scalars: pixels)
                 model.zeroGrad()
-                let logits = try model(x)                                    // (B, K)
+                let logits = try model(x)  // (B, K)
                 let l = try loss(logits: logits, labels: labels)
                 l.backward()
                 optimizer.step()
@@ -271,11 +290,12 @@ public final class ClassifierTrainer {
                 progress(.batch(epoch: epoch, batch: b + 1, batches: plan.count, loss: l.item))
             }
             let report = try evaluate(model, on: val)
-            let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
-                                     trainAccuracy: Double(correct) / Double(max(seen, 1)), valLoss: report.loss ?? .nan,
-                                     valAccuracy: report.accuracy, valMacroF1: report.macroF1,
-                                     valBalancedAccuracy: report.balancedAccuracy, seconds: Date().timeIntervalSince(start),
-                                     learningRate: optimizer.learningRate)
+            let record = EpochRecord(
+                epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
+                trainAccuracy: Double(correct) / Double(max(seen, 1)), valLoss: report.loss ?? .nan,
+                valAccuracy: report.accuracy, valMacroF1: report.macroF1,
+                valBalancedAccuracy: report.balancedAccuracy, seconds: Date().timeIntervalSince(start),
+                learningRate: optimizer.learningRate)
             history.epochs.append(record)
             let score = options.monitor.value(report), valLoss = report.loss ?? .infinity
             // NOTE: ties on the score break by validation loss: a model still predicting one class
@@ -321,7 +341,7 @@ public func predictProbabilities(_ model: Classifier, pixels: [Float], count: In
     for start in stride(from: 0, to: count, by: batchSize) {
         let n = min(batchSize, count - start)
         let x = try Tensor(shape: [n, c, s, s], scalars: Array(pixels[start * size..<(start + n) * size]))
-        out += try noGrad { try model(x).softmax().scalars }                 // (n, K)
+        out += try noGrad { try model(x).softmax().scalars }  // (n, K)
     }
     return out
 }

@@ -19,10 +19,11 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     public var contrast: Float
 
     /// Creates options; defaults are the usual mild medical-imaging set.
-    public init(horizontalFlip: Bool = true, verticalFlip: Bool = false, maxRotationDegrees: Float = 15,
-                maxShift: Float = 0.1, zoom: ClosedRange<Float> = 0.9...1.1, brightness: Float = 0.1,
-                contrast: Float = 0.1)
-    {
+    public init(
+        horizontalFlip: Bool = true, verticalFlip: Bool = false, maxRotationDegrees: Float = 15,
+        maxShift: Float = 0.1, zoom: ClosedRange<Float> = 0.9...1.1, brightness: Float = 0.1,
+        contrast: Float = 0.1
+    ) {
         self.horizontalFlip = horizontalFlip
         self.verticalFlip = verticalFlip
         self.maxRotationDegrees = maxRotationDegrees
@@ -80,8 +81,9 @@ public struct Augmenter: Sendable {
         let offset = symmetric(o.brightness) * (scaling.white - scaling.black)
         let gain = 1 + symmetric(o.contrast)
         if flipX || flipY || angle != 0 || shiftX != 0 || shiftY != 0 || zoom != 1 {
-            image = warp(image, channels: channels, height: height, width: width, flipX: flipX, flipY: flipY,
-                         angle: angle, shift: (shiftX, shiftY), zoom: zoom)
+            image = warp(
+                image, channels: channels, height: height, width: width, flipX: flipX, flipY: flipY,
+                angle: angle, shift: (shiftX, shiftY), zoom: zoom)
         }
         if offset != 0 || gain != 1 {
             let area = height * width
@@ -98,9 +100,10 @@ public struct Augmenter: Sendable {
     private mutating func symmetric(_ limit: Float) -> Float { (rng.uniform() * 2 - 1) * limit }
 
     /// Output pixel (x, y) samples the source at the inverse map: undo shift, zoom, rotation, flip.
-    private func warp(_ src: [Float], channels: Int, height: Int, width: Int, flipX: Bool, flipY: Bool,
-                      angle: Float, shift: (Float, Float), zoom: Float) -> [Float]
-    {
+    private func warp(
+        _ src: [Float], channels: Int, height: Int, width: Int, flipX: Bool, flipY: Bool,
+        angle: Float, shift: (Float, Float), zoom: Float
+    ) -> [Float] {
         var out = [Float](repeating: scaling.black, count: src.count)
         let cx = Float(width - 1) / 2, cy = Float(height - 1) / 2
         let cosA = cos(angle), sinA = sin(angle)

@@ -57,13 +57,15 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
             self.classes = try Self.entries(classes, option: "--classes").map { entry in
                 let (name, rest) = Self.split(entry, at: "=")
                 guard let name = name.nonEmpty else {
-                    throw DatasetError.invalidOption(name: "--classes", value: classes, reason: "entry '\(entry)' has no class name")
+                    throw DatasetError.invalidOption(
+                        name: "--classes", value: classes, reason: "entry '\(entry)' has no class name")
                 }
                 guard let rest else { return OutputClass(name: name, sources: [name]) }
                 let sources = rest.split(separator: "+", omittingEmptySubsequences: false).map(Self.trim)
                 guard !sources.isEmpty, sources.allSatisfy({ !$0.isEmpty && !$0.contains("=") }) else {
-                    throw DatasetError.invalidOption(name: "--classes", value: classes,
-                                                     reason: "entry '\(entry)': expected NAME=SOURCE or NAME=SOURCE+SOURCE+...")
+                    throw DatasetError.invalidOption(
+                        name: "--classes", value: classes,
+                        reason: "entry '\(entry)': expected NAME=SOURCE or NAME=SOURCE+SOURCE+...")
                 }
                 return OutputClass(name: name, sources: sources)
             }
@@ -72,12 +74,14 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
             caps = try Self.entries(subsample, option: "--subsample").map { entry in
                 let (name, rest) = Self.split(entry, at: "=")
                 guard let name = name.nonEmpty, let rest, let count = Int(rest) else {
-                    throw DatasetError.invalidOption(name: "--subsample", value: subsample,
-                                                     reason: "entry '\(entry)': expected CLASS=N, e.g. benign=1800")
+                    throw DatasetError.invalidOption(
+                        name: "--subsample", value: subsample,
+                        reason: "entry '\(entry)': expected CLASS=N, e.g. benign=1800")
                 }
                 guard count > 0 else {
-                    throw DatasetError.invalidOption(name: "--subsample", value: subsample,
-                                                     reason: "entry '\(entry)': a class must keep at least 1 image")
+                    throw DatasetError.invalidOption(
+                        name: "--subsample", value: subsample,
+                        reason: "entry '\(entry)': a class must keep at least 1 image")
                 }
                 return Cap(className: name, count: count)
             }
@@ -96,8 +100,9 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
                 throw DatasetError.invalidOption(name: "--classes", value: text, reason: "class '\(name)' is listed twice")
             }
             if let source = Self.firstRepeat(classes.flatMap(\.sources)) {
-                throw DatasetError.invalidOption(name: "--classes", value: text,
-                                                 reason: "source class '\(source)' is used twice: each image belongs to one class")
+                throw DatasetError.invalidOption(
+                    name: "--classes", value: text,
+                    reason: "source class '\(source)' is used twice: each image belongs to one class")
             }
         }
         let text = caps.map { "\($0.className)=\($0.count)" }.joined(separator: ",")
@@ -105,15 +110,20 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
             throw DatasetError.invalidOption(name: "--subsample", value: text, reason: "class '\(name)' is capped twice")
         }
         if let cap = caps.first(where: { $0.count < 1 }) {
-            throw DatasetError.invalidOption(name: "--subsample", value: text,
-                                             reason: "'\(cap.className)=\(cap.count)': a class must keep at least 1 image")
+            throw DatasetError.invalidOption(
+                name: "--subsample", value: text,
+                reason: "'\(cap.className)=\(cap.count)': a class must keep at least 1 image")
         }
     }
 
     /// `"benign=melanocytic_nevus, malignant=melanoma; subsample benign=1800 (seed 0)"`.
     public var description: String {
-        var parts = [classes.map { $0.map { $0.sources == [$0.name] ? $0.name : "\($0.name)=\($0.sources.joined(separator: "+"))" }
-            .joined(separator: ",") } ?? "all classes"]
+        var parts = [
+            classes.map {
+                $0.map { $0.sources == [$0.name] ? $0.name : "\($0.name)=\($0.sources.joined(separator: "+"))" }
+                    .joined(separator: ",")
+            } ?? "all classes"
+        ]
         if !caps.isEmpty {
             parts.append("subsample " + caps.map { "\($0.className)=\($0.count)" }.joined(separator: ",") + " (seed \(seed))")
         }
@@ -132,7 +142,7 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
         try validate()
         let known = dataset.images.classNames
         let outputs = classes ?? known.map { OutputClass(name: $0, sources: [$0]) }
-        var labelOf = [Int: Int]()                                  // source label -> output label
+        var labelOf = [Int: Int]()  // source label -> output label
         for (k, output) in outputs.enumerated() {
             for source in output.sources {
                 guard let label = known.firstIndex(of: source) else {
@@ -146,7 +156,8 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
         for cap in caps where !outputs.contains(where: { $0.name == cap.className }) {
             throw DatasetError.classSelection(
                 path: dataset.path, option: "--subsample",
-                reason: "class '\(cap.className)' is not a selected class; they are \(outputs.map(\.name).joined(separator: ", "))")
+                reason:
+                    "class '\(cap.className)' is not a selected class; they are \(outputs.map(\.name).joined(separator: ", "))")
         }
         var members = [[Int]](repeating: [], count: outputs.count)  // dataset indices per output class
         for (i, label) in dataset.images.labels.enumerated() { if let k = labelOf[label] { members[k].append(i) } }
@@ -155,7 +166,8 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
         for cap in caps {
             let k = outputs.firstIndex { $0.name == cap.className }!
             guard members[k].count > cap.count else {
-                warnings.append("--subsample \(cap.className)=\(cap.count): the class has only \(members[k].count) images; all kept")
+                warnings.append(
+                    "--subsample \(cap.className)=\(cap.count): the class has only \(members[k].count) images; all kept")
                 continue
             }
             var rng = root.fork(UInt64(k))
@@ -165,7 +177,8 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
         }
         let kept = members.flatMap { $0 }.sorted()
         guard !kept.isEmpty else {
-            throw DatasetError.classSelection(path: dataset.path, option: "--classes", reason: "the selection (\(self)) leaves no image")
+            throw DatasetError.classSelection(
+                path: dataset.path, option: "--classes", reason: "the selection (\(self)) leaves no image")
         }
         var images = dataset.images.subset(kept)
         images.classNames = outputs.map(\.name)

@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
-import Hashing
+    import FoundationNetworking
+    import Hashing
 #endif
 
 /// What `fetchMedMNIST` did.
@@ -31,9 +32,10 @@ public let medMNISTSizes = [28, 64, 128, 224]
 /// expected MD5 is `md5` if given, else the published one (none for an unknown name with a
 /// `url`: then the file is kept unverified). A verified file already in the cache is reused.
 /// On a mismatch nothing is left in the cache.
-public func fetchMedMNIST(name: String, size: Int = 28, cacheDirectory: String = defaultCacheDirectory,
-                          url: String? = nil, md5: String? = nil) async throws -> FetchResult
-{
+public func fetchMedMNIST(
+    name: String, size: Int = 28, cacheDirectory: String = defaultCacheDirectory,
+    url: String? = nil, md5: String? = nil
+) async throws -> FetchResult {
     guard medMNISTSizes.contains(size) else {
         throw DatasetError.invalidOption(name: "size", value: "\(size)", reason: "MedMNIST sizes are 28, 64, 128, 224")
     }

@@ -2,9 +2,9 @@ import AtomicIO
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #else
-import Darwin
+    import Darwin
 #endif
 
 /// Opens a regular file for reading; errors carry the errno message. The caller closes `fd`.

@@ -57,8 +57,9 @@ public func decodeImage(_ bytes: [UInt8], path: String, maxPixels: Int = default
     case .jpeg: return try decodeJPEG(bytes, path: path, maxPixels: maxPixels)
     case nil:
         // A PNG or JPEG cut inside its signature is still "truncated", not "not an image".
-        if bytes.count < 8, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A].starts(with: bytes)
-            || [0xFF, 0xD8, 0xFF].starts(with: bytes)
+        if bytes.count < 8,
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A].starts(with: bytes)
+                || [0xFF, 0xD8, 0xFF].starts(with: bytes)
         {
             throw DatasetError.truncated(path: path, reason: "file ends inside the signature")
         }
@@ -99,7 +100,8 @@ func decodePNG(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> Decoded
         let channels = color ? 3 : 1
         // Read with alpha when the file has it (8-bit sRGB output is not premultiplied), then drop
         // it: this keeps the stored colour values rather than compositing onto a background.
-        image.format = (color ? png_uint_32(PNG_FORMAT_RGB) : png_uint_32(PNG_FORMAT_GRAY))
+        image.format =
+            (color ? png_uint_32(PNG_FORMAT_RGB) : png_uint_32(PNG_FORMAT_GRAY))
             | (alpha ? png_uint_32(PNG_FORMAT_FLAG_ALPHA) : 0)
         image.flags |= png_uint_32(PNG_IMAGE_FLAG_16BIT_sRGB)
         let stored = channels + (alpha ? 1 : 0)
@@ -142,7 +144,7 @@ private func pngError(_ image: inout png_image, path: String) -> DatasetError {
 /// Encodes 8-bit gray (1 channel) or RGB (3 channels) HWC pixels as a PNG file's bytes.
 public func encodePNG(pixels: [UInt8], width: Int, height: Int, channels: Int) throws -> [UInt8] {
     guard channels == 1 || channels == 3, width > 0, height > 0,
-          pixels.count == width * height * channels
+        pixels.count == width * height * channels
     else {
         throw DatasetError.invalidOption(
             name: "PNG image", value: "\(width)x\(height)x\(channels)",
@@ -206,8 +208,9 @@ func decodeJPEG(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> Decode
     // only a warning; we want such files reported, so warnings stop decoding.
     let status = pixels.withUnsafeMutableBufferPointer { dst in
         bytes.withUnsafeBufferPointer { src in
-            tjDecompress2(handle, src.baseAddress, UInt(bytes.count), dst.baseAddress, width, 0, height,
-                          Int32(gray ? TJPF_GRAY.rawValue : TJPF_RGB.rawValue), TJFLAG_STOPONWARNING)
+            tjDecompress2(
+                handle, src.baseAddress, UInt(bytes.count), dst.baseAddress, width, 0, height,
+                Int32(gray ? TJPF_GRAY.rawValue : TJPF_RGB.rawValue), TJFLAG_STOPONWARNING)
         }
     }
     guard status == 0 else { throw jpegError(handle, path: path, hasEnd: bytes.suffix(2).elementsEqual([0xFF, 0xD9])) }
@@ -234,8 +237,9 @@ public func writeFakeClassFolders(in folder: String, perClass: Int = 16, seed: U
         try FileManager.default.createDirectory(atPath: classFolder, withIntermediateDirectories: true)
         for i in 0..<perClass {
             let pixels = (0..<(28 * 28)).map { _ in UInt8(min(255, Float(k * 120) + g.uniform() * 120)) }
-            try writePNG(to: (classFolder as NSString).appendingPathComponent("\(i).png"), pixels: pixels, width: 28, height: 28,
-                         channels: 1)
+            try writePNG(
+                to: (classFolder as NSString).appendingPathComponent("\(i).png"), pixels: pixels, width: 28, height: 28,
+                channels: 1)
         }
     }
     return folder

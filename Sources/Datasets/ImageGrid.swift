@@ -4,8 +4,10 @@ public enum ImageGrid {
     /// Lays out `count` images (NCHW Floats in [-1, 1], each `channels` x `height` x `width`) as
     /// `columns` per row with a 2-pixel gap, each enlarged `scale` times (nearest neighbour);
     /// returns HWC bytes and the size.
-    public static func compose(_ pixels: [Float], count n: Int, channels c: Int, height h: Int, width w: Int, columns: Int,
-                               scale: Int = 1) -> (pixels: [UInt8], width: Int, height: Int, channels: Int) {
+    public static func compose(
+        _ pixels: [Float], count n: Int, channels c: Int, height h: Int, width w: Int, columns: Int,
+        scale: Int = 1
+    ) -> (pixels: [UInt8], width: Int, height: Int, channels: Int) {
         precondition(pixels.count == n * c * h * w, "\(pixels.count) values for \(n) images of \(c)x\(h)x\(w)")
         let rows = (n + columns - 1) / columns, gap = 2
         let cellH = h * scale, cellW = w * scale
@@ -27,8 +29,9 @@ public enum ImageGrid {
 
     /// Composes square images and writes the grid PNG atomically (enlarged 2x below 64 pixels).
     public static func write(_ pixels: [Float], count: Int, channels: Int, size: Int, columns: Int, to path: String) throws {
-        let g = compose(pixels, count: count, channels: channels, height: size, width: size, columns: columns,
-                        scale: size < 64 ? 2 : 1)
+        let g = compose(
+            pixels, count: count, channels: channels, height: size, width: size, columns: columns,
+            scale: size < 64 ? 2 : 1)
         try writePNG(to: path, pixels: g.pixels, width: g.width, height: g.height, channels: g.channels)
     }
 }

@@ -43,9 +43,10 @@ public struct InspectionReport: Codable, Sendable {
 /// Loads a dataset, splits it (its own splits, or stratified by `ratio` and `seed`) and
 /// summarises it. Unreadable files and empty class folders are listed, never fatal (unless
 /// `options.strict`), so one look shows every problem in the tree.
-public func inspectDataset(at path: String, options: LoadOptions = LoadOptions(),
-                           ratio: SplitRatio = .standard, seed: UInt64 = 0) throws -> InspectionReport
-{
+public func inspectDataset(
+    at path: String, options: LoadOptions = LoadOptions(),
+    ratio: SplitRatio = .standard, seed: UInt64 = 0
+) throws -> InspectionReport {
     var options = options
     options.keepEmptyClasses = true
     let loaded = try loadDataset(at: path, options: options)
@@ -62,9 +63,10 @@ public func inspectDataset(at path: String, options: LoadOptions = LoadOptions()
             shapes[loaded.originalShapes[i].description, default: 0] += 1
         }
         let n = members.count
-        return .init(name: images.classNames[label], counts: perSplit, total: n,
-                     share: images.count == 0 ? 0 : Double(n) / Double(images.count),
-                     imbalanceRatio: n == 0 ? 0 : Double(largest) / Double(n), shapes: shapes)
+        return .init(
+            name: images.classNames[label], counts: perSplit, total: n,
+            share: images.count == 0 ? 0 : Double(n) / Double(images.count),
+            imbalanceRatio: n == 0 ? 0 : Double(largest) / Double(n), shapes: shapes)
     }
     var totals = Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0.rawValue, 0) })
     for s in split.splits { totals[s.rawValue, default: 0] += 1 }

@@ -80,9 +80,10 @@ public struct LabeledImages: Sendable {
     public var sources: [SampleSource]
 
     /// Creates a set; the array sizes must agree with the dimensions.
-    public init(classNames: [String], channels: Int, height: Int, width: Int, pixels: [Float],
-                labels: [Int], sources: [SampleSource])
-    {
+    public init(
+        classNames: [String], channels: Int, height: Int, width: Int, pixels: [Float],
+        labels: [Int], sources: [SampleSource]
+    ) {
         precondition(labels.count == sources.count, "labels and sources differ in count")
         precondition(pixels.count == labels.count * channels * height * width, "pixel count mismatch")
         self.classNames = classNames
@@ -121,7 +122,8 @@ public struct LabeledImages: Sendable {
     /// A new set holding `indices`, in that order.
     public func subset(_ indices: [Int]) -> LabeledImages {
         let (pixels, labels) = gather(indices)
-        return LabeledImages(classNames: classNames, channels: channels, height: height, width: width,
-                             pixels: pixels, labels: labels, sources: indices.map { sources[$0] })
+        return LabeledImages(
+            classNames: classNames, channels: channels, height: height, width: width,
+            pixels: pixels, labels: labels, sources: indices.map { sources[$0] })
     }
 }

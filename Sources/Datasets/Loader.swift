@@ -21,10 +21,11 @@ public struct LoadOptions: Sendable {
     public var keepEmptyClasses = false
 
     /// Creates loading options.
-    public init(preprocessing: Preprocessing = Preprocessing(), classes: [String]? = nil,
-                strict: Bool = false, maxPixels: Int = defaultMaxPixels, selection: ClassSelection? = nil,
-                maxReadBytes: Int = defaultMaxArchiveBytes)
-    {
+    public init(
+        preprocessing: Preprocessing = Preprocessing(), classes: [String]? = nil,
+        strict: Bool = false, maxPixels: Int = defaultMaxPixels, selection: ClassSelection? = nil,
+        maxReadBytes: Int = defaultMaxArchiveBytes
+    ) {
         self.preprocessing = preprocessing
         self.classes = classes
         self.strict = strict
@@ -73,7 +74,8 @@ public func loadDataset(at path: String, options: LoadOptions = LoadOptions()) t
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         throw DatasetError.notFound(path: path)
     }
-    let loaded = isDirectory.boolValue
+    let loaded =
+        isDirectory.boolValue
         ? try loadClassFolders(at: path, options: options)
         : try loadNPZ(at: path, options: options)
     return try options.selection?.apply(to: loaded) ?? loaded
@@ -132,9 +134,12 @@ func loadClassFolders(at root: String, options: LoadOptions) throws -> LoadedDat
                 let image = try decodeImage(bytes, path: file, maxPixels: options.maxPixels)
                 let source = SampleSource(location: file, sha256: sha256Hex(bytes))
                 image.pixels.withUnsafeBufferPointer {
-                    accumulator.append($0, shape: ImageShape(width: image.width, height: image.height,
-                                                             channels: image.channels),
-                                       label: label, source: source)
+                    accumulator.append(
+                        $0,
+                        shape: ImageShape(
+                            width: image.width, height: image.height,
+                            channels: image.channels),
+                        label: label, source: source)
                 }
             } catch let error as DatasetError {
                 if options.strict { throw error }
@@ -208,8 +213,9 @@ func loadNPZ(at path: String, options: LoadOptions) throws -> LoadedDataset {
             for n in 0..<part.count {
                 let label = part.labels[n]
                 guard (0..<classNames.count).contains(label) else {
-                    throw DatasetError.labelOutOfRange(path: path, entry: "\(part.split.rawValue)_labels",
-                                                       label: label, classCount: classNames.count)
+                    throw DatasetError.labelOutOfRange(
+                        path: path, entry: "\(part.split.rawValue)_labels",
+                        label: label, classCount: classNames.count)
                 }
                 let slice = UnsafeBufferPointer(rebasing: all[n * imageBytes..<(n + 1) * imageBytes])
                 let source = SampleSource(location: "\(path)#\(part.imagesEntry)[\(n)]", sha256: sha256Hex(slice))

@@ -19,8 +19,10 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
     public var sourceClass: String?
 
     /// Creates a manifest row (the GAN layer uses `synthetic: true` for generated images).
-    public init(index: Int, source: String, className: String, split: Split, sha256: String, synthetic: Bool,
-                sourceClass: String? = nil) {
+    public init(
+        index: Int, source: String, className: String, split: Split, sha256: String, synthetic: Bool,
+        sourceClass: String? = nil
+    ) {
         self.index = index
         self.source = source
         self.className = className
@@ -99,6 +101,7 @@ public func writeSplitManifest(_ split: SplitDataset, to path: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let folder = (path as NSString).deletingLastPathComponent
-    try writeFileAtomically(Array(try encoder.encode(Record(selection: selection, summary: selection.description, counts: counts))),
-                            to: (folder.isEmpty ? "." : folder) + "/selection.json")
+    try writeFileAtomically(
+        Array(try encoder.encode(Record(selection: selection, summary: selection.description, counts: counts))),
+        to: (folder.isEmpty ? "." : folder) + "/selection.json")
 }

@@ -54,7 +54,7 @@ public struct NPYDType: Equatable, Sendable, CustomStringConvertible {
     public init?(descr: String) {
         let chars = Array(descr)
         guard chars.count >= 3, "<>|=".contains(chars[0]), let size = Int(String(chars[2...])),
-              [1, 2, 4, 8].contains(size)
+            [1, 2, 4, 8].contains(size)
         else { return nil }
         switch chars[1] {
         case "u": (signed, isBool) = (false, false)

@@ -37,8 +37,10 @@ public func writeNPZ(_ arrays: [(name: String, array: NPYArray)], to path: Strin
         let archive = try Archive(accessMode: .create)
         for (name, array) in arrays {
             let data = Data(encodeNPY(array))
-            try archive.addEntry(with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
-                                 compressionMethod: .deflate) { position, size in
+            try archive.addEntry(
+                with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
+                compressionMethod: .deflate
+            ) { position, size in
                 data.subdata(in: Int(position)..<Int(position) + size)
             }
         }

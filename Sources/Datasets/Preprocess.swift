@@ -124,9 +124,10 @@ struct ImageAccumulator {
     private var workChannels: Int { options.channels ?? 3 }
 
     mutating func append(_ src: UnsafeBufferPointer<UInt8>, shape: ImageShape, label: Int, source: SampleSource) {
-        preprocessImage(src, width: shape.width, height: shape.height, channels: shape.channels,
-                        outChannels: workChannels, size: options.imageSize, scaling: options.scaling,
-                        into: &pixels)
+        preprocessImage(
+            src, width: shape.width, height: shape.height, channels: shape.channels,
+            outChannels: workChannels, size: options.imageSize, scaling: options.scaling,
+            into: &pixels)
         sawColour = sawColour || shape.channels == 3
         if shape.channels == 3 { colourCount += 1; firstColour = firstColour ?? source.location }
         labels.append(label)
@@ -138,8 +139,10 @@ struct ImageAccumulator {
     /// (`channels: nil` keeps colour when any image has it).
     var channelWarnings: [String] {
         guard options.channels == nil, let firstColour, colourCount < labels.count else { return [] }
-        return ["\(colourCount) of \(labels.count) images are colour (first: \(firstColour)), so all are loaded as 3 channels; "
-                + "pass --channels 1 to read them as gray"]
+        return [
+            "\(colourCount) of \(labels.count) images are colour (first: \(firstColour)), so all are loaded as 3 channels; "
+                + "pass --channels 1 to read them as gray"
+        ]
     }
 
     /// The final set; with `channels: nil` and only gray sources, drops the replicated planes.
@@ -150,7 +153,8 @@ struct ImageAccumulator {
             channels = 1
             out = (0..<labels.count).flatMap { n in pixels[n * 3 * area..<(n * 3 + 1) * area] }
         }
-        return LabeledImages(classNames: classNames, channels: channels, height: size, width: size,
-                             pixels: out, labels: labels, sources: sources)
+        return LabeledImages(
+            classNames: classNames, channels: channels, height: size, width: size,
+            pixels: out, labels: labels, sources: sources)
     }
 }

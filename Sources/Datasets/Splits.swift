@@ -22,7 +22,7 @@ public struct SplitRatio: Codable, Equatable, Sendable, CustomStringConvertible 
     public init(parsing text: String) throws {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) }
         guard parts.count == 2 || parts.count == 3, parts.allSatisfy({ $0 != nil && $0!.isFinite && $0! >= 0 }),
-              let train = parts[0], train > 0
+            let train = parts[0], train > 0
         else {
             throw DatasetError.invalidOption(
                 name: "split ratio", value: text, reason: "expected train:val:test of non-negative numbers, e.g. 8:1:1")
@@ -53,8 +53,10 @@ public struct SplitAssignment: Sendable {
 /// With `groups` (one key per sample, e.g. its SHA-256), samples that share a key end up in
 /// one split: each takes the split of the group's first sample, so an image stored twice can
 /// never be trained on and tested on. The same labels, ratio and seed always give the same assignment.
-public func stratifiedSplit(labels: [Int], classNames: [String], ratio: SplitRatio, seed: UInt64,
-                            groups: [String]? = nil) -> SplitAssignment {
+public func stratifiedSplit(
+    labels: [Int], classNames: [String], ratio: SplitRatio, seed: UInt64,
+    groups: [String]? = nil
+) -> SplitAssignment {
     var splits = [Split](repeating: .train, count: labels.count)
     var warnings = [String]()
     let root = SeededGenerator(seed: seed)
@@ -111,9 +113,10 @@ public struct SplitDataset: Sendable {
     /// One manifest row per sample.
     public func manifest() -> [ManifestEntry] {
         images.sources.indices.map { i in
-            ManifestEntry(index: i, source: images.sources[i].location,
-                          className: images.classNames[images.labels[i]], split: splits[i],
-                          sha256: images.sources[i].sha256, synthetic: false, sourceClass: images.sources[i].sourceClass)
+            ManifestEntry(
+                index: i, source: images.sources[i].location,
+                className: images.classNames[images.labels[i]], split: splits[i],
+                sha256: images.sources[i].sha256, synthetic: false, sourceClass: images.sources[i].sourceClass)
         }
     }
 }
@@ -131,9 +134,10 @@ public struct SplitDataset: Sendable {
 /// Identical images (equal SHA-256) always share a split. Warnings include duplicates across
 /// splits (only an npz's own splits or an explicit test set can still have them) or classes.
 /// The same inputs always give the same split (`medsynth evaluate` relies on it).
-public func makeSplits(_ dataset: LoadedDataset, ratio: SplitRatio = .standard, seed: UInt64,
-                       resplit: Bool = false, explicitTest: LoadedDataset? = nil) throws -> SplitDataset
-{
+public func makeSplits(
+    _ dataset: LoadedDataset, ratio: SplitRatio = .standard, seed: UInt64,
+    resplit: Bool = false, explicitTest: LoadedDataset? = nil
+) throws -> SplitDataset {
     var images = dataset.images
     var splits: [Split]
     var warnings = [String]()
@@ -142,16 +146,18 @@ public func makeSplits(_ dataset: LoadedDataset, ratio: SplitRatio = .standard, 
         splits = preset
         if !preset.contains(.test), ratio.test > 0 {
             let trainIndices = splits.indices.filter { splits[$0] == .train }
-            let carve = stratifiedSplit(labels: trainIndices.map { images.labels[$0] }, classNames: images.classNames,
-                                        ratio: SplitRatio(train: ratio.train, val: 0, test: ratio.test), seed: seed,
-                                        groups: trainIndices.map { hashes[$0] })
+            let carve = stratifiedSplit(
+                labels: trainIndices.map { images.labels[$0] }, classNames: images.classNames,
+                ratio: SplitRatio(train: ratio.train, val: 0, test: ratio.test), seed: seed,
+                groups: trainIndices.map { hashes[$0] })
             for (k, i) in trainIndices.enumerated() where carve.splits[k] == .test { splits[i] = .test }
             warnings += carve.warnings
         }
     } else {
         let trainVal = explicitTest == nil ? ratio : SplitRatio(train: ratio.train, val: ratio.val, test: 0)
-        let assignment = stratifiedSplit(labels: images.labels, classNames: images.classNames, ratio: trainVal, seed: seed,
-                                         groups: hashes)
+        let assignment = stratifiedSplit(
+            labels: images.labels, classNames: images.classNames, ratio: trainVal, seed: seed,
+            groups: hashes)
         (splits, warnings) = (assignment.splits, assignment.warnings)
     }
     if let test = explicitTest {
@@ -169,9 +175,10 @@ public func makeSplits(_ dataset: LoadedDataset, ratio: SplitRatio = .standard, 
             }
             labels.append(mapped)
         }
-        images = LabeledImages(classNames: images.classNames, channels: images.channels, height: images.height,
-                               width: images.width, pixels: images.pixels + t.pixels,
-                               labels: images.labels + labels, sources: images.sources + t.sources)
+        images = LabeledImages(
+            classNames: images.classNames, channels: images.channels, height: images.height,
+            width: images.width, pixels: images.pixels + t.pixels,
+            labels: images.labels + labels, sources: images.sources + t.sources)
         splits += Array(repeating: .test, count: t.count)
     }
     warnings += duplicateWarnings(images: images, splits: splits)
@@ -190,8 +197,9 @@ public func duplicateWarnings(images: LabeledImages, splits: [Split]) -> [String
         let where_ = members.prefix(4).map {
             "\(images.sources[$0].location) (\(images.classNames[images.labels[$0]]), \(splits[$0].rawValue))"
         }
-        warnings.append("duplicate image sha256 \(hash.prefix(12)) in \(kind): \(where_.joined(separator: "; "))"
-            + (members.count > 4 ? " and \(members.count - 4) more" : ""))
+        warnings.append(
+            "duplicate image sha256 \(hash.prefix(12)) in \(kind): \(where_.joined(separator: "; "))"
+                + (members.count > 4 ? " and \(members.count - 4) more" : ""))
     }
     return warnings
 }

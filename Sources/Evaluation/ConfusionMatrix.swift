@@ -41,7 +41,9 @@ public struct ConfusionMatrix: Codable, Equatable, Sendable {
         }
         self.init(classCount: classCount)
         for (t, p) in zip(labels, predictions) {
-            guard (0..<classCount).contains(t) else { throw MetricsError.labelOutOfRange(what: "labels", value: t, classCount: classCount) }
+            guard (0..<classCount).contains(t) else {
+                throw MetricsError.labelOutOfRange(what: "labels", value: t, classCount: classCount)
+            }
             guard (0..<classCount).contains(p) else {
                 throw MetricsError.labelOutOfRange(what: "predictions", value: p, classCount: classCount)
             }

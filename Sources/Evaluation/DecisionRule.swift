@@ -51,8 +51,9 @@ public enum DecisionRule: Codable, Equatable, Sendable, CustomStringConvertible 
     /// `strengths` (ties go to the weakest). `priors` are the training set's class frequencies.
     public static func tuned(probabilities: [Float], labels: [Int], classCount k: Int, priors: [Double]) throws -> DecisionRule {
         guard !labels.isEmpty, probabilities.count == labels.count * k, priors.count == k else {
-            throw MetricsError.empty(what: "decision rule: \(labels.count) labels, \(probabilities.count) probabilities, "
-                                     + "\(priors.count) priors for \(k) classes")
+            throw MetricsError.empty(
+                what: "decision rule: \(labels.count) labels, \(probabilities.count) probabilities, "
+                    + "\(priors.count) priors for \(k) classes")
         }
         func score(_ rule: DecisionRule) throws -> Double {
             try ConfusionMatrix(labels: labels, predictions: rule.predict(probabilities, classCount: k), classCount: k)
@@ -62,7 +63,7 @@ public enum DecisionRule: Codable, Equatable, Sendable, CustomStringConvertible 
             let p = Set(stride(from: 1, to: probabilities.count, by: 2).map { Double(probabilities[$0]) }).sorted()
             var candidates = [0.5]
             for (a, b) in zip(p, p.dropFirst()) { candidates.append((a + b) / 2) }
-            if let first = p.first { candidates.append(first) }   // everything class 1
+            if let first = p.first { candidates.append(first) }  // everything class 1
             var best = (rule: DecisionRule.threshold(0.5), score: -1.0, distance: 0.0)
             for t in candidates {
                 let s = try score(.threshold(t)), d = abs(t - 0.5)

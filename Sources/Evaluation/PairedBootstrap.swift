@@ -159,11 +159,14 @@ public struct Comparison: Codable, Equatable, Sendable {
 /// test labels is not drawn) skips the whole replicate, which is counted in `skippedResamples`.
 public enum PairedBootstrap {
     /// Uncorrected interval (estimate, lower, upper, p) for statistic(b) - statistic(a).
-    public static func difference(_ a: SeedPredictions, _ b: SeedPredictions, classCount: Int, statistic: ComparedStatistic,
-                                  resamples: Int = 2000, level: Double = 0.95, seed: UInt64) throws -> PairedInterval {
+    public static func difference(
+        _ a: SeedPredictions, _ b: SeedPredictions, classCount: Int, statistic: ComparedStatistic,
+        resamples: Int = 2000, level: Double = 0.95, seed: UInt64
+    ) throws -> PairedInterval {
         try checkProbability(1 - level, what: "level \(level)")
-        let d = try distributions(reference: a, arms: [b], classCount: classCount, statistic: statistic,
-                                  resamples: resamples, seed: seed)[0]
+        let d = try distributions(
+            reference: a, arms: [b], classCount: classCount, statistic: statistic,
+            resamples: resamples, seed: seed)[0]
         return d.interval(level: level)
     }
 
@@ -177,22 +180,26 @@ public enum PairedBootstrap {
     /// always agree with Holm's decisions and with `adjustedPValue < alpha`.
     /// Every arm shares the replicates' seed and image draws, so each comparison's uncorrected
     /// p-value equals that of `difference(reference, arm, ...)` with the same seed.
-    public static func compare(reference: SeedPredictions, arms: [(name: String, predictions: SeedPredictions)],
-                               classCount: Int, statistic: ComparedStatistic, alpha: Double = 0.05,
-                               resamples: Int = 2000, seed: UInt64) throws -> [Comparison] {
+    public static func compare(
+        reference: SeedPredictions, arms: [(name: String, predictions: SeedPredictions)],
+        classCount: Int, statistic: ComparedStatistic, alpha: Double = 0.05,
+        resamples: Int = 2000, seed: UInt64
+    ) throws -> [Comparison] {
         try checkProbability(alpha, what: "alpha \(alpha)")
         guard !arms.isEmpty else { return [] }
-        let dists = try distributions(reference: reference, arms: arms.map(\.predictions), classCount: classCount,
-                                      statistic: statistic, resamples: resamples, seed: seed)
+        let dists = try distributions(
+            reference: reference, arms: arms.map(\.predictions), classCount: classCount,
+            statistic: statistic, resamples: resamples, seed: seed)
         let p = dists.map { $0.interval(level: 1 - alpha).pValue }
         let adjusted = holmAdjusted(p)
         let level = holmLevels(p, alpha: alpha)
         return arms.indices.map { i in
             let interval = dists[i].interval(level: level[i])
             let verdict: Verdict = interval.lower > 0 ? .helps : interval.upper < 0 ? .hurts : .noDetectableDifference
-            return Comparison(name: arms[i].name, estimate: interval.estimate, lower: interval.lower, upper: interval.upper,
-                              level: level[i], pValue: p[i], adjustedPValue: adjusted[i], verdict: verdict,
-                              seeds: reference.seedCount, testImages: reference.imageCount, resamples: interval.resamples)
+            return Comparison(
+                name: arms[i].name, estimate: interval.estimate, lower: interval.lower, upper: interval.upper,
+                level: level[i], pValue: p[i], adjustedPValue: adjusted[i], verdict: verdict,
+                seeds: reference.seedCount, testImages: reference.imageCount, resamples: interval.resamples)
         }
     }
 
@@ -203,7 +210,7 @@ public enum PairedBootstrap {
         let m = p.count
         let order = p.indices.sorted { (p[$0], $0) < (p[$1], $1) }
         var level = [Double](repeating: 0, count: m)
-        var stopped: Int? = nil   // rank (1-based) at which Holm stopped rejecting
+        var stopped: Int? = nil  // rank (1-based) at which Holm stopped rejecting
         for (r, i) in order.enumerated() {
             let rank = r + 1
             if stopped == nil && !(p[i] < alpha / Double(m - rank + 1)) { stopped = rank }
@@ -236,17 +243,20 @@ public enum PairedBootstrap {
             let p = max(min(2 * Double(min(below, above)) / Double(r), 1), 1 / Double(r + 1))
             // NOTE: the statistic is a weighted mean of recalls in [0, 1], so a difference lies in
             // [-1, 1]; t tails at high Holm levels can reach past that, and the bounds are clipped.
-            return PairedInterval(estimate: estimate, lower: max(replicates[j], -1), upper: min(replicates[r - 1 - j], 1), level: level,
-                                  pValue: p, resamples: r, skippedResamples: skipped, standardError: standardError,
-                                  degreesOfFreedom: degreesOfFreedom)
+            return PairedInterval(
+                estimate: estimate, lower: max(replicates[j], -1), upper: min(replicates[r - 1 - j], 1), level: level,
+                pValue: p, resamples: r, skippedResamples: skipped, standardError: standardError,
+                degreesOfFreedom: degreesOfFreedom)
         }
     }
 
     /// Bootstrap distributions of every arm minus the reference, all from the same replicate draws.
     /// `corrected: false` keeps the raw pigeonhole replicates (for the calibration tests only).
-    static func distributions(reference: SeedPredictions, arms: [SeedPredictions], classCount: Int,
-                              statistic: ComparedStatistic, resamples: Int, seed: UInt64,
-                              corrected: Bool = true) throws -> [Distribution] {
+    static func distributions(
+        reference: SeedPredictions, arms: [SeedPredictions], classCount: Int,
+        statistic: ComparedStatistic, resamples: Int, seed: UInt64,
+        corrected: Bool = true
+    ) throws -> [Distribution] {
         guard resamples > 0 else { throw MetricsError.invalidParameter(what: "\(resamples) resamples") }
         guard classCount > 0 else { throw MetricsError.invalidParameter(what: "\(classCount) classes") }
         let all = [reference] + arms
@@ -254,7 +264,8 @@ public enum PairedBootstrap {
             try arm.validate()
             let what = k == 0 ? "reference" : "arm \(k - 1)"
             guard arm.imageCount == reference.imageCount else {
-                throw MetricsError.lengthMismatch(what: "\(what): test images", expected: reference.imageCount, actual: arm.imageCount)
+                throw MetricsError.lengthMismatch(
+                    what: "\(what): test images", expected: reference.imageCount, actual: arm.imageCount)
             }
             guard arm.seedCount == reference.seedCount else {
                 throw MetricsError.lengthMismatch(what: "\(what): seeds", expected: reference.seedCount, actual: arm.seedCount)
@@ -280,8 +291,8 @@ public enum PairedBootstrap {
         var replicates = [[Double]](repeating: [], count: arms.count)
         for k in replicates.indices { replicates[k].reserveCapacity(resamples) }
         var rng = SeededGenerator(seed: seed)
-        var seedDraws = [Int](repeating: 0, count: s)           // multiplicity of each seed in the draw
-        var multipliers = [Double](repeating: 0, count: s)     // Gaussian seed weights (corrected)
+        var seedDraws = [Int](repeating: 0, count: s)  // multiplicity of each seed in the draw
+        var multipliers = [Double](repeating: 0, count: s)  // Gaussian seed weights (corrected)
         var drawnClass = [Int](repeating: 0, count: n), drawnImage = [Int](repeating: 0, count: n)
         var total = [Int](repeating: 0, count: classCount), hits = [Int](repeating: 0, count: classCount)
         var perSeed = [Double](repeating: 0, count: s), means = [Double](repeating: 0, count: all.count)
@@ -326,11 +337,14 @@ public enum PairedBootstrap {
             }
             for k in arms.indices { replicates[k].append(means[k + 1] - means[0]) }
         }
-        guard skipped < resamples else { throw MetricsError.empty(what: "paired bootstrap: statistic undefined in every resample") }
+        guard skipped < resamples else {
+            throw MetricsError.empty(what: "paired bootstrap: statistic undefined in every resample")
+        }
 
         return arms.indices.map { k in
-            let v = varianceComponents(reference: correct[0], arm: correct[k + 1], labels: labels, seeds: s,
-                                       support: support, weights: weights)
+            let v = varianceComponents(
+                reference: correct[0], arm: correct[k + 1], labels: labels, seeds: s,
+                support: support, weights: weights)
             // NOTE: the chi-square stream restarts for every arm, so an arm's distribution does not
             // depend on the other arms compared with it.
             var chiRNG = SeededGenerator(seed: seed ^ 0x5EED_C41_5A1E)
@@ -339,12 +353,15 @@ public enum PairedBootstrap {
             let scale = bootVariance > 0 ? (v.variance / bootVariance).squareRoot() : 0
             // NOTE: when no replicate moves (every draw gives the estimate) but V > 0, the shape falls
             // back to normal deviations of variance V, so the interval is never wrongly a point.
-            let final = corrected ? deviations.map { d in
-                let deviation = bootVariance > 0 ? d * scale : chiRNG.normalDouble() * v.variance.squareRoot()
-                return v.estimate + deviation * (v.degreesOfFreedom / chiRNG.chiSquare(v.degreesOfFreedom)).squareRoot()
-            } : replicates[k]
-            return Distribution(estimate: v.estimate, replicates: final.sorted(), skipped: skipped,
-                                standardError: v.variance.squareRoot(), degreesOfFreedom: v.degreesOfFreedom)
+            let final =
+                corrected
+                ? deviations.map { d in
+                    let deviation = bootVariance > 0 ? d * scale : chiRNG.normalDouble() * v.variance.squareRoot()
+                    return v.estimate + deviation * (v.degreesOfFreedom / chiRNG.chiSquare(v.degreesOfFreedom)).squareRoot()
+                } : replicates[k]
+            return Distribution(
+                estimate: v.estimate, replicates: final.sorted(), skipped: skipped,
+                standardError: v.variance.squareRoot(), degreesOfFreedom: v.degreesOfFreedom)
         }
     }
 
@@ -368,8 +385,10 @@ public enum PairedBootstrap {
     /// delta-method variance of image resampling alone, sum_c w_c^2 var_{i in c}(d) / n_c (image
     /// effect and interaction together), with N - C degrees of freedom, and the interval leaves the
     /// seed variance out.
-    static func varianceComponents(reference: [Int], arm: [Int], labels: [Int], seeds s: Int, support: [Int],
-                                   weights: [Double]) -> (estimate: Double, variance: Double, degreesOfFreedom: Double) {
+    static func varianceComponents(
+        reference: [Int], arm: [Int], labels: [Int], seeds s: Int, support: [Int],
+        weights: [Double]
+    ) -> (estimate: Double, variance: Double, degreesOfFreedom: Double) {
         let n = labels.count
         func d(_ seed: Int, _ i: Int) -> Double { Double(arm[seed * n + i] - reference[seed * n + i]) }
         // perSeedClass[s][c]: the class-c mean of d over its images for seed s.

@@ -30,8 +30,9 @@ public func rocAUC(scores: [Double], positive: [Bool]) throws -> Double? {
 public func oneVsRestAUC(probabilities: [Float], labels: [Int], classCount: Int) throws -> [Double?] {
     try checkProbabilities(probabilities, labels: labels, classCount: classCount)
     return try (0..<classCount).map { c in
-        try rocAUC(scores: labels.indices.map { Double(probabilities[$0 * classCount + c]) },
-                   positive: labels.map { $0 == c })
+        try rocAUC(
+            scores: labels.indices.map { Double(probabilities[$0 * classCount + c]) },
+            positive: labels.map { $0 == c })
     }
 }
 
@@ -57,8 +58,9 @@ public func argmaxRows(_ probabilities: [Float], classCount: Int) -> [Int] {
 
 func checkProbabilities(_ probabilities: [Float], labels: [Int], classCount: Int) throws {
     guard probabilities.count == labels.count * classCount else {
-        throw MetricsError.lengthMismatch(what: "probabilities (N x C)", expected: labels.count * classCount,
-                                          actual: probabilities.count)
+        throw MetricsError.lengthMismatch(
+            what: "probabilities (N x C)", expected: labels.count * classCount,
+            actual: probabilities.count)
     }
     if let bad = labels.first(where: { !(0..<classCount).contains($0) }) {
         throw MetricsError.labelOutOfRange(what: "labels", value: bad, classCount: classCount)

@@ -49,7 +49,8 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         if let probabilities { try checkProbabilities(probabilities, labels: labels, classCount: c) }
         let predicted = predictions ?? argmaxRows(probabilities!, classCount: c)
         let matrix = try ConfusionMatrix(labels: labels, predictions: predicted, classCount: c)
-        let aucs = try probabilities.map { try oneVsRestAUC(probabilities: $0, labels: labels, classCount: c) }
+        let aucs =
+            try probabilities.map { try oneVsRestAUC(probabilities: $0, labels: labels, classCount: c) }
             ?? Array(repeating: nil, count: c)
         self.classNames = classNames
         accuracy = matrix.accuracy
@@ -58,10 +59,15 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         let defined = aucs.compactMap { $0 }
         macroAUC = defined.isEmpty ? nil : defined.reduce(0, +) / Double(defined.count)
         loss = try probabilities.map { try crossEntropy(probabilities: $0, labels: labels, classCount: c) }
-        perClass = Dictionary(uniqueKeysWithValues: (0..<c).map { k in
-            (classNames[k], ClassMetrics(precision: matrix.precision(k), recall: matrix.recall(k), f1: matrix.f1(k),
-                                         auc: aucs[k], support: matrix.support(k)))
-        })
+        perClass = Dictionary(
+            uniqueKeysWithValues: (0..<c).map { k in
+                (
+                    classNames[k],
+                    ClassMetrics(
+                        precision: matrix.precision(k), recall: matrix.recall(k), f1: matrix.f1(k),
+                        auc: aucs[k], support: matrix.support(k))
+                )
+            })
         confusionMatrix = matrix.counts
         alarms = predictionAlarms(matrix, classNames: classNames)
     }
@@ -69,7 +75,9 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     /// The confusion matrix as a value.
     public var matrix: ConfusionMatrix {
         var m = ConfusionMatrix(classCount: classNames.count)
-        for (t, row) in confusionMatrix.enumerated() { for (p, n) in row.enumerated() { m.add(label: t, prediction: p, count: n) } }
+        for (t, row) in confusionMatrix.enumerated() {
+            for (p, n) in row.enumerated() { m.add(label: t, prediction: p, count: n) }
+        }
         return m
     }
 
@@ -93,8 +101,10 @@ public func predictionAlarms(_ matrix: ConfusionMatrix, classNames: [String]) ->
     var alarms = matrix.neverPredicted.map {
         "class '\(classNames[$0])' is never predicted (\(matrix.support($0)) examples, recall 0)"
     }
-    alarms += (0..<matrix.classCount).filter { matrix.support($0) > 0 && matrix.predicted($0) > 0 && matrix.truePositives($0) == 0 }
-        .map { "class '\(classNames[$0])' is never predicted correctly (\(matrix.support($0)) examples, recall 0)" }
+    alarms += (0..<matrix.classCount).filter {
+        matrix.support($0) > 0 && matrix.predicted($0) > 0 && matrix.truePositives($0) == 0
+    }
+    .map { "class '\(classNames[$0])' is never predicted correctly (\(matrix.support($0)) examples, recall 0)" }
     if let k = matrix.constantPrediction {
         alarms.append("constant classifier: all \(matrix.total) predictions are '\(classNames[k])'")
     }
@@ -115,7 +125,8 @@ public func majorityBaseline(trainLabels: [Int], testLabels: [Int], classNames: 
     }
     let prior = counts.map { Float($0) / Float(trainLabels.count) }
     let majority = argmaxRows(prior, classCount: c)[0]
-    return try EvaluationReport(classNames: classNames, labels: testLabels,
-                                predictions: Array(repeating: majority, count: testLabels.count),
-                                probabilities: Array(Array(repeating: prior, count: testLabels.count).joined()))
+    return try EvaluationReport(
+        classNames: classNames, labels: testLabels,
+        predictions: Array(repeating: majority, count: testLabels.count),
+        probabilities: Array(Array(repeating: prior, count: testLabels.count).joined()))
 }

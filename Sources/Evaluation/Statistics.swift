@@ -53,27 +53,36 @@ public struct BootstrapInterval: Codable, Equatable, Sendable {
 ///   nominal 95% in Tests/EvaluationTests/CalibrationTests.swift). Use this for a single model only.
 public enum Bootstrap {
     /// Interval for balanced accuracy(B) - balanced accuracy(A).
-    public static func balancedAccuracyDifference(_ a: ArmPredictions, _ b: ArmPredictions, classCount: Int,
-                                                  resamples: Int = 2000, level: Double = 0.95, seed: UInt64) throws
-        -> BootstrapInterval {
+    public static func balancedAccuracyDifference(
+        _ a: ArmPredictions, _ b: ArmPredictions, classCount: Int,
+        resamples: Int = 2000, level: Double = 0.95, seed: UInt64
+    ) throws
+        -> BootstrapInterval
+    {
         try difference(a, b, classCount: classCount, resamples: resamples, level: level, seed: seed) { $0.balancedAccuracy }
     }
 
     /// Interval for recall(B) - recall(A) of class `classIndex`.
     /// NOTE: resamples that draw no example of the class leave the recall undefined and are
     /// skipped (counted out of `resamples`), rather than scored 0.
-    public static func recallDifference(_ a: ArmPredictions, _ b: ArmPredictions, classIndex: Int, classCount: Int,
-                                        resamples: Int = 2000, level: Double = 0.95, seed: UInt64) throws
-        -> BootstrapInterval {
+    public static func recallDifference(
+        _ a: ArmPredictions, _ b: ArmPredictions, classIndex: Int, classCount: Int,
+        resamples: Int = 2000, level: Double = 0.95, seed: UInt64
+    ) throws
+        -> BootstrapInterval
+    {
         try difference(a, b, classCount: classCount, resamples: resamples, level: level, seed: seed) { m in
             m.support(classIndex) > 0 ? m.recall(classIndex) : nil
         }
     }
 
     /// The general form: `statistic` of a confusion matrix, nil where undefined.
-    public static func difference(_ a: ArmPredictions, _ b: ArmPredictions, classCount: Int, resamples: Int,
-                                  level: Double, seed: UInt64, statistic: (ConfusionMatrix) -> Double?) throws
-        -> BootstrapInterval {
+    public static func difference(
+        _ a: ArmPredictions, _ b: ArmPredictions, classCount: Int, resamples: Int,
+        level: Double, seed: UInt64, statistic: (ConfusionMatrix) -> Double?
+    ) throws
+        -> BootstrapInterval
+    {
         let full = try [a, b].map { try ConfusionMatrix(labels: $0.labels, predictions: $0.predictions, classCount: classCount) }
         guard !a.labels.isEmpty, !b.labels.isEmpty else { throw MetricsError.empty(what: "bootstrap arm") }
         guard let sa = statistic(full[0]), let sb = statistic(full[1]) else {
@@ -100,8 +109,9 @@ public enum Bootstrap {
         }
         guard !differences.isEmpty else { throw MetricsError.empty(what: "bootstrap: statistic undefined in every resample") }
         let tail = (1 - level) / 2
-        return BootstrapInterval(estimate: sb - sa, lower: quantile(differences, tail), upper: quantile(differences, 1 - tail),
-                                 level: level, resamples: differences.count, paired: paired, seed: seed)
+        return BootstrapInterval(
+            estimate: sb - sa, lower: quantile(differences, tail), upper: quantile(differences, 1 - tail),
+            level: level, resamples: differences.count, paired: paired, seed: seed)
     }
 }
 

@@ -9,9 +9,11 @@ extension Experiment {
     /// Per seed, the predicted class of every test image: argmax, or the rule tuned on validation.
     func predictions(_ arm: Arm, tuned: Bool) throws -> SeedPredictions {
         let k = train.classNames.count
-        return try SeedPredictions(labels: test.labels, predictions: cells(of: arm).map {
-            tuned ? $0.decision.predict($0.testProbabilities, classCount: k) : argmaxRows($0.testProbabilities, classCount: k)
-        })
+        return try SeedPredictions(
+            labels: test.labels,
+            predictions: cells(of: arm).map {
+                tuned ? $0.decision.predict($0.testProbabilities, classCount: k) : argmaxRows($0.testProbabilities, classCount: k)
+            })
     }
 
     /// Seconds spent training the generators an arm uses, per seed (read from their done markers).
@@ -21,7 +23,9 @@ extension Experiment {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         return names.filter(kind.owns(folder:)).reduce(0) { sum, name in
             let url = dir.appendingPathComponent(name).appendingPathComponent("done.json")
-            let done = FileManager.default.contents(atPath: url.path).flatMap { try? JSONDecoder().decode(GeneratorDone.self, from: $0) }
+            let done = FileManager.default.contents(atPath: url.path).flatMap {
+                try? JSONDecoder().decode(GeneratorDone.self, from: $0)
+            }
             return sum + (done?.seconds ?? 0)
         }
     }
@@ -31,11 +35,14 @@ extension Experiment {
         var reports: [ArmReport] = []
         for arm in arms {
             let cs = cells(of: arm)
-            let defaults = try cs.map { try EvaluationReport(classNames: names, labels: test.labels, probabilities: $0.testProbabilities) }
+            let defaults = try cs.map {
+                try EvaluationReport(classNames: names, labels: test.labels, probabilities: $0.testProbabilities)
+            }
             let tuned = try cs.map {
-                try EvaluationReport(classNames: names, labels: test.labels,
-                                     predictions: $0.decision.predict($0.testProbabilities, classCount: k),
-                                     probabilities: $0.testProbabilities)
+                try EvaluationReport(
+                    classNames: names, labels: test.labels,
+                    predictions: $0.decision.predict($0.testProbabilities, classCount: k),
+                    probabilities: $0.testProbabilities)
             }
             let best = cs.map { c in c.history.epochs.first { $0.epoch == c.history.bestEpoch } ?? c.history.epochs.last! }
             var confusion = Array(repeating: Array(repeating: 0, count: k), count: k)
@@ -48,7 +55,8 @@ extension Experiment {
                 }
             }
             for (name, t) in thresholds { acceptance[name]?.threshold = t.reduce(0, +) / Double(t.count) }
-            let synthesis = arm.isGenerative
+            let synthesis =
+                arm.isGenerative
                 ? try Stat(cs.map { $0.synthesisSeconds + generatorSeconds(arm, seed: $0.seed) }) : nil
             var grids: [String] = []
             if let kind = arm.generator {
@@ -57,19 +65,23 @@ extension Experiment {
                 grids = folders.filter(kind.owns(folder:))
                     .map { dir.appendingPathComponent($0).appendingPathComponent("grid-final.png").path }
             }
-            reports.append(ArmReport(
-                name: arm.name, description: arm.summary, generative: arm.isGenerative, trainImages: cs[0].trainImages,
-                test: try summarize(defaults), tunedTest: try summarize(tuned), decisionRules: cs.map(\.decision.description),
-                trainAccuracy: try Stat(best.map(\.trainAccuracy)), valAccuracy: try Stat(best.map(\.valAccuracy)),
-                valBalancedAccuracy: try Stat(best.map(\.valBalancedAccuracy)), confusionMatrix: confusion,
-                trainSeconds: try Stat(cs.map(\.seconds)), synthesisSeconds: synthesis,
-                balancedAccuracyVsOriginal: nil, minorityRecallVsOriginal: nil, tunedBalancedAccuracyVsOriginal: nil,
-                tunedMinorityRecallVsOriginal: nil, acceptance: acceptance.isEmpty ? nil : acceptance,
-                curves: cs.map { $0.history.epochs.map {
-                    CurvePoint(epoch: $0.epoch, trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy, valLoss: $0.valLoss,
-                               valAccuracy: $0.valAccuracy, valMacroF1: $0.valMacroF1)
-                } },
-                alarms: Array(Set(defaults.flatMap(\.alarms))).sorted(), gridPaths: grids))
+            reports.append(
+                ArmReport(
+                    name: arm.name, description: arm.summary, generative: arm.isGenerative, trainImages: cs[0].trainImages,
+                    test: try summarize(defaults), tunedTest: try summarize(tuned), decisionRules: cs.map(\.decision.description),
+                    trainAccuracy: try Stat(best.map(\.trainAccuracy)), valAccuracy: try Stat(best.map(\.valAccuracy)),
+                    valBalancedAccuracy: try Stat(best.map(\.valBalancedAccuracy)), confusionMatrix: confusion,
+                    trainSeconds: try Stat(cs.map(\.seconds)), synthesisSeconds: synthesis,
+                    balancedAccuracyVsOriginal: nil, minorityRecallVsOriginal: nil, tunedBalancedAccuracyVsOriginal: nil,
+                    tunedMinorityRecallVsOriginal: nil, acceptance: acceptance.isEmpty ? nil : acceptance,
+                    curves: cs.map {
+                        $0.history.epochs.map {
+                            CurvePoint(
+                                epoch: $0.epoch, trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy, valLoss: $0.valLoss,
+                                valAccuracy: $0.valAccuracy, valMacroF1: $0.valMacroF1)
+                        }
+                    },
+                    alarms: Array(Set(defaults.flatMap(\.alarms))).sorted(), gridPaths: grids))
         }
         try compareWithOriginal(arms: arms, reports: &reports)
         let baseline = try majorityBaseline(trainLabels: train.labels, testLabels: test.labels, classNames: names)
@@ -80,7 +92,8 @@ extension Experiment {
             dataset: options.data, testSource: testSource, imageSize: options.imageSize, arch: options.arch.rawValue,
             seeds: options.seeds, classNames: names, minorityClasses: minorityClasses, splitCounts: splitCounts,
             statistics: statisticsDescription, testImages: test.count, majorityBaseline: try summarize([baseline]), arms: reports,
-            whatHelped: try whatHelped(arms: arms, reports: reports), generatorAudits: audits, ratioCurve: ratioCurve(reports: reports),
+            whatHelped: try whatHelped(arms: arms, reports: reports), generatorAudits: audits,
+            ratioCurve: ratioCurve(reports: reports),
             alarms: all, seconds: seconds, settings: settings)
     }
 
@@ -101,8 +114,9 @@ extension Experiment {
             let reference = try predictions(.original, tuned: tuned)
             let candidates = try others.map { (name: $0.name, predictions: try predictions($0, tuned: tuned)) }
             func compare(_ statistic: ComparedStatistic) throws -> [String: Contrast] {
-                let result = try PairedBootstrap.compare(reference: reference, arms: candidates, classCount: k, statistic: statistic,
-                                                         alpha: options.alpha, resamples: options.resamples, seed: 7)
+                let result = try PairedBootstrap.compare(
+                    reference: reference, arms: candidates, classCount: k, statistic: statistic,
+                    alpha: options.alpha, resamples: options.resamples, seed: 7)
                 return Dictionary(uniqueKeysWithValues: result.map { ($0.name, Contrast($0, reference: "original")) })
             }
             let ba = try compare(.balancedAccuracy)
@@ -128,15 +142,21 @@ extension Experiment {
     /// with Holm's correction over those statistics.
     func whatHelped(arms: [Arm], reports: [ArmReport]) throws -> WhatHelped? {
         let scored = zip(arms, reports).filter { !$0.0.syntheticOnly }
-        guard let gen = scored.filter({ $0.0.isGenerative }).max(by: { $0.1.valBalancedAccuracy.mean < $1.1.valBalancedAccuracy.mean }),
-              let base = scored.filter({ !$0.0.isGenerative }).max(by: { $0.1.valBalancedAccuracy.mean < $1.1.valBalancedAccuracy.mean })
+        guard
+            let gen = scored.filter({ $0.0.isGenerative }).max(by: {
+                $0.1.valBalancedAccuracy.mean < $1.1.valBalancedAccuracy.mean
+            }),
+            let base = scored.filter({ !$0.0.isGenerative }).max(by: {
+                $0.1.valBalancedAccuracy.mean < $1.1.valBalancedAccuracy.mean
+            })
         else { return nil }
         let a = try predictions(base.0, tuned: false), b = try predictions(gen.0, tuned: false)
         let k = train.classNames.count
         var statistics: [(String, ComparedStatistic)] = [("balanced accuracy", .balancedAccuracy)]
         for name in minorityClasses { statistics.append((name, .recall(classIndex: train.classNames.firstIndex(of: name)!))) }
         let raw = try statistics.map {
-            try PairedBootstrap.difference(a, b, classCount: k, statistic: $0.1, resamples: options.resamples, level: 0.95, seed: 11)
+            try PairedBootstrap.difference(
+                a, b, classCount: k, statistic: $0.1, resamples: options.resamples, level: 0.95, seed: 11)
         }
         let adjusted = holmAdjusted(raw.map(\.pValue))
         // Holm's step-down: the j-th smallest p-value is judged at alpha / (m - j + 1); its interval at that level.
@@ -144,22 +164,29 @@ extension Experiment {
         var contrasts = [Contrast?](repeating: nil, count: raw.count)
         for (rank, i) in order.enumerated() {
             let level = 1 - options.alpha / Double(raw.count - rank)
-            let r = try PairedBootstrap.difference(a, b, classCount: k, statistic: statistics[i].1, resamples: options.resamples,
-                                                   level: level, seed: 11)
-            contrasts[i] = Contrast(name: gen.0.name, reference: base.0.name, mean: r.estimate, ci: [r.lower, r.upper], level: level,
-                                    pValue: raw[i].pValue, adjustedPValue: adjusted[i], seeds: options.seeds.count,
-                                    testImages: test.count, resamples: r.resamples)
+            let r = try PairedBootstrap.difference(
+                a, b, classCount: k, statistic: statistics[i].1, resamples: options.resamples,
+                level: level, seed: 11)
+            contrasts[i] = Contrast(
+                name: gen.0.name, reference: base.0.name, mean: r.estimate, ci: [r.lower, r.upper], level: level,
+                pValue: raw[i].pValue, adjustedPValue: adjusted[i], seeds: options.seeds.count,
+                testImages: test.count, resamples: r.resamples)
         }
         let ba = contrasts[0]!
         var recall: [String: Contrast] = [:]
         for (i, s) in statistics.enumerated().dropFirst() { recall[s.0] = contrasts[i]! }
-        let word = ba.verdict == Verdict.helps.rawValue ? "beats" : (ba.verdict == Verdict.hurts.rawValue ? "is worse than" : "does not detectably differ from")
-        let summary = "The best generative arm, \(gen.0.name), \(word) the best non-generative arm, \(base.0.name), in balanced "
+        let word =
+            ba.verdict == Verdict.helps.rawValue
+            ? "beats" : (ba.verdict == Verdict.hurts.rawValue ? "is worse than" : "does not detectably differ from")
+        let summary =
+            "The best generative arm, \(gen.0.name), \(word) the best non-generative arm, \(base.0.name), in balanced "
             + "accuracy (\(ba.text), Holm-corrected \(String(format: "%.1f", ba.level * 100))% interval); "
-            + recall.keys.sorted().map { "\($0) recall \(recall[$0]!.verdict) (\(recall[$0]!.text))" }.joined(separator: "; ") + "."
-        return WhatHelped(bestGenerative: gen.0.name, bestBaseline: base.0.name,
-                          selection: "highest mean validation balanced accuracy over seeds (synthetic-only excluded)",
-                          balancedAccuracy: ba, minorityRecall: recall, acceptance: gen.1.acceptance, summary: summary)
+            + recall.keys.sorted().map { "\($0) recall \(recall[$0]!.verdict) (\(recall[$0]!.text))" }.joined(separator: "; ")
+            + "."
+        return WhatHelped(
+            bestGenerative: gen.0.name, bestBaseline: base.0.name,
+            selection: "highest mean validation balanced accuracy over seeds (synthetic-only excluded)",
+            balancedAccuracy: ba, minorityRecall: recall, acceptance: gen.1.acceptance, summary: summary)
     }
 
     /// The swept arms (and the same arm uncapped, when run), ordered by ratio.
@@ -170,7 +197,9 @@ extension Experiment {
             plain.ratio = nil
             var sweep = options.sweepArm
             sweep.ratio = nil
-            guard plain == sweep, let r = arm.ratio, let report = reports.first(where: { $0.name == arm.name }) else { return nil }
+            guard plain == sweep, let r = arm.ratio, let report = reports.first(where: { $0.name == arm.name }) else {
+                return nil
+            }
             var recall: [String: Stat] = [:]
             for name in minorityClasses { recall[name] = report.test.perClass[name]?.recall }
             return RatioPoint(arm: arm.name, ratio: r, balancedAccuracy: report.test.balancedAccuracy, minorityRecall: recall)
@@ -185,12 +214,14 @@ extension Experiment {
         }
         var perClass: [String: ClassSummary] = [:]
         for name in reports[0].classNames {
-            perClass[name] = ClassSummary(precision: try stat { $0.perClass[name]?.precision }!, recall: try stat { $0.perClass[name]?.recall }!,
-                                          f1: try stat { $0.perClass[name]?.f1 }!, auc: try stat { $0.perClass[name]?.auc },
-                                          support: reports[0].perClass[name]?.support ?? 0)
+            perClass[name] = ClassSummary(
+                precision: try stat { $0.perClass[name]?.precision }!, recall: try stat { $0.perClass[name]?.recall }!,
+                f1: try stat { $0.perClass[name]?.f1 }!, auc: try stat { $0.perClass[name]?.auc },
+                support: reports[0].perClass[name]?.support ?? 0)
         }
-        return TestMetrics(accuracy: try stat { $0.accuracy }!, balancedAccuracy: try stat { $0.balancedAccuracy }!,
-                           macroF1: try stat { $0.macroF1 }!, macroAUC: try stat { $0.macroAUC }, loss: try stat { $0.loss },
-                           perClass: perClass)
+        return TestMetrics(
+            accuracy: try stat { $0.accuracy }!, balancedAccuracy: try stat { $0.balancedAccuracy }!,
+            macroF1: try stat { $0.macroF1 }!, macroAUC: try stat { $0.macroAUC }, loss: try stat { $0.loss },
+            perClass: perClass)
     }
 }

@@ -24,8 +24,9 @@ public struct Acceptance: Codable, Equatable, Sendable {
 
     /// Counts added; the threshold is the first one's (the caller averages thresholds itself).
     static func + (a: Acceptance, b: Acceptance) -> Acceptance {
-        Acceptance(candidates: a.candidates + b.candidates, confident: a.confident + b.confident,
-                   nearCopies: a.nearCopies + b.nearCopies, kept: a.kept + b.kept, threshold: a.threshold)
+        Acceptance(
+            candidates: a.candidates + b.candidates, confident: a.confident + b.confident,
+            nearCopies: a.nearCopies + b.nearCopies, kept: a.kept + b.kept, threshold: a.threshold)
     }
 }
 
@@ -83,19 +84,24 @@ extension Experiment {
     /// Where a cell's classifier came from, so `medsynth evaluate --data` rebuilds its test split
     /// (nil with `resplit`, which the provenance cannot express).
     var provenance: DataProvenance? {
-        options.resplit ? nil : DataProvenance(path: options.data, testPath: options.test, splitRatio: options.splitRatio,
-                                               splitSeed: options.splitSeed, selection: options.selection)
+        options.resplit
+            ? nil
+            : DataProvenance(
+                path: options.data, testPath: options.test, splitRatio: options.splitRatio,
+                splitSeed: options.splitSeed, selection: options.selection)
     }
 
     /// The classifier checkpoint of `arm` and `seed` (written when the cell finishes).
-    public func modelURL(_ arm: Arm, seed: UInt64) -> URL { cellDirectory(arm, seed: seed).appendingPathComponent("model.safetensors") }
+    public func modelURL(_ arm: Arm, seed: UInt64) -> URL {
+        cellDirectory(arm, seed: seed).appendingPathComponent("model.safetensors")
+    }
 
     /// The cell of `arm` and `seed` when a run (this one, an earlier one, another worker) finished it.
     func finishedCell(_ arm: Arm, seed: UInt64) -> Cell? {
         let file = cellDirectory(arm, seed: seed).appendingPathComponent("cell.json")
         guard let data = FileManager.default.contents(atPath: file.path),
-              let c = try? JSONDecoder().decode(Cell.self, from: data),
-              c.arm == arm.name, c.seed == seed, FileManager.default.fileExists(atPath: modelURL(arm, seed: seed).path)
+            let c = try? JSONDecoder().decode(Cell.self, from: data),
+            c.arm == arm.name, c.seed == seed, FileManager.default.fileExists(atPath: modelURL(arm, seed: seed).path)
         else { return nil }
         return c
     }
@@ -127,7 +133,9 @@ extension Experiment {
                 return c
             }
             guard wait else { return nil }
-            if !announced { observe(.stage("waiting for \(arm.name) seed \(seed), which another worker trains")); announced = true }
+            if !announced {
+                observe(.stage("waiting for \(arm.name) seed \(seed), which another worker trains")); announced = true
+            }
             Thread.sleep(forTimeInterval: 0.5)
         }
     }
@@ -153,21 +161,26 @@ extension Experiment {
         }
         var judge: URL? = nil
         if arm.filter && !arm.pretrain {
-            _ = try cell(.original, seed: seed, observe)         // the real-data classifier that scores candidates
+            _ = try cell(.original, seed: seed, observe)  // the real-data classifier that scores candidates
             judge = modelURL(.original, seed: seed)
         }
         let t0 = Date()
         let synthetic = try trainingSet(arm.pretrain ? .original : arm, seed: seed, judge: judge, observe)
         let synthesisSeconds = Date().timeIntervalSince(t0)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let config = try ClassifierConfig(arch: options.arch, imageSize: options.imageSize, channels: train.channels,
-                                          classes: train.classNames.count)
+        let config = try ClassifierConfig(
+            arch: options.arch, imageSize: options.imageSize, channels: train.channels,
+            classes: train.classNames.count)
         let t1 = Date()
-        let result = try trainAndEvaluate(train: synthetic.images, val: val, test: test, config: config, options: o,
-                                          preprocessing: preprocessing, data: provenance, checkpoint: modelURL(arm, seed: seed)) { event in
+        let result = try trainAndEvaluate(
+            train: synthetic.images, val: val, test: test, config: config, options: o,
+            preprocessing: preprocessing, data: provenance, checkpoint: modelURL(arm, seed: seed)
+        ) { event in
             if case let .epoch(record, _) = event {
-                observe(.classifierEpoch(arm: arm.name, seed: seed, epoch: record.epoch, maxEpochs: o.epochs,
-                                         valMacroF1: record.valMacroF1))
+                observe(
+                    .classifierEpoch(
+                        arm: arm.name, seed: seed, epoch: record.epoch, maxEpochs: o.epochs,
+                        valMacroF1: record.valMacroF1))
             }
         }
         let seconds = Date().timeIntervalSince(t1)
@@ -178,10 +191,11 @@ extension Experiment {
         let decision = try DecisionRule.tuned(probabilities: valP, labels: val.labels, classCount: k, priors: priors)
         // Pre-trained arms report their base's synthetic counts: that is what the weights saw first.
         let first = arm.pretrain ? try cell(base, seed: seed, observe) : nil
-        let c = Cell(arm: arm.name, seed: seed, trainImages: first?.trainImages ?? synthetic.counts,
-                     acceptance: first?.acceptance ?? synthetic.acceptance, history: result.history,
-                     valProbabilities: valP, testProbabilities: testP, decision: decision, seconds: seconds,
-                     synthesisSeconds: synthesisSeconds)
+        let c = Cell(
+            arm: arm.name, seed: seed, trainImages: first?.trainImages ?? synthetic.counts,
+            acceptance: first?.acceptance ?? synthetic.acceptance, history: result.history,
+            valProbabilities: valP, testProbabilities: testP, decision: decision, seconds: seconds,
+            synthesisSeconds: synthesisSeconds)
         let encoder = JSONEncoder()
         try writeFileAtomically(Array(try encoder.encode(c)), to: file.path)
         return c

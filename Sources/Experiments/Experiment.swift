@@ -80,28 +80,32 @@ public struct ExperimentOptions: Codable, Equatable, Sendable {
         try check((4...512).contains(ganWidth), "gan-width", ganWidth, "4...512")
         try check((1...1_000_000).contains(diffusionSteps), "diffusion-steps", diffusionSteps, "1...1000000")
         try check((1...1024).contains(diffusionBatchSize), "diffusion-batch-size", diffusionBatchSize, "1...1024")
-        try check((8...512).contains(diffusionWidth) && diffusionWidth % 8 == 0, "diffusion-width", diffusionWidth,
-                  "multiples of 8 in 8...512")
+        try check(
+            (8...512).contains(diffusionWidth) && diffusionWidth % 8 == 0, "diffusion-width", diffusionWidth,
+            "multiples of 8 in 8...512")
         try check((1...1000).contains(diffusionSamplingSteps), "diffusion-sampling-steps", diffusionSamplingSteps, "1...1000")
         try check(guidanceScale.isFinite && guidanceScale >= 0 && guidanceScale <= 20, "guidance-scale", guidanceScale, "[0, 20]")
         if allArms.contains(where: { $0.generator == .diffusion }) {
             try check([28, 32, 64].contains(imageSize), "image-size", imageSize, "28, 32 or 64 with diffusion arms")
         }
-        try check(maxSyntheticRatio.map { $0.isFinite && $0 > 0 && $0 <= 1000 } ?? true, "max-synthetic-ratio",
-                  maxSyntheticRatio ?? 0, "(0, 1000]")
+        try check(
+            maxSyntheticRatio.map { $0.isFinite && $0 > 0 && $0 <= 1000 } ?? true, "max-synthetic-ratio",
+            maxSyntheticRatio ?? 0, "(0, 1000]")
         for r in ratioSweep { try check(r.isFinite && r > 0 && r <= 1000, "ratio-sweep", r, "(0, 1000]") }
         try check(sweepArm.isGenerative && !sweepArm.syntheticOnly, "sweep-arm", sweepArm, "arms with dcgan, cdcgan or diffusion")
         try check(filterQuantile >= 0 && filterQuantile <= 1, "filter-quantile", filterQuantile, "[0, 1]")
         try check((1...20).contains(filterCandidates), "filter-candidates", filterCandidates, "1...20")
-        try check(fineTuneLearningRate.isFinite && fineTuneLearningRate > 0 && fineTuneLearningRate < 1, "fine-tune-lr",
-                  fineTuneLearningRate, "(0, 1)")
+        try check(
+            fineTuneLearningRate.isFinite && fineTuneLearningRate > 0 && fineTuneLearningRate < 1, "fine-tune-lr",
+            fineTuneLearningRate, "(0, 1)")
         try check((200...100_000).contains(resamples), "resamples", resamples, "200...100000")
         try check(alpha >= 0.001 && alpha <= 0.5, "alpha", alpha, "[0.001, 0.5]")
         try check((1...10_000).contains(classifier.epochs), "epochs", classifier.epochs, "1...10000")
         try check((2...4096).contains(classifier.batchSize), "batch-size", classifier.batchSize, "2...4096")
         try check((1...10_000).contains(classifier.patience), "patience", classifier.patience, "1...10000")
-        try check(classifier.learningRate.isFinite && classifier.learningRate > 0 && classifier.learningRate < 1, "lr",
-                  classifier.learningRate, "(0, 1)")
+        try check(
+            classifier.learningRate.isFinite && classifier.learningRate > 0 && classifier.learningRate < 1, "lr",
+            classifier.learningRate, "(0, 1)")
     }
 }
 
@@ -139,8 +143,9 @@ public final class Experiment {
         let load = LoadOptions(preprocessing: preprocessing, selection: options.selection)
         let dataset = try loadDataset(at: options.data, options: load)
         let explicit = try options.test.map { try loadDataset(at: $0, options: load) }
-        let split = try makeSplits(dataset, ratio: options.splitRatio, seed: options.splitSeed, resplit: options.resplit,
-                                   explicitTest: explicit)
+        let split = try makeSplits(
+            dataset, ratio: options.splitRatio, seed: options.splitSeed, resplit: options.resplit,
+            explicitTest: explicit)
         train = split.subset(.train); val = split.subset(.val); test = split.subset(.test)
         for (name, set) in [("training", train), ("validation", val), ("test", test)] where set.count == 0 {
             throw ExperimentError.invalidOption(name: "data", value: options.data, reason: "the \(name) split is empty")
@@ -182,7 +187,8 @@ public final class Experiment {
     var settings: [String: String] {
         var s = baseSettings
         if options.allArms.contains(where: { $0.generator == .diffusion }) {
-            s["diffusion"] = "steps \(options.diffusionSteps), batch \(options.diffusionBatchSize), width \(options.diffusionWidth), "
+            s["diffusion"] =
+                "steps \(options.diffusionSteps), batch \(options.diffusionBatchSize), width \(options.diffusionWidth), "
                 + "DDIM \(options.diffusionSamplingSteps), guidance \(options.guidanceScale)"
         }
         return s
@@ -190,19 +196,21 @@ public final class Experiment {
 
     private var baseSettings: [String: String] {
         let c = options.classifier
-        return ["data": options.data, "test": options.test ?? "", "image_size": "\(options.imageSize)",
-                "channels": options.channels.map { "\($0)" } ?? "auto", "arch": options.arch.rawValue,
-                "classifier_epochs": "\(c.epochs)", "batch_size": "\(c.batchSize)", "learning_rate": "\(c.learningRate)",
-                "patience": "\(c.patience)", "early_stopping": c.monitor.rawValue, "label_smoothing": "\(c.labelSmoothing)",
-                "gan_steps": "\(options.ganSteps)", "gan_batch_size": "\(options.ganBatchSize)", "gan_width": "\(options.ganWidth)",
-                "max_synthetic_ratio": options.maxSyntheticRatio.map { "\($0)" } ?? "none",
-                "split": "\(options.splitRatio)\(options.resplit ? " resplit" : "")", "split_seed": "\(options.splitSeed)",
-                "filter_quantile": "\(options.filterQuantile)", "filter_candidates": "\(options.filterCandidates)",
-                "fine_tune_lr": "\(options.fineTuneLearningRate)",
-                "split_fingerprint": splitFingerprint, "selection": options.selection.map { "\($0)" } ?? "",
-                "train_images": "\(train.count)", "val_images": "\(val.count)", "test_images": "\(test.count)"]
-            // Keys added later appear only when set, so folders of earlier versions still resume.
-            .merging(c.schedule.map { ["lr_schedule": "\($0)"] } ?? [:]) { a, _ in a }
+        return [
+            "data": options.data, "test": options.test ?? "", "image_size": "\(options.imageSize)",
+            "channels": options.channels.map { "\($0)" } ?? "auto", "arch": options.arch.rawValue,
+            "classifier_epochs": "\(c.epochs)", "batch_size": "\(c.batchSize)", "learning_rate": "\(c.learningRate)",
+            "patience": "\(c.patience)", "early_stopping": c.monitor.rawValue, "label_smoothing": "\(c.labelSmoothing)",
+            "gan_steps": "\(options.ganSteps)", "gan_batch_size": "\(options.ganBatchSize)", "gan_width": "\(options.ganWidth)",
+            "max_synthetic_ratio": options.maxSyntheticRatio.map { "\($0)" } ?? "none",
+            "split": "\(options.splitRatio)\(options.resplit ? " resplit" : "")", "split_seed": "\(options.splitSeed)",
+            "filter_quantile": "\(options.filterQuantile)", "filter_candidates": "\(options.filterCandidates)",
+            "fine_tune_lr": "\(options.fineTuneLearningRate)",
+            "split_fingerprint": splitFingerprint, "selection": options.selection.map { "\($0)" } ?? "",
+            "train_images": "\(train.count)", "val_images": "\(val.count)", "test_images": "\(test.count)",
+        ]
+        // Keys added later appear only when set, so folders of earlier versions still resume.
+        .merging(c.schedule.map { ["lr_schedule": "\($0)"] } ?? [:]) { a, _ in a }
     }
 
     /// Writes `experiment.json` with the settings, or checks that an existing one matches.
@@ -217,10 +225,13 @@ public final class Experiment {
             // join a folder whose earlier runs had none, and a later run may leave those arms out.
             let joining = old["diffusion"] == nil && settings["diffusion"] != nil
             let differences = Set(old.keys).union(settings.keys).sorted().compactMap { key in
-                old[key] == settings[key] || (key == "diffusion" && (old[key] == nil || settings[key] == nil)) ? nil
+                old[key] == settings[key] || (key == "diffusion" && (old[key] == nil || settings[key] == nil))
+                    ? nil
                     : "\(key): \(old[key] ?? "unset") -> \(settings[key] ?? "unset")"
             }
-            guard differences.isEmpty else { throw ExperimentError.settingsChanged(folder: options.output.path, differences: differences) }
+            guard differences.isEmpty else {
+                throw ExperimentError.settingsChanged(folder: options.output.path, differences: differences)
+            }
             guard joining else { return }
         }
         let encoder = JSONEncoder()
@@ -242,7 +253,7 @@ public final class Experiment {
                 observe(.stage("seed \(seed), arm \(arm.name): \(arm.summary)"))
                 _ = try cell(arm, seed: seed, observeAlarms)
             }
-            generatorCache[seed] = nil                    // one seed's generators in memory at a time
+            generatorCache[seed] = nil  // one seed's generators in memory at a time
         }
         var audits: [GeneratorAudit] = []
         if options.audit && arms.contains(where: \.isGenerative) {

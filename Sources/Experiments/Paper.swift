@@ -65,13 +65,16 @@ public struct PaperDataset: Codable, Equatable, Sendable {
         return PaperDataset(
             name: "pneumonia", table: "Table I: pneumonia chest X-ray",
             path: dataRoot + "/pneumoniamnist/pneumoniamnist-trainval.npz",
-            selection: ClassSelection(classes: [.init(name: "normal", sources: ["normal"]), .init(name: "pneumonia", sources: ["pneumonia"])],
-                                      caps: [.init(className: "normal", count: 235), .init(className: "pneumonia", count: 127)], seed: seed),
+            selection: ClassSelection(
+                classes: [.init(name: "normal", sources: ["normal"]), .init(name: "pneumonia", sources: ["pneumonia"])],
+                caps: [.init(className: "normal", count: 235), .init(className: "pneumonia", count: 127)], seed: seed),
             channels: 1, paperCounts: counts, syntheticTotal: 2500,
-            publishedOriginal: PublishedColumn(trainAccuracy: 0.955, valAccuracy: 0.722, precision: ["normal": 0.69, "pneumonia": 0],
-                                               recall: ["normal": 1, "pneumonia": 0], images: 362),
-            publishedSynthetic: PublishedColumn(trainAccuracy: 1, valAccuracy: 1, precision: ["normal": 0.60, "pneumonia": 0],
-                                                recall: ["normal": 1, "pneumonia": 0], images: 2500),
+            publishedOriginal: PublishedColumn(
+                trainAccuracy: 0.955, valAccuracy: 0.722, precision: ["normal": 0.69, "pneumonia": 0],
+                recall: ["normal": 1, "pneumonia": 0], images: 362),
+            publishedSynthetic: PublishedColumn(
+                trainAccuracy: 1, valAccuracy: 1, precision: ["normal": 0.60, "pneumonia": 0],
+                recall: ["normal": 1, "pneumonia": 0], images: 2500),
             splitSeed: seed)
     }
 
@@ -86,17 +89,22 @@ public struct PaperDataset: Codable, Equatable, Sendable {
         return PaperDataset(
             name: "skin", table: "Table II: skin lesions",
             path: dataRoot + "/dermamnist-jpeg",
-            selection: ClassSelection(classes: [.init(name: "benign", sources: ["melanocytic_nevus"]),
-                                                .init(name: "malignant", sources: ["melanoma"]),
-                                                .init(name: "vascular_lesion", sources: ["vascular_lesion"]),
-                                                .init(name: "dermatofibroma", sources: ["dermatofibroma"])],
-                                      caps: [.init(className: "benign", count: 1800)], seed: seed),
+            selection: ClassSelection(
+                classes: [
+                    .init(name: "benign", sources: ["melanocytic_nevus"]),
+                    .init(name: "malignant", sources: ["melanoma"]),
+                    .init(name: "vascular_lesion", sources: ["vascular_lesion"]),
+                    .init(name: "dermatofibroma", sources: ["dermatofibroma"]),
+                ],
+                caps: [.init(className: "benign", count: 1800)], seed: seed),
             channels: 3, paperCounts: ["benign": 1800, "malignant": 1497, "vascular_lesion": 142, "dermatofibroma": 111],
             syntheticTotal: 3800,
-            publishedOriginal: PublishedColumn(trainAccuracy: 0.048, valAccuracy: 0.051, precision: originalP, recall: originalR,
-                                               images: 3550),
-            publishedSynthetic: PublishedColumn(trainAccuracy: 0.132, valAccuracy: 0.732, precision: syntheticP, recall: syntheticR,
-                                                images: 3800),
+            publishedOriginal: PublishedColumn(
+                trainAccuracy: 0.048, valAccuracy: 0.051, precision: originalP, recall: originalR,
+                images: 3550),
+            publishedSynthetic: PublishedColumn(
+                trainAccuracy: 0.132, valAccuracy: 0.732, precision: syntheticP, recall: syntheticR,
+                images: 3800),
             splitSeed: seed)
     }
 }
@@ -195,16 +203,23 @@ public final class PaperReplica {
         for dataset in datasets {
             results.append(try run(dataset, observe))
             if let fixes {
-                observe(.stage("\(dataset.name): the experiment's arms on the same images (\(fixes.arms.map(\.name).joined(separator: ", ")))"))
-                let o = fixes.experimentOptions(dataset, selection: selection(dataset),
-                                                output: output.appendingPathComponent("\(dataset.name)-fixes"))
+                observe(
+                    .stage(
+                        "\(dataset.name): the experiment's arms on the same images (\(fixes.arms.map(\.name).joined(separator: ", ")))"
+                    ))
+                let o = fixes.experimentOptions(
+                    dataset, selection: selection(dataset),
+                    output: output.appendingPathComponent("\(dataset.name)-fixes"))
                 fixed[dataset.name] = try Experiment(options: o).run { event in
                     switch event {
                     case .stage(let s): observe(.stage("\(dataset.name) fixes: \(s)"))
-                    case let .ganStep(name, step, total, eta): observe(.ganStep(name: name, step: step, total: total, etaSeconds: eta))
+                    case let .ganStep(name, step, total, eta):
+                        observe(.ganStep(name: name, step: step, total: total, etaSeconds: eta))
                     case let .classifierEpoch(arm, seed, epoch, epochs, _):
-                        observe(.epoch(run: "\(dataset.name) \(arm) seed \(seed)", epoch: epoch, epochs: epochs, trainAccuracy: .nan,
-                                       valAccuracy: .nan))
+                        observe(
+                            .epoch(
+                                run: "\(dataset.name) \(arm) seed \(seed)", epoch: epoch, epochs: epochs, trainAccuracy: .nan,
+                                valAccuracy: .nan))
                     default: break
                     }
                 }
@@ -230,8 +245,9 @@ public final class PaperReplica {
         observe(.stage("\(dataset.name): loading \(dataset.path)"))
         var load = dataset.loadOptions()
         load.selection = selection(dataset)
-        let split = try makeSplits(try loadDataset(at: dataset.path, options: load), ratio: dataset.splitRatio,
-                                   seed: dataset.splitSeed, resplit: dataset.resplit)
+        let split = try makeSplits(
+            try loadDataset(at: dataset.path, options: load), ratio: dataset.splitRatio,
+            seed: dataset.splitSeed, resplit: dataset.resplit)
         let train = split.subset(.train), val = split.subset(.val), test = split.subset(.test)
         let classNames = train.classNames
         var synthesisTotal = dataset.syntheticTotal
@@ -265,15 +281,18 @@ public final class PaperReplica {
 
     /// Trains one class's DCGAN the paper's way and returns `count` images in [0, 1] (NCHW) and
     /// its Fig. 5 strip (8 fixed-noise samples at each grid point of training).
-    func trainGAN(dataset: String, className: String, images: LabeledImages, count: Int,
-                  _ observe: (PaperEvent) -> Void) throws -> ([Float], SampleStrip) {
+    func trainGAN(
+        dataset: String, className: String, images: LabeledImages, count: Int,
+        _ observe: (PaperEvent) -> Void
+    ) throws -> ([Float], SampleStrip) {
         let name = "\(dataset) \(className)"
         observe(.stage("\(name): DCGAN on \(images.count) training images, \(settings.ganSteps) steps"))
-        let config = try DCGANConfig(imageSize: images.height, channels: images.channels, generatorWidth: settings.ganWidth,
-                                     discriminatorWidth: settings.ganWidth)
+        let config = try DCGANConfig(
+            imageSize: images.height, channels: images.channels, generatorWidth: settings.ganWidth,
+            discriminatorWidth: settings.ganWidth)
         var options = GANTrainingOptions()
         options.batchSize = min(settings.ganBatchSize, images.count)
-        options.diffAugment = nil          // the paper's recipe: a plain DCGAN
+        options.diffAugment = nil  // the paper's recipe: a plain DCGAN
         options.emaDecay = nil
         var plan = GANTrainingPlan()
         let stepsPerEpoch = max(1, images.count / options.batchSize)
@@ -281,8 +300,9 @@ public final class PaperReplica {
         plan.epochs = (settings.ganSteps + stepsPerEpoch - 1) / stepsPerEpoch
         plan.gridEvery = max(1, plan.epochs / settings.stages)
         plan.checkpointEvery = settings.ganSteps
-        let data = GANTrainingData(pixels: images.pixels.map { $0 * 2 - 1 }, count: images.count, channels: images.channels,
-                                   size: images.height, labels: nil, classNames: [className])
+        let data = GANTrainingData(
+            pixels: images.pixels.map { $0 * 2 - 1 }, count: images.count, channels: images.channels,
+            size: images.height, labels: nil, classNames: [className])
         let directory = output.appendingPathComponent(dataset).appendingPathComponent("gan").appendingPathComponent(className)
         let model = GANModel(config: config, options: options, seed: 0)
         let trainer = try GANTrainer(model: model, data: data, plan: plan, outputDirectory: directory)
@@ -314,27 +334,35 @@ public final class PaperReplica {
     }
 
     /// The paper CNN on `train`, every epoch to the end; the last epoch's curves and test scores.
-    func trainClassifier(run: String, train: LabeledImages, val: LabeledImages, test: LabeledImages,
-                         _ observe: (PaperEvent) -> Void) throws -> PaperRun {
+    func trainClassifier(
+        run: String, train: LabeledImages, val: LabeledImages, test: LabeledImages,
+        _ observe: (PaperEvent) -> Void
+    ) throws -> PaperRun {
         observe(.stage("\(run): paper CNN on \(train.count) training images, \(settings.epochs) epochs"))
-        let config = try ClassifierConfig(arch: .paperCNN, imageSize: train.height, channels: train.channels,
-                                          classes: train.classNames.count)
+        let config = try ClassifierConfig(
+            arch: .paperCNN, imageSize: train.height, channels: train.channels,
+            classes: train.classNames.count)
         var options = TrainingOptions()
         options.epochs = settings.epochs; options.batchSize = settings.batchSize; options.learningRate = settings.learningRate
-        options.patience = settings.epochs           // no early stopping
+        options.patience = settings.epochs  // no early stopping
         options.seed = 0
         let start = Date()
         let trainer = try ClassifierTrainer(config: config, options: options, train: train, val: val)
-        let history = try trainer.run(keepLastEpoch: true, progress: { event in
-            if case let .epoch(r, _) = event {
-                observe(.epoch(run: run, epoch: r.epoch, epochs: options.epochs, trainAccuracy: r.trainAccuracy,
-                               valAccuracy: r.valAccuracy))
-            }
-        })
+        let history = try trainer.run(
+            keepLastEpoch: true,
+            progress: { event in
+                if case let .epoch(r, _) = event {
+                    observe(
+                        .epoch(
+                            run: run, epoch: r.epoch, epochs: options.epochs, trainAccuracy: r.trainAccuracy,
+                            valAccuracy: r.valAccuracy))
+                }
+            })
         let last = history.epochs.last!
-        return PaperRun(trainImages: train.count, trainAccuracy: last.trainAccuracy, valAccuracy: last.valAccuracy,
-                        test: try evaluate(trainer.model, on: test), curves: history.epochs,
-                        seconds: Date().timeIntervalSince(start))
+        return PaperRun(
+            trainImages: train.count, trainAccuracy: last.trainAccuracy, valAccuracy: last.valAccuracy,
+            test: try evaluate(trainer.model, on: test), curves: history.epochs,
+            seconds: Date().timeIntervalSince(start))
     }
 }
 
@@ -343,6 +371,8 @@ public enum PaperError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
 
     public var description: String {
-        switch self { case .invalid(let s): return "paper replica: \(s)" }
+        switch self {
+        case .invalid(let s): return "paper replica: \(s)"
+        }
     }
 }

@@ -65,7 +65,8 @@ public struct PaperReport: Codable, Sendable {
     /// The fixes of one dataset as table rows: arm, balanced accuracy, each minority recall, and the
     /// Holm-corrected difference in balanced accuracy against `original` with its verdict.
     static func fixesTable(_ e: ExperimentReport) -> (header: [String], rows: [[String]]) {
-        let header = ["Arm", "Balanced accuracy", "Balanced acc., tuned decision"] + e.minorityClasses.map { "Recall \($0)" }
+        let header =
+            ["Arm", "Balanced accuracy", "Balanced acc., tuned decision"] + e.minorityClasses.map { "Recall \($0)" }
             + ["Δ balanced acc. vs original [Holm CI]", "Verdict"]
         let rows = e.arms.map { a in
             [a.name, a.test.balancedAccuracy.text, a.tunedTest.balancedAccuracy.text]
@@ -75,7 +76,8 @@ public struct PaperReport: Codable, Sendable {
         return (header, rows)
     }
 
-    static let fixesIntro = "The experiment's arms on the replica's own images and split: the same paper CNN, now with "
+    static let fixesIntro =
+        "The experiment's arms on the replica's own images and split: the same paper CNN, now with "
         + "early stopping on validation, every seed retraining its generators, differences by the paired two-level bootstrap "
         + "with Holm's correction. Each dataset's full experiment report (curves, audits, acceptance) is in NAME-fixes/report.html."
 
@@ -90,19 +92,30 @@ public struct PaperReport: Codable, Sendable {
     public static func table(_ r: PaperResult) -> (header: [String], rows: [[String]]) {
         let a = r.dataset.publishedOriginal, b = r.dataset.publishedSynthetic
         var rows = [
-            ["Train accuracy", p(a.trainAccuracy), f(r.original.trainAccuracy), p(b.trainAccuracy), f(r.synthetic.trainAccuracy)],
+            [
+                "Train accuracy", p(a.trainAccuracy), f(r.original.trainAccuracy), p(b.trainAccuracy),
+                f(r.synthetic.trainAccuracy),
+            ],
             ["Validation accuracy", p(a.valAccuracy), f(r.original.valAccuracy), p(b.valAccuracy), f(r.synthetic.valAccuracy)],
         ]
         for c in r.classNames {
-            rows.append(["Precision \(c)", p(a.precision[c] ?? 0), f(r.original.test.perClass[c]?.precision ?? 0),
-                         p(b.precision[c] ?? 0), f(r.synthetic.test.perClass[c]?.precision ?? 0)])
-            rows.append(["Recall \(c)", p(a.recall[c] ?? 0), f(r.original.test.perClass[c]?.recall ?? 0),
-                         p(b.recall[c] ?? 0), f(r.synthetic.test.perClass[c]?.recall ?? 0)])
+            rows.append([
+                "Precision \(c)", p(a.precision[c] ?? 0), f(r.original.test.perClass[c]?.precision ?? 0),
+                p(b.precision[c] ?? 0), f(r.synthetic.test.perClass[c]?.precision ?? 0),
+            ])
+            rows.append([
+                "Recall \(c)", p(a.recall[c] ?? 0), f(r.original.test.perClass[c]?.recall ?? 0),
+                p(b.recall[c] ?? 0), f(r.synthetic.test.perClass[c]?.recall ?? 0),
+            ])
         }
         let synthetic = r.syntheticPerClass * r.classNames.count
-        rows.append(["Number of images", "\(a.images)", "\(r.realImages)", "\(b.images)",
-                     "\(synthetic) (+ \(r.original.trainImages) real train)"])
-        return (["", "Original Images (paper)", "Original Images (ours)", "Synthetic Images (paper)", "Synthetic Images (ours)"], rows)
+        rows.append([
+            "Number of images", "\(a.images)", "\(r.realImages)", "\(b.images)",
+            "\(synthetic) (+ \(r.original.trainImages) real train)",
+        ])
+        return (
+            ["", "Original Images (paper)", "Original Images (ours)", "Synthetic Images (paper)", "Synthetic Images (ours)"], rows
+        )
     }
 
     /// Plain statements of what matches the paper and what does not, from the numbers.
@@ -117,31 +130,43 @@ public struct PaperReport: Codable, Sendable {
         }
         let collapsedOriginal = minority.allSatisfy { (r.original.test.perClass[$0]?.recall ?? 0) == 0 }
         let collapsedSynthetic = minority.allSatisfy { (r.synthetic.test.perClass[$0]?.recall ?? 0) == 0 }
-        s.append(collapsedOriginal
-            ? "Original Images: the minority-recall collapse is reproduced: recall 0.00 for \(minority.joined(separator: ", ")), as in the paper."
-            : "Original Images: the minority-recall collapse is NOT reproduced: minority recall \(recalls(r.original)) (paper: all 0.00); "
-                + "the CNN predicts \(predicted(r.original)) of \(r.classNames.count) classes on the test part.")
-        s.append(collapsedSynthetic
-            ? "Synthetic Images: minority recall stays 0.00, as in the paper."
-            : "Synthetic Images: minority recall \(recalls(r.synthetic)) (paper: all 0.00).")
+        s.append(
+            collapsedOriginal
+                ? "Original Images: the minority-recall collapse is reproduced: recall 0.00 for \(minority.joined(separator: ", ")), as in the paper."
+                : "Original Images: the minority-recall collapse is NOT reproduced: minority recall \(recalls(r.original)) (paper: all 0.00); "
+                    + "the CNN predicts \(predicted(r.original)) of \(r.classNames.count) classes on the test part.")
+        s.append(
+            collapsedSynthetic
+                ? "Synthetic Images: minority recall stays 0.00, as in the paper."
+                : "Synthetic Images: minority recall \(recalls(r.synthetic)) (paper: all 0.00).")
         let dOriginal = r.original.valAccuracy - r.dataset.publishedOriginal.valAccuracy
         let dSynthetic = r.synthetic.valAccuracy - r.dataset.publishedSynthetic.valAccuracy
-        s.append(String(format: "Validation accuracy: ours %.3f (original) and %.3f (synthetic) against the paper's %.3f and %.3f "
-                        + "(differences %+.3f, %+.3f).", r.original.valAccuracy, r.synthetic.valAccuracy,
-                        r.dataset.publishedOriginal.valAccuracy, r.dataset.publishedSynthetic.valAccuracy, dOriginal, dSynthetic))
+        s.append(
+            String(
+                format: "Validation accuracy: ours %.3f (original) and %.3f (synthetic) against the paper's %.3f and %.3f "
+                    + "(differences %+.3f, %+.3f).", r.original.valAccuracy, r.synthetic.valAccuracy,
+                r.dataset.publishedOriginal.valAccuracy, r.dataset.publishedSynthetic.valAccuracy, dOriginal, dSynthetic))
         let majority = r.classNames.first { !minority.contains($0) } ?? r.classNames[0]
-        let share = Double(r.splitCounts["test"]?[majority] ?? 0) / Double(max(1, r.splitCounts["test"]?.values.reduce(0, +) ?? 1))
-        let published = (p(r.dataset.publishedOriginal.precision[majority] ?? 0), p(r.dataset.publishedSynthetic.precision[majority] ?? 0))
-        s.append("The paper's \(majority) precision with recall 1.00 (\(published.0) original, \(published.1) synthetic) is what a "
-                 + "classifier that predicts only \(majority) scores: the share of \(majority) in the set it was measured on. Our "
-                 + "real test part holds \(p(share)) \(majority); the paper's Synthetic Images column reports \(published.1), so its "
-                 + "validation and test parts held other images than the original run's (synthetic ones, by our reading); ours are real only.")
-        if r.dataset.publishedOriginal.trainAccuracy < 1 / Double(r.classNames.count),     // below chance
-           (r.dataset.publishedOriginal.recall[majority] ?? 0) == 1 {
-            s.append(String(format: "The paper's train and validation accuracies (%.3f, %.3f) cannot come from the classifier its "
-                            + "precision and recall describe (everything predicted %@, accuracy about %.2f): the published "
-                            + "table is inconsistent with itself.", r.dataset.publishedOriginal.trainAccuracy,
-                            r.dataset.publishedOriginal.valAccuracy, majority, r.dataset.publishedOriginal.precision[majority] ?? 0))
+        let share =
+            Double(r.splitCounts["test"]?[majority] ?? 0) / Double(max(1, r.splitCounts["test"]?.values.reduce(0, +) ?? 1))
+        let published = (
+            p(r.dataset.publishedOriginal.precision[majority] ?? 0), p(r.dataset.publishedSynthetic.precision[majority] ?? 0)
+        )
+        s.append(
+            "The paper's \(majority) precision with recall 1.00 (\(published.0) original, \(published.1) synthetic) is what a "
+                + "classifier that predicts only \(majority) scores: the share of \(majority) in the set it was measured on. Our "
+                + "real test part holds \(p(share)) \(majority); the paper's Synthetic Images column reports \(published.1), so its "
+                + "validation and test parts held other images than the original run's (synthetic ones, by our reading); ours are real only."
+        )
+        if r.dataset.publishedOriginal.trainAccuracy < 1 / Double(r.classNames.count),  // below chance
+            (r.dataset.publishedOriginal.recall[majority] ?? 0) == 1
+        {
+            s.append(
+                String(
+                    format: "The paper's train and validation accuracies (%.3f, %.3f) cannot come from the classifier its "
+                        + "precision and recall describe (everything predicted %@, accuracy about %.2f): the published "
+                        + "table is inconsistent with itself.", r.dataset.publishedOriginal.trainAccuracy,
+                    r.dataset.publishedOriginal.valAccuracy, majority, r.dataset.publishedOriginal.precision[majority] ?? 0))
         }
         return s
     }
@@ -175,12 +200,18 @@ public struct PaperReport: Codable, Sendable {
             }
             s += "Curves (epoch: train loss / acc, val loss / acc):\n\n"
             for (name, run) in [("Original", r.original), ("Synthetic", r.synthetic)] {
-                s += "- \(name): " + run.curves.map {
-                    String(format: "%d: %.3f / %.3f, %.3f / %.3f", $0.epoch + 1, $0.trainLoss, $0.trainAccuracy, $0.valLoss, $0.valAccuracy)
-                }.joined(separator: "; ") + "\n"
+                s +=
+                    "- \(name): "
+                    + run.curves.map {
+                        String(
+                            format: "%d: %.3f / %.3f, %.3f / %.3f", $0.epoch + 1, $0.trainLoss, $0.trainAccuracy, $0.valLoss,
+                            $0.valAccuracy)
+                    }.joined(separator: "; ") + "\n"
             }
             s += "\nSample strips (Fig. 5): see report.html; rows at GAN steps "
-            s += r.strips.map { "\($0.className) \($0.steps.map(String.init).joined(separator: ", "))" }.joined(separator: "; ") + ".\n\n"
+            s +=
+                r.strips.map { "\($0.className) \($0.steps.map(String.init).joined(separator: ", "))" }.joined(separator: "; ")
+                + ".\n\n"
         }
         s += "## Our reading of the paper\n\n" + Self.reading.map { "- \($0)" }.joined(separator: "\n") + "\n\n"
         s += "## Where the paper is silent: our choices\n\n" + settings.choices.map { "- \($0)" }.joined(separator: "\n") + "\n\n"
@@ -201,14 +232,14 @@ public struct PaperReport: Codable, Sendable {
     public func html() -> String {
         func esc(_ s: String) -> String { escapeHTML(s) }
         var b = """
-        <!doctype html><html><head><meta charset="utf-8"><title>Ismail et al. 2023, reproduced</title>
-        <style>body{font-family:sans-serif;max-width:1200px;margin:20px auto;color:#222}table{border-collapse:collapse;margin:8px 0}
-        td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
-        td.paper,th.paper{color:#666;background:#fafafa}.row{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;padding:6px}
-        img.strip{image-rendering:pixelated;width:320px}</style></head><body>
-        <h1>The source paper's experiment, reproduced (Ismail et al. 2023)</h1>
+            <!doctype html><html><head><meta charset="utf-8"><title>Ismail et al. 2023, reproduced</title>
+            <style>body{font-family:sans-serif;max-width:1200px;margin:20px auto;color:#222}table{border-collapse:collapse;margin:8px 0}
+            td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
+            td.paper,th.paper{color:#666;background:#fafafa}.row{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;padding:6px}
+            img.strip{image-rendering:pixelated;width:320px}</style></head><body>
+            <h1>The source paper's experiment, reproduced (Ismail et al. 2023)</h1>
 
-        """
+            """
         b += "<p>Setting <b>\(esc(settings.name))</b>: \(settings.ganSteps) GAN steps per class, \(settings.epochs) classifier "
         b += String(format: "epochs; %.0f s in all. Grey columns are the paper's published values.</p>\n", seconds)
         for (k, r) in datasets.enumerated() {
@@ -217,36 +248,52 @@ public struct PaperReport: Codable, Sendable {
             for (i, h) in header.enumerated() { b += "<th\(i == 1 || i == 3 ? " class='paper'" : "")>\(esc(h))</th>" }
             b += "</tr>\n"
             for row in rows {
-                b += "<tr>" + row.enumerated().map { "<td\($0 == 1 || $0 == 3 ? " class='paper'" : "")>\(esc($1))</td>" }.joined() + "</tr>\n"
+                b +=
+                    "<tr>" + row.enumerated().map { "<td\($0 == 1 || $0 == 3 ? " class='paper'" : "")>\(esc($1))</td>" }.joined()
+                    + "</tr>\n"
             }
             b += "</table>\n<p>Classes: \(esc(r.selection)); synthetic images: \(r.syntheticPerClass) per class.</p>\n"
-            b += "<h3>What matches and what does not</h3><ul>" + Self.findings(r).map { "<li>\(esc($0))</li>" }.joined() + "</ul>\n"
+            b +=
+                "<h3>What matches and what does not</h3><ul>" + Self.findings(r).map { "<li>\(esc($0))</li>" }.joined()
+                + "</ul>\n"
             b += "<h3>Training curves</h3><div class='row curves'>"
             for (name, run) in [("Original Images", r.original), ("Synthetic Images", r.synthetic)] {
                 let acc: [(name: String, points: [(Double, Double)])] = [
                     ("train", run.curves.map { (Double($0.epoch + 1), $0.trainAccuracy) }),
-                    ("validation", run.curves.map { (Double($0.epoch + 1), $0.valAccuracy) })]
+                    ("validation", run.curves.map { (Double($0.epoch + 1), $0.valAccuracy) }),
+                ]
                 let loss: [(name: String, points: [(Double, Double)])] = [
                     ("train", run.curves.map { (Double($0.epoch + 1), $0.trainLoss) }),
-                    ("validation", run.curves.map { (Double($0.epoch + 1), $0.valLoss) })]
-                b += "<div class='card'>" + SVGChart.lines(title: "\(name): accuracy", series: acc, xLabel: "epoch",
-                                                            yLabel: "accuracy", yRange: 0...1) + "</div>"
-                b += "<div class='card'>" + SVGChart.lines(title: "\(name): loss", series: loss, xLabel: "epoch", yLabel: "loss") + "</div>"
+                    ("validation", run.curves.map { (Double($0.epoch + 1), $0.valLoss) }),
+                ]
+                b +=
+                    "<div class='card'>"
+                    + SVGChart.lines(
+                        title: "\(name): accuracy", series: acc, xLabel: "epoch",
+                        yLabel: "accuracy", yRange: 0...1) + "</div>"
+                b +=
+                    "<div class='card'>" + SVGChart.lines(title: "\(name): loss", series: loss, xLabel: "epoch", yLabel: "loss")
+                    + "</div>"
             }
             b += "</div>\n<h3>Confusion matrices (test part, last epoch)</h3><div class='row confusion'>"
             for (name, run) in [("Original Images", r.original), ("Synthetic Images", r.synthetic)] {
-                b += "<div class='card'>" + SVGChart.heatmap(title: name, matrix: run.test.confusionMatrix, labels: r.classNames) + "</div>"
+                b +=
+                    "<div class='card'>" + SVGChart.heatmap(title: name, matrix: run.test.confusionMatrix, labels: r.classNames)
+                    + "</div>"
             }
             b += "</div>\n<h3>Generated samples during GAN training (Fig. 5)</h3><div class='row strips'>"
             for strip in r.strips {
-                b += "<div class='card strip'><b>\(esc(strip.className))</b><br><img class='strip' alt='\(esc(strip.className)) samples' "
+                b +=
+                    "<div class='card strip'><b>\(esc(strip.className))</b><br><img class='strip' alt='\(esc(strip.className)) samples' "
                 b += "src='data:image/png;base64,\(strip.pngBase64)'><br><small>rows: steps "
                 b += strip.steps.map(String.init).joined(separator: ", ") + "</small></div>"
             }
             b += "</div>\n"
         }
         b += "<h2>Our reading of the paper</h2><ul>" + Self.reading.map { "<li>\(esc($0))</li>" }.joined() + "</ul>\n"
-        b += "<h2>Where the paper is silent: our choices</h2><ul>" + settings.choices.map { "<li>\(esc($0))</li>" }.joined() + "</ul>\n"
+        b +=
+            "<h2>Where the paper is silent: our choices</h2><ul>" + settings.choices.map { "<li>\(esc($0))</li>" }.joined()
+            + "</ul>\n"
         b += "<h2 id='fixes'>Beside the replica: the fixes</h2>"
         if fixes.isEmpty { b += "<p>Not run (<code>--no-fixes</code>).</p>" } else { b += "<p>\(esc(Self.fixesIntro))</p>" }
         for name in fixes.keys.sorted() {
@@ -256,9 +303,14 @@ public struct PaperReport: Codable, Sendable {
             for row in t.rows { b += "<tr>" + row.map { "<td>\(esc($0))</td>" }.joined() + "</tr>" }
             b += "</table>"
             let compared = e.arms.filter { $0.balancedAccuracyVsOriginal != nil }
-            b += SVGChart.intervals(title: "\(name): Δ balanced accuracy against original (Holm-corrected)",
-                                    rows: compared.map { ($0.name, $0.balancedAccuracyVsOriginal!.mean, $0.balancedAccuracyVsOriginal!.ci[0],
-                                                          $0.balancedAccuracyVsOriginal!.ci[1]) }, xLabel: "difference")
+            b += SVGChart.intervals(
+                title: "\(name): Δ balanced accuracy against original (Holm-corrected)",
+                rows: compared.map {
+                    (
+                        $0.name, $0.balancedAccuracyVsOriginal!.mean, $0.balancedAccuracyVsOriginal!.ci[0],
+                        $0.balancedAccuracyVsOriginal!.ci[1]
+                    )
+                }, xLabel: "difference")
             if let w = e.whatHelped { b += "<p>\(esc(w.summary))</p>" }
         }
         b += "\n</body></html>\n"

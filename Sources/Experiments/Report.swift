@@ -1,5 +1,5 @@
-import Foundation
 import Evaluation
+import Foundation
 
 /// Mean and sample standard deviation over seeds (Metrics' `MeanStd`).
 public typealias Stat = MeanStd
@@ -32,11 +32,14 @@ public struct Contrast: Codable, Equatable, Sendable {
         seeds = c.seeds; testImages = c.testImages; resamples = c.resamples
     }
 
-    public init(name: String, reference: String, mean: Double, ci: [Double], level: Double, pValue: Double, adjustedPValue: Double,
-                seeds: Int, testImages: Int, resamples: Int) {
+    public init(
+        name: String, reference: String, mean: Double, ci: [Double], level: Double, pValue: Double, adjustedPValue: Double,
+        seeds: Int, testImages: Int, resamples: Int
+    ) {
         self.name = name; self.reference = reference; self.mean = mean; self.ci = ci; self.level = level
         self.pValue = pValue; self.adjustedPValue = adjustedPValue
-        verdict = ci[0] > 0 ? Verdict.helps.rawValue : (ci[1] < 0 ? Verdict.hurts.rawValue : Verdict.noDetectableDifference.rawValue)
+        verdict =
+            ci[0] > 0 ? Verdict.helps.rawValue : (ci[1] < 0 ? Verdict.hurts.rawValue : Verdict.noDetectableDifference.rawValue)
         self.seeds = seeds; self.testImages = testImages; self.resamples = resamples
     }
 
@@ -88,7 +91,7 @@ public struct CurvePoint: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case epoch
         case trainLoss = "train_loss", trainAccuracy = "train_accuracy", valLoss = "val_loss",
-             valAccuracy = "val_accuracy", valMacroF1 = "val_macro_f1"
+            valAccuracy = "val_accuracy", valMacroF1 = "val_macro_f1"
     }
 }
 
@@ -127,12 +130,12 @@ public struct ArmReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, description, generative, test, curves, alarms, acceptance
         case trainImages = "train_images", tunedTest = "tuned_test", decisionRules = "decision_rules",
-             trainAccuracy = "train_accuracy", valAccuracy = "val_accuracy", valBalancedAccuracy = "val_balanced_accuracy",
-             confusionMatrix = "confusion_matrix", trainSeconds = "train_seconds", synthesisSeconds = "synthesis_seconds",
-             balancedAccuracyVsOriginal = "balanced_accuracy_vs_original",
-             minorityRecallVsOriginal = "minority_recall_vs_original",
-             tunedBalancedAccuracyVsOriginal = "tuned_balanced_accuracy_vs_original",
-             tunedMinorityRecallVsOriginal = "tuned_minority_recall_vs_original", gridPaths = "grid_paths"
+            trainAccuracy = "train_accuracy", valAccuracy = "val_accuracy", valBalancedAccuracy = "val_balanced_accuracy",
+            confusionMatrix = "confusion_matrix", trainSeconds = "train_seconds", synthesisSeconds = "synthesis_seconds",
+            balancedAccuracyVsOriginal = "balanced_accuracy_vs_original",
+            minorityRecallVsOriginal = "minority_recall_vs_original",
+            tunedBalancedAccuracyVsOriginal = "tuned_balanced_accuracy_vs_original",
+            tunedMinorityRecallVsOriginal = "tuned_minority_recall_vs_original", gridPaths = "grid_paths"
     }
 }
 
@@ -152,7 +155,7 @@ public struct WhatHelped: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case selection, acceptance, summary
         case bestGenerative = "best_generative", bestBaseline = "best_baseline", balancedAccuracy = "balanced_accuracy",
-             minorityRecall = "minority_recall"
+            minorityRecall = "minority_recall"
     }
 }
 
@@ -196,8 +199,8 @@ public struct ExperimentReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case dataset, arch, seeds, arms, alarms, seconds, settings, statistics
         case testSource = "test_source", imageSize = "image_size", classNames = "class_names",
-             minorityClasses = "minority_classes", splitCounts = "split_counts", majorityBaseline = "majority_baseline",
-             testImages = "test_images", whatHelped = "what_helped", generatorAudits = "generator_audits",
-             ratioCurve = "ratio_curve"
+            minorityClasses = "minority_classes", splitCounts = "split_counts", majorityBaseline = "majority_baseline",
+            testImages = "test_images", whatHelped = "what_helped", generatorAudits = "generator_audits",
+            ratioCurve = "ratio_curve"
     }
 }

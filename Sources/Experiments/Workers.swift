@@ -24,7 +24,7 @@ extension Experiment {
         }
         for seed in options.seeds {
             for arm in arms { _ = try cell(arm, seed: seed, wait: false, observe) }
-            generatorCache[seed] = nil                    // one seed's generators in memory at a time
+            generatorCache[seed] = nil  // one seed's generators in memory at a time
         }
     }
 
@@ -42,7 +42,8 @@ extension Experiment {
             }
             for arm in arms {
                 total += 1
-                if FileManager.default.fileExists(atPath: cellDirectory(arm, seed: seed).appendingPathComponent("cell.json").path) {
+                if FileManager.default.fileExists(atPath: cellDirectory(arm, seed: seed).appendingPathComponent("cell.json").path)
+                {
                     finished += 1
                 }
             }
@@ -53,8 +54,10 @@ extension Experiment {
     /// Runs `count` workers (`executable arguments`, each told its OpenMP thread count), calling
     /// `poll` about once a second while they run; writes each one's output to
     /// `OUT/workers/worker-I.log`. Throws when a worker fails (after every worker has stopped).
-    public func runWorkers(executable: String, arguments: [String], count: Int, threadsPerWorker: Int,
-                           poll: () -> Void) throws {
+    public func runWorkers(
+        executable: String, arguments: [String], count: Int, threadsPerWorker: Int,
+        poll: () -> Void
+    ) throws {
         try claimOutputFolder()
         let logs = options.output.appendingPathComponent("workers")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)

@@ -102,21 +102,25 @@ public struct BalancedSet: Sendable {
 /// images ([-1, 1]) are converted to it.
 ///
 /// Per class: synthetic = min(target - real, floor(maxSyntheticRatio * real)), never negative.
-public func balanceTrainingSet(_ train: LabeledImages, scaling: PixelScaling = .symmetric, sources: [any SyntheticImages],
-                               options: BalanceOptions = .init()) throws -> BalancedSet {
+public func balanceTrainingSet(
+    _ train: LabeledImages, scaling: PixelScaling = .symmetric, sources: [any SyntheticImages],
+    options: BalanceOptions = .init()
+) throws -> BalancedSet {
     guard train.height == train.width else {
         throw GANError.invalidOption("training images are \(train.height)x\(train.width); generators make square images")
     }
     for s in sources where s.imageSize != train.width || s.channels != train.channels {
-        throw GANError.invalidOption("\(s.url.path) makes \(s.channels)x\(s.imageSize)x\(s.imageSize) images "
-                                     + "but the training set is \(train.channels)x\(train.height)x\(train.width)")
+        throw GANError.invalidOption(
+            "\(s.url.path) makes \(s.channels)x\(s.imageSize)x\(s.imageSize) images "
+                + "but the training set is \(train.channels)x\(train.height)x\(train.width)")
     }
     if options.selection == .discriminator, let s = sources.first(where: { !($0 is SyntheticImageSource) }) {
         throw GANError.invalidOption("\(s.url.path) is not a GAN: selecting by discriminator score needs GAN checkpoints")
     }
     for s in sources where !s.classNames.contains(where: train.classNames.contains) {
-        throw GANError.invalidOption("\(s.url.path) knows \(s.classNames.joined(separator: ", ")), none of which is a class of "
-                                     + "the training set (\(train.classNames.joined(separator: ", ")))")
+        throw GANError.invalidOption(
+            "\(s.url.path) knows \(s.classNames.joined(separator: ", ")), none of which is a class of "
+                + "the training set (\(train.classNames.joined(separator: ", ")))")
     }
     guard options.candidatesFactor >= 1 else { throw GANError.invalidOption("candidates factor must be at least 1") }
     if let r = options.maxSyntheticRatio, !(r >= 0) { throw GANError.invalidOption("max synthetic ratio must be >= 0, not \(r)") }
@@ -126,15 +130,17 @@ public func balanceTrainingSet(_ train: LabeledImages, scaling: PixelScaling = .
     case .majority: target = counts.max() ?? 0
     case .count(let n): target = n
     }
-    var set = BalancedSet(classNames: train.classNames, channels: train.channels, size: train.width, pixels: train.pixels,
-                          labels: train.labels, synthetic: Array(repeating: false, count: train.count),
-                          realSources: train.sources.map(\.location), provenance: Array(repeating: nil, count: train.count),
-                          perClass: [], warnings: [])
+    var set = BalancedSet(
+        classNames: train.classNames, channels: train.channels, size: train.width, pixels: train.pixels,
+        labels: train.labels, synthetic: Array(repeating: false, count: train.count),
+        realSources: train.sources.map(\.location), provenance: Array(repeating: nil, count: train.count),
+        perClass: [], warnings: [])
     for (c, name) in train.classNames.enumerated() {
         let real = counts[c]
         var wanted = max(0, target - real)
         if let r = options.maxSyntheticRatio { wanted = min(wanted, Int((r * Double(real)).rounded(.down))) }
-        let source = sources.first { !$0.isConditional && $0.classNames == [name] }
+        let source =
+            sources.first { !$0.isConditional && $0.classNames == [name] }
             ?? sources.first { $0.isConditional && $0.classNames.contains(name) }
         guard wanted > 0, let source else {
             if wanted > 0 { set.warnings.append("class \(name) has \(real) of \(target) images and no checkpoint covers it") }
@@ -193,14 +199,16 @@ public struct BalancedManifestEntry: Codable, Equatable, Sendable {
 /// within their class), and `<dir>/manifest.jsonl`. Refuses a folder that already holds a manifest.
 @discardableResult
 public func writeBalancedSet(_ set: BalancedSet, scaling: PixelScaling = .symmetric, to dir: String) throws
-    -> [BalancedManifestEntry] {
+    -> [BalancedManifestEntry]
+{
     let manifestPath = (dir as NSString).appendingPathComponent("manifest.jsonl")
     guard !FileManager.default.fileExists(atPath: manifestPath) else {
         throw GANError.invalidOption("\(dir) already holds a balanced set (\(manifestPath)); choose a new output folder")
     }
     for name in set.classNames {
-        try FileManager.default.createDirectory(atPath: (dir as NSString).appendingPathComponent(name),
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (dir as NSString).appendingPathComponent(name),
+            withIntermediateDirectories: true)
     }
     let symmetric = scaling == .symmetric ? set.pixels : set.pixels.map { $0 * 2 - 1 }
     let images = imageBytes(symmetric, channels: set.channels, size: set.size)
@@ -209,16 +217,21 @@ public func writeBalancedSet(_ set: BalancedSet, scaling: PixelScaling = .symmet
     for (i, bytes) in images.enumerated() {
         let c = set.labels[i], className = set.classNames[c]
         let name: String
-        if set.synthetic[i] { name = String(format: "syn-%05d.png", syntheticNumber[c]); syntheticNumber[c] += 1 }
-        else { name = String(format: "real-%05d.png", i) }
+        if set.synthetic[i] {
+            name = String(format: "syn-%05d.png", syntheticNumber[c]); syntheticNumber[c] += 1
+        } else {
+            name = String(format: "real-%05d.png", i)
+        }
         let file = className + "/" + name
         let png = try encodePNG(pixels: bytes, width: set.size, height: set.size, channels: set.channels)
         try writeFileAtomically(png, to: (dir as NSString).appendingPathComponent(file))
         let p = set.provenance[i]
-        entries.append(BalancedManifestEntry(index: i, source: set.realSources[i] ?? p?.checkpoint ?? "", file: file,
-                                             className: className, split: .train, sha256: sha256Hex(png),
-                                             synthetic: set.synthetic[i], checkpoint: p?.checkpoint, seed: p?.seed,
-                                             sampleIndex: p?.sampleIndex))
+        entries.append(
+            BalancedManifestEntry(
+                index: i, source: set.realSources[i] ?? p?.checkpoint ?? "", file: file,
+                className: className, split: .train, sha256: sha256Hex(png),
+                synthetic: set.synthetic[i], checkpoint: p?.checkpoint, seed: p?.seed,
+                sampleIndex: p?.sampleIndex))
     }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -5,15 +5,18 @@ import Datasets
 extension ImageGrid {
     /// Lays out `images` (N, C, S, S) in [-1, 1] as `columns` per row (see `compose(_:count:...)`).
     public static func compose(_ images: Tensor, columns: Int, scale: Int = 1)
-        -> (pixels: [UInt8], width: Int, height: Int, channels: Int) {
-        compose(images.scalars, count: images.shape[0], channels: images.shape[1], height: images.shape[2],
-                width: images.shape[3], columns: columns, scale: scale)
+        -> (pixels: [UInt8], width: Int, height: Int, channels: Int)
+    {
+        compose(
+            images.scalars, count: images.shape[0], channels: images.shape[1], height: images.shape[2],
+            width: images.shape[3], columns: columns, scale: scale)
     }
 
     /// Composes and writes a grid PNG atomically.
     public static func write(_ images: Tensor, columns: Int, to path: String) throws {
-        try write(images.scalars, count: images.shape[0], channels: images.shape[1], size: images.shape[2], columns: columns,
-                  to: path)
+        try write(
+            images.scalars, count: images.shape[0], channels: images.shape[1], size: images.shape[2], columns: columns,
+            to: path)
     }
 
     /// Mean pairwise Euclidean distance between images of a batch (a diversity measure).

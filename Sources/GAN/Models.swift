@@ -36,8 +36,10 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
     /// would mix examples (PrivateTraining.swift).
     public var discriminatorBatchNorm = true
 
-    public init(imageSize: Int, channels: Int, latent: Int = 100, generatorWidth: Int = 64, discriminatorWidth: Int = 64,
-                classes: Int? = nil, spectralNorm: Bool = false) throws {
+    public init(
+        imageSize: Int, channels: Int, latent: Int = 100, generatorWidth: Int = 64, discriminatorWidth: Int = 64,
+        classes: Int? = nil, spectralNorm: Bool = false
+    ) throws {
         guard [28, 32, 64, 128].contains(imageSize) else { throw GANError.unsupportedImageSize(imageSize) }
         guard [1, 3].contains(channels) else { throw GANError.unsupportedChannels(channels) }
         self.imageSize = imageSize; self.channels = channels; self.latent = latent
@@ -53,11 +55,12 @@ public struct DCGANConfig: Codable, Equatable, Sendable {
     /// existed lack those keys (false, true).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        try self.init(imageSize: c.decode(Int.self, forKey: .imageSize), channels: c.decode(Int.self, forKey: .channels),
-                      latent: c.decode(Int.self, forKey: .latent), generatorWidth: c.decode(Int.self, forKey: .generatorWidth),
-                      discriminatorWidth: c.decode(Int.self, forKey: .discriminatorWidth),
-                      classes: c.decodeIfPresent(Int.self, forKey: .classes),
-                      spectralNorm: c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? false)
+        try self.init(
+            imageSize: c.decode(Int.self, forKey: .imageSize), channels: c.decode(Int.self, forKey: .channels),
+            latent: c.decode(Int.self, forKey: .latent), generatorWidth: c.decode(Int.self, forKey: .generatorWidth),
+            discriminatorWidth: c.decode(Int.self, forKey: .discriminatorWidth),
+            classes: c.decodeIfPresent(Int.self, forKey: .classes),
+            spectralNorm: c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? false)
         discriminatorBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .discriminatorBatchNorm) ?? true
     }
 
@@ -95,16 +98,28 @@ public final class Generator: Module {
         let widths = config.multipliers.map { $0 * config.generatorWidth }
         var blocks: [(ConvTranspose2d, BatchNorm2d?)] = []
         // (N, nz, 1, 1) -> (N, w0, base, base)
-        blocks.append((ConvTranspose2d(config.latent, widths[0], kernelSize: config.baseSize, bias: false,
-                                       generator: &g), BatchNorm2d(widths[0])))
+        blocks.append(
+            (
+                ConvTranspose2d(
+                    config.latent, widths[0], kernelSize: config.baseSize, bias: false,
+                    generator: &g), BatchNorm2d(widths[0])
+            ))
         // each block doubles H and W: (N, w_i, s, s) -> (N, w_{i+1}, 2s, 2s)
         for i in 1..<widths.count {
-            blocks.append((ConvTranspose2d(widths[i - 1], widths[i], kernelSize: 4, stride: 2, padding: 1, bias: false,
-                                           generator: &g), BatchNorm2d(widths[i])))
+            blocks.append(
+                (
+                    ConvTranspose2d(
+                        widths[i - 1], widths[i], kernelSize: 4, stride: 2, padding: 1, bias: false,
+                        generator: &g), BatchNorm2d(widths[i])
+                ))
         }
         // -> (N, C, S, S), tanh, no batch norm at the output
-        blocks.append((ConvTranspose2d(widths.last!, config.channels, kernelSize: 4, stride: 2, padding: 1, bias: false,
-                                       generator: &g), nil))
+        blocks.append(
+            (
+                ConvTranspose2d(
+                    widths.last!, config.channels, kernelSize: 4, stride: 2, padding: 1, bias: false,
+                    generator: &g), nil
+            ))
         self.blocks = blocks
         let normed = blocks.compactMap { $0.1 }
         classScales = config.classes.map { k in normed.map { Embedding(k, $0.weight.count, generator: &g) } } ?? []
@@ -118,7 +133,9 @@ public final class Generator: Module {
         for (i, (conv, bn)) in blocks.enumerated() {
             c.append(("main.\(i).conv", conv))
             if let bn { c.append(("main.\(i).bn", bn)) }
-            if i < classScales.count { c += [("main.\(i).class_scale", classScales[i]), ("main.\(i).class_shift", classShifts[i])] }
+            if i < classScales.count {
+                c += [("main.\(i).class_scale", classScales[i]), ("main.\(i).class_shift", classShifts[i])]
+            }
         }
         return c
     }
@@ -128,14 +145,14 @@ public final class Generator: Module {
         if config.classes != nil && labels == nil {
             throw GANError.invalidOption("the conditional generator needs class labels")
         }
-        var h = try z.reshaped([z.shape[0], z.count / z.shape[0], 1, 1])      // (N, nz, 1, 1)
+        var h = try z.reshaped([z.shape[0], z.count / z.shape[0], 1, 1])  // (N, nz, 1, 1)
         for (i, (conv, bn)) in blocks.enumerated() {
             h = try conv(h)
             guard let bn else { h = h.tanh(); continue }
             h = try bn(h)
             if let labels, i < classScales.count {
                 let n = h.shape[0], c = h.shape[1]
-                let scale = try classScales[i](labels).reshaped([n, c, 1, 1]) + 1    // (N, C, 1, 1)
+                let scale = try classScales[i](labels).reshaped([n, c, 1, 1]) + 1  // (N, C, 1, 1)
                 let shift = try classShifts[i](labels).reshaped([n, c, 1, 1])
                 h = try h * scale + shift
             }
@@ -162,12 +179,20 @@ public final class Discriminator: Module {
         let sn = config.spectralNorm
         var blocks: [(Conv2d, BatchNorm2d?)] = []
         // (N, C, S, S) -> (N, w0, S/2, S/2), no batch norm at the input
-        blocks.append((Conv2d(config.channels, widths[0], kernelSize: 4, stride: 2, padding: 1, bias: false,
-                              spectralNorm: sn, generator: &g), nil))
+        blocks.append(
+            (
+                Conv2d(
+                    config.channels, widths[0], kernelSize: 4, stride: 2, padding: 1, bias: false,
+                    spectralNorm: sn, generator: &g), nil
+            ))
         // each block halves H and W
         for i in 1..<widths.count {
-            blocks.append((Conv2d(widths[i - 1], widths[i], kernelSize: 4, stride: 2, padding: 1, bias: false,
-                                  spectralNorm: sn, generator: &g), sn || !config.discriminatorBatchNorm ? nil : BatchNorm2d(widths[i])))
+            blocks.append(
+                (
+                    Conv2d(
+                        widths[i - 1], widths[i], kernelSize: 4, stride: 2, padding: 1, bias: false,
+                        spectralNorm: sn, generator: &g), sn || !config.discriminatorBatchNorm ? nil : BatchNorm2d(widths[i])
+                ))
         }
         self.blocks = blocks
         // (N, w_last, base, base) -> (N, 1, 1, 1)
@@ -191,8 +216,9 @@ public final class Discriminator: Module {
     /// Logits (N).
     public func callAsFunction(_ x: Tensor, labels: [Int]? = nil) throws -> Tensor {
         guard x.rank == 4, x.shape[1] == config.channels, x.shape[2] == config.imageSize, x.shape[3] == config.imageSize else {
-            throw TensorError.shapeMismatch(op: "Discriminator input",
-                                            lhs: [-1, config.channels, config.imageSize, config.imageSize], rhs: x.shape)
+            throw TensorError.shapeMismatch(
+                op: "Discriminator input",
+                lhs: [-1, config.channels, config.imageSize, config.imageSize], rhs: x.shape)
         }
         var h = x
         for (conv, bn) in blocks {
@@ -203,7 +229,7 @@ public final class Discriminator: Module {
         var logit = try head(h).reshaped([x.shape[0]])
         if let projection {
             guard let labels else { throw GANError.invalidOption("the conditional discriminator needs class labels") }
-            let features = try h.sum(axes: [2, 3])                       // (N, C)
+            let features = try h.sum(axes: [2, 3])  // (N, C)
             let inner = try (features * projection(labels)).sum(axes: [1])  // (N)
             logit = try logit + inner
         }

@@ -26,7 +26,8 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
             return "\(path): a conditional checkpoint needs a class (one of \(known.joined(separator: ", ")))"
         case let .shapeMismatch(path, reason): return "\(path): \(reason)"
         case let .tooManyImages(path, count, bytes, limit):
-            return "\(path): \(count) images need \(bytes >> 20) MiB at once, above the limit of \(limit >> 20) MiB; ask for fewer"
+            return
+                "\(path): \(count) images need \(bytes >> 20) MiB at once, above the limit of \(limit >> 20) MiB; ask for fewer"
         }
     }
 }
@@ -59,7 +60,8 @@ public final class SyntheticImageSource {
         let m = file.metadata, decoder = JSONDecoder()
         guard m["format"] == "medsynth-gan-1" else {
             throw SamplingError.notAGANCheckpoint(
-                path: url.path, reason: "its metadata format is \(m["format"].map { "\"\($0)\"" } ?? "missing"), not \"medsynth-gan-1\"")
+                path: url.path,
+                reason: "its metadata format is \(m["format"].map { "\"\($0)\"" } ?? "missing"), not \"medsynth-gan-1\"")
         }
         let config: DCGANConfig, options: GANTrainingOptions, names: [String]
         do {
@@ -126,7 +128,8 @@ public final class SyntheticImageSource {
         let perImage = config.channels * config.imageSize * config.imageSize
         let (bytes, overflow) = count.multipliedReportingOverflow(by: perImage * MemoryLayout<Float>.size)
         guard count >= 0, !overflow, bytes <= maximumBytes else {
-            throw SamplingError.tooManyImages(path: url.path, count: count, bytes: overflow ? Int.max : bytes, limit: maximumBytes)
+            throw SamplingError.tooManyImages(
+                path: url.path, count: count, bytes: overflow ? Int.max : bytes, limit: maximumBytes)
         }
         out.reserveCapacity(count * perImage)
         // NOTE: a conditional G was trained on batches that mix classes; a batch of one class
@@ -151,7 +154,8 @@ public final class SyntheticImageSource {
         let perImage = config.channels * config.imageSize * config.imageSize
         guard images.count % perImage == 0 else {
             throw SamplingError.shapeMismatch(
-                path: url.path, reason: "\(images.count) values are not whole \(config.channels)x\(config.imageSize)x"
+                path: url.path,
+                reason: "\(images.count) values are not whole \(config.channels)x\(config.imageSize)x"
                     + "\(config.imageSize) images")
         }
         let label = try self.label(for: className)
@@ -160,8 +164,9 @@ public final class SyntheticImageSource {
         scores.reserveCapacity(n)
         for start in stride(from: 0, to: n, by: batchSize) {
             let b = min(batchSize, n - start)
-            let x = try Tensor(shape: [b, config.channels, config.imageSize, config.imageSize],
-                               scalars: Array(images[(start * perImage)..<((start + b) * perImage)]))
+            let x = try Tensor(
+                shape: [b, config.channels, config.imageSize, config.imageSize],
+                scalars: Array(images[(start * perImage)..<((start + b) * perImage)]))
             let logits = try noGrad { try model.discriminator(x, labels: label.map { Array(repeating: $0, count: b) }) }
             scores.append(contentsOf: logits.scalars)
         }
@@ -188,16 +193,19 @@ public func imageBytes(_ pixels: [Float], channels: Int, size: Int) -> [[UInt8]]
 /// the folder `path`, or, when `path` ends in `.npz`, as an npz with uint8 `images` (N, S, S) or
 /// (N, S, S, 3) and int64 `labels` (N,). Returns the files written.
 @discardableResult
-public func writeImages(_ pixels: [Float], labels: [Int], channels: Int, size: Int, to path: String,
-                        prefix: String = "sample-") throws -> [String] {
+public func writeImages(
+    _ pixels: [Float], labels: [Int], channels: Int, size: Int, to path: String,
+    prefix: String = "sample-"
+) throws -> [String] {
     let images = imageBytes(pixels, channels: channels, size: size)
     precondition(labels.count == images.count, "\(labels.count) labels for \(images.count) images")
     if path.lowercased().hasSuffix(".npz") {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let shape = channels == 1 ? [images.count, size, size] : [images.count, size, size, channels]
-        try writeNPZ([("images", .uint8(images.flatMap { $0 }, shape: shape)), ("labels", .int64(labels, shape: [labels.count]))],
-                     to: path)
+        try writeNPZ(
+            [("images", .uint8(images.flatMap { $0 }, shape: shape)), ("labels", .int64(labels, shape: [labels.count]))],
+            to: path)
         return [path]
     }
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

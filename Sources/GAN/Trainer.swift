@@ -53,10 +53,12 @@ public final class GANModel {
         var g = SeededGenerator(seed: seed)
         generator = Generator(config, generator: &g)
         discriminator = Discriminator(config, generator: &g)
-        generatorOptimizer = Adam(generator.parameters, learningRate: options.generatorLearningRate,
-                                  beta1: options.beta1, beta2: options.beta2)
-        discriminatorOptimizer = Adam(discriminator.parameters, learningRate: options.discriminatorLearningRate,
-                                      beta1: options.beta1, beta2: options.beta2)
+        generatorOptimizer = Adam(
+            generator.parameters, learningRate: options.generatorLearningRate,
+            beta1: options.beta1, beta2: options.beta2)
+        discriminatorOptimizer = Adam(
+            discriminator.parameters, learningRate: options.discriminatorLearningRate,
+            beta1: options.beta1, beta2: options.beta2)
         noise = g.fork(0x6E6F)
         ema = options.emaDecay.map { _ in generator.parameters.map { ($0.0, Parameter($0.1.value, requiresGrad: false)) } }
     }
@@ -104,7 +106,7 @@ public final class GANModel {
         var fakeLabels: [Int]? = nil
         if let labels { fakeLabels = (0..<n).map { _ in labels[noise.int(below: labels.count)] } }
         generator.train(); discriminator.train()
-        let fake = try generator(z, labels: fakeLabels)                       // (N, C, S, S)
+        let fake = try generator(z, labels: fakeLabels)  // (N, C, S, S)
 
         // (1) D step: maximise log D(x) + log(1 - D(G(z))) (BCE), or the hinge objective.
         discriminator.zeroGrad()
@@ -113,7 +115,8 @@ public final class GANModel {
         let lossD: Tensor
         switch options.loss {
         case .bce:
-            lossD = try Loss.binaryCrossEntropyWithLogits(realLogits, target: 1)
+            lossD =
+                try Loss.binaryCrossEntropyWithLogits(realLogits, target: 1)
                 + Loss.binaryCrossEntropyWithLogits(fakeLogits, target: 0)
         case .hinge:
             lossD = Loss.hingeDiscriminator(real: realLogits, fake: fakeLogits)
@@ -124,8 +127,9 @@ public final class GANModel {
         // (2) G step.
         let lossG = try generatorStep(fake: fake, labels: fakeLabels)
 
-        return GANStepStats(discriminatorLoss: lossD.item, generatorLoss: lossG,
-                            realScore: realLogits.sigmoid().mean().item, fakeScore: fakeLogits.sigmoid().mean().item)
+        return GANStepStats(
+            discriminatorLoss: lossD.item, generatorLoss: lossG,
+            realScore: realLogits.sigmoid().mean().item, fakeScore: fakeLogits.sigmoid().mean().item)
     }
 
     /// G step: maximise log D(G(z)) (non-saturating), gradients through the updated D; returns G's loss.
@@ -135,8 +139,10 @@ public final class GANModel {
         discriminator.setRequiresGrad(false)
         defer { discriminator.setRequiresGrad(true) }
         let fakeLogitsG = try discriminator(augment(fake), labels: fakeLabels)
-        let lossG = options.loss == .bce ? try Loss.binaryCrossEntropyWithLogits(fakeLogitsG, target: 1)
-                                         : Loss.hingeGenerator(fake: fakeLogitsG)
+        let lossG =
+            options.loss == .bce
+            ? try Loss.binaryCrossEntropyWithLogits(fakeLogitsG, target: 1)
+            : Loss.hingeGenerator(fake: fakeLogitsG)
         lossG.backward()
         generatorOptimizer.step()
         updateEMA()

@@ -38,8 +38,10 @@ public struct GANTrainingPlan: Codable, Equatable, Sendable {
 
     /// Throws unless every count is at least 1 (a zero would divide by zero or never stop).
     public func validate() throws {
-        for (name, value) in [("epochs", epochs), ("max steps", maxSteps ?? 1), ("checkpoint interval", checkpointEvery),
-                              ("grid interval", gridEvery)] where value < 1 {
+        for (name, value) in [
+            ("epochs", epochs), ("max steps", maxSteps ?? 1), ("checkpoint interval", checkpointEvery),
+            ("grid interval", gridEvery),
+        ] where value < 1 {
             throw GANError.invalidOption("\(name) \(value) is below 1")
         }
     }
@@ -47,8 +49,9 @@ public struct GANTrainingPlan: Codable, Equatable, Sendable {
 
 /// What the trainer reports while it runs (the command line draws it; libraries never print).
 public enum GANEvent: Sendable {
-    case step(epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int, stats: GANStepStats,
-              imagesPerSecond: Double, etaSeconds: Double)
+    case step(
+        epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int, stats: GANStepStats,
+        imagesPerSecond: Double, etaSeconds: Double)
     case grid(path: String, epoch: Int)
     case checkpoint(path: String, globalStep: Int)
     case alarm(String)
@@ -73,16 +76,19 @@ public final class GANTrainer {
 
     public init(model: GANModel, data: GANTrainingData, plan: GANTrainingPlan, outputDirectory: URL) throws {
         guard data.channels == model.config.channels, data.size == model.config.imageSize else {
-            throw GANError.invalidOption("images are \(data.channels)x\(data.size)x\(data.size) but the model expects "
-                                         + "\(model.config.channels)x\(model.config.imageSize)x\(model.config.imageSize)")
+            throw GANError.invalidOption(
+                "images are \(data.channels)x\(data.size)x\(data.size) but the model expects "
+                    + "\(model.config.channels)x\(model.config.imageSize)x\(model.config.imageSize)")
         }
         guard data.count > 0 else { throw GANError.invalidOption("no training images") }
         try plan.validate()
-        guard model.options.batchSize >= 1 else { throw GANError.invalidOption("batch size \(model.options.batchSize) is below 1") }
+        guard model.options.batchSize >= 1 else {
+            throw GANError.invalidOption("batch size \(model.options.batchSize) is below 1")
+        }
         self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
         var g = SeededGenerator(seed: plan.seed &+ 0x5EED)
         if let classes = model.config.classes {
-            fixedLabels = (0..<classes).flatMap { Array(repeating: $0, count: 8) }   // one row per class
+            fixedLabels = (0..<classes).flatMap { Array(repeating: $0, count: 8) }  // one row per class
             fixedLatent = Tensor.randomNormal([classes * 8, model.config.latent, 1, 1], generator: &g)
         } else {
             fixedLabels = nil
@@ -108,17 +114,22 @@ public final class GANTrainer {
             while stepInEpoch < batches.count && globalStep < totalSteps {
                 let t0 = Date()
                 let (real, labels) = data.batch(privacy?.dpsgd.sampleBatch() ?? batches[stepInEpoch])
-                let stats = try privacy.map { try model.privateStep(real: real, labels: labels, privacy: $0) }
+                let stats =
+                    try privacy.map { try model.privateStep(real: real, labels: labels, privacy: $0) }
                     ?? model.step(real: real, labels: labels)
                 stepInEpoch += 1; globalStep += 1
                 recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
                 let perStep = recent.reduce(0, +) / Double(recent.count)
                 try log.append(step: globalStep, epoch: epoch, stats: stats)
-                observe(.step(epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
-                              totalSteps: totalSteps, stats: stats, imagesPerSecond: Double(batchSize) / perStep,
-                              etaSeconds: perStep * Double(totalSteps - globalStep)))
+                observe(
+                    .step(
+                        epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
+                        totalSteps: totalSteps, stats: stats, imagesPerSecond: Double(batchSize) / perStep,
+                        etaSeconds: perStep * Double(totalSteps - globalStep)))
                 checkCollapse(stats, observe)
-                if globalStep % plan.checkpointEvery == 0 { try saveCheckpoint(); observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep)) }
+                if globalStep % plan.checkpointEvery == 0 {
+                    try saveCheckpoint(); observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
+                }
             }
             if stepInEpoch >= batches.count {
                 epoch += 1; stepInEpoch = 0
@@ -135,9 +146,11 @@ public final class GANTrainer {
     func checkCollapse(_ s: GANStepStats, _ observe: (GANEvent) -> Void) {
         dWinsStreak = s.realScore > 0.99 && s.fakeScore < 0.01 ? dWinsStreak + 1 : 0
         if dWinsStreak >= max(100, 2 * stepsPerEpoch), alarmed.insert("d-wins").inserted {
-            observe(.alarm("the discriminator has won outright for \(dWinsStreak) steps (D(x) > 0.99, D(G(z)) < 0.01): "
-                           + "the generator gets no gradient. Enable DiffAugment, lower D's learning rate, try "
-                           + "--loss hinge, or keep the last checkpoint before this step."))
+            observe(
+                .alarm(
+                    "the discriminator has won outright for \(dWinsStreak) steps (D(x) > 0.99, D(G(z)) < 0.01): "
+                        + "the generator gets no gradient. Enable DiffAugment, lower D's learning rate, try "
+                        + "--loss hinge, or keep the last checkpoint before this step."))
         }
     }
 
@@ -154,10 +167,13 @@ public final class GANTrainer {
         // Early samples are near-constant by construction, so judge diversity only after a while.
         let settled = epoch >= max(5, plan.epochs / 10)
         if settled, realSpread > 0, fakeSpread < 0.25 * realSpread, alarmed.insert("diversity").inserted {
-            observe(.alarm(String(format: "samples have lost diversity (mean pairwise distance %.2f%@ against %.2f among real "
-                                  + "images): likely mode collapse. Look at %@; resume from an earlier checkpoint with "
-                                  + "DiffAugment on or a lower learning rate.", fakeSpread,
-                                  model.config.classes == nil ? "" : " within a class", realSpread, path)))
+            observe(
+                .alarm(
+                    String(
+                        format: "samples have lost diversity (mean pairwise distance %.2f%@ against %.2f among real "
+                            + "images): likely mode collapse. Look at %@; resume from an earlier checkpoint with "
+                            + "DiffAugment on or a lower learning rate.", fakeSpread,
+                        model.config.classes == nil ? "" : " within a class", realSpread, path)))
         }
     }
 
@@ -166,8 +182,10 @@ public final class GANTrainer {
     /// smallest spread among the grid's rows (8 images of one class each).
     func sampleSpread(_ images: Tensor) throws -> Float {
         guard model.config.classes != nil else { return ImageGrid.meanPairwiseDistance(images) }
-        return try (0..<images.shape[0] / 8).map { ImageGrid.meanPairwiseDistance(try images.slice(axis: 0, start: $0 * 8, length: 8)) }
-            .min() ?? 0
+        return try (0..<images.shape[0] / 8).map {
+            ImageGrid.meanPairwiseDistance(try images.slice(axis: 0, start: $0 * 8, length: 8))
+        }
+        .min() ?? 0
     }
 
     // MARK: Checkpoints
@@ -188,9 +206,10 @@ public final class GANTrainer {
             "noise_state": model.noise.state.map { String($0) }.joined(separator: ","),
         ]
         if let privacy { meta.merge(try privacy.metadata()) { $1 } }
-        try Checkpoint.save(modules: ["generator": model.generator, "discriminator": model.discriminator],
-                            optimizers: ["generator": model.generatorOptimizer, "discriminator": model.discriminatorOptimizer],
-                            extra: extra, metadata: meta, to: url ?? checkpointURL)
+        try Checkpoint.save(
+            modules: ["generator": model.generator, "discriminator": model.discriminator],
+            optimizers: ["generator": model.generatorOptimizer, "discriminator": model.discriminatorOptimizer],
+            extra: extra, metadata: meta, to: url ?? checkpointURL)
     }
 
     /// A configuration in a user's words: "a conditional DCGAN of 2 classes on 1x28x28 images".
@@ -220,30 +239,36 @@ public final class GANTrainer {
         let file = try SafeTensors.read(url)
         let m = file.metadata
         guard m["format"] == "medsynth-gan-1", let e = m["epoch"].flatMap(Int.init), let s = m["step_in_epoch"].flatMap(Int.init),
-              let gs = m["global_step"].flatMap(Int.init),
-              let noise = m["noise_state"].flatMap({ SeededGenerator(state: $0.split(separator: ",").compactMap { UInt64($0) }) })
+            let gs = m["global_step"].flatMap(Int.init),
+            let noise = m["noise_state"].flatMap({ SeededGenerator(state: $0.split(separator: ",").compactMap { UInt64($0) }) })
         else { throw CheckpointError.notSafeTensors(path: url.path, reason: "not a MedSynth GAN training checkpoint") }
         for (key, value) in [("epoch", e), ("step_in_epoch", s), ("global_step", gs)] where value < 0 {
-            throw CheckpointError.invalidMetadata(path: url.path, key: key, value: "\(value)", reason: "a position cannot be negative")
+            throw CheckpointError.invalidMetadata(
+                path: url.path, key: key, value: "\(value)", reason: "a position cannot be negative")
         }
         guard s <= gs, e <= gs else {
-            throw CheckpointError.invalidMetadata(path: url.path, key: "global_step", value: "\(gs)",
-                                                  reason: "below epoch \(e) or step in epoch \(s)")
+            throw CheckpointError.invalidMetadata(
+                path: url.path, key: "global_step", value: "\(gs)",
+                reason: "below epoch \(e) or step in epoch \(s)")
         }
         guard let config = m["config"], let saved = try? JSONDecoder().decode(DCGANConfig.self, from: Data(config.utf8)) else {
             throw CheckpointError.notSafeTensors(path: url.path, reason: "its configuration is missing or unreadable")
         }
         if saved != model.config {
-            throw GANError.invalidOption("--resume: \(url.path) holds \(Self.describe(saved)), but this run asks for "
-                                         + "\(Self.describe(model.config)) (use another --out, or the checkpoint's options)")
+            throw GANError.invalidOption(
+                "--resume: \(url.path) holds \(Self.describe(saved)), but this run asks for "
+                    + "\(Self.describe(model.config)) (use another --out, or the checkpoint's options)")
         }
         if let names = m["class_names"], let saved = try? JSONDecoder().decode([String].self, from: Data(names.utf8)),
-           saved != data.classNames {
-            throw GANError.invalidOption("--resume: \(url.path) was trained on class(es) \(saved.joined(separator: ", ")), "
-                                         + "not \(data.classNames.joined(separator: ", "))")
+            saved != data.classNames
+        {
+            throw GANError.invalidOption(
+                "--resume: \(url.path) was trained on class(es) \(saved.joined(separator: ", ")), "
+                    + "not \(data.classNames.joined(separator: ", "))")
         }
-        try Checkpoint.restore(file, modules: ["generator": model.generator, "discriminator": model.discriminator],
-                               optimizers: ["generator": model.generatorOptimizer, "discriminator": model.discriminatorOptimizer])
+        try Checkpoint.restore(
+            file, modules: ["generator": model.generator, "discriminator": model.discriminator],
+            optimizers: ["generator": model.generatorOptimizer, "discriminator": model.discriminatorOptimizer])
         resumedChecksumVerified = SafeTensors.hasChecksum(m)
         for (name, p) in model.ema ?? [] {
             guard let t = file.tensors["ema.\(name)"] else {
@@ -264,7 +289,8 @@ final class LineLog {
         if FileManager.default.fileExists(atPath: url.path) {
             let kept = (try String(contentsOf: url, encoding: .utf8)).split(separator: "\n").filter { line in
                 guard let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-                      let s = o["step"] as? Int else { return false }
+                    let s = o["step"] as? Int
+                else { return false }
                 return s <= step
             }
             try writeFileAtomically(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: url.path)
@@ -277,8 +303,9 @@ final class LineLog {
     deinit { try? handle.close() }
 
     func append(step: Int, epoch: Int, stats: GANStepStats) throws {
-        let line = String(format: "{\"step\":%d,\"epoch\":%d,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g}\n",
-                          step, epoch, stats.discriminatorLoss, stats.generatorLoss, stats.realScore, stats.fakeScore)
+        let line = String(
+            format: "{\"step\":%d,\"epoch\":%d,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g}\n",
+            step, epoch, stats.discriminatorLoss, stats.generatorLoss, stats.realScore, stats.fakeScore)
         try handle.write(contentsOf: Data(line.utf8))
     }
 }

@@ -16,8 +16,10 @@ public struct GANTrainingSet: Sendable {
 ///
 /// `options.preprocessing.scaling` is set to `.symmetric` (DCGAN's tanh range); the class
 /// selection in `options` applies before the split, as for every other reader.
-public func loadGANTrainingSet(at path: String, options: LoadOptions, className: String? = nil, conditional: Bool = false,
-                               ratio: SplitRatio = .standard, seed: UInt64) throws -> GANTrainingSet {
+public func loadGANTrainingSet(
+    at path: String, options: LoadOptions, className: String? = nil, conditional: Bool = false,
+    ratio: SplitRatio = .standard, seed: UInt64
+) throws -> GANTrainingSet {
     var options = options
     options.preprocessing.scaling = .symmetric
     let dataset = try loadDataset(at: path, options: options)
@@ -33,9 +35,11 @@ public func loadGANTrainingSet(at path: String, options: LoadOptions, className:
     }
     let train = split.images.subset(indices)
     let manifest = split.manifest()
-    let data = GANTrainingData(pixels: train.pixels, count: train.count, channels: train.channels,
-                               size: options.preprocessing.imageSize, labels: conditional && className == nil ? train.labels : nil,
-                               classNames: names)
-    return GANTrainingSet(data: data, manifest: indices.map { manifest[$0] },
-                          warnings: dataset.warnings + dataset.skipped.map(\.reason) + split.warnings)
+    let data = GANTrainingData(
+        pixels: train.pixels, count: train.count, channels: train.channels,
+        size: options.preprocessing.imageSize, labels: conditional && className == nil ? train.labels : nil,
+        classNames: names)
+    return GANTrainingSet(
+        data: data, manifest: indices.map { manifest[$0] },
+        warnings: dataset.warnings + dataset.skipped.map(\.reason) + split.warnings)
 }

@@ -10,31 +10,35 @@ import Foundation
 /// Attention kernels; `Reference.attention*` are the plain loops they are tested against.
 public enum AttentionKernel {
     /// Writes `out` (B, L, D) and the attention weights `p` (B, L, L) that the backward needs.
-    public static func forward(b: Int, l: Int, d: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                               out: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        b: Int, l: Int, d: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>
+    ) {
         let scale = 1 / Float(d).squareRoot()
         for i in 0..<b {
             let qi = q + i * l * d, ki = k + i * l * d, vi = v + i * l * d, pi = p + i * l * l
-            Gemm.sgemm(transA: false, transB: true, m: l, n: l, k: d, alpha: scale, a: qi, b: ki, c: pi)   // S = q k^T / sqrt D
-            for r in 0..<l { softmaxRow(pi + r * l, l) }                                                    // P = softmax(S)
+            Gemm.sgemm(transA: false, transB: true, m: l, n: l, k: d, alpha: scale, a: qi, b: ki, c: pi)  // S = q k^T / sqrt D
+            for r in 0..<l { softmaxRow(pi + r * l, l) }  // P = softmax(S)
             Gemm.sgemm(transA: false, transB: false, m: l, n: d, k: l, a: pi, b: vi, c: out + i * l * d)  // out = P v
         }
     }
 
     /// Gradients of `forward` from dOut (B, L, D) and the saved weights P:
     /// dv = P^T dOut; dP = dOut v^T; dS = P (dP - rowsum(dP P)); dq = dS k / sqrt D; dk = dS^T q / sqrt D.
-    public static func backward(b: Int, l: Int, d: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                p: UnsafePointer<Float>, gradOut: UnsafePointer<Float>, gradQ: UnsafeMutablePointer<Float>,
-                                gradK: UnsafeMutablePointer<Float>, gradV: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        b: Int, l: Int, d: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        p: UnsafePointer<Float>, gradOut: UnsafePointer<Float>, gradQ: UnsafeMutablePointer<Float>,
+        gradK: UnsafeMutablePointer<Float>, gradV: UnsafeMutablePointer<Float>
+    ) {
         let scale = 1 / Float(d).squareRoot()
         var dpBuffer = [Float](repeating: 0, count: l * l)
         dpBuffer.withUnsafeMutableBufferPointer { buffer in
             let dp = buffer.baseAddress!
             for i in 0..<b {
                 let off = i * l * d, pi = p + i * l * l, go = gradOut + off
-                Gemm.sgemm(transA: true, transB: false, m: l, n: d, k: l, a: pi, b: go, c: gradV + off)      // dv = P^T dOut
-                Gemm.sgemm(transA: false, transB: true, m: l, n: l, k: d, a: go, b: v + off, c: dp)          // dP = dOut v^T
-                for r in 0..<l {                                                                             // dS (in place)
+                Gemm.sgemm(transA: true, transB: false, m: l, n: d, k: l, a: pi, b: go, c: gradV + off)  // dv = P^T dOut
+                Gemm.sgemm(transA: false, transB: true, m: l, n: l, k: d, a: go, b: v + off, c: dp)  // dP = dOut v^T
+                for r in 0..<l {  // dS (in place)
                     let pr = pi + r * l, dr = dp + r * l
                     var dot: Float = 0
                     for j in 0..<l { dot += pr[j] * dr[j] }
@@ -68,7 +72,9 @@ public enum TimestepEmbeddingKernel {
     }
 
     /// Writes (N, D).
-    public static func forward(timesteps t: UnsafePointer<Float>, count n: Int, dimension: Int, output: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        timesteps t: UnsafePointer<Float>, count n: Int, dimension: Int, output: UnsafeMutablePointer<Float>
+    ) {
         let f = frequencies(dimension: dimension), half = dimension / 2
         for i in 0..<n {
             let row = output + i * dimension
@@ -80,8 +86,10 @@ public enum TimestepEmbeddingKernel {
     }
 
     /// d/dt of the sum of gradOutput * out: sum_j f_j (g[n, j] cos(t f_j) - g[n, D/2 + j] sin(t f_j)).
-    public static func backward(timesteps t: UnsafePointer<Float>, count n: Int, dimension: Int, gradOutput g: UnsafePointer<Float>,
-                                gradTimesteps dt: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        timesteps t: UnsafePointer<Float>, count n: Int, dimension: Int, gradOutput g: UnsafePointer<Float>,
+        gradTimesteps dt: UnsafeMutablePointer<Float>
+    ) {
         let f = frequencies(dimension: dimension), half = dimension / 2
         for i in 0..<n {
             let row = g + i * dimension

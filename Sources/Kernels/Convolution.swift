@@ -20,8 +20,10 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var transposed: Bool
     public var hasBias: Bool
 
-    public init(n: Int, c: Int, h: Int, w: Int, k: Int, r: Int, s: Int, stride: Int = 1, padding: Int = 0,
-                outputPadding: Int = 0, transposed: Bool = false, hasBias: Bool = false) {
+    public init(
+        n: Int, c: Int, h: Int, w: Int, k: Int, r: Int, s: Int, stride: Int = 1, padding: Int = 0,
+        outputPadding: Int = 0, transposed: Bool = false, hasBias: Bool = false
+    ) {
         self.n = n; self.c = c; self.h = h; self.w = w; self.k = k; self.r = r; self.s = s
         self.stride = stride; self.padding = padding; self.outputPadding = outputPadding
         self.transposed = transposed; self.hasBias = hasBias
@@ -81,76 +83,109 @@ final class ConvPrimitives {
     }
 
     // Forward: dst = conv(src, weights) + bias; dst stays in the layout oneDNN chose.
-    lazy var forward: (prim: Primitive, src: InputPort, weights: InputPort, dst: BoundMemory, dstLayout: Layout,
-                       bias: BoundMemory) = {
-        var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
-        let b = biasDesc
-        let prim: Primitive
-        if g.transposed {
-            var desc = dnnl_deconvolution_desc_t()
-            check(optionalDesc(b, g.hasBias) { dnnl_deconvolution_forward_desc_init(&desc, dnnl_forward_training, alg,
-                                                                                    &s, &w, $0, &d, strides, padL, padR) },
-                  "deconvolution_forward_desc_init \(g)")
-            prim = Primitive(opDesc: &desc, name: "deconv fwd")
-        } else {
-            var desc = dnnl_convolution_desc_t()
-            check(optionalDesc(b, g.hasBias) { dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg,
-                                                                                  &s, &w, $0, &d, strides, padL, padR) },
-                  "convolution_forward_desc_init \(g)")
-            prim = Primitive(opDesc: &desc, name: "conv fwd")
-        }
-        let dst = prim.desc(dnnl_query_dst_md)
-        return (prim, InputPort(chosen: prim.desc(dnnl_query_src_md), shape: g.inputShape),
+    lazy var forward:
+        (
+            prim: Primitive, src: InputPort, weights: InputPort, dst: BoundMemory, dstLayout: Layout,
+            bias: BoundMemory
+        ) = {
+            var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+            let b = biasDesc
+            let prim: Primitive
+            if g.transposed {
+                var desc = dnnl_deconvolution_desc_t()
+                check(
+                    optionalDesc(b, g.hasBias) {
+                        dnnl_deconvolution_forward_desc_init(
+                            &desc, dnnl_forward_training, alg,
+                            &s, &w, $0, &d, strides, padL, padR)
+                    },
+                    "deconvolution_forward_desc_init \(g)")
+                prim = Primitive(opDesc: &desc, name: "deconv fwd")
+            } else {
+                var desc = dnnl_convolution_desc_t()
+                check(
+                    optionalDesc(b, g.hasBias) {
+                        dnnl_convolution_forward_desc_init(
+                            &desc, dnnl_forward_training, alg,
+                            &s, &w, $0, &d, strides, padL, padR)
+                    },
+                    "convolution_forward_desc_init \(g)")
+                prim = Primitive(opDesc: &desc, name: "conv fwd")
+            }
+            let dst = prim.desc(dnnl_query_dst_md)
+            return (
+                prim, InputPort(chosen: prim.desc(dnnl_query_src_md), shape: g.inputShape),
                 weightPort(prim.desc(dnnl_query_weights_md)), BoundMemory(dst), LayoutTable.shared.intern(dst),
-                BoundMemory(biasDesc))
-    }()
+                BoundMemory(biasDesc)
+            )
+        }()
 
     // Backward data: diff_src = conv_transpose(diff_dst, weights), in the layout oneDNN chose.
-    lazy var backwardData: (prim: Primitive, diffDst: InputPort, weights: InputPort, diffSrc: BoundMemory,
-                            diffSrcLayout: Layout) = {
-        var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
-        let prim: Primitive
-        if g.transposed {
-            var desc = dnnl_deconvolution_desc_t()
-            check(dnnl_deconvolution_backward_data_desc_init(&desc, alg, &s, &w, &d, strides, padL, padR),
-                  "deconvolution_backward_data_desc_init \(g)")
-            prim = Primitive(opDesc: &desc, hint: forward.prim, name: "deconv bwd data")
-        } else {
-            var desc = dnnl_convolution_desc_t()
-            check(dnnl_convolution_backward_data_desc_init(&desc, alg, &s, &w, &d, strides, padL, padR),
-                  "convolution_backward_data_desc_init \(g)")
-            prim = Primitive(opDesc: &desc, hint: forward.prim, name: "conv bwd data")
-        }
-        let diffSrc = prim.desc(dnnl_query_diff_src_md)
-        return (prim, InputPort(chosen: prim.desc(dnnl_query_diff_dst_md), shape: g.outputShape),
-                weightPort(prim.desc(dnnl_query_weights_md)), BoundMemory(diffSrc), LayoutTable.shared.intern(diffSrc))
-    }()
+    lazy var backwardData:
+        (
+            prim: Primitive, diffDst: InputPort, weights: InputPort, diffSrc: BoundMemory,
+            diffSrcLayout: Layout
+        ) = {
+            var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+            let prim: Primitive
+            if g.transposed {
+                var desc = dnnl_deconvolution_desc_t()
+                check(
+                    dnnl_deconvolution_backward_data_desc_init(&desc, alg, &s, &w, &d, strides, padL, padR),
+                    "deconvolution_backward_data_desc_init \(g)")
+                prim = Primitive(opDesc: &desc, hint: forward.prim, name: "deconv bwd data")
+            } else {
+                var desc = dnnl_convolution_desc_t()
+                check(
+                    dnnl_convolution_backward_data_desc_init(&desc, alg, &s, &w, &d, strides, padL, padR),
+                    "convolution_backward_data_desc_init \(g)")
+                prim = Primitive(opDesc: &desc, hint: forward.prim, name: "conv bwd data")
+            }
+            let diffSrc = prim.desc(dnnl_query_diff_src_md)
+            return (
+                prim, InputPort(chosen: prim.desc(dnnl_query_diff_dst_md), shape: g.outputShape),
+                weightPort(prim.desc(dnnl_query_weights_md)), BoundMemory(diffSrc), LayoutTable.shared.intern(diffSrc)
+            )
+        }()
 
     // Backward weights: diff_weights = corr(src, diff_dst), reordered to the plain torch layout;
     // diff_bias = sum over N, P, Q of diff_dst.
-    lazy var backwardWeights: (prim: Primitive, src: InputPort, diffDst: InputPort, diffWeights: LayoutPort,
-                               diffBias: BoundMemory) = {
-        var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
-        let b = biasDesc
-        let prim: Primitive
-        if g.transposed {
-            var desc = dnnl_deconvolution_desc_t()
-            check(optionalDesc(b, g.hasBias) { dnnl_deconvolution_backward_weights_desc_init(&desc, alg, &s, &w, $0, &d,
-                                                                                             strides, padL, padR) },
-                  "deconvolution_backward_weights_desc_init \(g)")
-            prim = Primitive(opDesc: &desc, hint: forward.prim, name: "deconv bwd weights")
-        } else {
-            var desc = dnnl_convolution_desc_t()
-            check(optionalDesc(b, g.hasBias) { dnnl_convolution_backward_weights_desc_init(&desc, alg, &s, &w, $0, &d,
-                                                                                           strides, padL, padR) },
-                  "convolution_backward_weights_desc_init \(g)")
-            prim = Primitive(opDesc: &desc, hint: forward.prim, name: "conv bwd weights")
-        }
-        return (prim, InputPort(chosen: prim.desc(dnnl_query_src_md), shape: g.inputShape),
+    lazy var backwardWeights:
+        (
+            prim: Primitive, src: InputPort, diffDst: InputPort, diffWeights: LayoutPort,
+            diffBias: BoundMemory
+        ) = {
+            var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+            let b = biasDesc
+            let prim: Primitive
+            if g.transposed {
+                var desc = dnnl_deconvolution_desc_t()
+                check(
+                    optionalDesc(b, g.hasBias) {
+                        dnnl_deconvolution_backward_weights_desc_init(
+                            &desc, alg, &s, &w, $0, &d,
+                            strides, padL, padR)
+                    },
+                    "deconvolution_backward_weights_desc_init \(g)")
+                prim = Primitive(opDesc: &desc, hint: forward.prim, name: "deconv bwd weights")
+            } else {
+                var desc = dnnl_convolution_desc_t()
+                check(
+                    optionalDesc(b, g.hasBias) {
+                        dnnl_convolution_backward_weights_desc_init(
+                            &desc, alg, &s, &w, $0, &d,
+                            strides, padL, padR)
+                    },
+                    "convolution_backward_weights_desc_init \(g)")
+                prim = Primitive(opDesc: &desc, hint: forward.prim, name: "conv bwd weights")
+            }
+            return (
+                prim, InputPort(chosen: prim.desc(dnnl_query_src_md), shape: g.inputShape),
                 InputPort(chosen: prim.desc(dnnl_query_diff_dst_md), shape: g.outputShape),
                 LayoutPort(plain: plainWeights, chosen: prim.desc(dnnl_query_diff_weights_md), input: false),
-                BoundMemory(biasDesc))
-    }()
+                BoundMemory(biasDesc)
+            )
+        }()
 
     /// Weights arrive in the plain torch layout (OIHW or IOHW), which is not the interned dense one
     /// for deconvolutions, so they get a port of their own: plain -> chosen.
@@ -170,20 +205,26 @@ public enum Conv {
     }
 
     /// Layout of `forward`'s output.
-    public static func forwardLayout(_ g: ConvGeometry) -> Layout { DNNLContext.shared.locked { primitives(g).forward.dstLayout } }
+    public static func forwardLayout(_ g: ConvGeometry) -> Layout {
+        DNNLContext.shared.locked { primitives(g).forward.dstLayout }
+    }
     /// Layout of `backwardData`'s output.
     public static func backwardDataLayout(_ g: ConvGeometry) -> Layout {
         DNNLContext.shared.locked { primitives(g).backwardData.diffSrcLayout }
     }
 
     /// output (N, K, P, Q) = conv(input (N, C, H, W), weight) + bias (K); output in `forwardLayout(g)`.
-    public static func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, inputLayout: Layout = .plain,
-                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        _ g: ConvGeometry, input: UnsafePointer<Float>, inputLayout: Layout = .plain,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
+    ) {
         DNNLContext.shared.locked {
             let f = primitives(g).forward
             f.dst.bind(output)
-            var args = [(Arg.src, f.src.bind(input, layout: inputLayout)), (Arg.weights, f.weights.bind(weight, layout: .plain)),
-                        (Arg.dst, f.dst.memory)]
+            var args = [
+                (Arg.src, f.src.bind(input, layout: inputLayout)), (Arg.weights, f.weights.bind(weight, layout: .plain)),
+                (Arg.dst, f.dst.memory),
+            ]
             if g.hasBias, let bias { f.bias.bind(bias); args.append((Arg.bias, f.bias.memory)) }
             f.prim.execute(args)
             KernelCounters.add(macs: g.macs)
@@ -191,26 +232,34 @@ public enum Conv {
     }
 
     /// gradInput (N, C, H, W) = d loss / d input, given gradOutput (N, K, P, Q); in `backwardDataLayout(g)`.
-    public static func backwardData(_ g: ConvGeometry, gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
-                                    weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
+    public static func backwardData(
+        _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
+        weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>
+    ) {
         DNNLContext.shared.locked {
             let b = primitives(g).backwardData
             b.diffSrc.bind(gradInput)
-            b.prim.execute([(Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout)),
-                            (Arg.weights, b.weights.bind(weight, layout: .plain)), (Arg.diffSrc, b.diffSrc.memory)])
+            b.prim.execute([
+                (Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout)),
+                (Arg.weights, b.weights.bind(weight, layout: .plain)), (Arg.diffSrc, b.diffSrc.memory),
+            ])
             KernelCounters.add(macs: g.macs)
         }
     }
 
     /// gradWeight (plain torch layout) and gradBias (K) from input and gradOutput.
-    public static func backwardWeights(_ g: ConvGeometry, input: UnsafePointer<Float>, inputLayout: Layout = .plain,
-                                       gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
-                                       gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?) {
+    public static func backwardWeights(
+        _ g: ConvGeometry, input: UnsafePointer<Float>, inputLayout: Layout = .plain,
+        gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
+        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
+    ) {
         DNNLContext.shared.locked {
             let b = primitives(g).backwardWeights
-            var args = [(Arg.src, b.src.bind(input, layout: inputLayout)),
-                        (Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout)),
-                        (Arg.diffWeights, b.diffWeights.output(gradWeight))]
+            var args = [
+                (Arg.src, b.src.bind(input, layout: inputLayout)),
+                (Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout)),
+                (Arg.diffWeights, b.diffWeights.output(gradWeight)),
+            ]
             if g.hasBias, let gradBias { b.diffBias.bind(gradBias); args.append((Arg.diffBias, b.diffBias.memory)) }
             b.prim.execute(args)
             b.diffWeights.finish()
@@ -222,8 +271,10 @@ public enum Conv {
     public static func implementations(_ g: ConvGeometry) -> (forward: String, backwardData: String, backwardWeights: String) {
         DNNLContext.shared.locked {
             let p = primitives(g)
-            return (p.forward.prim.implementation, p.backwardData.prim.implementation,
-                    p.backwardWeights.prim.implementation)
+            return (
+                p.forward.prim.implementation, p.backwardData.prim.implementation,
+                p.backwardWeights.prim.implementation
+            )
         }
     }
 }

@@ -24,7 +24,9 @@ final class EltwisePrimitives {
     init(_ key: EltwiseKey) {
         // Plain data is treated as one flat vector; blocked data keeps its descriptor so the
         // channel padding stays zero.
-        var md = key.layout.isPlain ? plainDesc([key.shape.reduce(1, *)], dnnl_a) : LayoutTable.shared.desc(key.layout, shape: key.shape)
+        var md =
+            key.layout.isPlain
+            ? plainDesc([key.shape.reduce(1, *)], dnnl_a) : LayoutTable.shared.desc(key.layout, shape: key.shape)
         let alg: dnnl_alg_kind_t, alpha: Float
         switch key.activation {
         case .relu(let slope): alg = dnnl_eltwise_relu; alpha = slope; backwardUsesOutput = false
@@ -60,8 +62,10 @@ public enum ActivationKernel {
     }
 
     /// output = f(input) for a tensor of `shape` stored in `layout`.
-    public static func forward(_ a: Activation, shape: [Int], layout: Layout = .plain, input: UnsafePointer<Float>,
-                               output: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        _ a: Activation, shape: [Int], layout: Layout = .plain, input: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>
+    ) {
         DNNLContext.shared.locked {
             let p = primitives(a, shape, layout)
             p.src.bind(input); p.dst.bind(output)
@@ -71,15 +75,19 @@ public enum ActivationKernel {
 
     /// gradInput = f'(.) * gradOutput; `saved` is the forward output for tanh and sigmoid, the input for ReLU and SiLU.
     /// All three buffers in `layout`.
-    public static func backward(_ a: Activation, shape: [Int], layout: Layout = .plain, saved: UnsafePointer<Float>,
-                                gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        _ a: Activation, shape: [Int], layout: Layout = .plain, saved: UnsafePointer<Float>,
+        gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>
+    ) {
         DNNLContext.shared.locked {
             let p = primitives(a, shape, layout)
             p.diffDst.bind(gradOutput); p.diffSrc.bind(gradInput)
             let savedMemory = p.backwardUsesOutput ? p.dst : p.src
             savedMemory.bind(saved)
-            p.backward.execute([(p.backwardUsesOutput ? Arg.dst : Arg.src, savedMemory.memory),
-                                (Arg.diffDst, p.diffDst.memory), (Arg.diffSrc, p.diffSrc.memory)])
+            p.backward.execute([
+                (p.backwardUsesOutput ? Arg.dst : Arg.src, savedMemory.memory),
+                (Arg.diffDst, p.diffDst.memory), (Arg.diffSrc, p.diffSrc.memory),
+            ])
         }
     }
 }

@@ -28,9 +28,11 @@ public enum GroupNormKernel {
     typealias V = SIMD8<Float>
 
     /// y = scale[c] (x - mean[n, g]) rstd[n, g] + shift[c]; writes mean and rstd for the backward.
-    public static func forward(_ g: GroupNormGeometry, input x: UnsafePointer<Float>, scale: UnsafePointer<Float>,
-                               shift: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
-                               mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        _ g: GroupNormGeometry, input x: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+        shift: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
+        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
+    ) {
         let m = g.groupSize, hw = g.h * g.w, cpg = g.channelsPerGroup
         for ng in 0..<(g.n * g.groups) {
             let base = ng * m
@@ -51,17 +53,19 @@ public enum GroupNormKernel {
     /// Gradients of `forward`: with xhat = (x - mean) rstd over a group of M values,
     /// dx = rstd (scale dy - mean(scale dy) - xhat mean(scale dy xhat)),
     /// dscale[c] = sum over (n, h, w) of dy xhat, dshift[c] = sum of dy.
-    public static func backward(_ g: GroupNormGeometry, input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
-                                scale: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                                gradInput dx: UnsafeMutablePointer<Float>, gradScale: UnsafeMutablePointer<Float>,
-                                gradShift: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        _ g: GroupNormGeometry, input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+        scale: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        gradInput dx: UnsafeMutablePointer<Float>, gradScale: UnsafeMutablePointer<Float>,
+        gradShift: UnsafeMutablePointer<Float>
+    ) {
         let m = g.groupSize, hw = g.h * g.w, cpg = g.channelsPerGroup
         gradScale.update(repeating: 0, count: g.c); gradShift.update(repeating: 0, count: g.c)
         var sumDy = [Float](repeating: 0, count: cpg), sumDyX = sumDy
         for ng in 0..<(g.n * g.groups) {
             let base = ng * m, mu = mean[ng], r = rstd[ng], c0 = (ng % g.groups) * cpg
             // Per channel: sum dy and sum dy x (xhat sums follow from them).
-            var a: Float = 0, b: Float = 0                            // sum scale dy, sum scale dy xhat
+            var a: Float = 0, b: Float = 0  // sum scale dy, sum scale dy xhat
             for j in 0..<cpg {
                 let (s, sx) = sumAndDot(dy + base + j * hw, x + base + j * hw, hw)
                 sumDy[j] = s; sumDyX[j] = sx
@@ -111,7 +115,9 @@ public enum GroupNormKernel {
     }
 
     /// y = (x - m) a + b.
-    static func scaleShift(_ x: UnsafePointer<Float>, _ n: Int, _ m: Float, _ a: Float, _ b: Float, _ y: UnsafeMutablePointer<Float>) {
+    static func scaleShift(
+        _ x: UnsafePointer<Float>, _ n: Int, _ m: Float, _ a: Float, _ b: Float, _ y: UnsafeMutablePointer<Float>
+    ) {
         let vm = V(repeating: m), va = V(repeating: a), vb = V(repeating: b)
         var i = 0
         while i + 8 <= n {
@@ -123,8 +129,10 @@ public enum GroupNormKernel {
     }
 
     /// out = k1 dy + k2 (x - m) + k3.
-    static func combine(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ m: Float, _ k1: Float, _ k2: Float,
-                        _ k3: Float, _ out: UnsafeMutablePointer<Float>) {
+    static func combine(
+        _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ m: Float, _ k1: Float, _ k2: Float,
+        _ k3: Float, _ out: UnsafeMutablePointer<Float>
+    ) {
         let vm = V(repeating: m), v1 = V(repeating: k1), v2 = V(repeating: k2), v3 = V(repeating: k3)
         var i = 0
         while i + 8 <= n {

@@ -29,17 +29,21 @@ final class BatchNormPrimitives {
         var md = LayoutTable.shared.desc(key.layout, shape: g.shape)
         let flags = UInt32(dnnl_use_scale.rawValue | dnnl_use_shift.rawValue)
         var fwd = dnnl_batch_normalization_desc_t()
-        check(dnnl_batch_normalization_forward_desc_init(&fwd, dnnl_forward_training, &md, g.epsilon, flags),
-              "batch_normalization_forward_desc_init")
+        check(
+            dnnl_batch_normalization_forward_desc_init(&fwd, dnnl_forward_training, &md, g.epsilon, flags),
+            "batch_normalization_forward_desc_init")
         training = Primitive(opDesc: &fwd, name: "bnorm fwd training")
         var inf = dnnl_batch_normalization_desc_t()
-        check(dnnl_batch_normalization_forward_desc_init(&inf, dnnl_forward_inference, &md, g.epsilon,
-                                                         flags | UInt32(dnnl_use_global_stats.rawValue)),
-              "batch_normalization_forward_desc_init(inference)")
+        check(
+            dnnl_batch_normalization_forward_desc_init(
+                &inf, dnnl_forward_inference, &md, g.epsilon,
+                flags | UInt32(dnnl_use_global_stats.rawValue)),
+            "batch_normalization_forward_desc_init(inference)")
         inference = Primitive(opDesc: &inf, name: "bnorm fwd inference")
         var bwd = dnnl_batch_normalization_desc_t()
-        check(dnnl_batch_normalization_backward_desc_init(&bwd, dnnl_backward, &md, &md, g.epsilon, flags),
-              "batch_normalization_backward_desc_init")
+        check(
+            dnnl_batch_normalization_backward_desc_init(&bwd, dnnl_backward, &md, &md, g.epsilon, flags),
+            "batch_normalization_backward_desc_init")
         backward = Primitive(opDesc: &bwd, hint: training, name: "bnorm bwd")
         data = BoundMemory(md)
         dst = BoundMemory(md); diffSrc = BoundMemory(md); diffDst = BoundMemory(md)
@@ -58,54 +62,69 @@ public enum BatchNormKernel {
     }
 
     /// y = scale * (x - mean) / sqrt(var + eps) + shift with batch statistics; writes mean and biased variance (C).
-    public static func forwardTraining(_ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
-                                       shift: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                                       mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
+    public static func forwardTraining(
+        _ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+        shift: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>
+    ) {
         forward(g, layout, training: true, input, scale, shift, mean, variance, output)
     }
 
     /// y = scale * (x - mean) / sqrt(var + eps) + shift with given (running) statistics.
-    public static func forwardInference(_ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
-                                        shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
-                                        variance: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        forward(g, layout, training: false, input, scale, shift, UnsafeMutablePointer(mutating: mean),
-                UnsafeMutablePointer(mutating: variance), output)
+    public static func forwardInference(
+        _ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+        shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+        variance: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) {
+        forward(
+            g, layout, training: false, input, scale, shift, UnsafeMutablePointer(mutating: mean),
+            UnsafeMutablePointer(mutating: variance), output)
     }
 
     /// Both forwards bind the same arguments; training writes mean and variance, inference reads them.
-    private static func forward(_ g: BatchNormGeometry, _ layout: Layout, training: Bool, _ input: UnsafePointer<Float>,
-                                _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ mean: UnsafeMutablePointer<Float>,
-                                _ variance: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+    private static func forward(
+        _ g: BatchNormGeometry, _ layout: Layout, training: Bool, _ input: UnsafePointer<Float>,
+        _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ mean: UnsafeMutablePointer<Float>,
+        _ variance: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>
+    ) {
         DNNLContext.shared.locked {
             let p = primitives(g, layout)
             p.data.bind(input); p.dst.bind(output); p.scale.bind(scale); p.shift.bind(shift)
             p.mean.bind(mean); p.variance.bind(variance)
             (training ? p.training : p.inference).execute(
-                [(Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
-                 (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory), (Arg.variance, p.variance.memory)])
+                [
+                    (Arg.src, p.data.memory), (Arg.dst, p.dst.memory), (Arg.scale, p.scale.memory),
+                    (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory), (Arg.variance, p.variance.memory),
+                ])
         }
     }
 
     /// Gradients of the training-mode forward with respect to input, scale and shift.
-    public static func backward(_ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
-                                scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
-                                variance: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
-                                gradScale: UnsafeMutablePointer<Float>, gradShift: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        _ g: BatchNormGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+        variance: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
+        gradScale: UnsafeMutablePointer<Float>, gradShift: UnsafeMutablePointer<Float>
+    ) {
         DNNLContext.shared.locked {
             let p = primitives(g, layout)
             p.data.bind(input); p.diffDst.bind(gradOutput); p.diffSrc.bind(gradInput)
             p.scale.bind(scale); p.shift.bind(shift); p.mean.bind(mean); p.variance.bind(variance)
             p.diffScale.bind(gradScale); p.diffShift.bind(gradShift)
             // NOTE: oneDNN 2.6 wants DNNL_ARG_SHIFT bound in backward too when use_shift is set.
-            p.backward.execute([(Arg.src, p.data.memory), (Arg.diffDst, p.diffDst.memory), (Arg.scale, p.scale.memory),
-                                (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory),
-                                (Arg.variance, p.variance.memory), (Arg.diffSrc, p.diffSrc.memory),
-                                (Arg.diffScale, p.diffScale.memory), (Arg.diffShift, p.diffShift.memory)])
+            p.backward.execute([
+                (Arg.src, p.data.memory), (Arg.diffDst, p.diffDst.memory), (Arg.scale, p.scale.memory),
+                (Arg.shift, p.shift.memory), (Arg.mean, p.mean.memory),
+                (Arg.variance, p.variance.memory), (Arg.diffSrc, p.diffSrc.memory),
+                (Arg.diffScale, p.diffScale.memory), (Arg.diffShift, p.diffShift.memory),
+            ])
         }
     }
 
     /// Implementation names (training forward, backward).
     public static func implementations(_ g: BatchNormGeometry, layout: Layout = .plain) -> (forward: String, backward: String) {
-        DNNLContext.shared.locked { (primitives(g, layout).training.implementation, primitives(g, layout).backward.implementation) }
+        DNNLContext.shared.locked {
+            (primitives(g, layout).training.implementation, primitives(g, layout).backward.implementation)
+        }
     }
 }

@@ -29,11 +29,14 @@ final class PoolPrimitives {
         let alg = g.kind == .max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding
         let k: [Int64] = [Int64(g.kernel), Int64(g.kernel)], st: [Int64] = [Int64(g.stride), Int64(g.stride)]
         let dil: [Int64] = [0, 0], pl: [Int64] = [Int64(g.padding), Int64(g.padding)]
-        let pr: [Int64] = [Int64((g.p - 1) * g.stride + g.kernel - g.h - g.padding),
-                           Int64((g.q - 1) * g.stride + g.kernel - g.w - g.padding)]
+        let pr: [Int64] = [
+            Int64((g.p - 1) * g.stride + g.kernel - g.h - g.padding),
+            Int64((g.q - 1) * g.stride + g.kernel - g.w - g.padding),
+        ]
         var f = dnnl_pooling_v2_desc_t()
-        check(dnnl_pooling_v2_forward_desc_init(&f, dnnl_forward_training, alg, &s, &d, st, k, dil, pl, pr),
-              "pooling_v2_forward_desc_init")
+        check(
+            dnnl_pooling_v2_forward_desc_init(&f, dnnl_forward_training, alg, &s, &d, st, k, dil, pl, pr),
+            "pooling_v2_forward_desc_init")
         forward = Primitive(opDesc: &f, name: "pool fwd")
         var b = dnnl_pooling_v2_desc_t()
         check(dnnl_pooling_v2_backward_desc_init(&b, alg, &s, &d, st, k, dil, pl, pr), "pooling_v2_backward_desc_init")
@@ -55,8 +58,10 @@ public enum PoolKernel {
         DNNLContext.shared.locked { primitives(g).workspaceBytes }
     }
 
-    public static func forward(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                               workspace: UnsafeMutableRawPointer?) {
+    public static func forward(
+        _ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        workspace: UnsafeMutableRawPointer?
+    ) {
         DNNLContext.shared.locked {
             let p = primitives(g)
             p.src.bind(input); p.dst.bind(output)
@@ -66,8 +71,10 @@ public enum PoolKernel {
         }
     }
 
-    public static func backward(_ g: PoolGeometry, gradOutput: UnsafePointer<Float>, workspace: UnsafeRawPointer?,
-                                gradInput: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        _ g: PoolGeometry, gradOutput: UnsafePointer<Float>, workspace: UnsafeRawPointer?,
+        gradInput: UnsafeMutablePointer<Float>
+    ) {
         DNNLContext.shared.locked {
             let p = primitives(g)
             p.diffDst.bind(gradOutput); p.diffSrc.bind(gradInput)

@@ -10,22 +10,26 @@
 /// Nearest-neighbour upsampling kernels.
 public enum UpsampleKernel {
     /// Writes the (N, C, H S, W S) output.
-    public static func forward(n: Int, c: Int, h: Int, w: Int, factor s: Int, input x: UnsafePointer<Float>,
-                               output y: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        n: Int, c: Int, h: Int, w: Int, factor s: Int, input x: UnsafePointer<Float>,
+        output y: UnsafeMutablePointer<Float>
+    ) {
         let ow = w * s
         for plane in 0..<(n * c) {
             for row in 0..<h {
                 let src = x + (plane * h + row) * w
                 let dst = y + (plane * h * s + row * s) * ow
-                for i in 0..<w { for k in 0..<s { dst[i * s + k] = src[i] } }     // widen one row
-                for k in 1..<s { (dst + k * ow).update(from: dst, count: ow) }     // repeat it S - 1 times
+                for i in 0..<w { for k in 0..<s { dst[i * s + k] = src[i] } }  // widen one row
+                for k in 1..<s { (dst + k * ow).update(from: dst, count: ow) }  // repeat it S - 1 times
             }
         }
     }
 
     /// Writes the (N, C, H, W) gradient of the input: the sum of each S x S block of `gradOutput`.
-    public static func backward(n: Int, c: Int, h: Int, w: Int, factor s: Int, gradOutput dy: UnsafePointer<Float>,
-                                gradInput dx: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        n: Int, c: Int, h: Int, w: Int, factor s: Int, gradOutput dy: UnsafePointer<Float>,
+        gradInput dx: UnsafeMutablePointer<Float>
+    ) {
         let ow = w * s
         var rowSum = [Float](repeating: 0, count: ow)
         rowSum.withUnsafeMutableBufferPointer { acc in
@@ -34,11 +38,11 @@ public enum UpsampleKernel {
                 for row in 0..<h {
                     let src = dy + (plane * h * s + row * s) * ow
                     a.update(from: src, count: ow)
-                    for k in 1..<s { let r = src + k * ow; for i in 0..<ow { a[i] += r[i] } }   // S rows
+                    for k in 1..<s { let r = src + k * ow; for i in 0..<ow { a[i] += r[i] } }  // S rows
                     let dst = dx + (plane * h + row) * w
                     for i in 0..<w {
                         var t: Float = 0
-                        for k in 0..<s { t += a[i * s + k] }                                  // S columns
+                        for k in 0..<s { t += a[i * s + k] }  // S columns
                         dst[i] = t
                     }
                 }

@@ -13,8 +13,10 @@ public struct AdamCoefficients: Sendable {
     /// 1 - beta1^t and 1 - beta2^t.
     public var correction1: Float, correction2: Float
 
-    public init(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float, decoupled: Bool,
-                step: Int) {
+    public init(
+        learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float, decoupled: Bool,
+        step: Int
+    ) {
         self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
         self.weightDecay = weightDecay; self.decoupled = decoupled
         correction1 = 1 - pow(beta1, Float(step)); correction2 = 1 - pow(beta2, Float(step))
@@ -23,9 +25,11 @@ public struct AdamCoefficients: Sendable {
 
 public enum VectorKernels {
     /// One Adam/AdamW update of `count` parameters in place (torch.optim.Adam / AdamW).
-    public static func adam(_ c: AdamCoefficients, count: Int, weights w: UnsafeMutablePointer<Float>,
-                            gradients g: UnsafePointer<Float>, firstMoment m: UnsafeMutablePointer<Float>,
-                            secondMoment v: UnsafeMutablePointer<Float>) {
+    public static func adam(
+        _ c: AdamCoefficients, count: Int, weights w: UnsafeMutablePointer<Float>,
+        gradients g: UnsafePointer<Float>, firstMoment m: UnsafeMutablePointer<Float>,
+        secondMoment v: UnsafeMutablePointer<Float>
+    ) {
         typealias V = SIMD8<Float>
         let b1 = V(repeating: c.beta1), b2 = V(repeating: c.beta2)
         let one = V(repeating: 1), eps = V(repeating: c.epsilon), wd = V(repeating: c.weightDecay)
@@ -36,10 +40,10 @@ public enum VectorKernels {
         while i < vectorEnd {
             var wi = UnsafeRawPointer(w + i).loadUnaligned(as: V.self)
             var gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
-            if c.decoupled { wi = wi * shrink } else { gi = gi.addingProduct(wd, wi) }   // AdamW shrink | Adam L2
-            let mi = b1 * UnsafeRawPointer(m + i).loadUnaligned(as: V.self) + (one - b1) * gi      // first moment
-            let vi = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: V.self) + (one - b2) * gi * gi // second moment
-            wi = wi - stepSize * mi / (vi.squareRoot() / rootC2 + eps)                              // p -= lr m^ / (sqrt v^ + eps)
+            if c.decoupled { wi = wi * shrink } else { gi = gi.addingProduct(wd, wi) }  // AdamW shrink | Adam L2
+            let mi = b1 * UnsafeRawPointer(m + i).loadUnaligned(as: V.self) + (one - b1) * gi  // first moment
+            let vi = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: V.self) + (one - b2) * gi * gi  // second moment
+            wi = wi - stepSize * mi / (vi.squareRoot() / rootC2 + eps)  // p -= lr m^ / (sqrt v^ + eps)
             UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: V.self)
             UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
             UnsafeMutableRawPointer(w + i).storeBytes(of: wi, as: V.self)

@@ -8,7 +8,9 @@ public enum Initializer {
     public static func dcgan(_ module: any Module, generator: inout SeededGenerator) {
         visit(module) { m in
             if let c = m as? Conv2d { fill(c.weight, std: 0.02, generator: &generator); c.bias.map { fill($0, constant: 0) } }
-            if let c = m as? ConvTranspose2d { fill(c.weight, std: 0.02, generator: &generator); c.bias.map { fill($0, constant: 0) } }
+            if let c = m as? ConvTranspose2d {
+                fill(c.weight, std: 0.02, generator: &generator); c.bias.map { fill($0, constant: 0) }
+            }
             if let b = m as? BatchNorm2d { fill(b.weight, mean: 1, std: 0.02, generator: &generator); fill(b.bias, constant: 0) }
         }
     }

@@ -14,8 +14,10 @@ public final class Linear: Layer {
     public var isTraining = true
 
     /// Weights and bias from U(-1/sqrt(in), 1/sqrt(in)), PyTorch's default.
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, spectralNorm: Bool = false,
-                generator: inout SeededGenerator) {
+    public init(
+        _ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, spectralNorm: Bool = false,
+        generator: inout SeededGenerator
+    ) {
         let bound = 1 / Float(inFeatures).squareRoot()
         weight = Parameter(.randomUniform([outFeatures, inFeatures], low: -bound, high: bound, generator: &generator))
         self.bias = bias ? Parameter(.randomUniform([outFeatures], low: -bound, high: bound, generator: &generator)) : nil
@@ -43,11 +45,15 @@ public final class Conv2d: Layer {
     public var isTraining = true
 
     /// Weights from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's kaiming_uniform with a = sqrt 5).
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                bias: Bool = true, spectralNorm: Bool = false, generator: inout SeededGenerator) {
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        bias: Bool = true, spectralNorm: Bool = false, generator: inout SeededGenerator
+    ) {
         let bound = 1 / Float(inChannels * kernelSize * kernelSize).squareRoot()
-        weight = Parameter(.randomUniform([outChannels, inChannels, kernelSize, kernelSize], low: -bound, high: bound,
-                                          generator: &generator))
+        weight = Parameter(
+            .randomUniform(
+                [outChannels, inChannels, kernelSize, kernelSize], low: -bound, high: bound,
+                generator: &generator))
         self.bias = bias ? Parameter(.randomUniform([outChannels], low: -bound, high: bound, generator: &generator)) : nil
         self.stride = stride; self.padding = padding
         self.spectralNorm = spectralNorm ? SpectralNorm(outputs: outChannels, generator: &generator) : nil
@@ -70,19 +76,24 @@ public final class ConvTranspose2d: Layer {
     public let stride: Int, padding: Int, outputPadding: Int
     public var isTraining = true
 
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                outputPadding: Int = 0, bias: Bool = true, generator: inout SeededGenerator) {
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        outputPadding: Int = 0, bias: Bool = true, generator: inout SeededGenerator
+    ) {
         // PyTorch computes fan_in from weight.size(1) * k * k for transposed convolutions.
         let bound = 1 / Float(outChannels * kernelSize * kernelSize).squareRoot()
-        weight = Parameter(.randomUniform([inChannels, outChannels, kernelSize, kernelSize], low: -bound, high: bound,
-                                          generator: &generator))
+        weight = Parameter(
+            .randomUniform(
+                [inChannels, outChannels, kernelSize, kernelSize], low: -bound, high: bound,
+                generator: &generator))
         self.bias = bias ? Parameter(.randomUniform([outChannels], low: -bound, high: bound, generator: &generator)) : nil
         self.stride = stride; self.padding = padding; self.outputPadding = outputPadding
     }
     public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try x.convTranspose2d(weight: weight.tensor, bias: bias?.tensor, stride: stride, padding: padding,
-                              outputPadding: outputPadding)
+        try x.convTranspose2d(
+            weight: weight.tensor, bias: bias?.tensor, stride: stride, padding: padding,
+            outputPadding: outputPadding)
     }
 }
 
@@ -113,8 +124,9 @@ public final class BatchNorm2d: Layer {
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard isTraining else {
-            return try x.batchNormInference(scale: weight.tensor, shift: bias.tensor, mean: runningMean.value,
-                                            variance: runningVar.value, epsilon: epsilon)
+            return try x.batchNormInference(
+                scale: weight.tensor, shift: bias.tensor, mean: runningMean.value,
+                variance: runningVar.value, epsilon: epsilon)
         }
         let (y, mean, variance) = try x.batchNormTraining(scale: weight.tensor, shift: bias.tensor, epsilon: epsilon)
         guard tracksRunningStats else { return y }
@@ -187,7 +199,9 @@ public final class MaxPool2d: Layer {
     public init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
         self.kernelSize = kernelSize; self.stride = stride ?? kernelSize; self.padding = padding
     }
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.maxPool2d(kernel: kernelSize, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try x.maxPool2d(kernel: kernelSize, stride: stride, padding: padding)
+    }
 }
 
 public final class AvgPool2d: Layer {

@@ -21,8 +21,10 @@ public enum Loss {
     /// label smoothing, matching torch.nn.functional.cross_entropy (reduction "mean"):
     /// loss = sum_i sum_c M_ic (-log p_ic) / sum_i w_{y_i}, M_ic = (1-e) w_{y_i} [c = y_i] + (e/C) w_c.
     /// NOTE: log p comes from logSoftmax (x - logsumexp), never log(softmax(x)).
-    public static func crossEntropy(_ logits: Tensor, labels: [Int], classWeights: [Float]? = nil,
-                                    labelSmoothing: Float = 0) throws -> Tensor {
+    public static func crossEntropy(
+        _ logits: Tensor, labels: [Int], classWeights: [Float]? = nil,
+        labelSmoothing: Float = 0
+    ) throws -> Tensor {
         guard logits.rank == 2, logits.shape[0] == labels.count else {
             throw TensorError.shapeMismatch(op: "crossEntropy (logits vs labels)", lhs: logits.shape, rhs: [labels.count])
         }

@@ -1,6 +1,6 @@
 import Autodiff
-import Kernels
 import Foundation
+import Kernels
 
 /// An optimizer: explicit per-parameter state, a pure per-parameter update, and state that a
 /// checkpoint can save (`stateTensors`) and restore.
@@ -39,12 +39,12 @@ public final class SGD: Optimizer {
             let b = buffers[i]?.storage.pointer
             let first = stepCount == 1
             for j in 0..<p.count {
-                var d = g[j] + weightDecay * w[j]               // L2 penalty folded into the gradient
+                var d = g[j] + weightDecay * w[j]  // L2 penalty folded into the gradient
                 if let b {
-                    b[j] = first ? d : momentum * b[j] + d      // momentum buffer
+                    b[j] = first ? d : momentum * b[j] + d  // momentum buffer
                     d = b[j]
                 }
-                w[j] -= learningRate * d                       // descent step
+                w[j] -= learningRate * d  // descent step
             }
         }
     }
@@ -72,8 +72,10 @@ public final class Adam: Optimizer {
     public private(set) var stepCount = 0
     var m: [Tensor], v: [Tensor]
 
-    public init(_ parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                epsilon: Float = 1e-8, weightDecay: Float = 0, decoupledWeightDecay: Bool = false) {
+    public init(
+        _ parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        epsilon: Float = 1e-8, weightDecay: Float = 0, decoupledWeightDecay: Bool = false
+    ) {
         self.parameters = parameters; self.learningRate = learningRate
         self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
         self.weightDecay = weightDecay; self.decoupledWeightDecay = decoupledWeightDecay
@@ -81,22 +83,27 @@ public final class Adam: Optimizer {
     }
 
     /// AdamW with PyTorch's default weight decay 0.01.
-    public static func adamW(_ parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9,
-                             beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) -> Adam {
-        Adam(parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-             weightDecay: weightDecay, decoupledWeightDecay: true)
+    public static func adamW(
+        _ parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9,
+        beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01
+    ) -> Adam {
+        Adam(
+            parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+            weightDecay: weightDecay, decoupledWeightDecay: true)
     }
 
     public func step() {
         stepCount += 1
         // The per-element math (moments, bias correction, L2 or decoupled decay) is spelled out
         // in Reference.adam; VectorKernels.adam is its SIMD version, tested against it.
-        let c = AdamCoefficients(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                 weightDecay: weightDecay, decoupled: decoupledWeightDecay, step: stepCount)
+        let c = AdamCoefficients(
+            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+            weightDecay: weightDecay, decoupled: decoupledWeightDecay, step: stepCount)
         for (i, (_, p)) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
-            VectorKernels.adam(c, count: p.count, weights: p.pointer, gradients: grad.storage.pointer,
-                               firstMoment: m[i].storage.pointer, secondMoment: v[i].storage.pointer)
+            VectorKernels.adam(
+                c, count: p.count, weights: p.pointer, gradients: grad.storage.pointer,
+                firstMoment: m[i].storage.pointer, secondMoment: v[i].storage.pointer)
         }
     }
 
@@ -130,7 +137,8 @@ func requireStep(_ state: [String: Tensor]) throws -> Float {
 
 func checkedCopy(_ t: Tensor, _ p: Parameter, _ name: String) throws -> Tensor {
     guard t.shape == p.shape else {
-        throw CheckpointError.stateMismatch(missing: [], wrongShape: ["\(name): expected \(p.shape), found \(t.shape)"], unexpected: [])
+        throw CheckpointError.stateMismatch(
+            missing: [], wrongShape: ["\(name): expected \(p.shape), found \(t.shape)"], unexpected: [])
     }
     return t.copy()
 }

@@ -80,7 +80,7 @@ public enum SafeTensors {
         out.append(json)
         for name in names {
             let t = tensors[name]!
-            out.append(UnsafeBufferPointer(start: t.storage.pointer, count: t.count))   // x86-64 is little-endian
+            out.append(UnsafeBufferPointer(start: t.storage.pointer, count: t.count))  // x86-64 is little-endian
         }
         return out
     }
@@ -93,10 +93,13 @@ public enum SafeTensors {
             throw CheckpointError.notSafeTensors(path: path, reason: "header length \(headerLength) is implausible")
         }
         let dataStart = 8 + Int(headerLength)
-        guard data.count >= dataStart else { throw CheckpointError.truncated(path: path, expected: dataStart, actual: data.count) }
+        guard data.count >= dataStart else {
+            throw CheckpointError.truncated(path: path, expected: dataStart, actual: data.count)
+        }
         let headerBytes = data.subdata(in: 8..<dataStart)
         guard headerBytes.first == UInt8(ascii: "{"),
-              let header = try? JSONSerialization.jsonObject(with: headerBytes) as? [String: Any] else {
+            let header = try? JSONSerialization.jsonObject(with: headerBytes) as? [String: Any]
+        else {
             throw CheckpointError.notSafeTensors(path: path, reason: "header is not a JSON object")
         }
         var metadata: [String: String] = [:]
@@ -109,30 +112,39 @@ public enum SafeTensors {
         let payload = data.count - dataStart
         if let expected = metadata[checksumKey] {
             let actual = data.withUnsafeBytes { hexString(SHA256.hash(data: UnsafeRawBufferPointer(rebasing: $0[dataStart...]))) }
-            guard actual == expected else { throw CheckpointError.checksumMismatch(path: path, expected: expected, actual: actual) }
+            guard actual == expected else {
+                throw CheckpointError.checksumMismatch(path: path, expected: expected, actual: actual)
+            }
         }
         var tensors: [String: Tensor] = [:]
         var ranges: [(Int, Int, String)] = []
         for (name, value) in header where name != "__metadata__" {
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+            else {
                 throw CheckpointError.notSafeTensors(path: path, reason: "entry \(name) lacks dtype, shape or data_offsets")
             }
-            guard dtype == "F32" else { throw CheckpointError.unsupported(path: path, tensor: name, reason: "dtype \(dtype), expected F32") }
+            guard dtype == "F32" else {
+                throw CheckpointError.unsupported(path: path, tensor: name, reason: "dtype \(dtype), expected F32")
+            }
             let (begin, end) = (offsets[0], offsets[1])
             guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, begin <= end else {
                 throw CheckpointError.notSafeTensors(path: path, reason: "entry \(name) has invalid shape or offsets")
             }
-            guard end <= payload else { throw CheckpointError.truncated(path: path, expected: dataStart + end, actual: data.count) }
+            guard end <= payload else {
+                throw CheckpointError.truncated(path: path, expected: dataStart + end, actual: data.count)
+            }
             let (count, overflow) = shape.reduce((1, false)) { acc, d in
                 let r = acc.0.multipliedReportingOverflow(by: d); return (r.partialValue, acc.1 || r.overflow)
             }
             guard !overflow, count * 4 == end - begin else {
-                throw CheckpointError.notSafeTensors(path: path, reason: "entry \(name): shape \(shape) needs \(count * 4) bytes, offsets give \(end - begin)")
+                throw CheckpointError.notSafeTensors(
+                    path: path, reason: "entry \(name): shape \(shape) needs \(count * 4) bytes, offsets give \(end - begin)")
             }
             let t = Tensor(uninitializedShape: shape)
             data.withUnsafeBytes { raw in
-                UnsafeMutableRawPointer(t.storage.pointer).copyMemory(from: raw.baseAddress! + dataStart + begin, byteCount: end - begin)
+                UnsafeMutableRawPointer(t.storage.pointer).copyMemory(
+                    from: raw.baseAddress! + dataStart + begin, byteCount: end - begin)
             }
             tensors[name] = t
             ranges.append((begin, end, name))
@@ -140,7 +152,9 @@ public enum SafeTensors {
         ranges.sort { $0.0 < $1.0 }
         var cursor = 0
         for (b, e, name) in ranges {
-            guard b == cursor else { throw CheckpointError.notSafeTensors(path: path, reason: "tensor \(name) overlaps or leaves a gap") }
+            guard b == cursor else {
+                throw CheckpointError.notSafeTensors(path: path, reason: "tensor \(name) overlaps or leaves a gap")
+            }
             cursor = e
         }
         guard cursor == payload else {
@@ -166,12 +180,13 @@ public enum SafeTensors {
     }
 }
 
-
 /// A training checkpoint: several modules' and optimizers' states plus metadata in one file.
 /// Names: `<module>.<param>` and `optim.<optimizer>.<param>.exp_avg`, ...
 public enum Checkpoint {
-    public static func save(modules: [String: any Module], optimizers: [String: any Optimizer] = [:],
-                            extra: [String: Tensor] = [:], metadata: [String: String] = [:], to url: URL) throws {
+    public static func save(
+        modules: [String: any Module], optimizers: [String: any Optimizer] = [:],
+        extra: [String: Tensor] = [:], metadata: [String: String] = [:], to url: URL
+    ) throws {
         var all = extra
         for (prefix, m) in modules { for (k, v) in m.stateDict() { all["\(prefix).\(k)"] = v } }
         for (prefix, o) in optimizers { for (k, v) in o.stateTensors() { all["optim.\(prefix).\(k)"] = v } }
@@ -181,7 +196,8 @@ public enum Checkpoint {
     /// Loads into the given modules and optimizers; returns the whole file for extra state.
     @discardableResult
     public static func load(from url: URL, modules: [String: any Module], optimizers: [String: any Optimizer] = [:]) throws
-        -> (tensors: [String: Tensor], metadata: [String: String]) {
+        -> (tensors: [String: Tensor], metadata: [String: String])
+    {
         let file = try SafeTensors.read(url)
         try restore(file, modules: modules, optimizers: optimizers)
         return file
@@ -189,12 +205,17 @@ public enum Checkpoint {
 
     /// Loads an already read file into the given modules and optimizers (after the caller has
     /// checked its metadata).
-    public static func restore(_ file: (tensors: [String: Tensor], metadata: [String: String]), modules: [String: any Module],
-                               optimizers: [String: any Optimizer] = [:]) throws {
+    public static func restore(
+        _ file: (tensors: [String: Tensor], metadata: [String: String]), modules: [String: any Module],
+        optimizers: [String: any Optimizer] = [:]
+    ) throws {
         for (prefix, m) in modules { try m.loadStateDict(file.tensors, prefix: prefix + ".", strict: false) }
         for (prefix, o) in optimizers {
             let p = "optim.\(prefix)."
-            let sub = Dictionary(uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix(p) }.map { (String($0.key.dropFirst(p.count)), $0.value) })
+            let sub = Dictionary(
+                uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix(p) }.map {
+                    (String($0.key.dropFirst(p.count)), $0.value)
+                })
             try o.loadState(sub)
         }
     }

@@ -37,7 +37,7 @@ public final class SpectralNorm {
         guard rows == u.count else {
             throw TensorError.shapeMismatch(op: "spectral norm (weight rows vs u)", lhs: weight.shape, rhs: u.shape)
         }
-        let w = weight.scalars        // (out, in*kh*kw), row-major
+        let w = weight.scalars  // (out, in*kh*kw), row-major
         var uu = Array(UnsafeBufferPointer(start: u.pointer, count: rows))
         // v = normalize(W^T u)  (in*kh*kw)
         var v = [Float](repeating: 0, count: columns)

@@ -29,23 +29,28 @@ public final class DPSGD {
     public var samplingRate: Double { Double(expectedBatchSize) / Double(datasetSize) }
 
     /// DP-SGD over `parameters` (only those with `requiresGrad` get gradients).
-    public init(parameters: [(String, Parameter)], noiseMultiplier: Double, maxGradNorm: Float, expectedBatchSize: Int,
-                datasetSize: Int, seed: UInt64) throws {
+    public init(
+        parameters: [(String, Parameter)], noiseMultiplier: Double, maxGradNorm: Float, expectedBatchSize: Int,
+        datasetSize: Int, seed: UInt64
+    ) throws {
         guard noiseMultiplier >= 0, maxGradNorm > 0, expectedBatchSize > 0, datasetSize >= expectedBatchSize else {
             throw PrivacyError.invalidArgument(
                 "DP-SGD: noise multiplier \(noiseMultiplier) must be >= 0, max grad norm \(maxGradNorm) > 0, expected batch "
-                + "size \(expectedBatchSize) between 1 and the dataset size \(datasetSize)")
+                    + "size \(expectedBatchSize) between 1 and the dataset size \(datasetSize)")
         }
         self.parameters = parameters; self.noiseMultiplier = noiseMultiplier; self.maxGradNorm = maxGradNorm
         self.expectedBatchSize = expectedBatchSize; self.datasetSize = datasetSize; self.seed = seed
     }
 
     /// DP-SGD over every parameter of `module`; refuses a module with batch norm.
-    public convenience init(module: any Module, noiseMultiplier: Double, maxGradNorm: Float, expectedBatchSize: Int,
-                            datasetSize: Int, seed: UInt64) throws {
+    public convenience init(
+        module: any Module, noiseMultiplier: Double, maxGradNorm: Float, expectedBatchSize: Int,
+        datasetSize: Int, seed: UInt64
+    ) throws {
         try DPSGD.requireNoBatchNorm(module)
-        try self.init(parameters: module.parameters, noiseMultiplier: noiseMultiplier, maxGradNorm: maxGradNorm,
-                      expectedBatchSize: expectedBatchSize, datasetSize: datasetSize, seed: seed)
+        try self.init(
+            parameters: module.parameters, noiseMultiplier: noiseMultiplier, maxGradNorm: maxGradNorm,
+            expectedBatchSize: expectedBatchSize, datasetSize: datasetSize, seed: seed)
     }
 
     /// Throws if `module` or any descendant is a `BatchNorm2d`.
@@ -55,7 +60,7 @@ public final class DPSGD {
         if module is BatchNorm2d {
             throw PrivacyError.batchNormNotAllowed(
                 "\(path.isEmpty ? "the model" : path) is a BatchNorm2d: batch norm mixes examples, so DP-SGD's per-example "
-                + "clipping does not bound their influence. Remove batch norm (or use group norm) for private training.")
+                    + "clipping does not bound their influence. Remove batch norm (or use group norm) for private training.")
         }
         for (name, child) in module.children { try requireNoBatchNorm(child, path: path.isEmpty ? name : "\(path).\(name)") }
     }

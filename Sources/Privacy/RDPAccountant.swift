@@ -45,8 +45,9 @@ public struct RDPAccountant: Sendable, Equatable {
     /// over sensitivity) on Poisson samples of rate `samplingRate`.
     public mutating func step(noiseMultiplier: Double, samplingRate: Double, steps: Int = 1) throws {
         guard noiseMultiplier >= 0, (0...1).contains(samplingRate), steps >= 0 else {
-            throw PrivacyError.invalidArgument("accountant: noise multiplier \(noiseMultiplier) must be >= 0, sampling rate "
-                                               + "\(samplingRate) in [0, 1], steps \(steps) >= 0")
+            throw PrivacyError.invalidArgument(
+                "accountant: noise multiplier \(noiseMultiplier) must be >= 0, sampling rate "
+                    + "\(samplingRate) in [0, 1], steps \(steps) >= 0")
         }
         for (i, a) in orders.enumerated() {
             rdp[i] += Double(steps) * RDPAccountant.rdpOfSampledGaussian(q: samplingRate, sigma: noiseMultiplier, alpha: a)
@@ -60,7 +61,8 @@ public struct RDPAccountant: Sendable, Equatable {
 
     /// (epsilon, best order) from RDP values at `orders`.
     public static func epsilon(orders: [Double], rdp: [Double], delta: Double, conversion: Conversion = .improved) throws
-        -> (epsilon: Double, order: Double) {
+        -> (epsilon: Double, order: Double)
+    {
         guard delta > 0, delta < 1 else { throw PrivacyError.invalidArgument("delta \(delta) must lie in (0, 1)") }
         var best = (epsilon: Double.infinity, order: orders.first ?? .nan)
         for (a, r) in zip(orders, rdp) where a > 1 {
@@ -76,8 +78,10 @@ public struct RDPAccountant: Sendable, Equatable {
     }
 
     /// Epsilon after `steps` steps at (noise, rate), from a fresh accountant.
-    public static func epsilon(noiseMultiplier: Double, samplingRate: Double, steps: Int, delta: Double,
-                               orders: [Double] = defaultOrders, conversion: Conversion = .improved) throws -> Double {
+    public static func epsilon(
+        noiseMultiplier: Double, samplingRate: Double, steps: Int, delta: Double,
+        orders: [Double] = defaultOrders, conversion: Conversion = .improved
+    ) throws -> Double {
         var acc = RDPAccountant(orders: orders)
         try acc.step(noiseMultiplier: noiseMultiplier, samplingRate: samplingRate, steps: steps)
         return try acc.epsilon(delta: delta, conversion: conversion).epsilon
@@ -87,20 +91,24 @@ public struct RDPAccountant: Sendable, Equatable {
     /// `targetEpsilon` (within `tolerance` below it), by bisection as Opacus's
     /// `get_noise_multiplier`: double the upper end from 20 until it suffices, then halve the bracket
     /// until eps(high) is within `tolerance` of the target.
-    public static func noiseMultiplier(targetEpsilon: Double, delta: Double, samplingRate: Double, steps: Int,
-                                       orders: [Double] = defaultOrders, conversion: Conversion = .improved,
-                                       tolerance: Double = 0.01) throws -> Double {
+    public static func noiseMultiplier(
+        targetEpsilon: Double, delta: Double, samplingRate: Double, steps: Int,
+        orders: [Double] = defaultOrders, conversion: Conversion = .improved,
+        tolerance: Double = 0.01
+    ) throws -> Double {
         guard targetEpsilon > 0 else { throw PrivacyError.invalidArgument("target epsilon \(targetEpsilon) must be > 0") }
         func eps(_ s: Double) throws -> Double {
-            try epsilon(noiseMultiplier: s, samplingRate: samplingRate, steps: steps, delta: delta, orders: orders,
-                        conversion: conversion)
+            try epsilon(
+                noiseMultiplier: s, samplingRate: samplingRate, steps: steps, delta: delta, orders: orders,
+                conversion: conversion)
         }
         var low = 0.0, high = 10.0, epsHigh = Double.infinity
         while epsHigh > targetEpsilon {
             high *= 2
             guard high <= 2000 else {
-                throw PrivacyError.budgetTooLow("epsilon \(targetEpsilon) at delta \(delta) needs a noise multiplier above 2000 "
-                                                + "for \(steps) steps at sampling rate \(samplingRate)")
+                throw PrivacyError.budgetTooLow(
+                    "epsilon \(targetEpsilon) at delta \(delta) needs a noise multiplier above 2000 "
+                        + "for \(steps) steps at sampling rate \(samplingRate)")
             }
             epsHigh = try eps(high)
         }
@@ -118,10 +126,12 @@ public struct RDPAccountant: Sendable, Equatable {
     public static func rdpOfSampledGaussian(q: Double, sigma: Double, alpha: Double) -> Double {
         if q == 0 { return 0 }
         if sigma == 0 { return .infinity }
-        if q == 1 { return alpha / (2 * sigma * sigma) }   // the plain Gaussian mechanism
+        if q == 1 { return alpha / (2 * sigma * sigma) }  // the plain Gaussian mechanism
         if alpha.isInfinite { return .infinity }
-        let logA = alpha == alpha.rounded() ? logAInteger(q: q, sigma: sigma, alpha: Int(alpha))
-                                            : logAFractional(q: q, sigma: sigma, alpha: alpha)
+        let logA =
+            alpha == alpha.rounded()
+            ? logAInteger(q: q, sigma: sigma, alpha: Int(alpha))
+            : logAFractional(q: q, sigma: sigma, alpha: alpha)
         return logA / (alpha - 1)
     }
 
@@ -143,7 +153,7 @@ public struct RDPAccountant: Sendable, Equatable {
         var logA0 = -Double.infinity, logA1 = -Double.infinity
         let z0 = sigma * sigma * log(1 / q - 1) + 0.5
         var i = 0.0
-        var logAbsCoef = 0.0, coefSign = 1.0    // binom(alpha, 0) = 1
+        var logAbsCoef = 0.0, coefSign = 1.0  // binom(alpha, 0) = 1
         while true {
             let j = alpha - i
             let logT0 = logAbsCoef + i * log(q) + j * log(1 - q)

@@ -35,19 +35,22 @@ public struct ClassAudit: Codable, Equatable, Sendable {
     /// Audits `synthetic` of class `className`. Fidelity and diversity (KID, FD, PRDC, diversity)
     /// compare the synthetic images with the training images the generator learned from;
     /// memorization thresholds come from the held-out images.
-    public static func run(className: String, synthetic: AuditImages, training: Tensor, heldOut: Tensor,
-                           extractor: any FeatureExtractor, options: AuditOptions = .init()) throws -> ClassAudit {
+    public static func run(
+        className: String, synthetic: AuditImages, training: Tensor, heldOut: Tensor,
+        extractor: any FeatureExtractor, options: AuditOptions = .init()
+    ) throws -> ClassAudit {
         let sf = try extractor.features(synthetic.images), tf = try extractor.features(training)
         let hf = try extractor.features(heldOut)
         let memorization = try MemorizationAudit.run(
             synthetic: (try FeatureMatrix(synthetic.images), sf, synthetic.names),
             training: (try FeatureMatrix(training), tf), heldOut: (try FeatureMatrix(heldOut), hf),
             percentile: options.percentile, seed: options.seed)
-        return ClassAudit(className: className, syntheticCount: sf.count, trainingCount: tf.count, heldOutCount: hf.count,
-                          kid: try KernelDistance.compute(real: tf, fake: sf, subsets: options.kidSubsets, seed: options.seed),
-                          frechetDistance: try FrechetDistance.compute(real: tf, fake: sf),
-                          prdc: try PRDC.compute(real: tf, fake: sf, k: options.k),
-                          diversity: try relativeDiversity(real: tf, fake: sf), memorization: memorization)
+        return ClassAudit(
+            className: className, syntheticCount: sf.count, trainingCount: tf.count, heldOutCount: hf.count,
+            kid: try KernelDistance.compute(real: tf, fake: sf, subsets: options.kidSubsets, seed: options.seed),
+            frechetDistance: try FrechetDistance.compute(real: tf, fake: sf),
+            prdc: try PRDC.compute(real: tf, fake: sf, k: options.k),
+            diversity: try relativeDiversity(real: tf, fake: sf), memorization: memorization)
     }
 }
 
@@ -77,14 +80,16 @@ public struct AuditReport: Codable, Equatable, Sendable {
     public func html(grids: [String: [UInt8]]) -> String {
         func f(_ x: Double) -> String { String(format: "%.4g", x) }
         var h = "<section class=\"medsynth-audit\">\n<h2>Synthetic image audit</h2>\n"
-        h += "<p>Synthetic: <code>\(escapeHTML(synthetic))</code>; real: <code>\(escapeHTML(data))</code>; features: "
+        h +=
+            "<p>Synthetic: <code>\(escapeHTML(synthetic))</code>; real: <code>\(escapeHTML(data))</code>; features: "
             + "\(escapeHTML(extractor)). KID, FD, precision/recall/density/coverage (k = \(options.k)) and diversity compare "
             + "the synthetic images with the training split; memorization flags synthetic images nearer to a training "
             + "image than the \(f(options.percentile))th percentile of held-out (validation) images' nearest-training "
             + "distances.</p>\n<table>\n<tr><th>class</th><th>n synth / train / held-out</th><th>KID</th><th>FD</th>"
             + "<th>precision</th><th>recall</th><th>density</th><th>coverage</th><th>diversity</th><th>flagged</th></tr>\n"
         for c in classes {
-            h += "<tr><td>\(escapeHTML(c.className))</td><td>\(c.syntheticCount) / \(c.trainingCount) / \(c.heldOutCount)</td>"
+            h +=
+                "<tr><td>\(escapeHTML(c.className))</td><td>\(c.syntheticCount) / \(c.trainingCount) / \(c.heldOutCount)</td>"
                 + "<td>\(f(c.kid.mean)) &plusmn; \(f(c.kid.std))</td><td>\(f(c.frechetDistance.value))</td>"
                 + "<td>\(f(c.prdc.precision))</td><td>\(f(c.prdc.recall))</td><td>\(f(c.prdc.density))</td>"
                 + "<td>\(f(c.prdc.coverage))</td><td>\(f(c.diversity))</td><td>\(c.memorization.flagged.count)</td></tr>\n"
@@ -94,15 +99,19 @@ public struct AuditReport: Codable, Equatable, Sendable {
             let m = c.memorization
             h += "<h3>\(escapeHTML(c.className))</h3>\n"
             for w in c.frechetDistance.warnings { h += "<p><em>\(escapeHTML(w))</em></p>\n" }
-            h += "<p>Thresholds: pixel \(f(m.pixelThreshold)), feature \(f(m.featureThreshold)) (from \(m.heldOutCount) "
+            h +=
+                "<p>Thresholds: pixel \(f(m.pixelThreshold)), feature \(f(m.featureThreshold)) (from \(m.heldOutCount) "
                 + "held-out images). "
             let rows = m.flagged.isEmpty ? m.shown : m.flagged
-            h += m.flagged.isEmpty ? "Nothing flagged; \(rows.count) random synthetic images with their nearest training images:"
-                                   : "\(m.flagged.count) flagged: " + m.flagged.map { escapeHTML($0.name) }.joined(separator: ", ")
+            h +=
+                m.flagged.isEmpty
+                ? "Nothing flagged; \(rows.count) random synthetic images with their nearest training images:"
+                : "\(m.flagged.count) flagged: " + m.flagged.map { escapeHTML($0.name) }.joined(separator: ", ")
             h += "</p>\n"
             if let png = grids[c.className] {
                 h += "<p>Each row: synthetic image, then its 3 nearest training images (pixel space).</p>\n"
-                h += "<img alt=\"nearest neighbours, \(escapeHTML(c.className))\" src=\"data:image/png;base64,"
+                h +=
+                    "<img alt=\"nearest neighbours, \(escapeHTML(c.className))\" src=\"data:image/png;base64,"
                     + Data(png).base64EncodedString() + "\">\n"
             }
         }
@@ -114,7 +123,8 @@ public struct AuditReport: Codable, Equatable, Sendable {
 /// sub-folder per class, or, with `className`, a folder of images of that one class.
 /// Returns (class name, pixels NCHW, file names) for each class found.
 public func loadSyntheticImages(at path: String, preprocessing: Preprocessing, className: String?) throws
-    -> [(className: String, pixels: [Float], names: [String])] {
+    -> [(className: String, pixels: [Float], names: [String])]
+{
     if path.lowercased().hasSuffix(".npz") {
         let d = try loadDataset(at: path, options: LoadOptions(preprocessing: preprocessing)).images
         return d.classNames.enumerated().compactMap { label, name in
@@ -129,7 +139,9 @@ public func loadSyntheticImages(at path: String, preprocessing: Preprocessing, c
         throw QualityError.invalidInput("\(path): not a folder or .npz of synthetic images")
     }
     let entries = try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
-    let folders = entries.filter { var d: ObjCBool = false; return fm.fileExists(atPath: "\(path)/\($0)", isDirectory: &d) && d.boolValue }
+    let folders = entries.filter {
+        var d: ObjCBool = false; return fm.fileExists(atPath: "\(path)/\($0)", isDirectory: &d) && d.boolValue
+    }
     if let className, !folders.contains(className) {
         let r = try readImages(in: path, preprocessing)
         return [(className, r.pixels, r.names)]
@@ -152,8 +164,9 @@ func readImages(in folder: String, _ p: Preprocessing) throws -> (pixels: [Float
         let image = try decodeImage(at: "\(folder)/\(f)")
         let channels = p.channels ?? image.channels
         image.pixels.withUnsafeBufferPointer {
-            preprocessImage($0, width: image.width, height: image.height, channels: image.channels, outChannels: channels,
-                            size: p.imageSize, scaling: p.scaling, into: &pixels)
+            preprocessImage(
+                $0, width: image.width, height: image.height, channels: image.channels, outChannels: channels,
+                size: p.imageSize, scaling: p.scaling, into: &pixels)
         }
     }
     return (pixels, files)

@@ -13,7 +13,8 @@ public struct FeatureMatrix: Sendable, Equatable {
 
     public init(count: Int, dimension: Int, values: [Double]) throws {
         guard count >= 0, dimension > 0, values.count == count * dimension else {
-            throw QualityError.invalidInput("feature matrix (\(count), \(dimension)) needs \(count * dimension) values, got \(values.count)")
+            throw QualityError.invalidInput(
+                "feature matrix (\(count), \(dimension)) needs \(count * dimension) values, got \(values.count)")
         }
         self.count = count; self.dimension = dimension; self.values = values
     }
@@ -51,10 +52,10 @@ public final class RandomCNNFeatures: FeatureExtractor {
     public init(channels: Int, width: Int = 32, seed: UInt64 = 0) {
         var g = SeededGenerator(seed: seed)
         net = Sequential([
-            Conv2d(channels, width, kernelSize: 3, padding: 1, generator: &g), ReLU(), MaxPool2d(2),   // (N, w, H/2, W/2)
+            Conv2d(channels, width, kernelSize: 3, padding: 1, generator: &g), ReLU(), MaxPool2d(2),  // (N, w, H/2, W/2)
             Conv2d(width, 2 * width, kernelSize: 3, padding: 1, generator: &g), ReLU(), MaxPool2d(2),  // (N, 2w, H/4, W/4)
-            Conv2d(2 * width, 4 * width, kernelSize: 3, padding: 1, generator: &g), ReLU(),            // (N, 4w, H/4, W/4)
-            GlobalAvgPool2d(),                                                                          // (N, 4w)
+            Conv2d(2 * width, 4 * width, kernelSize: 3, padding: 1, generator: &g), ReLU(),  // (N, 4w, H/4, W/4)
+            GlobalAvgPool2d(),  // (N, 4w)
         ])
         Initializer.kaimingNormal(net, generator: &g)
         net.train(false)

@@ -7,8 +7,11 @@ public enum SymmetricEigen {
     /// Eigenvalues (ascending) and eigenvectors (columns of the row-major n x n matrix `vectors`,
     /// column k belonging to `values[k]`) of the symmetric row-major n x n matrix `a`.
     public static func decompose(_ a: [Double], n: Int, maxSweeps: Int = 100) throws
-        -> (values: [Double], vectors: [Double]) {
-        guard n >= 1, a.count == n * n else { throw QualityError.invalidInput("eigen: \(a.count) values for a \(n) x \(n) matrix") }
+        -> (values: [Double], vectors: [Double])
+    {
+        guard n >= 1, a.count == n * n else {
+            throw QualityError.invalidInput("eigen: \(a.count) values for a \(n) x \(n) matrix")
+        }
         var m = a, v = [Double](repeating: 0, count: n * n)
         for i in 0..<n { v[i * n + i] = 1 }
         let scale = max(a.reduce(0) { $0 + $1 * $1 }, .leastNormalMagnitude)

@@ -34,17 +34,20 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
 
     /// Audits `synthetic` against `training`, with thresholds from `heldOut`. Pixel rows are the
     /// flattened images; feature rows come from one extractor applied to all three sets.
-    public static func run(synthetic: (pixels: FeatureMatrix, features: FeatureMatrix, names: [String]),
-                           training: (pixels: FeatureMatrix, features: FeatureMatrix),
-                           heldOut: (pixels: FeatureMatrix, features: FeatureMatrix),
-                           percentile: Double = 1, neighbours: Int = 3, showIfNone: Int = 4,
-                           seed: UInt64 = 0) throws -> MemorizationAudit {
+    public static func run(
+        synthetic: (pixels: FeatureMatrix, features: FeatureMatrix, names: [String]),
+        training: (pixels: FeatureMatrix, features: FeatureMatrix),
+        heldOut: (pixels: FeatureMatrix, features: FeatureMatrix),
+        percentile: Double = 1, neighbours: Int = 3, showIfNone: Int = 4,
+        seed: UInt64 = 0
+    ) throws -> MemorizationAudit {
         guard (0...100).contains(percentile) else {
             throw QualityError.invalidInput("memorization percentile \(percentile) must lie in [0, 100]")
         }
         guard heldOut.pixels.count >= 1, training.pixels.count >= neighbours else {
-            throw QualityError.invalidInput("memorization audit needs held-out images (got \(heldOut.pixels.count)) and at "
-                                            + "least \(neighbours) training images (got \(training.pixels.count))")
+            throw QualityError.invalidInput(
+                "memorization audit needs held-out images (got \(heldOut.pixels.count)) and at "
+                    + "least \(neighbours) training images (got \(training.pixels.count))")
         }
         let pixelThreshold = Evaluation.quantile(nearest(heldOut.pixels, training.pixels).map(\.0), percentile / 100)
         let featureThreshold = Evaluation.quantile(nearest(heldOut.features, training.features).map(\.0), percentile / 100)
@@ -60,9 +63,11 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
             // such as BreastMNIST hold duplicate images, which can put a held-out image at distance 0).
             if row[order.first!] <= pixelThreshold { spaces.append("pixel") }
             if fd[i].0 <= featureThreshold { spaces.append("feature") }
-            all.append(NearestTraining(index: i, name: i < synthetic.names.count ? synthetic.names[i] : "#\(i)",
-                                       pixelDistance: row[order.first!], featureDistance: fd[i].0,
-                                       neighbours: Array(order), flaggedIn: spaces))
+            all.append(
+                NearestTraining(
+                    index: i, name: i < synthetic.names.count ? synthetic.names[i] : "#\(i)",
+                    pixelDistance: row[order.first!], featureDistance: fd[i].0,
+                    neighbours: Array(order), flaggedIn: spaces))
         }
         let flagged = all.filter { !$0.flaggedIn.isEmpty }.sorted { $0.pixelDistance < $1.pixelDistance }
         var shown: [NearestTraining] = []
@@ -70,8 +75,9 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
             var g = SeededGenerator(seed: seed)
             shown = KernelDistance.sample(all.count, min(showIfNone, all.count), &g).map { all[$0] }
         }
-        return MemorizationAudit(percentile: percentile, pixelThreshold: pixelThreshold, featureThreshold: featureThreshold,
-                                 heldOutCount: heldOut.pixels.count, flagged: flagged, shown: shown)
+        return MemorizationAudit(
+            percentile: percentile, pixelThreshold: pixelThreshold, featureThreshold: featureThreshold,
+            heldOutCount: heldOut.pixels.count, flagged: flagged, shown: shown)
     }
 
     /// For each row of `a`, the distance to its nearest row of `b` and that row's index.
@@ -86,6 +92,7 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
 }
 
 /// The q-quantile, as `Evaluation.quantile` (the one implementation).
-@available(*, deprecated, renamed: "Evaluation.quantile", message: "kept until Experiments/Synthesis.swift calls Evaluation.quantile")
+@available(
+    *, deprecated, renamed: "Evaluation.quantile", message: "kept until Experiments/Synthesis.swift calls Evaluation.quantile"
+)
 public func quantile(_ values: [Double], _ q: Double) -> Double { Evaluation.quantile(values, q) }
-

@@ -23,13 +23,16 @@ public struct KernelDistance: Codable, Equatable, Sendable {
 
     /// KID between `real` and `fake` over `subsets` subsets of `subsetSize` (default
     /// min(n_real, n_fake, 100)) rows each, drawn without replacement with `seed`.
-    public static func compute(real: FeatureMatrix, fake: FeatureMatrix, subsets: Int = 50, subsetSize: Int? = nil,
-                               seed: UInt64 = 0) throws -> KernelDistance {
+    public static func compute(
+        real: FeatureMatrix, fake: FeatureMatrix, subsets: Int = 50, subsetSize: Int? = nil,
+        seed: UInt64 = 0
+    ) throws -> KernelDistance {
         try requireSameDimension(real, fake, "KID")
         let m = subsetSize ?? min(real.count, fake.count, 100)
         guard m >= 2, m <= real.count, m <= fake.count, subsets >= 1 else {
-            throw QualityError.invalidInput("KID: subset size \(m) must be >= 2 and at most the set sizes "
-                                            + "(\(real.count) real, \(fake.count) fake); subsets \(subsets) >= 1")
+            throw QualityError.invalidInput(
+                "KID: subset size \(m) must be >= 2 and at most the set sizes "
+                    + "(\(real.count) real, \(fake.count) fake); subsets \(subsets) >= 1")
         }
         let d = Double(real.dimension)
         func k(_ a: ArraySlice<Double>, _ b: ArraySlice<Double>) -> Double {
@@ -46,7 +49,7 @@ public struct KernelDistance: Codable, Equatable, Sendable {
             for i in 0..<m {
                 for j in 0..<m {
                     kxy += k(x[i], y[j])
-                    if i != j { kxx += k(x[i], x[j]); kyy += k(y[i], y[j]) }   // unbiased: no diagonal
+                    if i != j { kxx += k(x[i], x[j]); kyy += k(y[i], y[j]) }  // unbiased: no diagonal
                 }
             }
             let mm = Double(m)
@@ -82,8 +85,9 @@ public struct FrechetDistance: Codable, Equatable, Sendable {
         for (name, set) in [("real", real), ("fake", fake)] where set.count < d {
             // NOTE: with n < d the covariance has rank < d; the trace term is then biased and FD
             // is not comparable across sample sizes. KID has no such bias.
-            warnings.append("FD: \(set.count) \(name) samples for \(d) feature dimensions: the covariance is singular, "
-                            + "FD is biased; prefer KID for small classes")
+            warnings.append(
+                "FD: \(set.count) \(name) samples for \(d) feature dimensions: the covariance is singular, "
+                    + "FD is biased; prefer KID for small classes")
         }
         let (m1, s1) = meanAndCovariance(real), (m2, s2) = meanAndCovariance(fake)
         var meanTerm = 0.0
@@ -92,7 +96,9 @@ public struct FrechetDistance: Codable, Equatable, Sendable {
         // square root's trace is the tr sqrt(S1 S2) of the FID formula without a non-symmetric sqrtm.
         let r1 = try SymmetricEigen.squareRoot(s1, n: d)
         var inner = matmul(matmul(r1, s2, n: d), r1, n: d)
-        for i in 0..<d { for j in (i + 1)..<d { let a = (inner[i * d + j] + inner[j * d + i]) / 2; inner[i * d + j] = a; inner[j * d + i] = a } }
+        for i in 0..<d {
+            for j in (i + 1)..<d { let a = (inner[i * d + j] + inner[j * d + i]) / 2; inner[i * d + j] = a; inner[j * d + i] = a }
+        }
         let traceSqrt = try SymmetricEigen.decompose(inner, n: d).values.reduce(0) { $0 + max($1, 0).squareRoot() }
         var trace = 0.0
         for i in 0..<d { trace += s1[i * d + i] + s2[i * d + i] }
@@ -126,9 +132,10 @@ public struct PRDC: Codable, Equatable, Sendable {
     public static func compute(real: FeatureMatrix, fake: FeatureMatrix, k: Int = 5) throws -> PRDC {
         try requireSameDimension(real, fake, "PRDC")
         guard k >= 1, real.count > k, fake.count > k else {
-            throw QualityError.invalidInput("PRDC with k = \(k) needs more than k rows per set, got \(real.count) real and \(fake.count) fake")
+            throw QualityError.invalidInput(
+                "PRDC with k = \(k) needs more than k rows per set, got \(real.count) real and \(fake.count) fake")
         }
-        let rr = distances(real, real), ff = distances(fake, fake), rf = distances(real, fake)   // rf: (n_real, n_fake)
+        let rr = distances(real, real), ff = distances(fake, fake), rf = distances(real, fake)  // rf: (n_real, n_fake)
         // k-th nearest other point: the (k+1)-th smallest distance, the point itself being the first.
         let realRadius = kthSmallestPerRow(rr, rows: real.count, cols: real.count, k: k + 1)
         let fakeRadius = kthSmallestPerRow(ff, rows: fake.count, cols: fake.count, k: k + 1)
@@ -145,8 +152,9 @@ public struct PRDC: Codable, Equatable, Sendable {
             // coverage: the nearest fake lies inside real i's ball
             if let nearest = (0..<nf).map({ rf[i * nf + $0] }).min(), nearest < realRadius[i] { coverage += 1 }
         }
-        return PRDC(precision: Double(precision) / Double(nf), recall: Double(recall) / Double(nr),
-                    density: Double(density) / Double(k * nf), coverage: Double(coverage) / Double(nr), k: k)
+        return PRDC(
+            precision: Double(precision) / Double(nf), recall: Double(recall) / Double(nr),
+            density: Double(density) / Double(k * nf), coverage: Double(coverage) / Double(nr), k: k)
     }
 }
 

@@ -91,11 +91,11 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
 }
 
 #if canImport(Glibc)
-import Glibc
-@inline(__always) private func libmLog(_ x: Double) -> Double { Glibc.log(x) }
-@inline(__always) private func libmCos(_ x: Double) -> Double { Glibc.cos(x) }
+    import Glibc
+    @inline(__always) private func libmLog(_ x: Double) -> Double { Glibc.log(x) }
+    @inline(__always) private func libmCos(_ x: Double) -> Double { Glibc.cos(x) }
 #else
-import Darwin
-@inline(__always) private func libmLog(_ x: Double) -> Double { Darwin.log(x) }
-@inline(__always) private func libmCos(_ x: Double) -> Double { Darwin.cos(x) }
+    import Darwin
+    @inline(__always) private func libmLog(_ x: Double) -> Double { Darwin.log(x) }
+    @inline(__always) private func libmCos(_ x: Double) -> Double { Darwin.cos(x) }
 #endif

@@ -36,8 +36,9 @@ public struct ReferenceStats: Codable, Sendable, Equatable {
             let mean = pixels[i * perImage..<(i + 1) * perImage].reduce(0, +) / Float(perImage)
             histogram[Self.intensityBin(mean: mean, bins: bins)] += 1
         }
-        self.init(classNames: classNames, classFrequencies: classCounts.map { $0 / Double(count) },
-                  intensityHistogram: histogram.map { $0 / Double(count) }, count: count)
+        self.init(
+            classNames: classNames, classFrequencies: classCounts.map { $0 / Double(count) },
+            intensityHistogram: histogram.map { $0 / Double(count) }, count: count)
     }
 
     /// The bin of a mean pixel value in [0, 1] (values outside are clamped to the end bins).

@@ -38,7 +38,8 @@ extension RunStore {
         }
         let actual = try hashFile(artifact.path)
         guard actual == artifact.sha256 else {
-            throw TrackingError.artifactChanged(model: "run \(run.id)", path: artifact.path, expected: artifact.sha256, actual: actual)
+            throw TrackingError.artifactChanged(
+                model: "run \(run.id)", path: artifact.path, expected: artifact.sha256, actual: actual)
         }
         var reference: String?
         if let stats = try artifacts(of: run.id).last(where: { $0.kind == "reference-stats" }) {
@@ -75,11 +76,15 @@ extension RunStore {
     public static func validateModelName(_ name: String) throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         let reason: String? =
-            name.isEmpty ? "empty" :
-            name.count > 64 ? "longer than 64 characters" :
-            !(name.first!.isASCII && (name.first!.isLetter || name.first!.isNumber)) ? "must start with a letter or digit" :
-            name.contains("..") ? "contains \"..\"" :
-            name.first(where: { !allowed.contains($0) }).map { "contains \(String(reflecting: String($0)))" }
+            name.isEmpty
+            ? "empty"
+            : name.count > 64
+                ? "longer than 64 characters"
+                : !(name.first!.isASCII && (name.first!.isLetter || name.first!.isNumber))
+                    ? "must start with a letter or digit"
+                    : name.contains("..")
+                        ? "contains \"..\""
+                        : name.first(where: { !allowed.contains($0) }).map { "contains \(String(reflecting: String($0)))" }
         if let reason { throw TrackingError.invalidModelName(name, reason: reason) }
     }
 
@@ -96,7 +101,8 @@ extension RunStore {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let runFolders = Set(recorded.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path })
         guard runFolders.contains(folder) else {
-            let known = runFolders.isEmpty ? "it recorded no files" : "its files are in \(runFolders.sorted().joined(separator: ", "))"
+            let known =
+                runFolders.isEmpty ? "it recorded no files" : "its files are in \(runFolders.sorted().joined(separator: ", "))"
             throw TrackingError.notARunArtifact(path: path, runID: run, reason: "outside the run's output folders (\(known))")
         }
     }
@@ -106,8 +112,9 @@ extension RunStore {
     public func verifyArtifact(_ model: ModelVersion) throws {
         let actual = try hashFile(model.artifactPath)
         guard actual == model.artifactSHA256 else {
-            throw TrackingError.artifactChanged(model: model.label, path: model.artifactPath, expected: model.artifactSHA256,
-                                                actual: actual)
+            throw TrackingError.artifactChanged(
+                model: model.label, path: model.artifactPath, expected: model.artifactSHA256,
+                actual: actual)
         }
     }
 
@@ -120,8 +127,11 @@ extension RunStore {
     /// Throws when `path` is the registered artifact of some model version.
     public func refuseOverwritingRegistered(_ path: String) throws {
         let models = try models(withArtifactAt: path)
-        if !models.isEmpty { throw TrackingError.registeredArtifact(path: URL(fileURLWithPath: path).standardizedFileURL.path,
-                                                                     models: models.map(\.label)) }
+        if !models.isEmpty {
+            throw TrackingError.registeredArtifact(
+                path: URL(fileURLWithPath: path).standardizedFileURL.path,
+                models: models.map(\.label))
+        }
     }
 
     func hashFile(_ path: String) throws -> String {
@@ -142,8 +152,9 @@ extension RunStore {
         try Self.validateModelName(name)
         _ = try model(name: name, version: version)
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO alias (name, alias, version) VALUES (?, ?, ?)",
-                           arguments: [name, alias.rawValue, version])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO alias (name, alias, version) VALUES (?, ?, ?)",
+                arguments: [name, alias.rawValue, version])
         }
     }
 

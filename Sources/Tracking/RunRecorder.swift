@@ -45,9 +45,10 @@ public final class RunRecorder: Sendable {
 
     /// Records several metric values at one step in one transaction.
     public func log(_ values: [String: Double], step: Int) throws {
-        try store.log(values.sorted { $0.key < $1.key }.map {
-            MetricPoint(runID: runID, name: $0.key, step: step, value: $0.value)
-        })
+        try store.log(
+            values.sorted { $0.key < $1.key }.map {
+                MetricPoint(runID: runID, name: $0.key, step: step, value: $0.value)
+            })
     }
 
     /// Records a file the run produced (hashed now). Kinds the registry reads: `model` (the
@@ -74,8 +75,9 @@ public final class RunRecorder: Sendable {
         dataManifestHash: String? = nil, seed: UInt64? = nil,
         _ body: (RunRecorder) throws -> T
     ) throws -> T {
-        let recorder = try start(store: store, kind: kind, config: config, commandLine: commandLine,
-                                 dataManifestHash: dataManifestHash, seed: seed)
+        let recorder = try start(
+            store: store, kind: kind, config: config, commandLine: commandLine,
+            dataManifestHash: dataManifestHash, seed: seed)
         do {
             let result = try body(recorder)
             try recorder.finish(status: .finished)
@@ -93,8 +95,9 @@ public final class RunRecorder: Sendable {
         dataManifestHash: String? = nil, seed: UInt64? = nil,
         _ body: (RunRecorder) async throws -> T
     ) async throws -> T {
-        let recorder = try start(store: store, kind: kind, config: config, commandLine: commandLine,
-                                 dataManifestHash: dataManifestHash, seed: seed)
+        let recorder = try start(
+            store: store, kind: kind, config: config, commandLine: commandLine,
+            dataManifestHash: dataManifestHash, seed: seed)
         do {
             let result = try await body(recorder)
             try recorder.finish(status: .finished)
@@ -125,7 +128,7 @@ public struct CodeVersion: Sendable, Equatable {
     /// Asks `git`; nil outside a work tree or without git.
     public static func current(in directory: String) -> CodeVersion? {
         guard let commit = git(["rev-parse", "HEAD"], in: directory), !commit.isEmpty,
-              let status = git(["status", "--porcelain", "--untracked-files=no"], in: directory)
+            let status = git(["status", "--porcelain", "--untracked-files=no"], in: directory)
         else { return nil }
         return CodeVersion(commit: commit, dirty: !status.isEmpty)
     }

@@ -135,8 +135,9 @@ public final class RunStore: Sendable {
     /// Sets a run's end time and final status.
     public func finish(_ id: String, status: RunStatus, at time: Date = Date()) throws {
         try write { db in
-            try db.execute(sql: "UPDATE run SET status = ?, ended = ? WHERE id = ?",
-                           arguments: [status.rawValue, time, id])
+            try db.execute(
+                sql: "UPDATE run SET status = ?, ended = ? WHERE id = ?",
+                arguments: [status.rawValue, time, id])
             if db.changesCount == 0 { throw TrackingError.unknownRun(id) }
         }
     }
@@ -179,8 +180,9 @@ public final class RunStore: Sendable {
         do { data = try Data(contentsOf: URL(fileURLWithPath: absolute), options: .mappedIfSafe) } catch {
             throw TrackingError.unreadableArtifact(path: absolute, reason: error.localizedDescription)
         }
-        let artifact = Artifact(runID: runID, path: absolute, kind: kind, sha256: sha256Hex(data),
-                                bytes: Int64(data.count))
+        let artifact = Artifact(
+            runID: runID, path: absolute, kind: kind, sha256: sha256Hex(data),
+            bytes: Int64(data.count))
         try write { try artifact.insert($0) }
         return artifact
     }

@@ -81,13 +81,19 @@ public final class ClassifierRun {
         self.output = output
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let preprocessing = Preprocessing(imageSize: spec.imageSize, channels: spec.channels, scaling: .unit)
-        dataset = try loadDataset(at: spec.data, options: LoadOptions(preprocessing: preprocessing, selection: spec.selection,
-                                                                      maxReadBytes: spec.maxReadBytes))
+        dataset = try loadDataset(
+            at: spec.data,
+            options: LoadOptions(
+                preprocessing: preprocessing, selection: spec.selection,
+                maxReadBytes: spec.maxReadBytes))
         var testSelection = spec.selection
         testSelection?.caps = []
         testSet = try spec.test.map {
-            try loadDataset(at: $0, options: LoadOptions(preprocessing: preprocessing, selection: testSelection,
-                                                         maxReadBytes: spec.maxReadBytes))
+            try loadDataset(
+                at: $0,
+                options: LoadOptions(
+                    preprocessing: preprocessing, selection: testSelection,
+                    maxReadBytes: spec.maxReadBytes))
         }
         split = try makeSplits(dataset, ratio: spec.splitRatio, seed: spec.splitSeed, explicitTest: testSet)
         try writeSplitManifest(split, to: output.appendingPathComponent("manifest.jsonl").path)
@@ -97,29 +103,36 @@ public final class ClassifierRun {
     /// Trains and writes the outputs; with a store, inside a recorded run of kind `train` whose
     /// configuration is `spec`: per-epoch and test metrics, alarms, the privacy spent, and the
     /// model and reference statistics as artifacts (what `models register` takes).
-    public func run(store: RunStore? = nil, commandLine: [String] = CommandLine.arguments,
-                    progress: (TrainingEvent) -> Void = { _ in }) throws -> ClassifierRunResult {
+    public func run(
+        store: RunStore? = nil, commandLine: [String] = CommandLine.arguments,
+        progress: (TrainingEvent) -> Void = { _ in }
+    ) throws -> ClassifierRunResult {
         guard let store else { return try run(recorder: nil, progress) }
-        return try RunRecorder.recording(store: store, kind: .train, config: spec, commandLine: commandLine,
-                                         dataManifestHash: manifestHash, seed: spec.training.seed) {
+        return try RunRecorder.recording(
+            store: store, kind: .train, config: spec, commandLine: commandLine,
+            dataManifestHash: manifestHash, seed: spec.training.seed
+        ) {
             try run(recorder: $0, progress)
         }
     }
 
     func run(recorder: RunRecorder?, _ progress: (TrainingEvent) -> Void) throws -> ClassifierRunResult {
         let images = split.images
-        let config = try ClassifierConfig(arch: spec.arch, imageSize: spec.imageSize, channels: images.channels,
-                                          classes: images.classNames.count)
+        let config = try ClassifierConfig(
+            arch: spec.arch, imageSize: spec.imageSize, channels: images.channels,
+            classes: images.classNames.count)
         let start = Date()
         let train = split.subset(.train)
         let result = try trainAndEvaluate(
             train: train, val: split.subset(.val), test: split.subset(.test), config: config, options: spec.training,
             preprocessing: Preprocessing(imageSize: spec.imageSize, channels: images.channels),
-            data: DataProvenance(path: spec.data, testPath: spec.test, splitRatio: spec.splitRatio, splitSeed: spec.splitSeed,
-                                 selection: spec.selection),
+            data: DataProvenance(
+                path: spec.data, testPath: spec.test, splitRatio: spec.splitRatio, splitSeed: spec.splitSeed,
+                selection: spec.selection),
             checkpoint: modelURL, progress: progress)
-        let summary = ClassifierRunSummary(test: result.test, baseline: result.baseline, bestEpoch: result.history.bestEpoch,
-                                           validation: result.metadata.validation, seconds: Date().timeIntervalSince(start))
+        let summary = ClassifierRunSummary(
+            test: result.test, baseline: result.baseline, bestEpoch: result.history.bestEpoch,
+            validation: result.metadata.validation, seconds: Date().timeIntervalSince(start))
         try writeJSON(result.history, to: output.appendingPathComponent("history.json"))
         try writeJSON(summary, to: output.appendingPathComponent("metrics.json"))
         let stats = ReferenceStats(pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)
@@ -127,11 +140,16 @@ public final class ClassifierRun {
         try writeJSON(stats, to: statsURL)
         if let recorder {
             for r in result.history.epochs {
-                try recorder.log(["train.loss": r.trainLoss, "train.accuracy": r.trainAccuracy, "val.loss": r.valLoss,
-                                  "val.accuracy": r.valAccuracy, "val.macro_f1": r.valMacroF1], step: r.epoch)
+                try recorder.log(
+                    [
+                        "train.loss": r.trainLoss, "train.accuracy": r.trainAccuracy, "val.loss": r.valLoss,
+                        "val.accuracy": r.valAccuracy, "val.macro_f1": r.valMacroF1,
+                    ], step: r.epoch)
             }
-            var test = ["test.accuracy": result.test.accuracy, "test.balanced_accuracy": result.test.balancedAccuracy,
-                        "test.macro_f1": result.test.macroF1]
+            var test = [
+                "test.accuracy": result.test.accuracy, "test.balanced_accuracy": result.test.balancedAccuracy,
+                "test.macro_f1": result.test.macroF1,
+            ]
             test["test.macro_auc"] = result.test.macroAUC
             test["privacy.epsilon"] = result.history.privacyEpsilon
             try recorder.log(test, step: result.history.bestEpoch)

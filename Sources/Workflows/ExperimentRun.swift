@@ -12,22 +12,30 @@ extension Experiment {
     /// (`reference.json`, for drift monitoring) and every cell's classifier as a `model`
     /// artifact: `models register RUN --name N --artifact OUT/arms/ARM/seed-S/model.safetensors`
     /// registers one (without `--artifact`, the last arm's last seed).
-    public func run(store: RunStore?, commandLine: [String] = CommandLine.arguments,
-                    _ observe: (ExperimentEvent) -> Void = { _ in }) throws -> (report: ExperimentReport, runID: String?) {
+    public func run(
+        store: RunStore?, commandLine: [String] = CommandLine.arguments,
+        _ observe: (ExperimentEvent) -> Void = { _ in }
+    ) throws -> (report: ExperimentReport, runID: String?) {
         guard let store else { return (try run(observe), nil) }
-        return try RunRecorder.recording(store: store, kind: .experiment, config: options, commandLine: commandLine,
-                                         dataManifestHash: manifestHash, seed: options.splitSeed) { recorder in
+        return try RunRecorder.recording(
+            store: store, kind: .experiment, config: options, commandLine: commandLine,
+            dataManifestHash: manifestHash, seed: options.splitSeed
+        ) { recorder in
             let report = try run(observe)
             for (i, arm) in report.arms.enumerated() {
-                try recorder.log(["\(arm.name).balanced_accuracy": arm.test.balancedAccuracy.mean,
-                                  "\(arm.name).macro_f1": arm.test.macroF1.mean], step: i)
+                try recorder.log(
+                    [
+                        "\(arm.name).balanced_accuracy": arm.test.balancedAccuracy.mean,
+                        "\(arm.name).macro_f1": arm.test.macroF1.mean,
+                    ], step: i)
             }
             for alarm in report.alarms { try recorder.alarm(alarm) }
             for name in ["report.html", "report.md", "report.json"] {
                 try recorder.artifact(path: options.output.appendingPathComponent(name).path, kind: "report")
             }
             let train = trainingSplit
-            let stats = ReferenceStats(pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)
+            let stats = ReferenceStats(
+                pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)
             let statsURL = options.output.appendingPathComponent("reference.json")
             try writeJSON(stats, to: statsURL)
             try recorder.artifact(path: statsURL.path, kind: "reference-stats")

@@ -41,20 +41,30 @@ public struct SyntheticClassImages {
 /// synthetic image beside its nearest training images) to `output`.
 public enum SyntheticAudit {
     public static func run(_ spec: SyntheticAuditSpec, output: URL, progress: (ClassAudit) -> Void = { _ in }) throws
-        -> AuditReport {
-        let real = try loadDataset(at: spec.data, options: LoadOptions(
-            preprocessing: Preprocessing(imageSize: spec.imageSize, scaling: .symmetric), selection: spec.selection))
+        -> AuditReport
+    {
+        let real = try loadDataset(
+            at: spec.data,
+            options: LoadOptions(
+                preprocessing: Preprocessing(imageSize: spec.imageSize, scaling: .symmetric), selection: spec.selection))
         let splits = try makeSplits(real, seed: spec.seed)
         let (train, val) = (splits.subset(.train), splits.subset(.val))
         let channels = real.images.channels
-        let fakes = spec.synthetic.hasSuffix(".safetensors")
-            ? try sample(checkpoint: URL(fileURLWithPath: spec.synthetic), className: spec.className, count: spec.count,
-                         seed: spec.seed, imageSize: spec.imageSize, channels: channels)
-            : try loadSyntheticImages(at: spec.synthetic, preprocessing: Preprocessing(imageSize: spec.imageSize, channels: channels,
-                                                                                       scaling: .symmetric),
-                                      className: spec.className).map { SyntheticClassImages(className: $0.0, pixels: $0.1, names: $0.2) }
+        let fakes =
+            spec.synthetic.hasSuffix(".safetensors")
+            ? try sample(
+                checkpoint: URL(fileURLWithPath: spec.synthetic), className: spec.className, count: spec.count,
+                seed: spec.seed, imageSize: spec.imageSize, channels: channels)
+            : try loadSyntheticImages(
+                at: spec.synthetic,
+                preprocessing: Preprocessing(
+                    imageSize: spec.imageSize, channels: channels,
+                    scaling: .symmetric),
+                className: spec.className
+            ).map { SyntheticClassImages(className: $0.0, pixels: $0.1, names: $0.2) }
         guard !fakes.isEmpty else {
-            throw QualityError.invalidInput("\(spec.synthetic): no synthetic images\(spec.className.map { " of class \($0)" } ?? "")")
+            throw QualityError.invalidInput(
+                "\(spec.synthetic): no synthetic images\(spec.className.map { " of class \($0)" } ?? "")")
         }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         var options = spec.options
@@ -65,8 +75,9 @@ public enum SyntheticAudit {
         var audits: [ClassAudit] = [], grids: [String: [UInt8]] = [:]
         for fake in fakes {
             guard let label = train.classNames.firstIndex(of: fake.className) else {
-                throw QualityError.invalidInput("synthetic class \"\(fake.className)\" is not in \(spec.data): classes are "
-                                                + train.classNames.joined(separator: ", "))
+                throw QualityError.invalidInput(
+                    "synthetic class \"\(fake.className)\" is not in \(spec.data): classes are "
+                        + train.classNames.joined(separator: ", "))
             }
             func images(_ s: LabeledImages) throws -> Tensor {
                 let idx = s.labels.indices.filter { s.labels[$0] == label }
@@ -75,28 +86,32 @@ public enum SyntheticAudit {
             let trainImages = try images(train)
             let audit = try ClassAudit.run(
                 className: fake.className,
-                synthetic: AuditImages(images: try Tensor(shape: [fake.pixels.count / d] + shape, scalars: fake.pixels),
-                                       names: fake.names),
+                synthetic: AuditImages(
+                    images: try Tensor(shape: [fake.pixels.count / d] + shape, scalars: fake.pixels),
+                    names: fake.names),
                 training: trainImages, heldOut: try images(val), extractor: extractor, options: options)
             audits.append(audit)
             // One row per flagged (or shown) image: the synthetic image, then its nearest training images.
-            let rows = Array((audit.memorization.flagged.isEmpty ? audit.memorization.shown : audit.memorization.flagged).prefix(16))
+            let rows = Array(
+                (audit.memorization.flagged.isEmpty ? audit.memorization.shown : audit.memorization.flagged).prefix(16))
             if !rows.isEmpty {
                 var pixels: [Float] = []
                 for r in rows {
                     pixels += fake.pixels[(r.index * d)..<((r.index + 1) * d)]
                     for n in r.neighbours { pixels += trainImages.scalars[(n * d)..<((n + 1) * d)] }
                 }
-                let grid = ImageGrid.compose(try Tensor(shape: [pixels.count / d] + shape, scalars: pixels),
-                                             columns: 1 + rows[0].neighbours.count, scale: spec.imageSize < 64 ? 2 : 1)
+                let grid = ImageGrid.compose(
+                    try Tensor(shape: [pixels.count / d] + shape, scalars: pixels),
+                    columns: 1 + rows[0].neighbours.count, scale: spec.imageSize < 64 ? 2 : 1)
                 let png = try encodePNG(pixels: grid.pixels, width: grid.width, height: grid.height, channels: grid.channels)
                 try writeFileAtomically(png, to: output.appendingPathComponent("neighbours-\(fake.className).png").path)
                 grids[fake.className] = png
             }
             progress(audit)
         }
-        let report = AuditReport(synthetic: spec.synthetic, data: spec.data, extractor: extractor.name, options: options,
-                                 classes: audits)
+        let report = AuditReport(
+            synthetic: spec.synthetic, data: spec.data, extractor: extractor.name, options: options,
+            classes: audits)
         try writeFileAtomically(try report.json(), to: output.appendingPathComponent("audit.json").path)
         try writeFileAtomically(Array(report.html(grids: grids).utf8), to: output.appendingPathComponent("audit.html").path)
         return report
@@ -107,17 +122,21 @@ public enum SyntheticAudit {
     /// normalises a batch of one), or a diffusion model with DDIM (`DiffusionImageSource`), told
     /// apart by the checkpoint's metadata. The checkpoint must make `channels` x `imageSize` images.
     public static func sample(checkpoint: URL, className: String?, count: Int, seed: UInt64, imageSize: Int, channels: Int) throws
-        -> [SyntheticClassImages] {
-        let source: any SyntheticImages = DiffusionImageSource.holdsDiffusionModel(checkpoint)
+        -> [SyntheticClassImages]
+    {
+        let source: any SyntheticImages =
+            DiffusionImageSource.holdsDiffusionModel(checkpoint)
             ? try DiffusionImageSource(checkpoint: checkpoint) : try SyntheticImageSource(checkpoint: checkpoint)
         guard source.imageSize == imageSize, source.channels == channels else {
             throw SamplingError.shapeMismatch(
-                path: checkpoint.path, reason: "it makes \(source.channels)x\(source.imageSize) px images; the data is "
+                path: checkpoint.path,
+                reason: "it makes \(source.channels)x\(source.imageSize) px images; the data is "
                     + "\(channels)x\(imageSize) (set the image size)")
         }
         return try (className.map { [$0] } ?? source.classNames).map { name in
-            SyntheticClassImages(className: name, pixels: try source.generate(className: name, count: count, seed: seed),
-                                 names: (0..<count).map { "\(name)-sample\($0)" })
+            SyntheticClassImages(
+                className: name, pixels: try source.generate(className: name, count: count, seed: seed),
+                names: (0..<count).map { "\(name)-sample\($0)" })
         }
     }
 }

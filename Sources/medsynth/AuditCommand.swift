@@ -10,8 +10,10 @@ struct AuditCommand: ParsableCommand {
         commandName: "audit",
         abstract: "Audit synthetic images: quality metrics and nearest-training-image memorization checks, per class.")
 
-    @Option(help: ArgumentHelp("Synthetic images: a .npz, a folder with one sub-folder per class, a folder of one class "
-                               + "(--class), or a GAN checkpoint (.safetensors) to sample from."))
+    @Option(
+        help: ArgumentHelp(
+            "Synthetic images: a .npz, a folder with one sub-folder per class, a folder of one class "
+                + "(--class), or a GAN checkpoint (.safetensors) to sample from."))
     var synthetic: String
     @Option(help: Ranges.sampleCount.help("Images to sample per class from a GAN checkpoint.")) var count = 100
     @Option(help: "The real dataset the generator was trained on (class folders or MedMNIST .npz).") var data: String
@@ -38,10 +40,12 @@ struct AuditCommand: ParsableCommand {
         spec.options.percentile = percentile; spec.options.kidSubsets = kidSubsets
         let progress = ProgressLine()
         _ = try SyntheticAudit.run(spec, output: URL(fileURLWithPath: out)) { audit in
-            progress.note(String(format: "%@: KID %.4f +- %.4f  FD %.3f  P %.2f R %.2f D %.2f C %.2f  diversity %.2f  flagged %d/%d",
-                                 audit.className, audit.kid.mean, audit.kid.std, audit.frechetDistance.value, audit.prdc.precision,
-                                 audit.prdc.recall, audit.prdc.density, audit.prdc.coverage, audit.diversity,
-                                 audit.memorization.flagged.count, audit.syntheticCount))
+            progress.note(
+                String(
+                    format: "%@: KID %.4f +- %.4f  FD %.3f  P %.2f R %.2f D %.2f C %.2f  diversity %.2f  flagged %d/%d",
+                    audit.className, audit.kid.mean, audit.kid.std, audit.frechetDistance.value, audit.prdc.precision,
+                    audit.prdc.recall, audit.prdc.density, audit.prdc.coverage, audit.diversity,
+                    audit.memorization.flagged.count, audit.syntheticCount))
             for w in audit.frechetDistance.warnings { progress.note("warning: \(w)") }
         }
         progress.note("wrote \(out)/audit.json and \(out)/audit.html")

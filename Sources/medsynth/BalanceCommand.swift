@@ -6,11 +6,14 @@ import GAN
 struct BalanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "balance",
-        abstract: "Top up the minority classes of a training split with synthetic images (GAN or diffusion); write a class-folder tree and a manifest.")
+        abstract:
+            "Top up the minority classes of a training split with synthetic images (GAN or diffusion); write a class-folder tree and a manifest."
+    )
     @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
     @OptionGroup var selection: ClassSelectionOptions
-    @Option(name: .customLong("gan"),
-            help: "A checkpoint from gan train, GAN or diffusion (repeat: per-class or conditional models).")
+    @Option(
+        name: .customLong("gan"),
+        help: "A checkpoint from gan train, GAN or diffusion (repeat: per-class or conditional models).")
     var checkpoints: [String]
     @Option(help: "Images per class: majority or a number (1...10000000).") var target: BalanceTarget = .majority
     @Option(help: Ranges.ratio.help("At most this many synthetic images per real image of a class (default unlimited)."))
@@ -26,7 +29,9 @@ struct BalanceCommand: ParsableCommand {
 
     func validate() throws {
         if checkpoints.isEmpty { throw ValidationError("give at least one --gan checkpoint") }
-        if case .count(let n) = target, n > 10_000_000 { throw ValidationError("--target \(n) is out of range: it must be in 1...10000000") }
+        if case .count(let n) = target, n > 10_000_000 {
+            throw ValidationError("--target \(n) is out of range: it must be in 1...10000000")
+        }
         try Ranges.candidatesFactor.check(candidatesFactor, "--candidates-factor")
         try Ranges.ratio.check(maxSyntheticRatio, "--max-synthetic-ratio")
     }
@@ -36,12 +41,15 @@ struct BalanceCommand: ParsableCommand {
         let first = sources[0]
         let progress = ProgressLine()
         for s in sources where s.trainingSeed != seed {
-            progress.note("warning: \(s.url.path) was trained on the split of seed \(s.trainingSeed), not \(seed): "
-                          + "its training images may lie in this split's validation or test set")
+            progress.note(
+                "warning: \(s.url.path) was trained on the split of seed \(s.trainingSeed), not \(seed): "
+                    + "its training images may lie in this split's validation or test set")
         }
-        let options = LoadOptions(preprocessing: Preprocessing(imageSize: first.imageSize, channels: first.channels,
-                                                               scaling: .symmetric),
-                                  selection: try selection.selection(seed: seed))
+        let options = LoadOptions(
+            preprocessing: Preprocessing(
+                imageSize: first.imageSize, channels: first.channels,
+                scaling: .symmetric),
+            selection: try selection.selection(seed: seed))
         let train = try makeSplits(loadDataset(at: data, options: options), seed: seed).subset(.train)
         var balance = BalanceOptions()
         balance.target = target
@@ -51,8 +59,9 @@ struct BalanceCommand: ParsableCommand {
         set.warnings.forEach { progress.note("warning: \($0)") }
         try writeBalancedSet(set, scaling: .symmetric, to: out)
         for c in set.perClass {
-            progress.note("\(c.className): \(c.real) real + \(c.synthetic) synthetic"
-                          + (c.checkpoint.map { " (\($0))" } ?? ""))
+            progress.note(
+                "\(c.className): \(c.real) real + \(c.synthetic) synthetic"
+                    + (c.checkpoint.map { " (\($0))" } ?? ""))
         }
         progress.note("\(set.count) images -> \(out) (manifest.jsonl)")
     }

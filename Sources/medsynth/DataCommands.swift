@@ -21,8 +21,9 @@ struct DataCommand: ParsableCommand {
         func validate() throws { try Ranges.imageSize.check(imageSize, "--image-size"); try checkChannels(channels) }
 
         func loadOptions(seed: UInt64) throws -> LoadOptions {
-            LoadOptions(preprocessing: Preprocessing(imageSize: imageSize, channels: channels), strict: strict,
-                        selection: try selection.selection(seed: seed), maxReadBytes: limits.maxReadBytes)
+            LoadOptions(
+                preprocessing: Preprocessing(imageSize: imageSize, channels: channels), strict: strict,
+                selection: try selection.selection(seed: seed), maxReadBytes: limits.maxReadBytes)
         }
     }
 
@@ -45,8 +46,9 @@ struct DataCommand: ParsableCommand {
         @Flag(help: "Print the report as JSON.") var json = false
 
         func run() throws {
-            let report = try inspectDataset(at: path, options: loading.loadOptions(seed: seed),
-                                            ratio: SplitRatio(parsing: ratio), seed: seed)
+            let report = try inspectDataset(
+                at: path, options: loading.loadOptions(seed: seed),
+                ratio: SplitRatio(parsing: ratio), seed: seed)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -70,15 +72,18 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Image size: 28, 64, 128 or 224.") var size = 28
 
         func validate() throws {
-            if ![28, 64, 128, 224].contains(size) { throw ValidationError("--size \(size) is not published: use 28, 64, 128 or 224") }
+            if ![28, 64, 128, 224].contains(size) {
+                throw ValidationError("--size \(size) is not published: use 28, 64, 128 or 224")
+            }
         }
         @Option(help: "Cache folder (default ~/.cache/medsynth).") var cache: String?
         @Option(help: "Download from this URL instead of Zenodo.") var url: String?
         @Option(help: "Expected MD5 (default: the published one).") var md5: String?
 
         func run() async throws {
-            let result = try await fetchMedMNIST(name: name, size: size, cacheDirectory: cache ?? defaultCacheDirectory,
-                                                 url: url, md5: md5)
+            let result = try await fetchMedMNIST(
+                name: name, size: size, cacheDirectory: cache ?? defaultCacheDirectory,
+                url: url, md5: md5)
             let state = result.downloaded ? "downloaded" : "already cached"
             print("\(result.path) (\(state); md5 \(result.md5)\(result.verified ? " verified" : ", NOT verified"))")
         }
@@ -92,7 +97,9 @@ struct DataCommand: ParsableCommand {
         @Option(help: Ranges.imageSize.help("Side length images are resized to.")) var imageSize = 28
         @Option(help: Ranges.repeats.help("Timed passes.")) var repeats = 5
 
-        func validate() throws { try Ranges.imageSize.check(imageSize, "--image-size"); try Ranges.repeats.check(repeats, "--repeats") }
+        func validate() throws {
+            try Ranges.imageSize.check(imageSize, "--image-size"); try Ranges.repeats.check(repeats, "--repeats")
+        }
 
         func run() throws {
             let files = try scanClassFolders(at: path).classes.flatMap(\.files)
@@ -105,16 +112,19 @@ struct DataCommand: ParsableCommand {
                 for file in files {
                     let image = try decodeImage(at: file)
                     image.pixels.withUnsafeBufferPointer {
-                        preprocessImage($0, width: image.width, height: image.height, channels: image.channels,
-                                        outChannels: image.channels, size: imageSize, scaling: .unit, into: &out)
+                        preprocessImage(
+                            $0, width: image.width, height: image.height, channels: image.channels,
+                            outChannels: image.channels, size: imageSize, scaling: .unit, into: &out)
                     }
                 }
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                 checksum += out.reduce(0.0) { $0 + Double($1) }  // Double: a Float sum stalls at 2^24
             }
             let median = times.sorted()[times.count / 2]
-            print(String(format: "%d images x %d runs: median %.4f s, %.0f images/s (checksum %.1f)",
-                         files.count, repeats, median, Double(files.count) / median, checksum / Double(repeats)))
+            print(
+                String(
+                    format: "%d images x %d runs: median %.4f s, %.0f images/s (checksum %.1f)",
+                    files.count, repeats, median, Double(files.count) / median, checksum / Double(repeats)))
         }
     }
 }
@@ -127,13 +137,17 @@ func formatReport(_ r: InspectionReport) -> String {
     }
     let nameWidth = max(12, (r.classes.map(\.name.count).max() ?? 0) + 2)
     var lines = ["\(r.path): \(r.format.rawValue), \(r.total) images, output \(r.outputShape), splits: \(r.splitSource)", ""]
-    lines.append(pad("class", nameWidth) + ["train", "val", "test", "total"].map { pad($0, 9, right: true) }.joined()
-        + pad("share", 9, right: true) + pad("imbalance", 11, right: true) + "  shapes")
+    lines.append(
+        pad("class", nameWidth) + ["train", "val", "test", "total"].map { pad($0, 9, right: true) }.joined()
+            + pad("share", 9, right: true) + pad("imbalance", 11, right: true) + "  shapes")
     for c in r.classes {
         let shapes = c.shapes.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
-        let cells = [c.counts["train"] ?? 0, c.counts["val"] ?? 0, c.counts["test"] ?? 0, c.total].map { pad("\($0)", 9, right: true) }
-        lines.append(pad(c.name, nameWidth) + cells.joined() + pad(String(format: "%.1f%%", c.share * 100), 9, right: true)
-            + pad(c.total == 0 ? "empty" : String(format: "1:%.1f", c.imbalanceRatio), 11, right: true) + "  " + shapes)
+        let cells = [c.counts["train"] ?? 0, c.counts["val"] ?? 0, c.counts["test"] ?? 0, c.total].map {
+            pad("\($0)", 9, right: true)
+        }
+        lines.append(
+            pad(c.name, nameWidth) + cells.joined() + pad(String(format: "%.1f%%", c.share * 100), 9, right: true)
+                + pad(c.total == 0 ? "empty" : String(format: "1:%.1f", c.imbalanceRatio), 11, right: true) + "  " + shapes)
     }
     let totals = ["train", "val", "test"].map { pad("\(r.splitTotals[$0] ?? 0)", 9, right: true) }
     lines.append(pad("all", nameWidth) + totals.joined() + pad("\(r.total)", 9, right: true))

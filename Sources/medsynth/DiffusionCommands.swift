@@ -23,12 +23,14 @@ extension NoiseScheduleKind: ExpressibleByArgument {}
 
 /// `gan train` options of diffusion models (nil: the library's default).
 struct DiffusionTrainOptions: ParsableArguments {
-    @Option(help: Ranges.diffusionWidth.help("U-Net base width, a multiple of 8 (default 32; levels 1x, 2x, 2x).")) var width: Int?
+    @Option(help: Ranges.diffusionWidth.help("U-Net base width, a multiple of 8 (default 32; levels 1x, 2x, 2x).")) var width:
+        Int?
     @Flag(help: "Self-attention at the U-Net's lowest resolution.") var attention = false
     @Option(help: "What the U-Net predicts: v or epsilon (default v).") var prediction: DiffusionPrediction?
     @Option(help: "Noise schedule: cosine or linear (default cosine).") var schedule: NoiseScheduleKind?
     @Option(help: Ranges.learningRate.help("Adam learning rate (default 5e-4).")) var lr: Float?
-    @Option(help: Ranges.classDrop.help("Probability of training without the class, for guidance (default 0.1; with --conditional)."))
+    @Option(
+        help: Ranges.classDrop.help("Probability of training without the class, for guidance (default 0.1; with --conditional)."))
     var classDrop: Float?
     @Option(help: Ranges.samplingSteps.help("DDIM steps of the grids and of sampling (default 25).")) var samplingSteps: Int?
     @Option(help: Ranges.guidanceScale.help("Classifier-free guidance scale of the grids and of sampling (default 2; 1 = none)."))
@@ -36,16 +38,22 @@ struct DiffusionTrainOptions: ParsableArguments {
 
     /// The options given, by name (to refuse them with a GAN).
     var given: [String] {
-        [("--width", width != nil), ("--attention", attention), ("--prediction", prediction != nil), ("--schedule", schedule != nil),
-         ("--lr", lr != nil), ("--class-drop", classDrop != nil), ("--sampling-steps", samplingSteps != nil),
-         ("--guidance-scale", guidanceScale != nil)].filter(\.1).map(\.0)
+        [
+            ("--width", width != nil), ("--attention", attention), ("--prediction", prediction != nil),
+            ("--schedule", schedule != nil),
+            ("--lr", lr != nil), ("--class-drop", classDrop != nil), ("--sampling-steps", samplingSteps != nil),
+            ("--guidance-scale", guidanceScale != nil),
+        ].filter(\.1).map(\.0)
     }
 
     func validate() throws {
         try Ranges.diffusionWidth.check(width, "--width")
-        if let width, width % 8 != 0 { throw ValidationError("--width \(width) is not a multiple of 8 (the group norms' 8 groups)") }
+        if let width, width % 8 != 0 {
+            throw ValidationError("--width \(width) is not a multiple of 8 (the group norms' 8 groups)")
+        }
         try Ranges.learningRate.check(lr, "--lr"); try Ranges.classDrop.check(classDrop, "--class-drop")
-        try Ranges.samplingSteps.check(samplingSteps, "--sampling-steps"); try Ranges.guidanceScale.check(guidanceScale, "--guidance-scale")
+        try Ranges.samplingSteps.check(samplingSteps, "--sampling-steps");
+        try Ranges.guidanceScale.check(guidanceScale, "--guidance-scale")
     }
 
     /// The library's options with these applied.
@@ -87,22 +95,26 @@ extension GANCommand.Train {
         let folder = URL(fileURLWithPath: out)
         let existing = DiffusionTrainer.existingRun(in: folder)
         if !resume && !overwrite && !existing.isEmpty {
-            throw ValidationError("\(out) already holds a run (\(existing.joined(separator: ", "))): "
-                                  + "pass --resume to continue it or --overwrite to start afresh")
+            throw ValidationError(
+                "\(out) already holds a run (\(existing.joined(separator: ", "))): "
+                    + "pass --resume to continue it or --overwrite to start afresh")
         }
         let g = try dryRun ? fakeData() : loadTrainingData()
-        let data = DiffusionTrainingData(pixels: g.pixels, count: g.count, channels: g.channels, size: g.size,
-                                         labels: isConditional ? g.labels : nil, classNames: g.classNames)
-        let config = try UNetConfig(imageSize: imageSize, channels: data.channels, baseWidth: dryRun ? 8 : diffusion.width ?? 32,
-                                    attention: diffusion.attention, classes: isConditional ? data.classNames.count : nil)
+        let data = DiffusionTrainingData(
+            pixels: g.pixels, count: g.count, channels: g.channels, size: g.size,
+            labels: isConditional ? g.labels : nil, classNames: g.classNames)
+        let config = try UNetConfig(
+            imageSize: imageSize, channels: data.channels, baseWidth: dryRun ? 8 : diffusion.width ?? 32,
+            attention: diffusion.attention, classes: isConditional ? data.classNames.count : nil)
         var options = diffusion.options(batchSize: dryRun ? 8 : batchSize ?? 32, emaDecay: emaDecay)
         if dryRun { options.samplingSteps = min(options.samplingSteps, 3) }
         var plan = DiffusionTrainingPlan()
         let gp = self.plan
         plan.epochs = gp.epochs; plan.maxSteps = gp.maxSteps; plan.seed = gp.seed
         plan.checkpointEvery = gp.checkpointEvery; plan.gridEvery = gp.gridEvery
-        let trainer = try DiffusionTrainer(model: DiffusionModel(config: config, options: options, seed: seed), data: data, plan: plan,
-                                           outputDirectory: folder)
+        let trainer = try DiffusionTrainer(
+            model: DiffusionModel(config: config, options: options, seed: seed), data: data, plan: plan,
+            outputDirectory: folder)
         var progress = ProgressLine()
         if resume {
             guard FileManager.default.fileExists(atPath: trainer.checkpointURL.path) else {
@@ -111,24 +123,29 @@ extension GANCommand.Train {
             try trainer.resume(from: trainer.checkpointURL)
             progress.note("resumed at epoch \(trainer.epoch), step \(trainer.globalStep)")
         }
-        progress.note("training \(isConditional ? "a conditional" : "a") diffusion model (\(trainer.model.unet.parameterCount) parameters) on "
-                      + "\(data.count) images (\(data.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)"
-                      + "x\(config.imageSize), \(options.prediction.rawValue)-prediction, \(options.schedule.rawValue) schedule")
+        progress.note(
+            "training \(isConditional ? "a conditional" : "a") diffusion model (\(trainer.model.unet.parameterCount) parameters) on "
+                + "\(data.count) images (\(data.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)"
+                + "x\(config.imageSize), \(options.prediction.rawValue)-prediction, \(options.schedule.rawValue) schedule")
         let start = Date()
         struct Recorded: Encodable {
-            let generator: String; let config: UNetConfig; let options: DiffusionOptions; let plan: DiffusionTrainingPlan; let data: String?
+            let generator: String; let config: UNetConfig; let options: DiffusionOptions; let plan: DiffusionTrainingPlan;
+            let data: String?
             let selection: ClassSelection?
         }
-        let recorded = Recorded(generator: "diffusion", config: config, options: options, plan: plan, data: self.data,
-                                selection: try selection.selection(seed: seed))
+        let recorded = Recorded(
+            generator: "diffusion", config: config, options: options, plan: plan, data: self.data,
+            selection: try selection.selection(seed: seed))
         let runID = try tracking.record(kind: .gan, config: recorded, seed: seed) { recorder -> String? in
             try trainer.run { event in
                 switch event {
                 case let .step(epoch, step, perEpoch, global, total, loss, ips, eta):
                     if global % 10 == 0 || global == total { try? recorder?.log(["loss": Double(loss)], step: global) }
-                    progress.update(fraction: Double(global) / Double(max(total, 1)), String(
-                        format: "epoch %d step %d/%d  loss %.4f  %.1f img/s  ETA %@", epoch + 1, step, perEpoch, loss, ips,
-                        formatDuration(eta)), force: global == total)
+                    progress.update(
+                        fraction: Double(global) / Double(max(total, 1)),
+                        String(
+                            format: "epoch %d step %d/%d  loss %.4f  %.1f img/s  ETA %@", epoch + 1, step, perEpoch, loss, ips,
+                            formatDuration(eta)), force: global == total)
                 case let .grid(path, _): progress.note("grid: \(path)"); _ = try? recorder?.artifact(path: path, kind: "grid")
                 case let .checkpoint(path, step):
                     if step == trainer.globalStep && step % plan.checkpointEvery != 0 { progress.note("checkpoint: \(path)") }
@@ -138,8 +155,10 @@ extension GANCommand.Train {
             return recorder?.runID
         }
         progress.finish()
-        progress.note(String(format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
-                             formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path))
+        progress.note(
+            String(
+                format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
+                formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path))
         if let runID { progress.note("run \(runID)") }
     }
 }

@@ -8,12 +8,16 @@ import Workflows
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
-        abstract: "The paper's experiment done right: every arm with the same classifier and seeds, honest baselines, every class counted.")
+        abstract:
+            "The paper's experiment done right: every arm with the same classifier and seeds, honest baselines, every class counted."
+    )
 
     @Option(help: "Class-folder tree or MedMNIST .npz.") var data: String
     @Option(help: "An explicit test set (folder tree or .npz with test_* arrays).") var test: String?
-    @Option(help: ArgumentHelp("Comma-separated arms: original, augment, weighted, oversample, dcgan[@R], cdcgan[@R], diffusion[@R], synthetic-only, and joins with + of filter, pretrain, augment, weighted, oversample (e.g. cdcgan+filter, diffusion+filter).",
-                               valueName: "arms")) var arms = Arm.defaults.map(\.name).joined(separator: ",")
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated arms: original, augment, weighted, oversample, dcgan[@R], cdcgan[@R], diffusion[@R], synthetic-only, and joins with + of filter, pretrain, augment, weighted, oversample (e.g. cdcgan+filter, diffusion+filter).",
+            valueName: "arms")) var arms = Arm.defaults.map(\.name).joined(separator: ",")
     @Option(help: "Number of seeds (0, 1, ...), 1...100; each retrains every generator and classifier.") var seeds = 3
     @Option(help: "Image side length, 8...256.") var imageSize = 28
     @Option(help: "Channels, 1 or 3 (default: as stored).") var channels: Int?
@@ -21,20 +25,25 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Classifier epochs, 1...10000 (early stopping on validation macro-F1).") var epochs = 30
     @Option(help: "Classifier batch size, 2...4096.") var batchSize = 64
     @Option(help: "Classifier learning rate, (0, 1).") var lr: Float = 1e-3
-    @Option(help: "Classifier learning-rate schedule: constant, or cosine (to lr/100 at the last epoch).") var lrSchedule: ScheduleName = .constant
+    @Option(help: "Classifier learning-rate schedule: constant, or cosine (to lr/100 at the last epoch).") var lrSchedule:
+        ScheduleName = .constant
     @Option(help: "Epochs without improvement before stopping, 1...10000.") var patience = 8
     @Option(help: "Training steps per GAN, 1...1000000.") var ganSteps = 600
     @Option(help: "GAN width (ngf = ndf), 4...512.") var ganWidth = 32
-    @Option(help: Ranges.generatorSteps.help("Diffusion arms: training steps of the conditional diffusion model.")) var diffusionSteps = 2000
+    @Option(help: Ranges.generatorSteps.help("Diffusion arms: training steps of the conditional diffusion model."))
+    var diffusionSteps = 2000
     @Option(help: Ranges.diffusionBatchSize.help("Diffusion arms: images per training step.")) var diffusionBatchSize = 32
     @Option(help: Ranges.diffusionWidth.help("Diffusion arms: U-Net base width, a multiple of 8.")) var diffusionWidth = 32
     @Option(help: Ranges.samplingSteps.help("Diffusion arms: DDIM steps per synthetic image.")) var diffusionSamplingSteps = 25
-    @Option(help: Ranges.guidanceScale.help("Diffusion arms: classifier-free guidance scale (1 = none).")) var guidanceScale: Float = 2
+    @Option(help: Ranges.guidanceScale.help("Diffusion arms: classifier-free guidance scale (1 = none).")) var guidanceScale:
+        Float = 2
     @Option(help: "At most this many synthetic images per real image of a class, (0, 1000].") var maxSyntheticRatio: Double?
-    @Option(help: "Also run --sweep-arm capped at each of these synthetic-per-real ratios (comma-separated), reported as a curve.")
+    @Option(
+        help: "Also run --sweep-arm capped at each of these synthetic-per-real ratios (comma-separated), reported as a curve.")
     var ratioSweep: String?
     @Option(help: "The arm the ratio sweep varies (a dcgan, cdcgan or diffusion arm).") var sweepArm: Arm = "cdcgan"
-    @Option(help: "Filter: keep a synthetic image when p(class) reaches this quantile of p(class) on real validation images, [0, 1].")
+    @Option(
+        help: "Filter: keep a synthetic image when p(class) reaches this quantile of p(class) on real validation images, [0, 1].")
     var filterQuantile = 0.25
     @Option(help: "Filter: candidates generated per image wanted, 1...20.") var filterCandidates = 3
     @Option(help: "Pre-trained arms: fine-tuning learning rate on real images, (0, 1).") var fineTuneLr: Float = 1e-4
@@ -43,9 +52,12 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Skip the generator audit (KID, FD, PRDC, copies).") var noAudit = false
     @Option var splitSeed: UInt64 = 0
     @Flag(help: "Split an npz's images anew 8:1:1 instead of keeping its own train/val arrays.") var resplit = false
-    @Option(help: "Output folder: report.json, report.md, report.html, models, generators. Re-running on it resumes.") var out: String
-    @Option(help: Ranges.jobs.help("Worker processes that train cells at once, each with cores/jobs threads "
-                                   + "(2 on 2 cores: small models use two cores better as two one-thread processes)."))
+    @Option(help: "Output folder: report.json, report.md, report.html, models, generators. Re-running on it resumes.") var out:
+        String
+    @Option(
+        help: Ranges.jobs.help(
+            "Worker processes that train cells at once, each with cores/jobs threads "
+                + "(2 on 2 cores: small models use two cores better as two one-thread processes)."))
     var jobs = 1
     @Flag(help: .hidden) var worker = false
     @OptionGroup var selection: ClassSelectionOptions
@@ -93,7 +105,9 @@ struct ExperimentCommand: ParsableCommand {
         o.diffusionSamplingSteps = diffusionSamplingSteps; o.guidanceScale = guidanceScale
         o.resplit = resplit
         o.ratioSweep = try (ratioSweep ?? "").split(separator: ",").map {
-            guard let r = Double($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--ratio-sweep: \"\($0)\" is not a number") }
+            guard let r = Double($0.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--ratio-sweep: \"\($0)\" is not a number")
+            }
             return r
         }
         o.sweepArm = sweepArm
@@ -116,7 +130,7 @@ struct ExperimentCommand: ParsableCommand {
                 case .alarm(let s): line = "ALARM: \(s)"
                 default: return
                 }
-                FileHandle.standardOutput.write(Data((line + "\n").utf8))      // unbuffered: the log is read while it runs
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))  // unbuffered: the log is read while it runs
             }
             return
         }
@@ -125,12 +139,15 @@ struct ExperimentCommand: ParsableCommand {
         if jobs > 1 {
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
             progress.note("\(jobs) workers, \(threads) thread\(threads == 1 ? "" : "s") each; logs in \(out)/workers/")
-            try experiment.runWorkers(executable: "/proc/self/exe",
-                                      arguments: Self.workerArguments(Array(CommandLine.arguments.dropFirst())),
-                                      count: jobs, threadsPerWorker: threads) {
+            try experiment.runWorkers(
+                executable: "/proc/self/exe",
+                arguments: Self.workerArguments(Array(CommandLine.arguments.dropFirst())),
+                count: jobs, threadsPerWorker: threads
+            ) {
                 let (finished, total) = experiment.gridProgress()
-                progress.update(fraction: Double(finished) / Double(max(total, 1)),
-                                "\(finished)/\(total) generators and cells finished, \(formatDuration(Date().timeIntervalSince(start)))")
+                progress.update(
+                    fraction: Double(finished) / Double(max(total, 1)),
+                    "\(finished)/\(total) generators and cells finished, \(formatDuration(Date().timeIntervalSince(start)))")
             }
             progress.finish()
         }
@@ -139,11 +156,13 @@ struct ExperimentCommand: ParsableCommand {
             switch event {
             case .stage(let s): progress.note(s)
             case let .ganStep(name, step, total, eta):
-                progress.update(fraction: Double(step) / Double(max(total, 1)), "\(name) step \(step)/\(total) ETA \(formatDuration(eta))",
-                                force: step == total)
+                progress.update(
+                    fraction: Double(step) / Double(max(total, 1)), "\(name) step \(step)/\(total) ETA \(formatDuration(eta))",
+                    force: step == total)
             case let .classifierEpoch(arm, seed, epoch, maxEpochs, f1):
-                progress.update(fraction: Double(epoch + 1) / Double(maxEpochs),
-                                String(format: "%@ seed %d epoch %d/%d val macro-F1 %.3f", arm, seed, epoch + 1, maxEpochs, f1))
+                progress.update(
+                    fraction: Double(epoch + 1) / Double(maxEpochs),
+                    String(format: "%@ seed %d epoch %d/%d val macro-F1 %.3f", arm, seed, epoch + 1, maxEpochs, f1))
             case let .armFinished(arm, ba):
                 progress.note(String(format: "%@: test balanced accuracy %.3f (mean over seeds)", arm, ba))
             case .resumed(let s): progress.note("resumed: \(s) (finished earlier)")
@@ -153,8 +172,14 @@ struct ExperimentCommand: ParsableCommand {
         progress.finish()
         print(report.markdown())
         for alarm in report.alarms { progress.note("ALARM: \(alarm)") }
-        progress.note(String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(Date().timeIntervalSince(start)), out))
-        if let runID { progress.note("run \(runID): models register \(runID) --name NAME --artifact \(out)/arms/ARM/seed-S/model.safetensors") }
+        progress.note(
+            String(
+                format: "done in %@: %@/report.html, report.md, report.json", formatDuration(Date().timeIntervalSince(start)), out
+            ))
+        if let runID {
+            progress.note(
+                "run \(runID): models register \(runID) --name NAME --artifact \(out)/arms/ARM/seed-S/model.safetensors")
+        }
     }
 }
 

@@ -4,29 +4,38 @@ import Privacy
 
 /// `medsynth privacy ...`: the accountant as a calculator, and the cost of DP-SGD.
 struct PrivacyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "privacy", abstract: "Differential-privacy accounting and cost.",
-                                                    subcommands: [Epsilon.self, Bench.self])
+    static let configuration = CommandConfiguration(
+        commandName: "privacy", abstract: "Differential-privacy accounting and cost.",
+        subcommands: [Epsilon.self, Bench.self])
 
     struct Epsilon: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Epsilon of DP-SGD (Poisson sampling, RDP accountant), or the noise multiplier for a target epsilon.")
         @Option(help: Ranges.datasetSize.help("Training set size.")) var n: Int
         @Option(help: "Expected batch size, 1...n.") var batchSize: Int
-        @Option(help: Ranges.privacyEpochs.help("Passes over the data (epochs x n / batch size steps, at most 1e12).")) var epochs: Double
+        @Option(help: Ranges.privacyEpochs.help("Passes over the data (epochs x n / batch size steps, at most 1e12)."))
+        var epochs: Double
         @Option(help: Ranges.delta.help("DP delta.")) var delta = 1e-5
         @Option(help: Ranges.noiseMultiplier.help("Noise multiplier (omit with --target-epsilon).")) var noiseMultiplier: Double?
         @Option(help: Ranges.epsilon.help("Solve for the noise multiplier that reaches this epsilon.")) var targetEpsilon: Double?
         @Flag(help: "Classic conversion eps = rdp - log(delta)/(alpha-1) instead of Balle et al. 2020's.") var classic = false
 
         func validate() throws {
-            if (noiseMultiplier == nil) == (targetEpsilon == nil) { throw ValidationError("give --noise-multiplier or --target-epsilon") }
+            if (noiseMultiplier == nil) == (targetEpsilon == nil) {
+                throw ValidationError("give --noise-multiplier or --target-epsilon")
+            }
             try Ranges.datasetSize.check(n, "--n")
-            if batchSize < 1 || batchSize > n { throw ValidationError("--batch-size \(batchSize) is out of range: it must be in 1...\(n) (--n)") }
+            if batchSize < 1 || batchSize > n {
+                throw ValidationError("--batch-size \(batchSize) is out of range: it must be in 1...\(n) (--n)")
+            }
             try Ranges.privacyEpochs.check(epochs, "--epochs"); try Ranges.delta.check(delta, "--delta")
-            try Ranges.noiseMultiplier.check(noiseMultiplier, "--noise-multiplier"); try Ranges.epsilon.check(targetEpsilon, "--target-epsilon")
+            try Ranges.noiseMultiplier.check(noiseMultiplier, "--noise-multiplier");
+            try Ranges.epsilon.check(targetEpsilon, "--target-epsilon")
             let planned = epochs / (Double(batchSize) / Double(n))
             if !Ranges.privacySteps.contains(planned) {
-                throw ValidationError("--epochs \(epochs) x --n \(n) / --batch-size \(batchSize) = \(planned) steps, above the 1e12 the accountant takes")
+                throw ValidationError(
+                    "--epochs \(epochs) x --n \(n) / --batch-size \(batchSize) = \(planned) steps, above the 1e12 the accountant takes"
+                )
             }
         }
 
@@ -37,16 +46,21 @@ struct PrivacyCommand: ParsableCommand {
             let q = Double(batchSize) / Double(n)
             let conversion: RDPAccountant.Conversion = classic ? .classic : .improved
             if let target = targetEpsilon {
-                let sigma = try RDPAccountant.noiseMultiplier(targetEpsilon: target, delta: delta, samplingRate: q, steps: steps,
-                                                              conversion: conversion)
-                print(String(format: "noise multiplier %.4f reaches epsilon <= %g at delta %g over %d steps (q = %.4g)",
-                             sigma, target, delta, steps, q))
+                let sigma = try RDPAccountant.noiseMultiplier(
+                    targetEpsilon: target, delta: delta, samplingRate: q, steps: steps,
+                    conversion: conversion)
+                print(
+                    String(
+                        format: "noise multiplier %.4f reaches epsilon <= %g at delta %g over %d steps (q = %.4g)",
+                        sigma, target, delta, steps, q))
             } else {
                 var acc = RDPAccountant()
                 try acc.step(noiseMultiplier: noiseMultiplier!, samplingRate: q, steps: steps)
                 let (eps, order) = try acc.epsilon(delta: delta, conversion: conversion)
-                print(String(format: "epsilon %.4f at delta %g over %d steps (q = %.4g, best order %g, %@ conversion)",
-                             eps, delta, steps, q, order, conversion.rawValue))
+                print(
+                    String(
+                        format: "epsilon %.4f at delta %g over %d steps (q = %.4g, best order %g, %@ conversion)",
+                        eps, delta, steps, q, order, conversion.rawValue))
             }
         }
     }
@@ -57,13 +71,17 @@ struct PrivacyCommand: ParsableCommand {
         @Option(help: Ranges.batchSize.help("Images per step.")) var batchSize = 64
         @Option(help: Ranges.benchSteps.help("Timed steps.")) var steps = 5
 
-        func validate() throws { try Ranges.batchSize.check(batchSize, "--batch-size"); try Ranges.benchSteps.check(steps, "--steps") }
+        func validate() throws {
+            try Ranges.batchSize.check(batchSize, "--batch-size"); try Ranges.benchSteps.check(steps, "--steps")
+        }
 
         func run() throws {
             let r = try PrivacyBenchmark.run(batchSize: batchSize, steps: steps)
-            print(String(format: "batch %d, %d steps each: ordinary step %.1f ms min / %.1f ms median, DP-SGD step %.1f ms min / "
-                         + "%.1f ms median: %.1fx slower (minima)", r.batchSize, steps, r.ordinary.minimum, r.ordinary.median,
-                         r.privateStep.minimum, r.privateStep.median, r.slowdown))
+            print(
+                String(
+                    format: "batch %d, %d steps each: ordinary step %.1f ms min / %.1f ms median, DP-SGD step %.1f ms min / "
+                        + "%.1f ms median: %.1fx slower (minima)", r.batchSize, steps, r.ordinary.minimum, r.ordinary.median,
+                    r.privateStep.minimum, r.privateStep.median, r.slowdown))
         }
     }
 }

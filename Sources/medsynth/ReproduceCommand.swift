@@ -11,15 +11,15 @@ struct ReproduceCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Ismail et al. 2023: a plain DCGAN per class, the paper CNN on original and synthetic-augmented images.",
             discussion: """
-            Builds the paper's two datasets from --data-root: pneumonia (235 normal + 127 pneumonia from \
-            pneumoniamnist) and skin (benign = 1,800 melanocytic nevi, malignant = melanoma, vascular_lesion, \
-            dermatofibroma from dermamnist-jpeg); pixels / 255, a stratified 8:1:1 split from --seed; trains one \
-            DCGAN per class (no DiffAugment, no EMA), adds 2,500 (pneumonia) or 3,800 (skin) synthetic images \
-            spread equally over the classes, and trains the paper CNN on the original and on the augmented \
-            training part, reporting the last epoch. Writes report.html (self-contained), report.md and report.json.
-            Default: the reduced setting (300 GAN steps per class, 15 epochs; about 10 minutes on 2 cores); \
-            --full: 3,000 steps, 50 epochs.
-            """)
+                Builds the paper's two datasets from --data-root: pneumonia (235 normal + 127 pneumonia from \
+                pneumoniamnist) and skin (benign = 1,800 melanocytic nevi, malignant = melanoma, vascular_lesion, \
+                dermatofibroma from dermamnist-jpeg); pixels / 255, a stratified 8:1:1 split from --seed; trains one \
+                DCGAN per class (no DiffAugment, no EMA), adds 2,500 (pneumonia) or 3,800 (skin) synthetic images \
+                spread equally over the classes, and trains the paper CNN on the original and on the augmented \
+                training part, reporting the last epoch. Writes report.html (self-contained), report.md and report.json.
+                Default: the reduced setting (300 GAN steps per class, 15 epochs; about 10 minutes on 2 cores); \
+                --full: 3,000 steps, 50 epochs.
+                """)
 
         @Option(help: "Output folder: report.html, report.md, report.json, GAN grids.") var out: String
         @Flag(help: "The full setting: 3,000 GAN steps per class, 50 classifier epochs.") var full = false
@@ -51,7 +51,9 @@ struct ReproduceCommand: ParsableCommand {
                 }
             }
             let replica = try PaperReplica(datasets: chosen, settings: settings, output: URL(fileURLWithPath: out))
-            if noFixes { replica.fixes = nil } else {
+            if noFixes {
+                replica.fixes = nil
+            } else {
                 var fixes = PaperFixes()
                 fixes.arms = try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
                 fixes.seeds = (0..<UInt64(fixesSeeds)).map { $0 }
@@ -63,17 +65,22 @@ struct ReproduceCommand: ParsableCommand {
                 switch event {
                 case .stage(let s): progress.note(s)
                 case let .ganStep(name, step, total, eta):
-                    progress.update(fraction: Double(step) / Double(max(total, 1)), "\(name) GAN step \(step)/\(total) ETA \(formatDuration(eta))",
-                                    force: step == total)
+                    progress.update(
+                        fraction: Double(step) / Double(max(total, 1)),
+                        "\(name) GAN step \(step)/\(total) ETA \(formatDuration(eta))",
+                        force: step == total)
                 case let .epoch(run, epoch, epochs, trainAccuracy, valAccuracy):
-                    let scores = trainAccuracy.isNaN ? "" : String(format: " train acc %.3f val acc %.3f", trainAccuracy, valAccuracy)
-                    progress.update(fraction: Double(epoch + 1) / Double(epochs), "\(run) epoch \(epoch + 1)/\(epochs)\(scores)",
-                                    force: epoch + 1 == epochs)
+                    let scores =
+                        trainAccuracy.isNaN ? "" : String(format: " train acc %.3f val acc %.3f", trainAccuracy, valAccuracy)
+                    progress.update(
+                        fraction: Double(epoch + 1) / Double(epochs), "\(run) epoch \(epoch + 1)/\(epochs)\(scores)",
+                        force: epoch + 1 == epochs)
                 }
             }
             progress.finish()
             print(report.markdown())
-            progress.note(String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(report.seconds), out))
+            progress.note(
+                String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(report.seconds), out))
         }
     }
 }

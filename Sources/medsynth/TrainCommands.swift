@@ -1,8 +1,8 @@
 import ArgumentParser
 import Classification
 import Datasets
-import Foundation
 import Evaluation
+import Foundation
 import Tracking
 import Workflows
 
@@ -21,7 +21,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: Ranges.epochs.help("Most epochs.")) var epochs = 30
     @Option(help: Ranges.batchSize.help("Images per step.")) var batchSize = 64
     @Option(help: Ranges.learningRate.help("Learning rate.")) var lr: Float = 1e-3
-    @Option(help: "Learning-rate schedule: constant, or cosine (to lr/100 at the last epoch).") var lrSchedule: ScheduleName = .constant
+    @Option(help: "Learning-rate schedule: constant, or cosine (to lr/100 at the last epoch).") var lrSchedule: ScheduleName =
+        .constant
     @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
     @Option(help: Ranges.labelSmoothing.help("Label smoothing.")) var labelSmoothing: Float = 0
     @Flag(help: "Draw class-balanced batches.") var oversample = false
@@ -30,11 +31,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Early-stopping score: macro-f1 or balanced-accuracy.") var monitor: Monitor = .macroF1
     @Option(help: "train:val:test ratio for data without its own splits.") var ratio = "8:1:1"
     @Option(help: "Seeds the split, the weights and the batches.") var seed: UInt64 = 0
-    @Option(help: "Output folder: model.safetensors, history.json, metrics.json, manifest.jsonl (every image with its split).") var out: String
+    @Option(help: "Output folder: model.safetensors, history.json, metrics.json, manifest.jsonl (every image with its split).")
+    var out: String
     @OptionGroup var tracking: TrackingOptions
     @OptionGroup var limits: DataCommand.ReadLimits
-    @Option(help: Ranges.noiseMultiplier.help(
-        "DP-SGD with this noise multiplier (per-example clipping, Poisson batches; paper-cnn only: no batch norm)."))
+    @Option(
+        help: Ranges.noiseMultiplier.help(
+            "DP-SGD with this noise multiplier (per-example clipping, Poisson batches; paper-cnn only: no batch norm)."))
     var dpNoiseMultiplier: Double?
     @Option(help: Ranges.epsilon.help("DP-SGD with the noise multiplier that spends this epsilon over the planned epochs."))
     var dpEpsilon: Double?
@@ -49,7 +52,8 @@ struct TrainCommand: ParsableCommand {
         try Ranges.epochs.check(epochs, "--epochs"); try Ranges.batchSize.check(batchSize, "--batch-size")
         try Ranges.learningRate.check(lr, "--lr"); try Ranges.labelSmoothing.check(labelSmoothing, "--label-smoothing")
         try Ranges.patience.check(patience, "--patience")
-        try Ranges.noiseMultiplier.check(dpNoiseMultiplier, "--dp-noise-multiplier"); try Ranges.epsilon.check(dpEpsilon, "--dp-epsilon")
+        try Ranges.noiseMultiplier.check(dpNoiseMultiplier, "--dp-noise-multiplier");
+        try Ranges.epsilon.check(dpEpsilon, "--dp-epsilon")
         try Ranges.maxGradNorm.check(dpMaxGradNorm, "--dp-max-grad-norm"); try Ranges.delta.check(dpDelta, "--dp-delta")
         _ = try SplitRatio(parsing: ratio)
     }
@@ -66,13 +70,17 @@ struct TrainCommand: ParsableCommand {
         spec.maxReadBytes = limits.maxReadBytes
         var o = TrainingOptions()
         o.epochs = dryRun ? 2 : epochs; o.batchSize = dryRun ? 8 : batchSize
-        o.learningRate = lr; o.schedule = lrSchedule.schedule(epochs: epochs, learningRate: lr); o.classWeights = classWeights; o.labelSmoothing = labelSmoothing
+        o.learningRate = lr; o.schedule = lrSchedule.schedule(epochs: epochs, learningRate: lr); o.classWeights = classWeights;
+        o.labelSmoothing = labelSmoothing
         o.oversample = oversample; o.augmentation = augment ? AugmentationOptions() : nil
         o.patience = patience; o.monitor = monitor; o.seed = seed
         if dpNoiseMultiplier != nil || dpEpsilon != nil {
-            guard dpNoiseMultiplier == nil || dpEpsilon == nil else { throw ValidationError("use either --dp-noise-multiplier or --dp-epsilon") }
-            o.privacy = PrivateTrainingOptions(noiseMultiplier: dpNoiseMultiplier, targetEpsilon: dpEpsilon, maxGradNorm: dpMaxGradNorm,
-                                               delta: dpDelta)
+            guard dpNoiseMultiplier == nil || dpEpsilon == nil else {
+                throw ValidationError("use either --dp-noise-multiplier or --dp-epsilon")
+            }
+            o.privacy = PrivateTrainingOptions(
+                noiseMultiplier: dpNoiseMultiplier, targetEpsilon: dpEpsilon, maxGradNorm: dpMaxGradNorm,
+                delta: dpDelta)
         }
         spec.training = o
         return spec
@@ -82,27 +90,33 @@ struct TrainCommand: ParsableCommand {
         let outURL = URL(fileURLWithPath: out)
         try tracking.refuseOverwritingRegistered(outURL.appendingPathComponent("model.safetensors").path)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        let dataPath = try dryRun ? writeFakeClassFolders(in: outURL.appendingPathComponent("dry-run-data").path, seed: seed) : data!
+        let dataPath =
+            try dryRun ? writeFakeClassFolders(in: outURL.appendingPathComponent("dry-run-data").path, seed: seed) : data!
         let job = try ClassifierRun(spec: spec(data: dataPath), output: outURL)
         var progress = ProgressLine()
         progress.noteLoadProblems(job.dataset)
         if let testSet = job.testSet { progress.noteLoadProblems(testSet) }
         let (split, options) = (job.split, job.spec.training)
         let counts = Split.allCases.map { "\($0.rawValue) \(split.indices(of: $0).count)" }.joined(separator: ", ")
-        progress.note("\(arch.rawValue) on \(dataPath): \(split.images.classNames.count) classes, \(counts), "
-                      + "\(split.images.channels)x\(imageSize)x\(imageSize)")
+        progress.note(
+            "\(arch.rawValue) on \(dataPath): \(split.images.classNames.count) classes, \(counts), "
+                + "\(split.images.channels)x\(imageSize)x\(imageSize)")
         split.warnings.prefix(5).forEach { progress.note("warning: \($0)") }
         // The run is recorded (the spec, code version, data manifest, metrics, artifacts) so that
         // `models register RUN` can version it; the last line names it for retrain commands.
         let result = try job.run(store: tracking.storeUnlessNoTrack()) { event in
             switch event {
             case let .batch(epoch, batch, batches, loss):
-                progress.update(fraction: (Double(epoch) + Double(batch) / Double(batches)) / Double(options.epochs),
-                                String(format: "epoch %d/%d batch %d/%d loss %.4f", epoch + 1, options.epochs, batch, batches, loss))
+                progress.update(
+                    fraction: (Double(epoch) + Double(batch) / Double(batches)) / Double(options.epochs),
+                    String(format: "epoch %d/%d batch %d/%d loss %.4f", epoch + 1, options.epochs, batch, batches, loss))
             case let .epoch(r, improved):
-                progress.note(String(format: "epoch %2d  train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f bal-acc %.3f  %.1fs%@",
-                                     r.epoch + 1, r.trainLoss, r.trainAccuracy, r.valLoss, r.valAccuracy, r.valMacroF1,
-                                     r.valBalancedAccuracy, r.seconds, improved ? "  *" : ""))
+                progress.note(
+                    String(
+                        format:
+                            "epoch %2d  train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f bal-acc %.3f  %.1fs%@",
+                        r.epoch + 1, r.trainLoss, r.trainAccuracy, r.valLoss, r.valAccuracy, r.valMacroF1,
+                        r.valBalancedAccuracy, r.seconds, improved ? "  *" : ""))
             case let .earlyStop(epoch, best):
                 progress.note("early stop after epoch \(epoch + 1): no better \(monitor.rawValue) since epoch \(best + 1)")
             }
@@ -113,8 +127,10 @@ struct TrainCommand: ParsableCommand {
         report(training.test, baseline: training.baseline, title: title, json: json, jsonValue: summary)
         progress.note("wrote \(outURL.path)/model.safetensors, history.json, metrics.json, manifest.jsonl, reference.json")
         if let epsilon = training.history.privacyEpsilon, let delta = training.history.privacyDelta {
-            progress.note(String(format: "differential privacy: epsilon %.3f at delta %.3g (noise multiplier %.4g, clip %.3g)",
-                                 epsilon, delta, training.history.noiseMultiplier ?? 0, dpMaxGradNorm))
+            progress.note(
+                String(
+                    format: "differential privacy: epsilon %.3f at delta %.3g (noise multiplier %.4g, clip %.3g)",
+                    epsilon, delta, training.history.noiseMultiplier ?? 0, dpMaxGradNorm))
         }
         if let runID = result.runID, !json { print("MEDSYNTH_RUN_ID=\(runID)") }
     }
@@ -142,8 +158,10 @@ struct EvaluateCommand: ParsableCommand {
         let selection = m.data?.selection
         var testSelection = selection
         testSelection?.caps = []
-        let options = selection == nil ? LoadOptions(preprocessing: m.preprocessing, classes: m.classNames)
-                                       : LoadOptions(preprocessing: m.preprocessing, selection: selection)
+        let options =
+            selection == nil
+            ? LoadOptions(preprocessing: m.preprocessing, classes: m.classNames)
+            : LoadOptions(preprocessing: m.preprocessing, selection: selection)
         let testOptions = selection == nil ? options : LoadOptions(preprocessing: m.preprocessing, selection: testSelection)
         let set: LabeledImages
         if let test {
@@ -151,8 +169,9 @@ struct EvaluateCommand: ParsableCommand {
         } else {
             guard let provenance = m.data else { throw ValidationError("\(model) does not record its split; use --test") }
             let explicitTest = try provenance.testPath.map { try loadDataset(at: $0, options: testOptions) }
-            let split = try makeSplits(loadDataset(at: data!, options: options), ratio: provenance.splitRatio,
-                                             seed: provenance.splitSeed, explicitTest: explicitTest)
+            let split = try makeSplits(
+                loadDataset(at: data!, options: options), ratio: provenance.splitRatio,
+                seed: provenance.splitSeed, explicitTest: explicitTest)
             set = split.subset(.test)
         }
         let r = try predictor.evaluate(set)
@@ -187,12 +206,16 @@ func report(_ r: EvaluationReport, baseline: EvaluationReport?, title: String, j
     print(pad("class", width) + "precision  recall      f1     auc  support")
     for name in r.classNames {
         let c = r.perClass[name]!
-        print(pad(name, width) + "    \(f(c.precision))   \(f(c.recall))   \(f(c.f1))   \(f(c.auc))  " + String(format: "%7d", c.support))
+        print(
+            pad(name, width) + "    \(f(c.precision))   \(f(c.recall))   \(f(c.f1))   \(f(c.auc))  "
+                + String(format: "%7d", c.support))
     }
-    print("accuracy \(f(r.accuracy))  balanced accuracy \(f(r.balancedAccuracy))  macro-F1 \(f(r.macroF1))  "
-          + "macro AUC \(f(r.macroAUC))  loss \(f(r.loss))  min recall \(f(r.minimumRecall))")
+    print(
+        "accuracy \(f(r.accuracy))  balanced accuracy \(f(r.balancedAccuracy))  macro-F1 \(f(r.macroF1))  "
+            + "macro AUC \(f(r.macroAUC))  loss \(f(r.loss))  min recall \(f(r.minimumRecall))")
     if let b = baseline {
-        print("majority baseline: accuracy \(f(b.accuracy))  balanced accuracy \(f(b.balancedAccuracy))  macro-F1 \(f(b.macroF1))")
+        print(
+            "majority baseline: accuracy \(f(b.accuracy))  balanced accuracy \(f(b.balancedAccuracy))  macro-F1 \(f(b.macroF1))")
     }
     print("confusion matrix (rows true, columns predicted): \(r.confusionMatrix)")
 }

@@ -1,5 +1,6 @@
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Autodiff
 
 /// A differentiable op under test: builds its inputs and applies the op.
@@ -28,7 +29,9 @@ func makeInput(_ shape: [Int], seed: UInt64, awayFromZero: Bool, distinct: Bool)
 
 /// Central differences of L = sum(f(x) * R) against backward, for every input.
 func checkGradients(_ c: OpCase, eps: Float = 1e-2, tolerance: Float = 2e-2) throws {
-    let inputs = c.shapes.enumerated().map { makeInput($1, seed: UInt64($0 + 1), awayFromZero: c.awayFromZero, distinct: c.distinct) }
+    let inputs = c.shapes.enumerated().map {
+        makeInput($1, seed: UInt64($0 + 1), awayFromZero: c.awayFromZero, distinct: c.distinct)
+    }
     let probe = try noGrad { try c.f(inputs) }
     var rg = SeededGenerator(seed: 99)
     let r = Tensor.randomNormal(probe.shape, generator: &rg)
@@ -68,7 +71,9 @@ let opCases: [OpCase] = [
     OpCase(name: "tanh", shapes: [[3, 7]]) { $0[0].tanh() },
     OpCase(name: "sigmoid", shapes: [[3, 7]]) { $0[0].sigmoid() },
     OpCase(name: "matmul", shapes: [[3, 5], [5, 4]]) { try Tensor.matmul($0[0], $0[1]) },
-    OpCase(name: "matmul A^T B^T", shapes: [[5, 3], [4, 5]]) { try Tensor.matmul($0[0], $0[1], transposeA: true, transposeB: true) },
+    OpCase(name: "matmul A^T B^T", shapes: [[5, 3], [4, 5]]) {
+        try Tensor.matmul($0[0], $0[1], transposeA: true, transposeB: true)
+    },
     OpCase(name: "matmul A B^T", shapes: [[1, 5], [4, 5]]) { try Tensor.matmul($0[0], $0[1], transposeB: true) },
     OpCase(name: "conv2d stride 2 pad 1 bias", shapes: [[2, 3, 7, 6], [4, 3, 3, 3], [4]]) {
         try $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 2, padding: 1)
@@ -87,8 +92,9 @@ let opCases: [OpCase] = [
         try $0[0].batchNormTraining(scale: $0[1], shift: $0[2]).output
     },
     OpCase(name: "batchNorm inference", shapes: [[2, 3, 2, 2], [3], [3]]) {
-        try $0[0].batchNormInference(scale: $0[1], shift: $0[2], mean: Tensor(shape: [3], scalars: [0.1, -0.2, 0.3]),
-                                     variance: Tensor(shape: [3], scalars: [1.5, 0.5, 2]))
+        try $0[0].batchNormInference(
+            scale: $0[1], shift: $0[2], mean: Tensor(shape: [3], scalars: [0.1, -0.2, 0.3]),
+            variance: Tensor(shape: [3], scalars: [1.5, 0.5, 2]))
     },
     OpCase(name: "maxPool2d", shapes: [[2, 2, 6, 5]], distinct: true) { try $0[0].maxPool2d(kernel: 2) },
     OpCase(name: "maxPool2d overlapping padded", shapes: [[1, 2, 5, 5]], distinct: true) {
@@ -110,8 +116,10 @@ let opCases: [OpCase] = [
         try ($0[0].conv2d(weight: $0[1], padding: 1) + $0[0].conv2d(weight: $0[2], padding: 1)).tanh()
     },
     // Blocked layouts end to end: activations stay in oneDNN's layout between these ops.
-    OpCase(name: "conv -> batchNorm -> tanh -> convTranspose -> sigmoid chain (smooth, so no kinks)",
-           shapes: [[2, 3, 8, 8], [16, 3, 4, 4], [16], [16], [16, 5, 4, 4]]) {
+    OpCase(
+        name: "conv -> batchNorm -> tanh -> convTranspose -> sigmoid chain (smooth, so no kinks)",
+        shapes: [[2, 3, 8, 8], [16, 3, 4, 4], [16], [16], [16, 5, 4, 4]]
+    ) {
         let h = try $0[0].conv2d(weight: $0[1], stride: 2, padding: 1)
         let b = try h.batchNormTraining(scale: $0[2], shift: $0[3]).output.tanh()
         return try b.convTranspose2d(weight: $0[4], stride: 2, padding: 1).sigmoid()

@@ -1,5 +1,6 @@
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Autodiff
 
 @Test func shapeMismatchNamesBothShapes() throws {
@@ -21,7 +22,7 @@ import SeededRandom
 
 @Test func gradientsAccumulateAcrossUses() throws {
     let x = try Tensor(shape: [2], scalars: [1, 2]).requiringGrad()
-    try (x * x + x).sum().backward()      // d/dx (x^2 + x) = 2x + 1
+    try (x * x + x).sum().backward()  // d/dx (x^2 + x) = 2x + 1
     #expect(x.grad!.scalars == [3, 5])
 }
 
@@ -48,8 +49,11 @@ import SeededRandom
 /// SplitMix64 from 0 gives 0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, ... (the seeding), and
 /// xoshiro256** from the state {1, 2, 3, 4} gives 11520, 0, 1509978240, 1215971899390074240.
 @Test func seededRandomMatchesTheReferenceAlgorithms() {
-    #expect(SeededGenerator(seed: 0).state == [0xe220_a839_7b1d_cdaf, 0x6e78_9e6a_a1b9_65f4, 0x06c4_5d18_8009_454f,
-                                               0xf88b_b8a8_724c_81ec])
+    #expect(
+        SeededGenerator(seed: 0).state == [
+            0xe220_a839_7b1d_cdaf, 0x6e78_9e6a_a1b9_65f4, 0x06c4_5d18_8009_454f,
+            0xf88b_b8a8_724c_81ec,
+        ])
     var g = SeededGenerator(state: [1, 2, 3, 4])!
     #expect((0..<4).map { _ in g.next() } == [11520, 0, 1_509_978_240, 1_215_971_899_390_074_240])
 }

@@ -1,6 +1,7 @@
-import Testing
 import Kernels
 import SeededRandom
+import Testing
+
 @testable import Autodiff
 
 // Finite-difference checks of the diffusion U-Net's ops (see GradientCheckTests.swift for the
@@ -52,8 +53,9 @@ func unetGradientCheck(_ c: OpCase) throws {
     try checkGradients(c)
 }
 
-@Test("concat along channels equals the reference on awkward shapes",
-      arguments: [[[1, 1, 1, 1], [1, 2, 1, 1]], [[2, 3, 5, 3], [2, 1, 5, 3], [2, 4, 5, 3]], [[3, 5, 7, 1], [3, 2, 7, 1]]])
+@Test(
+    "concat along channels equals the reference on awkward shapes",
+    arguments: [[[1, 1, 1, 1], [1, 2, 1, 1]], [[2, 3, 5, 3], [2, 1, 5, 3], [2, 4, 5, 3]], [[3, 5, 7, 1], [3, 2, 7, 1]]])
 func concatMatchesReference(_ shapes: [[Int]]) throws {
     let parts = shapes.enumerated().map { makeInput($1, seed: UInt64($0 + 11), awayFromZero: false, distinct: false) }
     let fast = try Tensor.concat(parts, axis: 1).scalars

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TestSupport
 import Testing
+
 @testable import medsynth
 
 @Test func ganTrainRefusesAFolderThatHoldsARunUnlessResumingOrOverwriting() throws {
@@ -18,8 +19,10 @@ import Testing
     } catch {
         #expect(MedSynth.message(for: error).contains("already holds a run"), "\(error)")
     }
-    #expect(try String(contentsOfFile: out + "/losses.jsonl", encoding: .utf8) == log)   // nothing lost
-    var resumed = try MedSynth.parseAsRoot(["gan", "train", "--dry-run", "--max-steps", "3", "--out", out, "--no-track", "--resume"])
+    #expect(try String(contentsOfFile: out + "/losses.jsonl", encoding: .utf8) == log)  // nothing lost
+    var resumed = try MedSynth.parseAsRoot([
+        "gan", "train", "--dry-run", "--max-steps", "3", "--out", out, "--no-track", "--resume",
+    ])
     try resumed.run()
     var overwritten = try MedSynth.parseAsRoot(arguments + ["--overwrite"])
     try overwritten.run()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TestSupport
 import Testing
+
 @testable import medsynth
 
 // `--generator diffusion` on `gan train` and `gan sample`: end to end on fake data (the dry run
@@ -15,26 +16,36 @@ let diffusionTrain = ["gan", "train", "--generator", "diffusion", "--dry-run", "
     let root = try makeTemporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: root) }
     let out = root + "/run"
-    var train = try MedSynth.parseAsRoot(["gan", "train", "--generator", "diffusion", "--conditional", "--dry-run", "--max-steps", "3",
-                                          "--out", out, "--no-track"])
+    var train = try MedSynth.parseAsRoot([
+        "gan", "train", "--generator", "diffusion", "--conditional", "--dry-run", "--max-steps", "3",
+        "--out", out, "--no-track",
+    ])
     try train.run()
     for file in ["checkpoint.safetensors", "losses.jsonl", "grid-final.png"] {
         #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file) missing")
     }
-    var again = try MedSynth.parseAsRoot(["gan", "train", "--generator", "diffusion", "--conditional", "--dry-run", "--max-steps", "3",
-                                          "--out", out, "--no-track"])
-    #expect(throws: (any Error).self) { try again.run() }                       // refuses to overwrite
-    var resumed = try MedSynth.parseAsRoot(["gan", "train", "--generator", "diffusion", "--conditional", "--dry-run", "--max-steps", "5",
-                                            "--out", out, "--no-track", "--resume"])
+    var again = try MedSynth.parseAsRoot([
+        "gan", "train", "--generator", "diffusion", "--conditional", "--dry-run", "--max-steps", "3",
+        "--out", out, "--no-track",
+    ])
+    #expect(throws: (any Error).self) { try again.run() }  // refuses to overwrite
+    var resumed = try MedSynth.parseAsRoot([
+        "gan", "train", "--generator", "diffusion", "--conditional", "--dry-run", "--max-steps", "5",
+        "--out", out, "--no-track", "--resume",
+    ])
     try resumed.run()
     let lines = try String(contentsOfFile: out + "/losses.jsonl", encoding: .utf8).split(separator: "\n")
     #expect(lines.count == 5)
-    var sample = try MedSynth.parseAsRoot(["gan", "sample", "--checkpoint", out + "/checkpoint.safetensors", "--class", "b",
-                                           "--count", "3", "--sampling-steps", "2", "--out", root + "/s.npz"])
+    var sample = try MedSynth.parseAsRoot([
+        "gan", "sample", "--checkpoint", out + "/checkpoint.safetensors", "--class", "b",
+        "--count", "3", "--sampling-steps", "2", "--out", root + "/s.npz",
+    ])
     try sample.run()
     #expect(FileManager.default.fileExists(atPath: root + "/s.npz"))
-    var wrong = try MedSynth.parseAsRoot(["gan", "sample", "--checkpoint", out + "/checkpoint.safetensors", "--class", "b",
-                                          "--count", "3", "--generator", "dcgan", "--out", root + "/t.npz"])
+    var wrong = try MedSynth.parseAsRoot([
+        "gan", "sample", "--checkpoint", out + "/checkpoint.safetensors", "--class", "b",
+        "--count", "3", "--generator", "dcgan", "--out", root + "/t.npz",
+    ])
     #expect(throws: (any Error).self) { try wrong.run() }
 }
 
@@ -61,8 +72,10 @@ func diffusionTrainRefusesNamingTheOption(_ extra: [String], _ option: String) {
         }
         #expect(refusal.message.contains(extra[0]) && refusal.message.contains("diffusion"), "\(refusal.message)")
     }
-    if case let .failure(refusal) = parse(["gan", "sample", "--checkpoint", "c", "--count", "1", "--out", "o", "--generator", "cdcgan",
-                                           "--sampling-steps", "5"]) {
+    if case let .failure(refusal) = parse([
+        "gan", "sample", "--checkpoint", "c", "--count", "1", "--out", "o", "--generator", "cdcgan",
+        "--sampling-steps", "5",
+    ]) {
         #expect(refusal.message.contains("--sampling-steps"))
     } else {
         Issue.record("--sampling-steps accepted with --generator cdcgan")
@@ -70,21 +83,36 @@ func diffusionTrainRefusesNamingTheOption(_ extra: [String], _ option: String) {
 }
 
 @Test func diffusionGoodValuesAreAccepted() {
-    for arguments in [diffusionTrain, diffusionTrain + ["--width", "64", "--attention", "--prediction", "epsilon", "--schedule", "linear",
-                                                        "--lr", "1e-4", "--class-drop", "0", "--sampling-steps", "50",
-                                                        "--guidance-scale", "1", "--image-size", "64", "--conditional"],
-                      ["gan", "sample", "--checkpoint", "c", "--count", "1", "--out", "o", "--sampling-steps", "1000",
-                       "--guidance-scale", "20"],
-                      ["experiment", "--data", "d", "--out", "o", "--arms", "diffusion,diffusion+filter,diffusion@2+pretrain",
-                       "--diffusion-steps", "10", "--diffusion-width", "16"]] {
+    for arguments in [
+        diffusionTrain,
+        diffusionTrain + [
+            "--width", "64", "--attention", "--prediction", "epsilon", "--schedule", "linear",
+            "--lr", "1e-4", "--class-drop", "0", "--sampling-steps", "50",
+            "--guidance-scale", "1", "--image-size", "64", "--conditional",
+        ],
+        [
+            "gan", "sample", "--checkpoint", "c", "--count", "1", "--out", "o", "--sampling-steps", "1000",
+            "--guidance-scale", "20",
+        ],
+        [
+            "experiment", "--data", "d", "--out", "o", "--arms", "diffusion,diffusion+filter,diffusion@2+pretrain",
+            "--diffusion-steps", "10", "--diffusion-width", "16",
+        ],
+    ] {
         if case let .failure(refusal) = parse(arguments) { Issue.record("\(arguments): \(refusal.message)") }
     }
 }
 
-@Test(arguments: [("--diffusion-steps", "0"), ("--diffusion-batch-size", "0"), ("--diffusion-width", "12"),
-                  ("--diffusion-width", "4"), ("--diffusion-sampling-steps", "1001"), ("--guidance-scale", "inf")])
+@Test(arguments: [
+    ("--diffusion-steps", "0"), ("--diffusion-batch-size", "0"), ("--diffusion-width", "12"),
+    ("--diffusion-width", "4"), ("--diffusion-sampling-steps", "1001"), ("--guidance-scale", "inf"),
+])
 func experimentDiffusionOptionsAreRanged(_ option: String, _ value: String) {
-    guard case let .failure(refusal) = parse(["experiment", "--data", "d", "--out", "o", "--arms", "diffusion", "\(option)=\(value)"]) else {
+    guard
+        case let .failure(refusal) = parse([
+            "experiment", "--data", "d", "--out", "o", "--arms", "diffusion", "\(option)=\(value)",
+        ])
+    else {
         Issue.record("\(option) \(value) was accepted")
         return
     }

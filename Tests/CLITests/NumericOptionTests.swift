@@ -1,6 +1,7 @@
 import ArgumentParser
 import SeededRandom
 import Testing
+
 @testable import medsynth
 
 // Every numeric option is checked by `validate()` before any work; these tests parse (which
@@ -15,7 +16,9 @@ let baseArguments: [String: [String]] = [
     "train": ["train", "--dry-run", "--out", "out"],
     "experiment": ["experiment", "--data", "d", "--out", "out"],
     "audit": ["audit", "--synthetic", "s.npz", "--data", "d", "--out", "out"],
-    "privacy epsilon": ["privacy", "epsilon", "--n", "60000", "--batch-size", "256", "--epochs", "60", "--noise-multiplier", "1.1"],
+    "privacy epsilon": [
+        "privacy", "epsilon", "--n", "60000", "--batch-size", "256", "--epochs", "60", "--noise-multiplier", "1.1",
+    ],
     "privacy bench": ["privacy", "bench"],
     "data inspect": ["data", "inspect", "d"],
     "data fetch": ["data", "fetch", "pneumoniamnist"],
@@ -28,7 +31,8 @@ let baseArguments: [String: [String]] = [
 
 /// The command types, to parse a leaf command directly (much faster than through the root).
 let commandTypes: [String: any ParsableCommand.Type] = [
-    "gan train": GANCommand.Train.self, "gan train:diffusion": GANCommand.Train.self, "gan sample": GANCommand.Sample.self, "balance": BalanceCommand.self,
+    "gan train": GANCommand.Train.self, "gan train:diffusion": GANCommand.Train.self, "gan sample": GANCommand.Sample.self,
+    "balance": BalanceCommand.self,
     "train": TrainCommand.self, "experiment": ExperimentCommand.self, "audit": AuditCommand.self,
     "privacy epsilon": PrivacyCommand.Epsilon.self, "privacy bench": PrivacyCommand.Bench.self,
     "data inspect": DataCommand.Inspect.self, "data fetch": DataCommand.Fetch.self, "data bench": DataCommand.Bench.self,
@@ -38,18 +42,26 @@ let commandTypes: [String: any ParsableCommand.Type] = [
 
 /// Every numeric option of every command.
 let numericOptions: [String: [String]] = [
-    "gan train": ["--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
-                  "--lr-g", "--lr-d", "--ema-decay", "--dp-noise-multiplier", "--dp-max-grad-norm", "--seed"],
-    "gan train:diffusion": ["--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
-                            "--ema-decay", "--seed", "--width", "--lr", "--class-drop", "--sampling-steps", "--guidance-scale"],
+    "gan train": [
+        "--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
+        "--lr-g", "--lr-d", "--ema-decay", "--dp-noise-multiplier", "--dp-max-grad-norm", "--seed",
+    ],
+    "gan train:diffusion": [
+        "--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
+        "--ema-decay", "--seed", "--width", "--lr", "--class-drop", "--sampling-steps", "--guidance-scale",
+    ],
     "gan sample": ["--count", "--batch-size", "--label", "--seed", "--sampling-steps", "--guidance-scale"],
     "balance": ["--max-synthetic-ratio", "--candidates-factor", "--target", "--seed"],
-    "train": ["--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--label-smoothing", "--patience",
-              "--dp-noise-multiplier", "--dp-epsilon", "--dp-max-grad-norm", "--dp-delta", "--seed"],
-    "experiment": ["--seeds", "--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--patience", "--gan-steps",
-                   "--gan-width", "--max-synthetic-ratio", "--filter-quantile", "--filter-candidates", "--fine-tune-lr",
-                   "--resamples", "--alpha", "--split-seed", "--diffusion-steps", "--diffusion-batch-size", "--diffusion-width",
-                   "--diffusion-sampling-steps", "--guidance-scale"],
+    "train": [
+        "--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--label-smoothing", "--patience",
+        "--dp-noise-multiplier", "--dp-epsilon", "--dp-max-grad-norm", "--dp-delta", "--seed",
+    ],
+    "experiment": [
+        "--seeds", "--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--patience", "--gan-steps",
+        "--gan-width", "--max-synthetic-ratio", "--filter-quantile", "--filter-candidates", "--fine-tune-lr",
+        "--resamples", "--alpha", "--split-seed", "--diffusion-steps", "--diffusion-batch-size", "--diffusion-width",
+        "--diffusion-sampling-steps", "--guidance-scale",
+    ],
     "audit": ["--count", "--image-size", "--percentile", "--kid-subsets", "--seed"],
     "privacy epsilon": ["--n", "--batch-size", "--epochs", "--delta", "--noise-multiplier"],
     "privacy bench": ["--batch-size", "--steps"],
@@ -57,8 +69,10 @@ let numericOptions: [String: [String]] = [
     "data fetch": ["--size"],
     "data bench": ["--image-size", "--repeats"],
     "runs list": ["--limit"],
-    "serve": ["--port", "--max-body-bytes", "--max-image-pixels", "--max-concurrent", "--inference-threads", "--request-timeout",
-              "--header-timeout", "--drift-window"],
+    "serve": [
+        "--port", "--max-body-bytes", "--max-image-pixels", "--max-concurrent", "--inference-threads", "--request-timeout",
+        "--header-timeout", "--drift-window",
+    ],
     "bench dcgan": ["--image-size", "--channels", "--batch-size", "--steps", "--warmup", "--peak"],
     "bench diffusion": ["--image-size", "--channels", "--width", "--batch-size", "--steps", "--warmup", "--samples"],
 ]
@@ -128,21 +142,23 @@ func badNumericValueIsRefusedNamingTheOption(_ command: String, _ option: String
 
 @Test func helpShowsEachRange() throws {
     let help = MedSynth.helpMessage(for: GANCommand.Train.self, columns: 400)
-    #expect(help.contains("Range 1...100000."))            // --epochs
-    #expect(help.contains("Range [0.0, 1.0)."))            // --ema-decay
-    #expect(help.contains("Range (0.0, 10.0]."))           // learning rates
+    #expect(help.contains("Range 1...100000."))  // --epochs
+    #expect(help.contains("Range [0.0, 1.0)."))  // --ema-decay
+    #expect(help.contains("Range (0.0, 10.0]."))  // learning rates
     #expect(MedSynth.helpMessage(for: ServeCommand.self, columns: 400).contains("Range 50...1000000."))
 }
 
 /// A value a careless or hostile user might type.
 func randomValue(_ g: inout SeededGenerator) -> String {
-    let fixed = ["0", "-0", "1", "-1", "2", "3", "28", "64", "0.5", "1.0", "0.999", "1e-300", "1e300", "nan", "-nan", "inf", "-inf",
-                 "9223372036854775807", "-9223372036854775808", "9223372036854775808", "18446744073709551615", "1e12",
-                 "0x10", "", " ", "1_000", "٣", "1e", "65536", "99999", "2147483648", "4294967296"]
+    let fixed = [
+        "0", "-0", "1", "-1", "2", "3", "28", "64", "0.5", "1.0", "0.999", "1e-300", "1e300", "nan", "-nan", "inf", "-inf",
+        "9223372036854775807", "-9223372036854775808", "9223372036854775808", "18446744073709551615", "1e12",
+        "0x10", "", " ", "1_000", "٣", "1e", "65536", "99999", "2147483648", "4294967296",
+    ]
     switch g.next() % 4 {
     case 0: return fixed[Int(g.next() % UInt64(fixed.count))]
-    case 1: return String(Int64(bitPattern: g.next()) >> (g.next() % 64))              // integers of every magnitude
-    case 2: return String(Double(bitPattern: g.next()))                                // doubles, NaNs and infinities included
+    case 1: return String(Int64(bitPattern: g.next()) >> (g.next() % 64))  // integers of every magnitude
+    case 2: return String(Double(bitPattern: g.next()))  // doubles, NaNs and infinities included
     default: return String(Double(Int64(bitPattern: g.next()) >> (g.next() % 64)) * Double(g.uniform()))
     }
 }
@@ -153,7 +169,7 @@ func randomValue(_ g: inout SeededGenerator) -> String {
     var g = SeededGenerator(seed: 13)
     var accepted = 0, refused = 0
     let commands = numericOptions.keys.sorted()
-    for _ in 0..<2000 {   // 1500 before the diffusion entries (two more commands, mostly refused values)
+    for _ in 0..<2000 {  // 1500 before the diffusion entries (two more commands, mostly refused values)
         let command = commands[Int(g.next() % UInt64(commands.count))]
         let options = numericOptions[command]!
         var arguments = Array(baseArguments[command]!.dropFirst(command.split(separator: " ").count))

@@ -7,13 +7,15 @@ import TestSupport
 import Testing
 import Tracking
 import Workflows
+
 @testable import medsynth
 
 /// The long options a command's help lists.
 func options(of command: any ParsableCommand.Type) -> Set<String> {
     let help = command.helpMessage(includeHidden: true, columns: 10_000)
     let regex = try! NSRegularExpression(pattern: #"(?<![A-Za-z0-9-])--[a-z][a-z0-9-]*"#)
-    return Set(regex.matches(in: help, range: NSRange(help.startIndex..., in: help)).map { String(help[Range($0.range, in: help)!]) })
+    return Set(
+        regex.matches(in: help, range: NSRange(help.startIndex..., in: help)).map { String(help[Range($0.range, in: help)!]) })
 }
 
 /// Arguments with `option` set to `value` (nil: a flag), replacing it when `base` has it.
@@ -31,15 +33,19 @@ func checkEveryOptionChangesTheRecord<Recorded: Equatable>(
     recorded: ([String]) throws -> Recorded, sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
     let listed = Set(changes.keys).union(noEffect)
-    #expect(options(of: command).subtracting(listed).isEmpty,
-            "options neither recorded nor listed as without effect: \(options(of: command).subtracting(listed).sorted())",
-            sourceLocation: sourceLocation)
-    #expect(listed.subtracting(options(of: command)).isEmpty, "no such options: \(listed.subtracting(options(of: command)).sorted())",
-            sourceLocation: sourceLocation)
+    #expect(
+        options(of: command).subtracting(listed).isEmpty,
+        "options neither recorded nor listed as without effect: \(options(of: command).subtracting(listed).sorted())",
+        sourceLocation: sourceLocation)
+    #expect(
+        listed.subtracting(options(of: command)).isEmpty, "no such options: \(listed.subtracting(options(of: command)).sorted())",
+        sourceLocation: sourceLocation)
     let reference = try recorded(base)
     for (option, value) in changes.sorted(by: { $0.key < $1.key }) {
         let changed = try recorded(arguments(base, option, value))
-        #expect(changed != reference, "\(option) \(value ?? "") does not change the recorded configuration", sourceLocation: sourceLocation)
+        #expect(
+            changed != reference, "\(option) \(value ?? "") does not change the recorded configuration",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -47,13 +53,17 @@ func checkEveryOptionChangesTheRecord<Recorded: Equatable>(
     let base = ["--data", "/d", "--out", "/o", "--dp-noise-multiplier", "1"]
     try checkEveryOptionChangesTheRecord(
         of: TrainCommand.self, base: base,
-        changes: ["--data": "/other", "--test": "/t", "--classes": "a,b", "--subsample": "a=3", "--arch": "paper-cnn",
-                  "--image-size": "32", "--channels": "3", "--epochs": "5", "--batch-size": "16", "--lr": "0.01",
-                  "--class-weights": nil, "--label-smoothing": "0.1", "--oversample": nil, "--augment": nil, "--patience": "3",
-                  "--monitor": "balanced-accuracy", "--lr-schedule": "cosine", "--ratio": "7:2:1", "--seed": "5", "--dp-noise-multiplier": "2",
-                  "--dp-epsilon": "3", "--dp-max-grad-norm": "2", "--dp-delta": "1e-6", "--max-read-bytes": "1000000",
-                  "--dry-run": nil],
-        noEffect: ["--out", "--json", "--store", "--no-track", "--help"]) { args in
+        changes: [
+            "--data": "/other", "--test": "/t", "--classes": "a,b", "--subsample": "a=3", "--arch": "paper-cnn",
+            "--image-size": "32", "--channels": "3", "--epochs": "5", "--batch-size": "16", "--lr": "0.01",
+            "--class-weights": nil, "--label-smoothing": "0.1", "--oversample": nil, "--augment": nil, "--patience": "3",
+            "--monitor": "balanced-accuracy", "--lr-schedule": "cosine", "--ratio": "7:2:1", "--seed": "5",
+            "--dp-noise-multiplier": "2",
+            "--dp-epsilon": "3", "--dp-max-grad-norm": "2", "--dp-delta": "1e-6", "--max-read-bytes": "1000000",
+            "--dry-run": nil,
+        ],
+        noEffect: ["--out", "--json", "--store", "--no-track", "--help"]
+    ) { args in
         var args = args
         if args.contains("--dp-epsilon"), let i = args.firstIndex(of: "--dp-noise-multiplier") {
             args.removeSubrange(i...(i + 1))  // one of the two
@@ -66,18 +76,21 @@ func checkEveryOptionChangesTheRecord<Recorded: Equatable>(
 @Test func experimentRecordsEveryOptionThatChangesItsResult() throws {
     try checkEveryOptionChangesTheRecord(
         of: ExperimentCommand.self, base: ["--data", "/d", "--out", "/o"],
-        changes: ["--data": "/other", "--test": "/t", "--arms": "original,dcgan", "--seeds": "2", "--image-size": "32",
-                  "--channels": "3", "--arch": "paper-cnn", "--epochs": "5", "--batch-size": "16", "--lr": "0.01",
-                  "--patience": "3", "--gan-steps": "10", "--gan-width": "16", "--max-synthetic-ratio": "0.5",
-                  "--ratio-sweep": "0.5", "--sweep-arm": "dcgan", "--filter-quantile": "0.5", "--filter-candidates": "4",
-                  "--fine-tune-lr": "0.001", "--resamples": "500", "--alpha": "0.1", "--no-audit": nil, "--split-seed": "3",
-                  "--resplit": nil, "--classes": "a,b", "--subsample": "a=3", "--lr-schedule": "cosine",
-                  "--diffusion-steps": "10", "--diffusion-batch-size": "8", "--diffusion-width": "16",
-                  "--diffusion-sampling-steps": "10", "--guidance-scale": "3"],
+        changes: [
+            "--data": "/other", "--test": "/t", "--arms": "original,dcgan", "--seeds": "2", "--image-size": "32",
+            "--channels": "3", "--arch": "paper-cnn", "--epochs": "5", "--batch-size": "16", "--lr": "0.01",
+            "--patience": "3", "--gan-steps": "10", "--gan-width": "16", "--max-synthetic-ratio": "0.5",
+            "--ratio-sweep": "0.5", "--sweep-arm": "dcgan", "--filter-quantile": "0.5", "--filter-candidates": "4",
+            "--fine-tune-lr": "0.001", "--resamples": "500", "--alpha": "0.1", "--no-audit": nil, "--split-seed": "3",
+            "--resplit": nil, "--classes": "a,b", "--subsample": "a=3", "--lr-schedule": "cosine",
+            "--diffusion-steps": "10", "--diffusion-batch-size": "8", "--diffusion-width": "16",
+            "--diffusion-sampling-steps": "10", "--guidance-scale": "3",
+        ],
         // NOTE: --jobs and --worker choose how many processes (and so OpenMP threads per cell) run the
         // grid; like OMP_NUM_THREADS they move weights at float-rounding level only (2.9e-7 measured
         // on a tiny run), never the method or the split.
-        noEffect: ["--out", "--store", "--no-track", "--help", "--jobs", "--worker"]) { args in
+        noEffect: ["--out", "--store", "--no-track", "--help", "--jobs", "--worker"]
+    ) { args in
         try ExperimentCommand.parse(args).experimentOptions()
     }
 }
@@ -94,8 +107,10 @@ func onlyRun(in store: String) throws -> Run {
 @Test func trainRunsShowTheirWholeSpec() throws {
     let folder = try makeTemporaryFolder()
     let store = folder + "/runs.sqlite", out = folder + "/out"
-    let args = ["train", "--dry-run", "--arch", "paper-cnn", "--patience", "1", "--label-smoothing", "0.1", "--seed", "3",
-                "--out", out, "--store", store]
+    let args = [
+        "train", "--dry-run", "--arch", "paper-cnn", "--patience", "1", "--label-smoothing", "0.1", "--seed", "3",
+        "--out", out, "--store", store,
+    ]
     var command = try MedSynth.parseAsRoot(args)
     try command.run()
     let run = try onlyRun(in: store)
@@ -113,9 +128,11 @@ func onlyRun(in store: String) throws -> Run {
     let folder = try makeTemporaryFolder()
     let data = try writeFakeClassFolders(in: folder + "/data", seed: 3)
     let store = folder + "/runs.sqlite"
-    let args = ["experiment", "--data", data, "--arms", "original", "--seeds", "1", "--epochs", "1", "--batch-size", "8",
-                "--arch", "paper-cnn", "--resamples", "200", "--gan-width", "8", "--max-synthetic-ratio", "2", "--no-audit",
-                "--out", folder + "/out", "--store", store]
+    let args = [
+        "experiment", "--data", data, "--arms", "original", "--seeds", "1", "--epochs", "1", "--batch-size", "8",
+        "--arch", "paper-cnn", "--resamples", "200", "--gan-width", "8", "--max-synthetic-ratio", "2", "--no-audit",
+        "--out", folder + "/out", "--store", store,
+    ]
     var command = try MedSynth.parseAsRoot(args)
     try command.run()
     let run = try onlyRun(in: store)
@@ -134,8 +151,10 @@ func onlyRun(in store: String) throws -> Run {
 @Test func ganTrainRecordsEveryOptionThatChangesItsResult() throws {
     let folder = try makeTemporaryFolder()
     let store = folder + "/runs.sqlite"
-    var command = try MedSynth.parseAsRoot(["gan", "train", "--dry-run", "--max-steps", "1", "--class", "lesion",
-                                            "--dp-noise-multiplier", "1.25", "--out", folder + "/out", "--store", store])
+    var command = try MedSynth.parseAsRoot([
+        "gan", "train", "--dry-run", "--max-steps", "1", "--class", "lesion",
+        "--dp-noise-multiplier", "1.25", "--out", folder + "/out", "--store", store,
+    ])
     try command.run()
     let config = try onlyRun(in: store).config
     #expect(config.contains(#""maxSteps":1"#))

@@ -1,18 +1,21 @@
 import Autodiff
 import Datasets
-import Foundation
 import Evaluation
+import Foundation
 import NN
 import Privacy
 import SeededRandom
 import TestSupport
 import Testing
+
 @testable import Classification
 
 /// 48 training and 16 validation ultrasound images (a third malignant), 28 px gray, in [0, 1].
 func smallBreastSubset() throws -> (train: LabeledImages, val: LabeledImages) {
     let images = try loadDataset(at: sharedData("breastmnist-png")).images
-    func take(_ label: Int, _ range: Range<Int>) -> [Int] { Array(images.labels.indices.filter { images.labels[$0] == label }[range]) }
+    func take(_ label: Int, _ range: Range<Int>) -> [Int] {
+        Array(images.labels.indices.filter { images.labels[$0] == label }[range])
+    }
     return (images.subset(take(0, 0..<16) + take(1, 0..<32)), images.subset(take(0, 16..<22) + take(1, 32..<42)))
 }
 
@@ -37,14 +40,14 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
 @Test func classWeightsChangeTheLossAsDefined() throws {
     // w_c = N / (K n_c), K classes present: 4 examples, 3 of class 0 and 1 of class 1 -> 4/6 and 2.
     #expect(inverseFrequencyWeights(labels: [0, 0, 0, 1], classCount: 2) == [Float(4) / 6, 2])
-    #expect(inverseFrequencyWeights(labels: [0, 0], classCount: 3) == [1, 0, 0])   // absent classes: 0, not in K
+    #expect(inverseFrequencyWeights(labels: [0, 0], classCount: 3) == [1, 0, 0])  // absent classes: 0, not in K
     let (train, val) = try smallBreastSubset()
     let config = try ClassifierConfig(arch: .paperCNN, classes: 2)
     var options = TrainingOptions()
     let plain = try ClassifierTrainer(config: config, options: options, train: train, val: val)
     options.classWeights = true
     let weighted = try ClassifierTrainer(config: config, options: options, train: train, val: val)
-    #expect(weighted.classWeights == [Float(48) / 32, Float(48) / 64])      // 16 malignant, 32 benign
+    #expect(weighted.classWeights == [Float(48) / 32, Float(48) / 64])  // 16 malignant, 32 benign
     let logits = try Tensor(shape: [3, 2], scalars: [2, 0, 0, 1, 1, 1])
     let labels = [0, 1, 1]
     // -log softmax of the true class, per row.
@@ -79,7 +82,8 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     let (train, val) = try smallBreastSubset()
     var options = TrainingOptions()
     options.batchSize = 16; options.oversample = true
-    let trainer = try ClassifierTrainer(config: ClassifierConfig(arch: .paperCNN, classes: 2), options: options, train: train, val: val)
+    let trainer = try ClassifierTrainer(
+        config: ClassifierConfig(arch: .paperCNN, classes: 2), options: options, train: train, val: val)
     let batches = trainer.batches(epoch: 0)
     #expect(batches.count == 3 && batches.allSatisfy { $0.count == 16 })
     #expect(batches == trainer.batches(epoch: 0) && batches != trainer.batches(epoch: 1))
@@ -96,8 +100,9 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cls-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }
     let url = dir.appendingPathComponent("model.safetensors")
-    let result = try trainAndEvaluate(train: train, val: val, test: test, config: config, options: options, preprocessing: Preprocessing(channels: 1),
-                                      data: nil, checkpoint: url)
+    let result = try trainAndEvaluate(
+        train: train, val: val, test: test, config: config, options: options, preprocessing: Preprocessing(channels: 1),
+        data: nil, checkpoint: url)
     let h = result.history
     let scores = h.epochs.map { $0.valMacroF1 }
     #expect(scores[h.bestEpoch] == scores.max())
@@ -111,7 +116,8 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     let predictor = try Predictor(checkpoint: url)
     #expect(predictor.metadata == result.metadata)
     #expect(try predictor.evaluate(test) == result.test)
-    #expect(try predictor.probabilities(pixels: test.pixels, count: test.count)
+    #expect(
+        try predictor.probabilities(pixels: test.pixels, count: test.count)
             == predictProbabilities(result.model, pixels: test.pixels, count: test.count))
 }
 
@@ -123,8 +129,11 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cls-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }
     let url = dir.appendingPathComponent("model.safetensors")
-    try ClassifierCheckpoint.save(model, metadata: ClassifierMetadata(config: config, classNames: train.classNames,
-                                                                      preprocessing: Preprocessing(channels: 1)), to: url)
+    try ClassifierCheckpoint.save(
+        model,
+        metadata: ClassifierMetadata(
+            config: config, classNames: train.classNames,
+            preprocessing: Preprocessing(channels: 1)), to: url)
     let predictor = try Predictor(checkpoint: url)
     let p = try predictor.probabilities(pixels: val.pixels, count: val.count)
     #expect(p.count == val.count * 2)
@@ -167,13 +176,17 @@ func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String
     for file in ["model.safetensors", "history.json", "metrics.json"] {
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(file).path), "missing \(file)")
     }
-    let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as! [String: Any]
+    let metrics =
+        try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as! [String: Any]
     let test = try #require(metrics["test"] as? [String: Any])
     #expect(test["balanced_accuracy"] != nil && test["per_class"] != nil && metrics["majority_baseline"] != nil)
-    let history = try JSONDecoder().decode(TrainingHistory.self, from: Data(contentsOf: dir.appendingPathComponent("history.json")))
+    let history = try JSONDecoder().decode(
+        TrainingHistory.self, from: Data(contentsOf: dir.appendingPathComponent("history.json")))
     #expect(history.epochs.count == 2)
-    let evaluated = try runMedsynth(["evaluate", "--model", dir.appendingPathComponent("model.safetensors").path,
-                                     "--data", dir.appendingPathComponent("dry-run-data").path, "--json"])
+    let evaluated = try runMedsynth([
+        "evaluate", "--model", dir.appendingPathComponent("model.safetensors").path,
+        "--data", dir.appendingPathComponent("dry-run-data").path, "--json",
+    ])
     #expect(evaluated.status == 0)
     let report = try JSONDecoder().decode(EvaluationReport.self, from: Data(evaluated.stdout.utf8))
     let trained = try JSONDecoder().decode(EvaluationReport.self, from: JSONSerialization.data(withJSONObject: test))
@@ -188,8 +201,12 @@ func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String
     options.epochs = 2; options.batchSize = 16; options.patience = 2
     options.privacy = PrivateTrainingOptions(targetEpsilon: 8, maxGradNorm: 1, delta: 1e-4)
     let resnet = try ClassifierConfig(arch: .resnet, imageSize: 28, channels: 1, classes: 2)
-    let refusal = #expect(throws: PrivacyError.self) { try ClassifierTrainer(config: resnet, options: options, train: train, val: val) }
-    guard case .batchNormNotAllowed(let reason) = refusal else { Issue.record("not a batch-norm refusal: \(String(describing: refusal))"); return }
+    let refusal = #expect(throws: PrivacyError.self) {
+        try ClassifierTrainer(config: resnet, options: options, train: train, val: val)
+    }
+    guard case .batchNormNotAllowed(let reason) = refusal else {
+        Issue.record("not a batch-norm refusal: \(String(describing: refusal))"); return
+    }
     #expect(reason.contains("is a BatchNorm2d: batch norm mixes examples"), "\(reason)")
     let cnn = try ClassifierConfig(arch: .paperCNN, imageSize: 28, channels: 1, classes: 2)
     let trainer = try ClassifierTrainer(config: cnn, options: options, train: train, val: val)

@@ -17,11 +17,15 @@ func readManifest(_ url: URL) throws -> [ManifestEntry] {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-leak-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }
     let npz = sharedData("pneumoniamnist/pneumoniamnist-trainval.npz")
-    let gan = try runMedsynth(["gan", "train", "--data", npz, "--class", "normal", "--max-steps", "1", "--batch-size", "8",
-                               "--grid-every", "1000", "--seed", "3", "--no-track", "--out", dir.appendingPathComponent("gan").path])
+    let gan = try runMedsynth([
+        "gan", "train", "--data", npz, "--class", "normal", "--max-steps", "1", "--batch-size", "8",
+        "--grid-every", "1000", "--seed", "3", "--no-track", "--out", dir.appendingPathComponent("gan").path,
+    ])
     #expect(gan.status == 0)
-    let train = try runMedsynth(["train", "--data", npz, "--arch", "paper-cnn", "--epochs", "1", "--seed", "3", "--no-track",
-                                 "--out", dir.appendingPathComponent("classifier").path])
+    let train = try runMedsynth([
+        "train", "--data", npz, "--arch", "paper-cnn", "--epochs", "1", "--seed", "3", "--no-track",
+        "--out", dir.appendingPathComponent("classifier").path,
+    ])
     #expect(train.status == 0)
     let ganImages = try readManifest(dir.appendingPathComponent("gan/manifest.jsonl"))
     let split = try readManifest(dir.appendingPathComponent("classifier/manifest.jsonl"))

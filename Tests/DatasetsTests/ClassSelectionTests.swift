@@ -9,11 +9,13 @@ struct ClassSelectionTests {
     let pneumonia = sharedData("pneumoniamnist/pneumoniamnist-trainval.npz")
 
     func load(_ path: String, classes: String?, subsample: String? = nil, seed: UInt64 = 0) throws -> LoadedDataset {
-        try loadDataset(at: path, options: LoadOptions(selection: try ClassSelection(classes: classes, subsample: subsample, seed: seed)))
+        try loadDataset(
+            at: path, options: LoadOptions(selection: try ClassSelection(classes: classes, subsample: subsample, seed: seed)))
     }
 
     @Test func mergesAndRenamesFolderClassesInTheGivenOrder() throws {
-        let data = try load(skin, classes: "benign=melanocytic_nevus, malignant=melanoma+basal_cell_carcinoma,vascular_lesion,dermatofibroma")
+        let data = try load(
+            skin, classes: "benign=melanocytic_nevus, malignant=melanoma+basal_cell_carcinoma,vascular_lesion,dermatofibroma")
         #expect(data.images.classNames == ["benign", "malignant", "vascular_lesion", "dermatofibroma"])
         #expect(data.images.classCounts == [5364, 890 + 411, 113, 92])
         let malignant = data.images.labels.indices.filter { data.images.labels[$0] == 1 }
@@ -44,7 +46,8 @@ struct ClassSelectionTests {
         #expect(data.images.classNames == ["normal", "pneumonia"] && data.images.classCounts == [235, 127])
         #expect(data.presetSplits?.count == 362)
         let full = try loadDataset(at: pneumonia)
-        let byLocation = Dictionary(uniqueKeysWithValues: full.images.sources.indices.map { (full.images.sources[$0].location, $0) })
+        let byLocation = Dictionary(
+            uniqueKeysWithValues: full.images.sources.indices.map { (full.images.sources[$0].location, $0) })
         for (i, source) in data.images.sources.enumerated() {
             let j = try #require(byLocation[source.location])
             #expect(data.presetSplits![i] == full.presetSplits![j] && data.images.labels[i] == full.images.labels[j])
@@ -56,7 +59,9 @@ struct ClassSelectionTests {
         try writeSplitManifest(split, to: dir + "/manifest.jsonl")
         let rows = try String(contentsOfFile: dir + "/manifest.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 362 && rows.allSatisfy { $0.contains("\"source_class\":\"") })
-        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/selection.json"))) as! [String: Any]
+        let record =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/selection.json")))
+            as! [String: Any]
         #expect(record["summary"] as? String == "all classes; subsample normal=235,pneumonia=127 (seed 0)")
         let counts = try #require(record["counts"] as? [String: [String: Int]])
         #expect(counts["pneumonia"]?.values.reduce(0, +) == 127 && counts["normal"]?["test"] == 24)
@@ -68,19 +73,26 @@ struct ClassSelectionTests {
         #expect(csv[0] == "index,source,class,split,sha256,synthetic,source_class")
         #expect(csv.dropFirst().contains { $0.contains(",healthy,") && $0.hasSuffix(",normal") })
         // Without a selection nothing changes (no column, no source class).
-        #expect(try renderManifest(try makeSplits(try loadDataset(at: pneumonia), seed: 0).manifest(), format: .csv)
-            .hasPrefix("index,source,class,split,sha256,synthetic\n"))
+        #expect(
+            try renderManifest(try makeSplits(try loadDataset(at: pneumonia), seed: 0).manifest(), format: .csv)
+                .hasPrefix("index,source,class,split,sha256,synthetic\n"))
     }
 
     @Test func unknownClassNamesTheKnownOnes() throws {
-        #expect(throws: DatasetError.classSelection(
-            path: skin, option: "--classes",
-            reason: "class 'nevus' is not in the data; its classes are actinic_keratosis, basal_cell_carcinoma, benign_keratosis, "
-                + "dermatofibroma, melanocytic_nevus, melanoma, vascular_lesion")) {
+        #expect(
+            throws: DatasetError.classSelection(
+                path: skin, option: "--classes",
+                reason:
+                    "class 'nevus' is not in the data; its classes are actinic_keratosis, basal_cell_carcinoma, benign_keratosis, "
+                    + "dermatofibroma, melanocytic_nevus, melanoma, vascular_lesion")
+        ) {
             try load(skin, classes: "benign=nevus,melanoma")
         }
-        #expect(throws: DatasetError.classSelection(
-            path: pneumonia, option: "--subsample", reason: "class 'normal' is not a selected class; they are healthy, pneumonia")) {
+        #expect(
+            throws: DatasetError.classSelection(
+                path: pneumonia, option: "--subsample",
+                reason: "class 'normal' is not a selected class; they are healthy, pneumonia")
+        ) {
             try load(pneumonia, classes: "healthy=normal,pneumonia", subsample: "normal=10")
         }
     }
@@ -92,16 +104,22 @@ struct ClassSelectionTests {
         let labels = makeNPY(descr: "|u1", shape: [2], data: [0, 0])
         try writeBytes(try makeNPZ([("train_images.npy", images), ("train_labels.npy", labels)]), to: dir + "/one.npz")
         let options = LoadOptions(classes: ["a", "b"], selection: try ClassSelection(classes: "b", subsample: nil, seed: 0))
-        #expect(throws: DatasetError.classSelection(path: dir + "/one.npz", option: "--classes",
-                                                    reason: "the selection (b) leaves no image")) {
+        #expect(
+            throws: DatasetError.classSelection(
+                path: dir + "/one.npz", option: "--classes",
+                reason: "the selection (b) leaves no image")
+        ) {
             try loadDataset(at: dir + "/one.npz", options: options)
         }
     }
 
-    @Test("malformed or contradictory text is refused, naming the option",
-          arguments: [("a=x,b=x", nil), ("a=x+x", nil), ("a,a", nil), ("a,,b", nil), ("", nil), ("=x", nil), ("a=", nil),
-                      ("a=x+", nil), ("a=b=c", nil), (nil, "a=0"), (nil, "a=-3"), (nil, "a"), (nil, "a=x"), (nil, "=5"),
-                      (nil, "a=1,a=2"), (nil, "a=1,")] as [(String?, String?)])
+    @Test(
+        "malformed or contradictory text is refused, naming the option",
+        arguments: [
+            ("a=x,b=x", nil), ("a=x+x", nil), ("a,a", nil), ("a,,b", nil), ("", nil), ("=x", nil), ("a=", nil),
+            ("a=x+", nil), ("a=b=c", nil), (nil, "a=0"), (nil, "a=-3"), (nil, "a"), (nil, "a=x"), (nil, "=5"),
+            (nil, "a=1,a=2"), (nil, "a=1,"),
+        ] as [(String?, String?)])
     func malformed(_ classes: String?, _ subsample: String?) throws {
         do {
             _ = try ClassSelection(classes: classes, subsample: subsample, seed: 0)
@@ -114,17 +132,25 @@ struct ClassSelectionTests {
     }
 
     @Test func textFormsAndDescription() throws {
-        let s = try ClassSelection(classes: " benign = melanocytic_nevus ,malignant=melanoma+ basal_cell_carcinoma,dermatofibroma",
-                                   subsample: "benign=1800", seed: 9)
-        #expect(s.classes == [.init(name: "benign", sources: ["melanocytic_nevus"]),
-                              .init(name: "malignant", sources: ["melanoma", "basal_cell_carcinoma"]),
-                              .init(name: "dermatofibroma", sources: ["dermatofibroma"])])
+        let s = try ClassSelection(
+            classes: " benign = melanocytic_nevus ,malignant=melanoma+ basal_cell_carcinoma,dermatofibroma",
+            subsample: "benign=1800", seed: 9)
+        #expect(
+            s.classes == [
+                .init(name: "benign", sources: ["melanocytic_nevus"]),
+                .init(name: "malignant", sources: ["melanoma", "basal_cell_carcinoma"]),
+                .init(name: "dermatofibroma", sources: ["dermatofibroma"]),
+            ])
         #expect(s.caps == [.init(className: "benign", count: 1800)])
-        #expect(s.description == "benign=melanocytic_nevus,malignant=melanoma+basal_cell_carcinoma,dermatofibroma; "
+        #expect(
+            s.description == "benign=melanocytic_nevus,malignant=melanoma+basal_cell_carcinoma,dermatofibroma; "
                 + "subsample benign=1800 (seed 9)")
         let twice = try ClassSelection(classes: "a=x,b=y", subsample: nil, seed: 0)
-        #expect(throws: DatasetError.invalidOption(name: "--classes", value: "a=x,b=x",
-                                                   reason: "source class 'x' is used twice: each image belongs to one class")) {
+        #expect(
+            throws: DatasetError.invalidOption(
+                name: "--classes", value: "a=x,b=x",
+                reason: "source class 'x' is used twice: each image belongs to one class")
+        ) {
             var bad = twice
             bad.classes![1].sources = ["x"]
             try bad.validate()

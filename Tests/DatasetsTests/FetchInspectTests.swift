@@ -53,7 +53,9 @@ struct FetchInspectTests {
         var address = loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
         try #require(ok)
         return Int(UInt16(bigEndian: address.sin_port))
@@ -70,8 +72,10 @@ struct FetchInspectTests {
         let url = "http://127.0.0.1:\(port)/p.npz"
 
         // Wrong MD5: fails, and leaves nothing in the cache (not even a partial file).
-        await #expect(throws: DatasetError.checksumMismatch(path: url, expected: String(repeating: "0", count: 32), actual: md5)) {
-            try await fetchMedMNIST(name: "trainval-copy", cacheDirectory: cache, url: url, md5: String(repeating: "0", count: 32))
+        await #expect(throws: DatasetError.checksumMismatch(path: url, expected: String(repeating: "0", count: 32), actual: md5))
+        {
+            try await fetchMedMNIST(
+                name: "trainval-copy", cacheDirectory: cache, url: url, md5: String(repeating: "0", count: 32))
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty)
 
@@ -89,7 +93,9 @@ struct FetchInspectTests {
     }
 
     @Test func fetchRejectsBadRequestsWithoutNetwork() async {
-        await #expect(throws: DatasetError.self) { try await fetchMedMNIST(name: "pneumoniamnist", size: 32, cacheDirectory: "/tmp") }
+        await #expect(throws: DatasetError.self) {
+            try await fetchMedMNIST(name: "pneumoniamnist", size: 32, cacheDirectory: "/tmp")
+        }
         await #expect(throws: DatasetError.self) { try await fetchMedMNIST(name: "nosuchmnist", cacheDirectory: "/tmp") }
     }
 
@@ -115,7 +121,9 @@ struct FetchInspectTests {
 
         let root = try makeTemporaryFolder()
         defer { removeTemporary(root) }
-        for cls in ["x", "y"] { for i in 0..<3 { try writeBytes(try png(UInt8(i * 50 + (cls == "x" ? 1 : 2))), to: "\(root)/\(cls)/\(i).png") } }
+        for cls in ["x", "y"] {
+            for i in 0..<3 { try writeBytes(try png(UInt8(i * 50 + (cls == "x" ? 1 : 2))), to: "\(root)/\(cls)/\(i).png") }
+        }
         try writeBytes(Array("oops".utf8), to: root + "/y/bad.png")
         let small = try inspectDataset(at: root)
         #expect(small.unreadable.map(\.path) == [root + "/y/bad.png"])

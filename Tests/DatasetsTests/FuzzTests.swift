@@ -80,8 +80,9 @@ struct FuzzTests {
             // Most mutations hit the header (the files are small) and are refused; some hit the
             // data and parse (42 of 10,000 .npy files and 697 of 10,000 .npz inputs with these seeds).
             #expect(parsed >= inputs / 1000, "only \(parsed) of \(inputs) mutated inputs parsed", sourceLocation: sourceLocation)
-            #expect(rejected >= inputs / 1000, "only \(rejected) of \(inputs) mutated inputs were refused",
-                    sourceLocation: sourceLocation)
+            #expect(
+                rejected >= inputs / 1000, "only \(rejected) of \(inputs) mutated inputs were refused",
+                sourceLocation: sourceLocation)
         }
     }
 
@@ -106,8 +107,9 @@ struct FuzzTests {
             let mutateImages = rng.int(below: 2) == 0
             let i = mutateImages ? Self.mutate(images, &rng, headerEnd: 128) : images
             let l = mutateImages ? labels : Self.mutate(labels, &rng, headerEnd: 128)
-            check(try makeNPZ([("train_images.npy", i), ("train_labels.npy", l)], deflate: rng.int(below: 2) == 0),
-                  in: dir, &outcomes)
+            check(
+                try makeNPZ([("train_images.npy", i), ("train_labels.npy", l)], deflate: rng.int(below: 2) == 0),
+                in: dir, &outcomes)
         }
         outcomes.check(inputs: Self.npzByteInputs + Self.npzRezippedInputs)
     }

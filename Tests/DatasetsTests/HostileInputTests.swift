@@ -3,8 +3,8 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
-import TestSupport
+    import Glibc
+    import TestSupport
 #endif
 
 /// Inputs a careless or hostile user produces (tracker #13): the readers must neither hang nor
@@ -18,7 +18,9 @@ struct HostileInputTests {
             let source = sharedData("breastmnist-png/" + name)
             let files = try FileManager.default.contentsOfDirectory(atPath: source).sorted().prefix(perClass)
             try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
-            for file in files { try FileManager.default.copyItem(atPath: source + "/" + file, toPath: root + "/" + name + "/" + file) }
+            for file in files {
+                try FileManager.default.copyItem(atPath: source + "/" + file, toPath: root + "/" + name + "/" + file)
+            }
         }
         return root
     }
@@ -27,7 +29,9 @@ struct HostileInputTests {
     /// `fifo` for writing, which releases a reader blocked in `open`.
     func withoutHanging(_ seconds: Double, unblocking fifo: String, _ body: @escaping @Sendable () -> Void) {
         let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread { body(); done.signal() }
+        Thread.detachNewThread {
+            body(); done.signal()
+        }
         if done.wait(timeout: .now() + seconds) == .timedOut {
             Issue.record("reading hung on the FIFO \(fifo)")
             let fd = open(fifo, O_WRONLY | O_NONBLOCK)
@@ -101,7 +105,9 @@ struct HostileInputTests {
         ])
         try Data(npz).write(to: URL(fileURLWithPath: dir + "/labels.npz"))
         let start = Date()
-        #expect(throws: DatasetError.labelOutOfRange(path: dir + "/labels.npz", entry: "train_labels", label: label, classCount: 1000)) {
+        #expect(
+            throws: DatasetError.labelOutOfRange(path: dir + "/labels.npz", entry: "train_labels", label: label, classCount: 1000)
+        ) {
             try loadDataset(at: dir + "/labels.npz")
         }
         #expect(Date().timeIntervalSince(start) < 2)
@@ -139,7 +145,9 @@ struct HostileInputTests {
         ])
         #expect(zeros.count < 100_000)
         try Data(zeros).write(to: URL(fileURLWithPath: dir + "/zeros.npz"))
-        #expect(throws: DatasetError.self) { try loadDataset(at: dir + "/zeros.npz", options: LoadOptions(maxReadBytes: 1 << 20)) }
+        #expect(throws: DatasetError.self) {
+            try loadDataset(at: dir + "/zeros.npz", options: LoadOptions(maxReadBytes: 1 << 20))
+        }
         #expect(try loadDataset(at: dir + "/zeros.npz", options: LoadOptions(maxReadBytes: 8 << 20)).images.count == 4000)
     }
 

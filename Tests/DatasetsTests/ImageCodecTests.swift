@@ -12,8 +12,9 @@ struct ImageCodecTests {
         (0, 1), (0, 2), (0, 4), (0, 8), (0, 16), (4, 8), (4, 16), (2, 8), (2, 16), (6, 8), (6, 16),
     ]
 
-    @Test("every gray/gray+alpha/RGB/RGBA bit depth decodes to 8-bit, alpha dropped",
-          arguments: directCases)
+    @Test(
+        "every gray/gray+alpha/RGB/RGBA bit depth decodes to 8-bit, alpha dropped",
+        arguments: directCases)
     func directColourTypes(colorType: Int, bitDepth: Int) throws {
         let (w, h) = (5, 3)  // odd width exercises sub-byte row padding
         let perPixel = [0: 1, 2: 3, 4: 2, 6: 4][colorType]!
@@ -31,8 +32,10 @@ struct ImageCodecTests {
                 let expected = Double(v) * 255 / Double(maxValue)
                 let got = Double(image.pixels[p * channels + c])
                 // 16-bit samples round to the nearest 8-bit value; low depths scale exactly.
-                #expect(abs(got - expected) <= (bitDepth == 16 ? 1 : 0.5),
-                        "pixel \(p) channel \(c): \(got) vs \(expected)\(alpha ? " (alpha \(samples[p * perPixel + perPixel - 1]))" : "")")
+                #expect(
+                    abs(got - expected) <= (bitDepth == 16 ? 1 : 0.5),
+                    "pixel \(p) channel \(c): \(got) vs \(expected)\(alpha ? " (alpha \(samples[p * perPixel + perPixel - 1]))" : "")"
+                )
             }
         }
     }
@@ -87,7 +90,8 @@ struct ImageCodecTests {
 
     @Test func hugePNGHeaderIsRefusedBeforeDecoding() throws {
         // Signature + a valid IHDR announcing 100000 x 100000 RGB (30 GB) + a tiny IDAT.
-        let png = pngSignature + ihdr(width: 100_000, height: 100_000, bitDepth: 8, colorType: 2)
+        let png =
+            pngSignature + ihdr(width: 100_000, height: 100_000, bitDepth: 8, colorType: 2)
             + pngChunk("IDAT", zlibStored([0, 1, 2, 3])) + pngChunk("IEND", [])
         #expect(throws: DatasetError.imageTooLarge(path: "huge.png", width: 100_000, height: 100_000, limit: defaultMaxPixels)) {
             try decodeImage(png, path: "huge.png")
@@ -102,8 +106,10 @@ struct ImageCodecTests {
         var flipped = good
         flipped[60] ^= 0xFF  // inside IDAT: CRC no longer matches
         expectError(try decodeImage(flipped, path: "flip.png"), is: "corrupt", naming: "flip.png")
-        let jpeg = try readFileBytes(sharedData("dermamnist-jpeg/melanoma/"
-            + FileManager.default.contentsOfDirectory(atPath: sharedData("dermamnist-jpeg/melanoma")).sorted()[0]))
+        let jpeg = try readFileBytes(
+            sharedData(
+                "dermamnist-jpeg/melanoma/"
+                    + FileManager.default.contentsOfDirectory(atPath: sharedData("dermamnist-jpeg/melanoma")).sorted()[0]))
         expectError(try decodeImage(Array(jpeg.prefix(jpeg.count / 2)), path: "cut.jpg"), is: "truncated", naming: "cut.jpg")
         var damaged = jpeg
         for i in 6..<40 { damaged[i] = 0x55 }  // the tables after SOI are garbage, the end marker stays
@@ -112,9 +118,10 @@ struct ImageCodecTests {
 }
 
 /// Expects `body` to throw a `DatasetError` whose description names `path` and starts like `kind`.
-func expectError<T>(_ body: @autoclosure () throws -> T, is kind: String, naming path: String,
-                    sourceLocation: SourceLocation = #_sourceLocation)
-{
+func expectError<T>(
+    _ body: @autoclosure () throws -> T, is kind: String, naming path: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     do {
         _ = try body()
         Issue.record("expected a \(kind) error for \(path)", sourceLocation: sourceLocation)
@@ -133,8 +140,9 @@ func makeGrayJPEG(_ pixels: [UInt8], width: Int, height: Int) throws -> [UInt8] 
     var buffer: UnsafeMutablePointer<UInt8>?
     var size: UInt = 0
     let status = pixels.withUnsafeBufferPointer {
-        tjCompress2(handle, $0.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_GRAY.rawValue), &buffer, &size,
-                    Int32(TJSAMP_GRAY.rawValue), 90, 0)
+        tjCompress2(
+            handle, $0.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_GRAY.rawValue), &buffer, &size,
+            Int32(TJSAMP_GRAY.rawValue), 90, 0)
     }
     defer { tjFree(buffer) }
     try #require(status == 0)

@@ -10,7 +10,9 @@ func makeNPY(descr: String, shape: [Int], data: [UInt8], fortran: Bool = false, 
     while (preamble + header.utf8.count + 1) % 64 != 0 { header += " " }
     header += "\n"
     let n = header.utf8.count
-    let length: [UInt8] = version == 1 ? [UInt8(n & 255), UInt8(n >> 8)]
+    let length: [UInt8] =
+        version == 1
+        ? [UInt8(n & 255), UInt8(n >> 8)]
         : [UInt8(n & 255), UInt8(n >> 8 & 255), UInt8(n >> 16 & 255), UInt8(n >> 24)]
     return [0x93] + Array("NUMPY".utf8) + [version, 0] + length + Array(header.utf8) + data
 }
@@ -20,8 +22,10 @@ func makeNPZ(_ entries: [(String, [UInt8])], deflate: Bool = true) throws -> [UI
     let archive = try Archive(accessMode: .create)
     for (name, bytes) in entries {
         let data = Data(bytes)
-        try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count),
-                             compressionMethod: deflate ? .deflate : .none) { position, size in
+        try archive.addEntry(
+            with: name, type: .file, uncompressedSize: Int64(data.count),
+            compressionMethod: deflate ? .deflate : .none
+        ) { position, size in
             data.subdata(in: Int(position)..<Int(position) + size)
         }
     }

@@ -26,11 +26,13 @@ struct NPZTests {
         let dir = try makeTemporaryFolder()
         defer { removeTemporary(dir) }
         let images = makeNPY(descr: "|u1", shape: [3, 2, 2, 3], data: Array(repeating: 9, count: 36))
-        for labels in [makeNPY(descr: "|u1", shape: [3], data: [0, 1, 2]),
-                       makeNPY(descr: "<i4", shape: [3, 1], data: [0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]),
-                       makeNPY(descr: ">i2", shape: [3], data: [0, 0, 0, 1, 0, 2])]
-        {
-            let parts = try readNPZ(try makeNPZ([("test_images.npy", images), ("test_labels.npy", labels)]), in: dir, name: "t.npz")
+        for labels in [
+            makeNPY(descr: "|u1", shape: [3], data: [0, 1, 2]),
+            makeNPY(descr: "<i4", shape: [3, 1], data: [0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]),
+            makeNPY(descr: ">i2", shape: [3], data: [0, 0, 0, 1, 0, 2]),
+        ] {
+            let parts = try readNPZ(
+                try makeNPZ([("test_images.npy", images), ("test_labels.npy", labels)]), in: dir, name: "t.npz")
             #expect(parts.count == 1 && parts[0].split == .test && parts[0].channels == 3 && parts[0].labels == [0, 1, 2])
         }
         #expect(try parseNPY(makeNPY(descr: "<i8", shape: [1], data: int64Bytes([-5])), path: "n", entry: "e").integers() == [-5])
@@ -64,11 +66,20 @@ struct NPZTests {
         let cases: [([UInt8], String, String)] = [
             (try npz(badMagic), "train_images", "wrong magic"),
             (try npz(makeNPY(descr: "<f4", shape: [2, 2, 2], data: Array(repeating: 0, count: 32))), "train_images", "dtype"),
-            (try npz(makeNPY(descr: "<i8", shape: [2, 2, 2], data: Array(repeating: 0, count: 64))), "train_images", "must be |u1"),
-            (try npz(makeNPY(descr: "|u1", shape: [3, 2, 2], data: Array(repeating: 1, count: 8))), "train_images", "needs 12 bytes"),
+            (
+                try npz(makeNPY(descr: "<i8", shape: [2, 2, 2], data: Array(repeating: 0, count: 64))), "train_images",
+                "must be |u1"
+            ),
+            (
+                try npz(makeNPY(descr: "|u1", shape: [3, 2, 2], data: Array(repeating: 1, count: 8))), "train_images",
+                "needs 12 bytes"
+            ),
             (try npz(makeNPY(descr: "|u1", shape: [2, 2, 2], data: Array(repeating: 1, count: 9))), "train_images", "trailing"),
             (try npz(makeNPY(descr: "|u1", shape: [2, 2, 2], data: [1], fortran: false)), "train_images", "truncated"),
-            (try npz(makeNPY(descr: "|u1", shape: [2, 2, 2], data: Array(repeating: 1, count: 8), fortran: true)), "train_images", "fortran_order"),
+            (
+                try npz(makeNPY(descr: "|u1", shape: [2, 2, 2], data: Array(repeating: 1, count: 8), fortran: true)),
+                "train_images", "fortran_order"
+            ),
             (try npz(makeNPY(descr: "|u1", shape: [8], data: Array(repeating: 1, count: 8))), "train_images", "(N, H, W)"),
             (try npz(good, makeNPY(descr: "<i8", shape: [3], data: int64Bytes([0, 1, 1]))), "train_labels", "does not match"),
             (try npz(makeNPY(descr: "|u1", shape: [1 << 40, 1 << 30], data: [])), "train_images", "absurd"),

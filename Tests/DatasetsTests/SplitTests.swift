@@ -71,8 +71,9 @@ struct SplitTests {
             #expect(straddling.isEmpty)
         }
         let plain = stratifiedSplit(labels: Array(repeating: 0, count: 40), classNames: ["a"], ratio: .standard, seed: 5)
-        let grouped = stratifiedSplit(labels: Array(repeating: 0, count: 40), classNames: ["a"], ratio: .standard, seed: 5,
-                                      groups: (0..<40).map { "\($0 % 20)" })
+        let grouped = stratifiedSplit(
+            labels: Array(repeating: 0, count: 40), classNames: ["a"], ratio: .standard, seed: 5,
+            groups: (0..<40).map { "\($0 % 20)" })
         let together: [Bool] = (0..<20).map { plain.splits[$0] == plain.splits[$0 + 20] }
         #expect(together.contains(false))
         #expect((0..<20).allSatisfy { grouped.splits[$0] == grouped.splits[$0 + 20] })
@@ -85,8 +86,9 @@ struct SplitTests {
             for i in 0..<10 { try writeBytes(try png(UInt8(i + (cls == "a" ? 0 : 100))), to: "\(root)/\(cls)/\(i).png") }
             try writeBytes(try png(cls == "a" ? 250 : 251), to: "\(testRoot)/\(cls)/t.png")
         }
-        let split = try makeSplits(try loadDataset(at: root), ratio: try SplitRatio(parsing: "8:2:5"), seed: 3,
-                                   explicitTest: try loadDataset(at: testRoot, options: LoadOptions(classes: ["b", "a"])))
+        let split = try makeSplits(
+            try loadDataset(at: root), ratio: try SplitRatio(parsing: "8:2:5"), seed: 3,
+            explicitTest: try loadDataset(at: testRoot, options: LoadOptions(classes: ["b", "a"])))
         #expect(split.images.count == 22)
         #expect(split.indices(of: .test) == [20, 21])
         #expect(split.images.labels[20] == 1 && split.images.labels[21] == 0)  // matched by name, not index
@@ -97,7 +99,9 @@ struct SplitTests {
     @Test func duplicatesAcrossClassesWarn() throws {
         let root = try makeTemporaryFolder()
         defer { removeTemporary(root) }
-        for cls in ["a", "b"] { for i in 0..<3 { try writeBytes(try png(UInt8(i + (cls == "a" ? 0 : 10))), to: "\(root)/\(cls)/\(i).png") } }
+        for cls in ["a", "b"] {
+            for i in 0..<3 { try writeBytes(try png(UInt8(i + (cls == "a" ? 0 : 10))), to: "\(root)/\(cls)/\(i).png") }
+        }
         try writeBytes(try png(0), to: "\(root)/b/copy.png")
         let split = try makeSplits(try loadDataset(at: root), seed: 0)
         #expect(split.warnings.contains { $0.contains("different classes") && $0.contains("copy.png") })
@@ -117,8 +121,14 @@ struct SplitTests {
         let entry = try JSONDecoder().decode(ManifestEntry.self, from: Data(lines[0].utf8))
         #expect(entry == split.manifest()[0])
         #expect(lines[0].contains("\"class\":\"malignant\""))
-        #expect(try renderManifest([ManifestEntry(index: 0, source: "a,\"b\".png", className: "x", split: .val,
-                                                  sha256: "00", synthetic: false)], format: .csv)
+        #expect(
+            try renderManifest(
+                [
+                    ManifestEntry(
+                        index: 0, source: "a,\"b\".png", className: "x", split: .val,
+                        sha256: "00", synthetic: false)
+                ], format: .csv
+            )
             .contains("0,\"a,\"\"b\"\".png\",x,val,00,false"))
     }
 }

@@ -49,9 +49,10 @@ func zlibStored(_ data: [UInt8]) -> [UInt8] {
 }
 
 /// A PNG from per-pixel sample values (each < 2^bitDepth), packed MSB first, filter 0.
-func makePNG(width: Int, height: Int, bitDepth: Int, colorType: Int, samples: [Int],
-             palette: [UInt8]? = nil) -> [UInt8]
-{
+func makePNG(
+    width: Int, height: Int, bitDepth: Int, colorType: Int, samples: [Int],
+    palette: [UInt8]? = nil
+) -> [UInt8] {
     let perPixel = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType]!
     var raw = [UInt8]()
     for y in 0..<height {

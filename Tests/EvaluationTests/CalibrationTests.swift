@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Evaluation
 
 // Coverage of nominal 95% intervals on simulated experiments (see `Scenario`): 400 experiments per
@@ -34,8 +35,9 @@ import Testing
     (seeds: 5, shift: 0.6, statistic: ComparedStatistic.balancedAccuracy),
 ])
 func pairedBootstrapCoversTheTrueDifference(seeds: Int, shift: Double, statistic: ComparedStatistic) throws {
-    let c = try coverage(twoClass(seeds: seeds, rareShift: shift), statistic: statistic, experiments: 400, resamples: 400,
-                         methods: ["new"])
+    let c = try coverage(
+        twoClass(seeds: seeds, rareShift: shift), statistic: statistic, experiments: 400, resamples: 400,
+        methods: ["new"])
     #expect((0.93...0.98).contains(c.new), "S = \(seeds), shift \(shift), \(statistic): coverage \(c.new)")
 }
 
@@ -44,16 +46,18 @@ func pairedBootstrapCoversTheTrueDifference(seeds: Int, shift: Double, statistic
     (seeds: 5, shift: 0.0, statistic: ComparedStatistic.balancedAccuracy),
 ])
 func pairedBootstrapCoversWhenTheEffectVariesAcrossImages(seeds: Int, shift: Double, statistic: ComparedStatistic) throws {
-    let c = try coverage(heterogeneous(seeds: seeds, rareShift: shift), statistic: statistic, experiments: 400,
-                         resamples: 400, methods: ["new"])
+    let c = try coverage(
+        heterogeneous(seeds: seeds, rareShift: shift), statistic: statistic, experiments: 400,
+        resamples: 400, methods: ["new"])
     #expect((0.93...0.98).contains(c.new), "S = \(seeds), shift \(shift), \(statistic), image effect sd 3: coverage \(c.new)")
 }
 
 @Test(arguments: [0.0, 0.6])
 func pooledBootstrapUndercovers(shift: Double) throws {
     // The old procedure: seeds concatenated, every (seed, image) row resampled as a test image.
-    let c = try coverage(twoClass(seeds: 3, rareShift: shift), statistic: .recall(classIndex: 1), experiments: 400,
-                         resamples: 100, methods: ["old"])
+    let c = try coverage(
+        twoClass(seeds: 3, rareShift: shift), statistic: .recall(classIndex: 1), experiments: 400,
+        resamples: 100, methods: ["old"])
     #expect(c.old < 0.90, "old pooled procedure, shift \(shift): coverage \(c.old)")
 }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Evaluation
 
 func threshold(_ rule: DecisionRule) -> Double? { if case .threshold(let t) = rule { return t } else { return nil } }
@@ -22,8 +23,9 @@ func threshold(_ rule: DecisionRule) -> Double? { if case .threshold(let t) = ru
     // p = 0.10, 0.40 (class 0), 0.30, 0.45 (class 1). t = 0.2: recall 1, specificity 1/2 -> 0.75;
     // t = 0.425: recall 1/2, specificity 1 -> 0.75; t = 0.35 and 0.5 -> 0.5. Tie: 0.425 is nearer 0.5.
     let p1: [Float] = [0.10, 0.40, 0.30, 0.45]
-    let rule = try DecisionRule.tuned(probabilities: p1.flatMap { [1 - $0, $0] }, labels: [0, 0, 1, 1], classCount: 2,
-                                      priors: [0.5, 0.5])
+    let rule = try DecisionRule.tuned(
+        probabilities: p1.flatMap { [1 - $0, $0] }, labels: [0, 0, 1, 1], classCount: 2,
+        priors: [0.5, 0.5])
     #expect(abs(try #require(threshold(rule)) - 0.425) < 1e-6)
 }
 
@@ -41,6 +43,10 @@ func threshold(_ rule: DecisionRule) -> Double? { if case .threshold(let t) = ru
 }
 
 @Test func decisionRuleRefusesMismatchedInput() {
-    #expect(throws: MetricsError.self) { try DecisionRule.tuned(probabilities: [0.5, 0.5], labels: [0, 1], classCount: 2, priors: [0.5, 0.5]) }
-    #expect(throws: MetricsError.self) { try DecisionRule.tuned(probabilities: [], labels: [], classCount: 2, priors: [0.5, 0.5]) }
+    #expect(throws: MetricsError.self) {
+        try DecisionRule.tuned(probabilities: [0.5, 0.5], labels: [0, 1], classCount: 2, priors: [0.5, 0.5])
+    }
+    #expect(throws: MetricsError.self) {
+        try DecisionRule.tuned(probabilities: [], labels: [], classCount: 2, priors: [0.5, 0.5])
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Evaluation
 
 /// Three classes, class 2 never predicted. By hand:
@@ -19,14 +20,14 @@ let handPredictions = [0, 0, 0, 1, 1, 1, 0, 0, 1]
     // precision = TP / column, recall = TP / row; class 2: 0/0 -> 0.
     #expect(abs(m.precision(0) - 3.0 / 5) < 1e-12)
     #expect(abs(m.recall(0) - 3.0 / 4) < 1e-12)
-    #expect(abs(m.f1(0) - 2.0 / 3) < 1e-12)          // 2 * 0.6 * 0.75 / 1.35
+    #expect(abs(m.f1(0) - 2.0 / 3) < 1e-12)  // 2 * 0.6 * 0.75 / 1.35
     #expect(abs(m.precision(1) - 2.0 / 4) < 1e-12)
     #expect(abs(m.recall(1) - 2.0 / 3) < 1e-12)
-    #expect(abs(m.f1(1) - 4.0 / 7) < 1e-12)          // 2 * 0.5 * (2/3) / (7/6)
+    #expect(abs(m.f1(1) - 4.0 / 7) < 1e-12)  // 2 * 0.5 * (2/3) / (7/6)
     #expect(m.precision(2) == 0 && m.recall(2) == 0 && m.f1(2) == 0)
     #expect(abs(m.accuracy - 5.0 / 9) < 1e-12)
-    #expect(abs(m.balancedAccuracy - 17.0 / 36) < 1e-12)   // (3/4 + 2/3 + 0) / 3
-    #expect(abs(m.macroF1 - 26.0 / 63) < 1e-12)            // (2/3 + 4/7 + 0) / 3
+    #expect(abs(m.balancedAccuracy - 17.0 / 36) < 1e-12)  // (3/4 + 2/3 + 0) / 3
+    #expect(abs(m.macroF1 - 26.0 / 63) < 1e-12)  // (2/3 + 4/7 + 0) / 3
     #expect(m.neverPredicted == [2])
     #expect(m.constantPrediction == nil)
 }
@@ -43,14 +44,15 @@ let handPredictions = [0, 0, 0, 1, 1, 1, 0, 0, 1]
         #expect(object[key] != nil, "missing \(key)")
     }
     let perClass = object["per_class"] as! [String: [String: Any]]
-    #expect(Set(perClass["a"]!.keys) == ["precision", "recall", "f1", "support"])   // auc nil: left out
+    #expect(Set(perClass["a"]!.keys) == ["precision", "recall", "f1", "support"])  // auc nil: left out
     #expect(try JSONDecoder().decode(EvaluationReport.self, from: r.jsonData()) == r)
     #expect(r.matrix.counts == r.confusionMatrix)
 }
 
 @Test func constantClassifierAlarm() throws {
     let r = try EvaluationReport(classNames: ["x", "y"], labels: [0, 1, 1], predictions: [1, 1, 1])
-    #expect(r.alarms == ["class 'x' is never predicted (1 examples, recall 0)", "constant classifier: all 3 predictions are 'y'"])
+    #expect(
+        r.alarms == ["class 'x' is never predicted (1 examples, recall 0)", "constant classifier: all 3 predictions are 'y'"])
 }
 
 @Test func recallZeroAlarmWhenAClassIsOnlyPredictedWrongly() throws {
@@ -68,10 +70,10 @@ let handPredictions = [0, 0, 0, 1, 1, 1, 0, 0, 1]
 
 @Test func aucLimitsAndUndefinedCases() throws {
     let positive = [false, false, true, true]
-    #expect(try rocAUC(scores: [0.1, 0.2, 0.8, 0.9], positive: positive) == 1)     // perfect ranking
-    #expect(try rocAUC(scores: [0.9, 0.8, 0.2, 0.1], positive: positive) == 0)     // reversed
-    #expect(try rocAUC(scores: [0.5, 0.5, 0.5, 0.5], positive: positive) == 0.5)   // all tied
-    #expect(try rocAUC(scores: [0.1, 0.2], positive: [true, true]) == nil)          // no negatives
+    #expect(try rocAUC(scores: [0.1, 0.2, 0.8, 0.9], positive: positive) == 1)  // perfect ranking
+    #expect(try rocAUC(scores: [0.9, 0.8, 0.2, 0.1], positive: positive) == 0)  // reversed
+    #expect(try rocAUC(scores: [0.5, 0.5, 0.5, 0.5], positive: positive) == 0.5)  // all tied
+    #expect(try rocAUC(scores: [0.1, 0.2], positive: [true, true]) == nil)  // no negatives
     #expect(throws: MetricsError.self) { try rocAUC(scores: [0.1], positive: [true, false]) }
     // One-vs-rest: class 2 absent -> nil, and macro AUC averages the defined ones only.
     let p: [Float] = [0.8, 0.1, 0.1, 0.3, 0.6, 0.1, 0.6, 0.3, 0.1, 0.2, 0.7, 0.1]
@@ -94,7 +96,7 @@ let handPredictions = [0, 0, 0, 1, 1, 1, 0, 0, 1]
     let r = try majorityBaseline(trainLabels: [0, 1, 1, 1], testLabels: [0, 1], classNames: ["min", "maj"])
     #expect(r.confusionMatrix == [[0, 1], [0, 1]])
     #expect(r.accuracy == 0.5 && r.balancedAccuracy == 0.5)
-    #expect(r.macroAUC == 0.5)                                  // constant scores: all ties
+    #expect(r.macroAUC == 0.5)  // constant scores: all ties
     #expect(abs(r.loss! - -(log(0.25) + log(0.75)) / 2) < 1e-6)
     #expect(r.alarms.count == 2)
 }
@@ -102,15 +104,16 @@ let handPredictions = [0, 0, 0, 1, 1, 1, 0, 0, 1]
 @Test func meanStdUsesSampleStandardDeviation() throws {
     let s = try MeanStd([1, 2, 3, 4])
     #expect(s.mean == 2.5 && s.count == 4)
-    #expect(abs(s.std - (5.0 / 3).squareRoot()) < 1e-12)      // sum of squares 5, n - 1 = 3
+    #expect(abs(s.std - (5.0 / 3).squareRoot()) < 1e-12)  // sum of squares 5, n - 1 = 3
     #expect(try MeanStd([7]).std == 0)
     #expect(throws: MetricsError.self) { try MeanStd([]) }
 }
 
 @Test func bootstrapIsDeterministicAndPaired() throws {
     let labels = (0..<60).map { $0 % 3 == 0 ? 1 : 0 }
-    let a = ArmPredictions(labels: labels, predictions: Array(repeating: 0, count: 60))   // never finds class 1
-    let b = ArmPredictions(labels: labels, predictions: labels.enumerated().map { $0.offset % 10 == 0 ? 1 - $0.element : $0.element })
+    let a = ArmPredictions(labels: labels, predictions: Array(repeating: 0, count: 60))  // never finds class 1
+    let b = ArmPredictions(
+        labels: labels, predictions: labels.enumerated().map { $0.offset % 10 == 0 ? 1 - $0.element : $0.element })
     let x = try Bootstrap.balancedAccuracyDifference(a, b, classCount: 2, resamples: 500, seed: 7)
     let y = try Bootstrap.balancedAccuracyDifference(a, b, classCount: 2, resamples: 500, seed: 7)
     let z = try Bootstrap.balancedAccuracyDifference(a, b, classCount: 2, resamples: 500, seed: 8)

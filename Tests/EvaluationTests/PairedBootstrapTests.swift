@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Evaluation
 
 @Test func holmAdjustedMatchesHandComputedValues() {
@@ -38,13 +39,14 @@ func arm(n: Int = 120, rare: Int = 30, wrongRare: [Int], wrongCommon: Int) throw
 }
 
 @Test func compareGivesHelpsHurtsAndNoDifference() throws {
-    let reference = try arm(wrongRare: [11, 12, 13], wrongCommon: 10)   // rare recall 0.60 on average
-    let better = try arm(wrongRare: [2, 3, 1], wrongCommon: 10)         // 0.93: +10/30
-    let worse = try arm(wrongRare: [23, 24, 26], wrongCommon: 10)       // 0.19: -12.33/30
-    let equal = try arm(wrongRare: [13, 11, 12], wrongCommon: 10)       // per seed -2, +1, +1 (/30): 0
-    let result = try PairedBootstrap.compare(reference: reference,
-                                             arms: [("better", better), ("worse", worse), ("equal", equal)],
-                                             classCount: 2, statistic: .recall(classIndex: 1), resamples: 1000, seed: 3)
+    let reference = try arm(wrongRare: [11, 12, 13], wrongCommon: 10)  // rare recall 0.60 on average
+    let better = try arm(wrongRare: [2, 3, 1], wrongCommon: 10)  // 0.93: +10/30
+    let worse = try arm(wrongRare: [23, 24, 26], wrongCommon: 10)  // 0.19: -12.33/30
+    let equal = try arm(wrongRare: [13, 11, 12], wrongCommon: 10)  // per seed -2, +1, +1 (/30): 0
+    let result = try PairedBootstrap.compare(
+        reference: reference,
+        arms: [("better", better), ("worse", worse), ("equal", equal)],
+        classCount: 2, statistic: .recall(classIndex: 1), resamples: 1000, seed: 3)
     #expect(result.map(\.name) == ["better", "worse", "equal"])
     #expect(result.map(\.verdict) == [.helps, .hurts, .noDetectableDifference])
     #expect(abs(result[0].estimate - 10.0 / 30) < 1e-12 && abs(result[1].estimate + 37.0 / 90) < 1e-12)
@@ -56,8 +58,9 @@ func arm(n: Int = 120, rare: Int = 30, wrongRare: [Int], wrongCommon: Int) throw
     #expect(result.allSatisfy { ($0.adjustedPValue < 0.05) == ($0.verdict != .noDetectableDifference) })
     #expect(result.allSatisfy { $0.seeds == 3 && $0.testImages == 120 && $0.resamples == 1000 })
     // Each comparison's p-value is that of the two-arm difference with the same seed.
-    let alone = try PairedBootstrap.difference(reference, worse, classCount: 2, statistic: .recall(classIndex: 1),
-                                               resamples: 1000, seed: 3)
+    let alone = try PairedBootstrap.difference(
+        reference, worse, classCount: 2, statistic: .recall(classIndex: 1),
+        resamples: 1000, seed: 3)
     #expect(alone.pValue == result[1].pValue && alone.estimate == result[1].estimate)
 }
 
@@ -69,13 +72,15 @@ func arm(n: Int = 120, rare: Int = 30, wrongRare: [Int], wrongCommon: Int) throw
     // Paired draws: an arm against itself differs by exactly 0 in every replicate, raw or corrected
     // (unpaired seed or image draws would give nonzero raw replicates).
     for corrected in [false, true] {
-        let same = try PairedBootstrap.distributions(reference: a, arms: [a], classCount: 2, statistic: .balancedAccuracy,
-                                                     resamples: 200, seed: 1, corrected: corrected)[0]
+        let same = try PairedBootstrap.distributions(
+            reference: a, arms: [a], classCount: 2, statistic: .balancedAccuracy,
+            resamples: 200, seed: 1, corrected: corrected)[0]
         #expect(same.replicates.allSatisfy { $0 == 0 }, "corrected: \(corrected)")
     }
     // Excludes 0 iff p < 1 - level, at every level.
-    let d = try PairedBootstrap.distributions(reference: a, arms: [b], classCount: 2, statistic: .balancedAccuracy,
-                                              resamples: 500, seed: 1)[0]
+    let d = try PairedBootstrap.distributions(
+        reference: a, arms: [b], classCount: 2, statistic: .balancedAccuracy,
+        resamples: 500, seed: 1)[0]
     for level in stride(from: 0.01, through: 0.99, by: 0.01) {
         let i = d.interval(level: level)
         #expect((i.lower > 0 || i.upper < 0) == (i.pValue < 1 - level), "level \(level): \(i)")
@@ -96,8 +101,9 @@ func correctRows(_ d: [[Int]]) -> (reference: [Int], arm: [Int]) {
     // Satterthwaite df = (7/48)^2 / ((3/48)^2 + (5/48)^2 / 3 + (1/48)^2 / 3) = 147/53.
     let labels = [1, 1, 1, 1], support = [0, 4], weights = [0.0, 1.0]
     let rows = correctRows([[1, 1, 0, 0], [1, 0, 0, -1]])
-    let v = PairedBootstrap.varianceComponents(reference: rows.reference, arm: rows.arm, labels: labels, seeds: 2,
-                                               support: support, weights: weights)
+    let v = PairedBootstrap.varianceComponents(
+        reference: rows.reference, arm: rows.arm, labels: labels, seeds: 2,
+        support: support, weights: weights)
     #expect(abs(v.estimate - 0.25) < 1e-12 && abs(v.variance - 7.0 / 48) < 1e-12)
     #expect(abs(v.degreesOfFreedom - 147.0 / 53) < 1e-12)
     // Image means 0.5, 0.5, 0.5, 0 vary less than the interaction predicts (image term 1/64 <
@@ -105,8 +111,9 @@ func correctRows(_ d: [[Int]]) -> (reference: [Int], arm: [Int]) {
     // below the interaction's share it must hold (11/192), so the floor binds: V = 11/192 with the
     // residual's (S - 1)(N - 1) = 3 df.
     let clipped = correctRows([[1, 0, 1, 0], [0, 1, 0, 0]])
-    let w = PairedBootstrap.varianceComponents(reference: clipped.reference, arm: clipped.arm, labels: labels, seeds: 2,
-                                               support: support, weights: weights)
+    let w = PairedBootstrap.varianceComponents(
+        reference: clipped.reference, arm: clipped.arm, labels: labels, seeds: 2,
+        support: support, weights: weights)
     #expect(abs(w.estimate - 0.375) < 1e-12 && abs(w.variance - 11.0 / 192) < 1e-12 && abs(w.degreesOfFreedom - 3) < 1e-9)
 }
 
@@ -120,7 +127,7 @@ func correctRows(_ d: [[Int]]) -> (reference: [Int], arm: [Int]) {
 }
 
 @Test func mismatchedShapesThrow() throws {
-    #expect(throws: MetricsError.self) { try SeedPredictions(labels: [0, 1], predictions: [[0, 1], [0]]) }   // ragged
+    #expect(throws: MetricsError.self) { try SeedPredictions(labels: [0, 1], predictions: [[0, 1], [0]]) }  // ragged
     #expect(throws: MetricsError.self) { try SeedPredictions(labels: [], predictions: [[]]) }
     #expect(throws: MetricsError.self) { try SeedPredictions(labels: [0], predictions: []) }
     let a = try SeedPredictions(labels: [0, 1, 1], predictions: [[0, 1, 0], [0, 1, 1]])
@@ -132,12 +139,17 @@ func correctRows(_ d: [[Int]]) -> (reference: [Int], arm: [Int]) {
         try PairedBootstrap.difference(a, b, classCount: 2, statistic: statistic, resamples: 10, seed: 0)
     }
     #expect(throws: MetricsError.lengthMismatch(what: "arm 0: seeds", expected: 2, actual: 1)) { try difference(fewerSeeds) }
-    #expect(throws: MetricsError.lengthMismatch(what: "arm 0: test images", expected: 3, actual: 2)) { try difference(otherImages) }
+    #expect(throws: MetricsError.lengthMismatch(what: "arm 0: test images", expected: 3, actual: 2)) {
+        try difference(otherImages)
+    }
     #expect(throws: MetricsError.labelsDiffer(what: "arm 0")) { try difference(otherLabels) }
-    #expect(throws: MetricsError.labelOutOfRange(what: "arm 0: predictions", value: 2, classCount: 2)) { try difference(outOfRange) }
+    #expect(throws: MetricsError.labelOutOfRange(what: "arm 0: predictions", value: 2, classCount: 2)) {
+        try difference(outOfRange)
+    }
     #expect(throws: MetricsError.self) { try difference(a, statistic: .recall(classIndex: 5)) }
     #expect(throws: MetricsError.self) {
-        try PairedBootstrap.compare(reference: a, arms: [("x", otherLabels)], classCount: 2, statistic: .balancedAccuracy, seed: 0)
+        try PairedBootstrap.compare(
+            reference: a, arms: [("x", otherLabels)], classCount: 2, statistic: .balancedAccuracy, seed: 0)
     }
 }
 
@@ -146,10 +158,12 @@ func correctRows(_ d: [[Int]]) -> (reference: [Int], arm: [Int]) {
     let labels = Array(repeating: 0, count: 10) + Array(repeating: 1, count: 10)
     func seedRow(recall1 hits: Int) -> [Int] { Array(repeating: 0, count: 10) + (0..<10).map { $0 < hits ? 1 : 0 } }
     // Per-seed recall differences of class 1: +1, 0, -1 (huge seed variance, 2 df).
-    let reference = try SeedPredictions(labels: labels, predictions: [seedRow(recall1: 0), seedRow(recall1: 5), seedRow(recall1: 10)])
+    let reference = try SeedPredictions(
+        labels: labels, predictions: [seedRow(recall1: 0), seedRow(recall1: 5), seedRow(recall1: 10)])
     let arm = try SeedPredictions(labels: labels, predictions: [seedRow(recall1: 10), seedRow(recall1: 5), seedRow(recall1: 0)])
-    let r = try PairedBootstrap.difference(reference, arm, classCount: 2, statistic: .recall(classIndex: 1), resamples: 400,
-                                           level: 0.995, seed: 3)
+    let r = try PairedBootstrap.difference(
+        reference, arm, classCount: 2, statistic: .recall(classIndex: 1), resamples: 400,
+        level: 0.995, seed: 3)
     #expect(r.lower >= -1 && r.upper <= 1, "[\(r.lower), \(r.upper)]")
     #expect(r.lower < 0 && r.upper > 0)
 }
@@ -162,8 +176,9 @@ func correctRows(_ d: [[Int]]) -> (reference: [Int], arm: [Int]) {
     func row(_ rareHits: Set<Int>) -> [Int] { Array(repeating: 0, count: 40) + (0..<9).map { rareHits.contains($0) ? 1 : 0 } }
     let reference = try SeedPredictions(labels: labels, predictions: [row([0]), row([])])
     let arm = try SeedPredictions(labels: labels, predictions: [row([0, 1]), row([2])])
-    let result = try PairedBootstrap.compare(reference: reference, arms: [("arm", arm)], classCount: 2,
-                                             statistic: .recall(classIndex: 1), resamples: 400, seed: 5)[0]
+    let result = try PairedBootstrap.compare(
+        reference: reference, arms: [("arm", arm)], classCount: 2,
+        statistic: .recall(classIndex: 1), resamples: 400, seed: 5)[0]
     #expect(abs(result.estimate - 1.0 / 9) < 1e-12)
     #expect(result.upper - result.lower > 0.1, "[\(result.lower), \(result.upper)]")
     #expect(result.verdict == .noDetectableDifference)

@@ -1,5 +1,6 @@
 import Foundation
 import SeededRandom
+
 @testable import Evaluation
 
 /// A generative model of a multi-seed, multi-arm experiment's test predictions, for calibration.
@@ -108,39 +109,46 @@ struct Coverage {
 
 /// Runs `experiments` simulated experiments of `scenario`; each is seeded by its index, so the
 /// result is deterministic. `old` repeats the pooled procedure this type replaces.
-func coverage(_ scenario: Scenario, statistic: ComparedStatistic, experiments: Int, resamples: Int,
-              methods: Set<String> = ["new", "raw", "old"]) throws -> Coverage {
+func coverage(
+    _ scenario: Scenario, statistic: ComparedStatistic, experiments: Int, resamples: Int,
+    methods: Set<String> = ["new", "raw", "old"]
+) throws -> Coverage {
     let truth = scenario.trueDifference(statistic)
     var rng = SeededGenerator(seed: 2024)
     var hits = (new: 0, raw: 0, old: 0)
     for e in 0..<experiments {
         let (a, b) = try scenario.experiment(&rng)
         if methods.contains("new") {
-            let i = try PairedBootstrap.difference(a, b, classCount: scenario.classCount, statistic: statistic,
-                                                   resamples: resamples, seed: UInt64(e))
+            let i = try PairedBootstrap.difference(
+                a, b, classCount: scenario.classCount, statistic: statistic,
+                resamples: resamples, seed: UInt64(e))
             if i.lower <= truth && truth <= i.upper { hits.new += 1 }
         }
         if methods.contains("raw") {
-            let d = try PairedBootstrap.distributions(reference: a, arms: [b], classCount: scenario.classCount,
-                                                      statistic: statistic, resamples: resamples, seed: UInt64(e),
-                                                      corrected: false)[0]
+            let d = try PairedBootstrap.distributions(
+                reference: a, arms: [b], classCount: scenario.classCount,
+                statistic: statistic, resamples: resamples, seed: UInt64(e),
+                corrected: false)[0]
             let i = d.interval(level: 0.95)
             if i.lower <= truth && truth <= i.upper { hits.raw += 1 }
         }
         if methods.contains("old") {
             // The old procedure: every (seed, image) row pooled as if an independent test image.
             func pooled(_ p: SeedPredictions) -> ArmPredictions {
-                ArmPredictions(labels: Array(Array(repeating: p.labels, count: p.seedCount).joined()),
-                               predictions: Array(p.predictions.joined()))
+                ArmPredictions(
+                    labels: Array(Array(repeating: p.labels, count: p.seedCount).joined()),
+                    predictions: Array(p.predictions.joined()))
             }
             let i: BootstrapInterval
             switch statistic {
             case .balancedAccuracy:
-                i = try Bootstrap.balancedAccuracyDifference(pooled(a), pooled(b), classCount: scenario.classCount,
-                                                             resamples: resamples, seed: UInt64(e))
+                i = try Bootstrap.balancedAccuracyDifference(
+                    pooled(a), pooled(b), classCount: scenario.classCount,
+                    resamples: resamples, seed: UInt64(e))
             case let .recall(k):
-                i = try Bootstrap.recallDifference(pooled(a), pooled(b), classIndex: k, classCount: scenario.classCount,
-                                                   resamples: resamples, seed: UInt64(e))
+                i = try Bootstrap.recallDifference(
+                    pooled(a), pooled(b), classIndex: k, classCount: scenario.classCount,
+                    resamples: resamples, seed: UInt64(e))
             }
             if i.lower <= truth && truth <= i.upper { hits.old += 1 }
         }

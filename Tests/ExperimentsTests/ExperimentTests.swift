@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Experiments
 
 /// A small copy of the breast-ultrasound set (30 malignant, 60 benign) in a temporary folder.
@@ -43,7 +44,9 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     #expect(report.arms.map(\.name) == Arm.defaults.map(\.name) + ["cdcgan@0.5"])
     #expect(report.minorityClasses == ["malignant"])
     let dcgan = try #require(report.arms.first { $0.name == "dcgan" })
-    #expect(dcgan.trainImages["malignant"]!.synthetic == dcgan.trainImages["normal_or_benign"]!.real - dcgan.trainImages["malignant"]!.real)
+    #expect(
+        dcgan.trainImages["malignant"]!.synthetic == dcgan.trainImages["normal_or_benign"]!.real
+            - dcgan.trainImages["malignant"]!.real)
     #expect(dcgan.balancedAccuracyVsOriginal != nil && dcgan.minorityRecallVsOriginal?["malignant"] != nil)
     #expect(dcgan.tunedBalancedAccuracyVsOriginal != nil && dcgan.decisionRules.count == 2)
     #expect(!dcgan.gridPaths.isEmpty)
@@ -52,8 +55,8 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     #expect(report.ratioCurve.map(\.ratio) == [0.5])
     let filtered = try #require(report.arms.first { $0.name == "cdcgan+filter" })
     let acceptance = try #require(filtered.acceptance?["malignant"])
-    let wanted = dcgan.trainImages["malignant"]!.synthetic                 // per seed
-    #expect(acceptance.candidates == 3 * 2 * wanted)                       // 3 per wanted image, 2 seeds
+    let wanted = dcgan.trainImages["malignant"]!.synthetic  // per seed
+    #expect(acceptance.candidates == 3 * 2 * wanted)  // 3 per wanted image, 2 seeds
     // Per seed the filter keeps min(wanted, confident - near copies); the counts are summed over seeds.
     let keptSeed0 = filtered.trainImages["malignant"]!.synthetic
     #expect(keptSeed0 <= wanted && acceptance.kept >= keptSeed0 && acceptance.kept <= 2 * wanted)
@@ -62,7 +65,9 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     #expect(only.trainImages.values.allSatisfy { $0.real == 0 && $0.synthetic > 0 })
     #expect(report.arms.allSatisfy { $0.curves.count == 2 && $0.confusionMatrix.flatMap { $0 }.reduce(0, +) == 2 * 9 })
     let helped = try #require(report.whatHelped)
-    #expect(helped.minorityRecall["malignant"] != nil && helped.balancedAccuracy.seeds == 2 && helped.balancedAccuracy.testImages == 9)
+    #expect(
+        helped.minorityRecall["malignant"] != nil && helped.balancedAccuracy.seeds == 2 && helped.balancedAccuracy.testImages == 9
+    )
     #expect(Set(report.generatorAudits.map(\.generator)) == ["dcgan", "cdcgan"])
 
     // Every seed trains its own generators (different weights).
@@ -71,14 +76,19 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     let g1 = try Data(contentsOf: generators.appendingPathComponent("seed-1/cdcgan/checkpoint.safetensors"))
     #expect(g0 != g1)
 
-    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+    let json =
+        try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
     let arm = (json["arms"] as! [[String: Any]])[0]
     let test = arm["test"] as! [String: Any]
     for key in ["accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "per_class"] { #expect(test[key] != nil, "\(key)") }
     #expect((test["balanced_accuracy"] as! [String: Any])["std"] != nil)
-    #expect(json["majority_baseline"] != nil && arm["train_images"] != nil && arm["confusion_matrix"] != nil && json["what_helped"] != nil)
+    #expect(
+        json["majority_baseline"] != nil && arm["train_images"] != nil && arm["confusion_matrix"] != nil
+            && json["what_helped"] != nil)
     let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
-    #expect(md.contains("Recall malignant") && md.contains("Verdict") && md.contains("## What helped") && md.contains("9 test images"))
+    #expect(
+        md.contains("Recall malignant") && md.contains("Verdict") && md.contains("## What helped") && md.contains("9 test images")
+    )
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
     #expect(html.contains("<svg") && html.contains("data:image/png;base64,") && html.contains("id='what-helped'"))
     #expect(externalReferences(in: html).isEmpty, "\(externalReferences(in: html))")
@@ -116,14 +126,18 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
 }
 
 @Test func armNamesParseAndRoundTrip() throws {
-    for name in ["original", "augment", "augment+weighted", "dcgan", "cdcgan@2", "cdcgan@0.5+filter+pretrain+augment", "synthetic-only"] {
+    for name in [
+        "original", "augment", "augment+weighted", "dcgan", "cdcgan@2", "cdcgan@0.5+filter+pretrain+augment", "synthetic-only",
+    ] {
         #expect(try Arm(parsing: name).name == name)
     }
     #expect(try Arm(parsing: "augment+cdcgan+filter").name == "cdcgan+filter+augment")
     let a = try Arm(parsing: "cdcgan@2+filter")
     #expect(a.generator == .cdcgan && a.ratio == 2 && a.filter && !a.pretrain)
-    for bad in ["", "gan", "filter", "original+augment", "cdcgan+dcgan", "augment+augment", "cdcgan@0", "cdcgan@x", "augment@2",
-                "pretrain+weighted"] {
+    for bad in [
+        "", "gan", "filter", "original+augment", "cdcgan+dcgan", "augment+augment", "cdcgan@0", "cdcgan@x", "augment@2",
+        "pretrain+weighted",
+    ] {
         #expect(throws: ExperimentError.self, "\(bad)") { try Arm(parsing: bad) }
     }
     let decoded = try JSONDecoder().decode([Arm].self, from: JSONEncoder().encode([a]))

@@ -1,28 +1,38 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Experiments
 
 /// Everything in a page that would make a browser fetch from outside it: src/href to http(s) or
 /// `//`, CSS @import, url() pointing elsewhere than a data: URI. (An SVG xmlns attribute is a
 /// name, not a load, and is not reported.)
 func externalReferences(in html: String) -> [String] {
-    let patterns = [#"(?i)\b(src|href|srcset|action|poster|data)\s*=\s*["']?\s*(https?:|//)"#, #"(?i)@import"#,
-                    #"(?i)url\(\s*["']?\s*(?!data:)"#, #"(?i)<(script|link|iframe|object|embed)\b"#]
+    let patterns = [
+        #"(?i)\b(src|href|srcset|action|poster|data)\s*=\s*["']?\s*(https?:|//)"#, #"(?i)@import"#,
+        #"(?i)url\(\s*["']?\s*(?!data:)"#, #"(?i)<(script|link|iframe|object|embed)\b"#,
+    ]
     return patterns.flatMap { pattern -> [String] in
         let regex = try! NSRegularExpression(pattern: pattern)
-        return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).map { String(html[Range($0.range, in: html)!]) }
+        return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).map {
+            String(html[Range($0.range, in: html)!])
+        }
     }
 }
 
 @Test func theExternalReferenceCheckCatchesLoads() {
-    #expect(externalReferences(in: "<svg xmlns='http://www.w3.org/2000/svg'></svg><img src='data:image/png;base64,AA'>"
-                                   + "<a href='#what-helped'>x</a>").isEmpty)
-    for page in ["<img src='http://x/a.png'>", "<img src=\"https://x/a.png\">", "<a href=//x.org>", "<style>@import 'x.css'</style>",
-                 "<div style='background:url(http://x/y.png)'>", "<script>1</script>", "<link rel=stylesheet href=a.css>",
-                 "<a href=\"//cdn/x\">", "<style>b{background:url(https://i)}</style>",
-                 // An SVG namespace beside a real load: the namespace is ignored, the load is not.
-                 "<svg xmlns='http://www.w3.org/2000/svg'><image href='https://x/y.png'/></svg>"] {
+    #expect(
+        externalReferences(
+            in: "<svg xmlns='http://www.w3.org/2000/svg'></svg><img src='data:image/png;base64,AA'>"
+                + "<a href='#what-helped'>x</a>"
+        ).isEmpty)
+    for page in [
+        "<img src='http://x/a.png'>", "<img src=\"https://x/a.png\">", "<a href=//x.org>", "<style>@import 'x.css'</style>",
+        "<div style='background:url(http://x/y.png)'>", "<script>1</script>", "<link rel=stylesheet href=a.css>",
+        "<a href=\"//cdn/x\">", "<style>b{background:url(https://i)}</style>",
+        // An SVG namespace beside a real load: the namespace is ignored, the load is not.
+        "<svg xmlns='http://www.w3.org/2000/svg'><image href='https://x/y.png'/></svg>",
+    ] {
         #expect(!externalReferences(in: page).isEmpty, "\(page)")
     }
 }
@@ -40,23 +50,27 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
     var settings = PaperSettings.reduced
     settings.ganSteps = 2; settings.ganWidth = 8; settings.epochs = 2; settings.batchSize = 8; settings.stages = 2
     settings.maxImagesPerClass = 16
-    let replica = try PaperReplica(datasets: [.pneumonia(dataRoot: root, seed: 0), .skin(dataRoot: root, seed: 0)],
-                                   settings: settings, output: out)
+    let replica = try PaperReplica(
+        datasets: [.pneumonia(dataRoot: root, seed: 0), .skin(dataRoot: root, seed: 0)],
+        settings: settings, output: out)
     var fixes = PaperFixes()
     fixes.arms = ["original", "cdcgan+filter"]; fixes.seeds = [0, 1]; fixes.epochs = 1; fixes.ganSteps = 2
     replica.fixes = fixes
     var stages: [String] = []
     let report = try replica.run { if case .stage(let s) = $0 { stages.append(s) } }
 
-    #expect(report.datasets.map(\.classNames) == [["normal", "pneumonia"], ["benign", "malignant", "vascular_lesion", "dermatofibroma"]])
+    #expect(
+        report.datasets.map(\.classNames) == [
+            ["normal", "pneumonia"], ["benign", "malignant", "vascular_lesion", "dermatofibroma"],
+        ])
     for r in report.datasets {
         #expect(r.realImages == 16 * r.classNames.count)
         #expect(r.syntheticPerClass == 16 && r.synthetic.trainImages == r.original.trainImages + 16 * r.classNames.count)
-        #expect(r.original.curves.count == 2 && r.synthetic.curves.count == 2)     // no early stopping
+        #expect(r.original.curves.count == 2 && r.synthetic.curves.count == 2)  // no early stopping
         #expect(r.original.test.confusionMatrix.flatMap { $0 }.reduce(0, +) == r.splitCounts["test"]!.values.reduce(0, +))
         #expect(r.strips.map(\.className) == r.classNames && r.strips.allSatisfy { $0.steps == [1, 2] })
     }
-    #expect(stages.filter { $0.contains("DCGAN on") }.count == 6)               // a GAN for every class
+    #expect(stages.filter { $0.contains("DCGAN on") }.count == 6)  // a GAN for every class
     // The fixes: the experiment's arms on the replica's own images and split.
     #expect(report.fixes.keys.sorted() == ["pneumonia", "skin"])
     for (name, e) in report.fixes {
@@ -67,25 +81,32 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
     }
 
     let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
-    for text in ["## Table I: pneumonia chest X-ray", "## Table II: skin lesions",
-                 "|  | Original Images (paper) | Original Images (ours) | Synthetic Images (paper) | Synthetic Images (ours) |",
-                 "| Train accuracy | 0.955 |", "| Validation accuracy | 0.722 |", "| Precision normal | 0.69 |",
-                 "| Recall pneumonia | 0.00 |", "| Train accuracy | 0.048 |", "| Validation accuracy | 0.051 |",
-                 "| Precision benign | 0.51 |", "| Recall dermatofibroma | 0.00 |", "| Number of images | 362 |", "| Number of images | 3550 |",
-                 "What matches and what does not", "minority-recall collapse", "Where the paper is silent", "Beside the replica: the fixes",
-                 "### pneumonia (2 seeds", "| cdcgan+filter |", "Δ balanced acc. vs original [Holm CI]"] {
+    for text in [
+        "## Table I: pneumonia chest X-ray", "## Table II: skin lesions",
+        "|  | Original Images (paper) | Original Images (ours) | Synthetic Images (paper) | Synthetic Images (ours) |",
+        "| Train accuracy | 0.955 |", "| Validation accuracy | 0.722 |", "| Precision normal | 0.69 |",
+        "| Recall pneumonia | 0.00 |", "| Train accuracy | 0.048 |", "| Validation accuracy | 0.051 |",
+        "| Precision benign | 0.51 |", "| Recall dermatofibroma | 0.00 |", "| Number of images | 362 |",
+        "| Number of images | 3550 |",
+        "What matches and what does not", "minority-recall collapse", "Where the paper is silent",
+        "Beside the replica: the fixes",
+        "### pneumonia (2 seeds", "| cdcgan+filter |", "Δ balanced acc. vs original [Holm CI]",
+    ] {
         #expect(md.contains(text), "report.md lacks \(text)")
     }
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
     #expect(externalReferences(in: html).isEmpty, "\(externalReferences(in: html))")
-    for tag in ["table", "svg", "div", "ul", "tr"] { #expect(count("<\(tag)", in: html) == count("</\(tag)>", in: html), "\(tag)") }
+    for tag in ["table", "svg", "div", "ul", "tr"] {
+        #expect(count("<\(tag)", in: html) == count("</\(tag)>", in: html), "\(tag)")
+    }
     #expect(html.contains("id='table-1'") && html.contains("id='table-2'"))
     #expect(count("<td class='paper'>0.955</td>", in: html) == 1 && count("<td class='paper'>0.732</td>", in: html) == 1)
-    #expect(count("<polyline", in: html) == 2 * 2 * 2 * 2)                  // 2 datasets x 2 runs x (accuracy, loss) x (train, val)
-    #expect(count("<div class='card'><svg", in: html) == 2 * (4 + 2))          // curves and confusion matrices
+    #expect(count("<polyline", in: html) == 2 * 2 * 2 * 2)  // 2 datasets x 2 runs x (accuracy, loss) x (train, val)
+    #expect(count("<div class='card'><svg", in: html) == 2 * (4 + 2))  // curves and confusion matrices
     let strips = html.components(separatedBy: "src='data:image/png;base64,").dropFirst().map { String($0.prefix { $0 != "'" }) }
     #expect(strips.count == 6)
     for strip in strips { #expect(Data(base64Encoded: strip)?.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47])) }
-    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+    let json =
+        try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
     #expect((json["datasets"] as? [[String: Any]])?.count == 2 && json["settings"] != nil)
 }

@@ -2,6 +2,7 @@ import AtomicIO
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Experiments
 
 /// One process takes a claim; a second taker gets nil; a claim left by a dead process (or by this
@@ -57,9 +58,11 @@ import Testing
     func run(_ out: String, jobs: Int) throws -> [String: Any] {
         let p = Process()
         p.executableURL = exe
-        p.arguments = ["experiment", "--data", data, "--out", out, "--arms", "original,weighted,dcgan,cdcgan,cdcgan+filter",
-                       "--seeds", "2", "--epochs", "2", "--batch-size", "16", "--gan-steps", "2", "--gan-width", "4",
-                       "--arch", "paper-cnn", "--resamples", "200", "--no-audit", "--no-track", "--jobs", "\(jobs)"]
+        p.arguments = [
+            "experiment", "--data", data, "--out", out, "--arms", "original,weighted,dcgan,cdcgan,cdcgan+filter",
+            "--seeds", "2", "--epochs", "2", "--batch-size", "16", "--gan-steps", "2", "--gan-width", "4",
+            "--arch", "paper-cnn", "--resamples", "200", "--no-audit", "--no-track", "--jobs", "\(jobs)",
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment["OMP_NUM_THREADS"] = "1"
         p.environment = environment

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Autodiff
 @testable import GAN
 @testable import NN
@@ -24,7 +25,9 @@ func shapes(_ sc: (Int, Int)) throws {
     let x = try gen(Tensor.randomNormal([3, 100], generator: &g), labels: [0, 1, 2])
     #expect(try disc(x, labels: [0, 1, 2]).shape == [3])
     #expect(throws: GANError.self) { try gen(Tensor.randomNormal([3, 100], generator: &g)) }
-    #expect(gen.parameters.contains { $0.0 == "main.0.class_scale.weight" } && disc.parameters.contains { $0.0 == "projection.weight" })
+    #expect(
+        gen.parameters.contains { $0.0 == "main.0.class_scale.weight" }
+            && disc.parameters.contains { $0.0 == "projection.weight" })
 }
 
 @Test func badConfigurationsAreNamed() {
@@ -34,8 +37,9 @@ func shapes(_ sc: (Int, Int)) throws {
 
 func tinyData(count: Int = 16, seed: UInt64 = 3) -> GANTrainingData {
     var g = SeededGenerator(seed: seed)
-    return GANTrainingData(pixels: (0..<(count * 28 * 28)).map { _ in g.uniform() * 2 - 1 }, count: count, channels: 1,
-                           size: 28, labels: nil, classNames: ["x"])
+    return GANTrainingData(
+        pixels: (0..<(count * 28 * 28)).map { _ in g.uniform() * 2 - 1 }, count: count, channels: 1,
+        size: 28, labels: nil, classNames: ["x"])
 }
 
 func tinyTrainer(_ dir: URL, maxSteps: Int) throws -> GANTrainer {
@@ -44,8 +48,9 @@ func tinyTrainer(_ dir: URL, maxSteps: Int) throws -> GANTrainer {
     options.batchSize = 4
     var plan = GANTrainingPlan()
     plan.epochs = 100; plan.maxSteps = maxSteps; plan.seed = 7; plan.checkpointEvery = 1000; plan.gridEvery = 1000
-    return try GANTrainer(model: GANModel(config: config, options: options, seed: 7), data: tinyData(), plan: plan,
-                          outputDirectory: dir)
+    return try GANTrainer(
+        model: GANModel(config: config, options: options, seed: 7), data: tinyData(), plan: plan,
+        outputDirectory: dir)
 }
 
 func temporaryDirectory() -> URL {
@@ -90,13 +95,15 @@ func temporaryDirectory() -> URL {
     let t = try tinyTrainer(dir, maxSteps: 2)
     try t.run()
     let config = try DCGANConfig(imageSize: 28, channels: 1, generatorWidth: 8, discriminatorWidth: 8)
-    let other = try GANTrainer(model: GANModel(config: config, seed: 1), data: tinyData(), plan: GANTrainingPlan(),
-                               outputDirectory: temporaryDirectory())
+    let other = try GANTrainer(
+        model: GANModel(config: config, seed: 1), data: tinyData(), plan: GANTrainingPlan(),
+        outputDirectory: temporaryDirectory())
     let error = #expect(throws: GANError.self) { try other.resume(from: t.checkpointURL) }
     // Refused by the configuration check, before any weight is loaded, naming both widths.
     #expect(error?.description.contains("--resume: \(t.checkpointURL.path) holds") == true, "\(String(describing: error))")
-    #expect(error?.description.contains("(widths 4/4)") == true && error?.description.contains("(widths 8/8)") == true,
-            "\(String(describing: error))")
+    #expect(
+        error?.description.contains("(widths 4/4)") == true && error?.description.contains("(widths 8/8)") == true,
+        "\(String(describing: error))")
 }
 
 @Test func diffAugmentKeepsShapesAndPassesGradients() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import NN
 
 /// SIGKILL at random moments while `gan train` writes a checkpoint after every step: whatever
@@ -11,8 +12,10 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-kill-\(UUID().uuidString)")
         let p = Process()
         p.executableURL = exe
-        p.arguments = ["gan", "train", "--dry-run", "--max-steps", "100000", "--epochs", "100000", "--checkpoint-every", "1",
-                       "--grid-every", "100000", "--out", dir.path]
+        p.arguments = [
+            "gan", "train", "--dry-run", "--max-steps", "100000", "--epochs", "100000", "--checkpoint-every", "1",
+            "--grid-every", "100000", "--out", dir.path,
+        ]
         p.standardError = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         try p.run()

@@ -2,12 +2,14 @@ import Foundation
 import NN
 import SeededRandom
 import Testing
+
 @testable import GAN
 
 /// A trainer like `tinyTrainer` whose data names other classes, or a conditional one.
 func trainer(_ dir: URL, classNames: [String] = ["x"], conditional: Bool = false, maxSteps: Int = 2) throws -> GANTrainer {
-    let config = try DCGANConfig(imageSize: 28, channels: 1, generatorWidth: 4, discriminatorWidth: 4,
-                                 classes: conditional ? classNames.count : nil)
+    let config = try DCGANConfig(
+        imageSize: 28, channels: 1, generatorWidth: 4, discriminatorWidth: 4,
+        classes: conditional ? classNames.count : nil)
     var options = GANTrainingOptions()
     options.batchSize = 4
     var plan = GANTrainingPlan()
@@ -15,7 +17,8 @@ func trainer(_ dir: URL, classNames: [String] = ["x"], conditional: Bool = false
     var data = tinyData()
     data.classNames = classNames
     if conditional { data.labels = (0..<data.count).map { $0 % classNames.count } }
-    return try GANTrainer(model: GANModel(config: config, options: options, seed: 7), data: data, plan: plan, outputDirectory: dir)
+    return try GANTrainer(
+        model: GANModel(config: config, options: options, seed: 7), data: data, plan: plan, outputDirectory: dir)
 }
 
 @Test func resumeRefusesACheckpointOfAnotherClass() throws {
@@ -59,12 +62,15 @@ func resumeRefusesANegativeOrInconsistentPosition(_ key: String, _ value: String
 }
 
 @Test func aPlanWithAZeroIntervalIsRefusedBeforeTraining() throws {
-    for change in [{ (p: inout GANTrainingPlan) in p.checkpointEvery = 0 }, { $0.gridEvery = -1 }, { $0.epochs = 0 }, { $0.maxSteps = 0 }] {
+    for change in [
+        { (p: inout GANTrainingPlan) in p.checkpointEvery = 0 }, { $0.gridEvery = -1 }, { $0.epochs = 0 }, { $0.maxSteps = 0 },
+    ] {
         var plan = GANTrainingPlan()
         change(&plan)
         let config = try DCGANConfig(imageSize: 28, channels: 1, generatorWidth: 4, discriminatorWidth: 4)
         #expect(throws: GANError.self) {
-            try GANTrainer(model: GANModel(config: config, seed: 1), data: tinyData(), plan: plan, outputDirectory: temporaryDirectory())
+            try GANTrainer(
+                model: GANModel(config: config, seed: 1), data: tinyData(), plan: plan, outputDirectory: temporaryDirectory())
         }
     }
 }

@@ -1,10 +1,11 @@
 import Datasets
 import Foundation
 import Hashing
-import Testing
-import ZIPFoundation
 import SeededRandom
 import TestSupport
+import Testing
+import ZIPFoundation
+
 @testable import Autodiff
 @testable import GAN
 @testable import NN
@@ -12,10 +13,13 @@ import TestSupport
 // MARK: Helpers
 
 /// A tiny GAN (widths 4, 28x28 gray) trained for a few steps on noise, its checkpoint written.
-func trainTiny(classNames: [String], conditional: Bool = false, spectralNorm: Bool = false, maxSteps: Int = 3,
-               dir: URL = temporaryDirectory()) throws -> GANTrainer {
-    let config = try DCGANConfig(imageSize: 28, channels: 1, generatorWidth: 4, discriminatorWidth: 4,
-                                 classes: conditional ? classNames.count : nil, spectralNorm: spectralNorm)
+func trainTiny(
+    classNames: [String], conditional: Bool = false, spectralNorm: Bool = false, maxSteps: Int = 3,
+    dir: URL = temporaryDirectory()
+) throws -> GANTrainer {
+    let config = try DCGANConfig(
+        imageSize: 28, channels: 1, generatorWidth: 4, discriminatorWidth: 4,
+        classes: conditional ? classNames.count : nil, spectralNorm: spectralNorm)
     var options = GANTrainingOptions()
     options.batchSize = 4
     if spectralNorm { options.loss = .hinge }
@@ -24,8 +28,9 @@ func trainTiny(classNames: [String], conditional: Bool = false, spectralNorm: Bo
     var data = tinyData()
     data.classNames = classNames
     if conditional { data.labels = (0..<data.count).map { $0 % classNames.count } }
-    let trainer = try GANTrainer(model: GANModel(config: config, options: options, seed: 7), data: data, plan: plan,
-                                 outputDirectory: dir)
+    let trainer = try GANTrainer(
+        model: GANModel(config: config, options: options, seed: 7), data: data, plan: plan,
+        outputDirectory: dir)
     try trainer.run()
     return trainer
 }
@@ -123,8 +128,9 @@ func medsynth(_ args: [String]) throws -> Int32 {
     // A classifier checkpoint: valid safetensors, another format.
     var g = SeededGenerator(seed: 1)
     let classifier = dir.appendingPathComponent("classifier.safetensors")
-    try Checkpoint.save(modules: ["model": Linear(4, 2, generator: &g)], metadata: ["format": "medsynth-classifier-1"],
-                        to: classifier)
+    try Checkpoint.save(
+        modules: ["model": Linear(4, 2, generator: &g)], metadata: ["format": "medsynth-classifier-1"],
+        to: classifier)
     // Random bytes.
     let junk = dir.appendingPathComponent("junk.safetensors")
     try Data((0..<100).map { UInt8($0) }).write(to: junk)
@@ -152,10 +158,10 @@ func medsynth(_ args: [String]) throws -> Int32 {
         #expect(image.width == 28 && image.channels == 1 && image.pixels == b)
     }
     // RGB: HWC interleaving of NCHW planes.
-    let rgb: [Float] = (0..<(2 * 3 * 4)).map { Float($0 % 3) - 1 }     // (2, 3, 2, 2)
+    let rgb: [Float] = (0..<(2 * 3 * 4)).map { Float($0 % 3) - 1 }  // (2, 3, 2, 2)
     let rgbBytes = imageBytes(rgb, channels: 3, size: 2)
     #expect(rgbBytes.count == 2 && Array(rgbBytes[0].prefix(6)) == [0, 128, 255, 128, 255, 0])
-    let npz = dir.appendingPathComponent("new-folder/rgb.npz").path     // the folder is created
+    let npz = dir.appendingPathComponent("new-folder/rgb.npz").path  // the folder is created
     try writeImages(rgb, labels: [3, 4], channels: 3, size: 2, to: npz)
     let arrays = try readAllNPZ(npz)
     #expect(arrays["images"]?.shape == [2, 2, 2, 3] && arrays["images"]?.data == rgbBytes.flatMap { $0 })
@@ -172,7 +178,8 @@ func numpyReadsTheNPZ() throws {
     let pixels: [Float] = (0..<(3 * 3 * 5 * 5)).map { Float($0 % 17) / 8 - 1 }
     let path = dir.appendingPathComponent("s.npz").path
     try writeImages(pixels, labels: [0, 1, 2], channels: 3, size: 5, to: path)
-    let out = try python("""
+    let out = try python(
+        """
         import sys, numpy as np
         d = np.load(sys.argv[1])
         print(d['images'].dtype, d['images'].shape, d['labels'].dtype, d['labels'].tolist(), int(d['images'].sum()))
@@ -187,14 +194,16 @@ func numpyReadsTheNPZ() throws {
 func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     var g = SeededGenerator(seed: 21)
     let labels = counts.enumerated().flatMap { Array(repeating: $0.offset, count: $0.element) }
-    return LabeledImages(classNames: names, channels: 1, height: 28, width: 28,
-                         pixels: (0..<(labels.count * 784)).map { _ in g.uniform() * 2 - 1 }, labels: labels,
-                         sources: labels.indices.map { SampleSource(location: "img\($0).png", sha256: "") })
+    return LabeledImages(
+        classNames: names, channels: 1, height: 28, width: 28,
+        pixels: (0..<(labels.count * 784)).map { _ in g.uniform() * 2 - 1 }, labels: labels,
+        sources: labels.indices.map { SampleSource(location: "img\($0).png", sha256: "") })
 }
 
 @Test func balancingReachesTheTargetFromTheCoveringCheckpoints() throws {
     let perClass = try SyntheticImageSource(checkpoint: trainTiny(classNames: ["b"]).checkpointURL)
-    let conditional = try SyntheticImageSource(checkpoint: trainTiny(classNames: ["a", "b", "c"], conditional: true).checkpointURL)
+    let conditional = try SyntheticImageSource(
+        checkpoint: trainTiny(classNames: ["a", "b", "c"], conditional: true).checkpointURL)
     for s in [perClass, conditional] { s.batchSize = 4 }
     let train = tinyTrainingSet([10, 4, 2, 3], names: ["a", "b", "c", "d"])
     let set = try balanceTrainingSet(train, sources: [conditional, perClass])
@@ -212,7 +221,8 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
 
     var options = BalanceOptions()
     options.maxSyntheticRatio = 1.5
-    #expect(try balanceTrainingSet(train, sources: [conditional, perClass], options: options).perClass.map(\.synthetic)
+    #expect(
+        try balanceTrainingSet(train, sources: [conditional, perClass], options: options).perClass.map(\.synthetic)
             == [0, 6, 3, 0])
     options.maxSyntheticRatio = nil; options.target = .count(3)
     #expect(try balanceTrainingSet(train, sources: [conditional], options: options).perClass.map(\.synthetic) == [0, 0, 1, 0])
@@ -264,7 +274,8 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
         #expect(sha256Hex(bytes) == e.sha256)
     }
     // Real images round-trip exactly through 8 bits.
-    #expect(try decodeImage(at: dir.appendingPathComponent("a/real-00000.png").path).pixels
+    #expect(
+        try decodeImage(at: dir.appendingPathComponent("a/real-00000.png").path).pixels
             == imageBytes(Array(set.pixels.prefix(784)), channels: 1, size: 28)[0])
     #expect(throws: GANError.self) { try writeBalancedSet(set, to: dir.path) }
 }
@@ -288,12 +299,15 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     var plan = GANTrainingPlan()
     plan.epochs = 100; plan.maxSteps = 8; plan.seed = 7; plan.checkpointEvery = 1000; plan.gridEvery = 1000
     var data = tinyData(); data.classNames = ["x"]
-    let second = try GANTrainer(model: GANModel(config: config, options: options, seed: 7), data: data, plan: plan,
-                                outputDirectory: dir)
+    let second = try GANTrainer(
+        model: GANModel(config: config, options: options, seed: 7), data: data, plan: plan,
+        outputDirectory: dir)
     try second.resume(from: second.checkpointURL)
     try second.run()
-    for (a, b) in [(straight.model.generator.stateDict(), second.model.generator.stateDict()),
-                   (straight.model.discriminator.stateDict(), second.model.discriminator.stateDict())] {
+    for (a, b) in [
+        (straight.model.generator.stateDict(), second.model.generator.stateDict()),
+        (straight.model.discriminator.stateDict(), second.model.discriminator.stateDict()),
+    ] {
         #expect(a.keys.sorted() == b.keys.sorted())
         for (k, v) in a { #expect(v.scalars == b[k]!.scalars, "\(k) differs after resume") }
     }
@@ -308,17 +322,22 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
 @Test func sampleAndBalanceCommandsEndToEnd() throws {
     let dir = temporaryDirectory()
     let run = dir.appendingPathComponent("gan").path
-    #expect(try medsynth(["gan", "train", "--dry-run", "--conditional", "--spectral-norm", "--loss", "hinge", "--out", run]) == 0)
+    #expect(
+        try medsynth(["gan", "train", "--dry-run", "--conditional", "--spectral-norm", "--loss", "hinge", "--out", run]) == 0)
     let checkpoint = run + "/checkpoint.safetensors"
     let npz = dir.appendingPathComponent("b.npz").path
-    #expect(try medsynth(["gan", "sample", "--checkpoint", checkpoint, "--class", "b", "--count", "10", "--batch-size", "8",
-                          "--out", npz]) == 0)
+    #expect(
+        try medsynth([
+            "gan", "sample", "--checkpoint", checkpoint, "--class", "b", "--count", "10", "--batch-size", "8",
+            "--out", npz,
+        ]) == 0)
     let arrays = try readAllNPZ(npz)
     #expect(arrays["images"]?.shape == [10, 28, 28] && arrays["labels"]?.integers() == Array(repeating: 1, count: 10))
     #expect(try medsynth(["gan", "sample", "--checkpoint", checkpoint, "--class", "zebra", "--count", "2", "--out", npz]) != 0)
     let pngs = dir.appendingPathComponent("pngs").path
     #expect(try medsynth(["gan", "sample", "--checkpoint", checkpoint, "--class", "a", "--count", "3", "--out", pngs]) == 0)
-    #expect(try FileManager.default.contentsOfDirectory(atPath: pngs).sorted()
+    #expect(
+        try FileManager.default.contentsOfDirectory(atPath: pngs).sorted()
             == ["sample-00000.png", "sample-00001.png", "sample-00002.png"])
 
     // A class-folder tree: a 20 images, b 6.
@@ -327,32 +346,36 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     for (name, n) in [("a", 20), ("b", 6)] {
         try FileManager.default.createDirectory(atPath: data + "/" + name, withIntermediateDirectories: true)
         for i in 0..<n {
-            try writePNG(to: "\(data)/\(name)/\(i).png", pixels: (0..<784).map { _ in UInt8(g.int(below: 256)) },
-                         width: 28, height: 28, channels: 1)
+            try writePNG(
+                to: "\(data)/\(name)/\(i).png", pixels: (0..<784).map { _ in UInt8(g.int(below: 256)) },
+                width: 28, height: 28, channels: 1)
         }
     }
     let out = dir.appendingPathComponent("balanced").path
-    #expect(try medsynth(["balance", "--data", data, "--gan", checkpoint, "--select", "discriminator",
-                          "--candidates-factor", "2", "--out", out]) == 0)
+    #expect(
+        try medsynth([
+            "balance", "--data", data, "--gan", checkpoint, "--select", "discriminator",
+            "--candidates-factor", "2", "--out", out,
+        ]) == 0)
     let lines = try String(contentsOfFile: out + "/manifest.jsonl", encoding: .utf8).split(separator: "\n")
     let entries = try lines.map { try JSONDecoder().decode(BalancedManifestEntry.self, from: Data($0.utf8)) }
     let realA = entries.filter { $0.className == "a" }.count, b = entries.filter { $0.className == "b" }
     #expect(realA == 16 && b.count == 16 && b.filter(\.synthetic).count >= 10, "\(realA) a, \(b.count) b")
     #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/b").count == 16)
-    #expect(try medsynth(["balance", "--data", data, "--gan", checkpoint, "--out", out]) != 0)   // already there
+    #expect(try medsynth(["balance", "--data", data, "--gan", checkpoint, "--out", out]) != 0)  // already there
 }
 
 /// A conditional generator that ignores z (its first layer's z weights zeroed) makes identical
 /// images within each class while the classes differ: the diversity alarm must still fire.
 @Test func conditionalCollapseWithinAClassRaisesTheAlarm() throws {
     let trainer = try trainTiny(classNames: ["a", "b", "c"], conditional: true, maxSteps: 40)
-    #expect(trainer.epoch >= 10)     // the alarm waits for max(5, epochs / 10) epochs
-    let first = trainer.model.generator.blocks[0].0.weight          // (nz + e, w0, 7, 7), z rows first
+    #expect(trainer.epoch >= 10)  // the alarm waits for max(5, epochs / 10) epochs
+    let first = trainer.model.generator.blocks[0].0.weight  // (nz + e, w0, 7, 7), z rows first
     let zValues = 100 * first.count / first.shape[0]
     for p in [first] + (trainer.model.ema ?? []).filter { $0.0 == "main.0.conv.weight" }.map(\.1) {
         p.pointer.update(repeating: 0, count: zValues)
     }
-    trainer.alarmed.removeAll()     // training on noise may have raised it already
+    trainer.alarmed.removeAll()  // training on noise may have raised it already
     var alarms: [String] = []
     try trainer.writeGrid { if case let .alarm(text) = $0 { alarms.append(text) } }
     #expect(alarms.count == 1 && alarms[0].contains("within a class"), "\(alarms)")

@@ -1,5 +1,6 @@
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Kernels
 
 func randomArray(_ count: Int, seed: UInt64) -> [Float] {
@@ -33,7 +34,8 @@ let convCases: [ConvGeometry] = [
     ConvGeometry(n: 2, c: 8, h: 7, w: 7, k: 1, r: 7, s: 7),
     ConvGeometry(n: 1, c: 5, h: 1, w: 1, k: 16, r: 4, s: 4, transposed: true),
     ConvGeometry(n: 2, c: 16, h: 4, w: 4, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
-    ConvGeometry(n: 3, c: 7, h: 5, w: 3, k: 9, r: 3, s: 3, stride: 2, padding: 1, outputPadding: 1, transposed: true, hasBias: true),
+    ConvGeometry(
+        n: 3, c: 7, h: 5, w: 3, k: 9, r: 3, s: 3, stride: 2, padding: 1, outputPadding: 1, transposed: true, hasBias: true),
     ConvGeometry(n: 1, c: 1, h: 6, w: 6, k: 1, r: 3, s: 3, stride: 1, padding: 1, transposed: true),
 ]
 
@@ -42,7 +44,9 @@ func convForwardMatchesReference(_ g: ConvGeometry) {
     let x = randomArray(g.inputShape.reduce(1, *), seed: 1)
     let w = randomArray(g.weightShape.reduce(1, *), seed: 2)
     let b = randomArray(g.k, seed: 3)
-    let y = plain(g.outputShape, Conv.forwardLayout(g)) { Conv.forward(g, input: x, weight: w, bias: g.hasBias ? b : nil, output: $0) }
+    let y = plain(g.outputShape, Conv.forwardLayout(g)) {
+        Conv.forward(g, input: x, weight: w, bias: g.hasBias ? b : nil, output: $0)
+    }
     let expected = Reference.convForward(g, input: x, weight: w, bias: g.hasBias ? b : nil)
     #expect(maxRelativeError(y, expected) < 1e-5, "\(g)")
 }
@@ -63,13 +67,15 @@ func convBackwardMatchesReference(_ g: ConvGeometry) {
 
 /// <conv(x), y> = <x, conv_backward_data(y)>: catches a layout bound wrongly at execution,
 /// which oneDNN 2.6 does not check.
-@Test("adjoint identity for the DCGAN shapes", arguments: [
-    ConvGeometry(n: 4, c: 64, h: 32, w: 32, k: 128, r: 4, s: 4, stride: 2, padding: 1),
-    ConvGeometry(n: 4, c: 3, h: 64, w: 64, k: 64, r: 4, s: 4, stride: 2, padding: 1),
-    ConvGeometry(n: 4, c: 128, h: 16, w: 16, k: 64, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
-    ConvGeometry(n: 4, c: 64, h: 32, w: 32, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
-    ConvGeometry(n: 4, c: 100, h: 1, w: 1, k: 512, r: 4, s: 4, transposed: true),
-])
+@Test(
+    "adjoint identity for the DCGAN shapes",
+    arguments: [
+        ConvGeometry(n: 4, c: 64, h: 32, w: 32, k: 128, r: 4, s: 4, stride: 2, padding: 1),
+        ConvGeometry(n: 4, c: 3, h: 64, w: 64, k: 64, r: 4, s: 4, stride: 2, padding: 1),
+        ConvGeometry(n: 4, c: 128, h: 16, w: 16, k: 64, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+        ConvGeometry(n: 4, c: 64, h: 32, w: 32, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+        ConvGeometry(n: 4, c: 100, h: 1, w: 1, k: 512, r: 4, s: 4, transposed: true),
+    ])
 func adjointIdentity(_ g: ConvGeometry) {
     let x = randomArray(g.inputShape.reduce(1, *), seed: 7)
     let w = randomArray(g.weightShape.reduce(1, *), seed: 8)
@@ -85,18 +91,20 @@ func adjointIdentity(_ g: ConvGeometry) {
 }
 
 /// The DCGAN hot paths must not fall back to oneDNN's reference implementations.
-@Test("no ref: implementation on DCGAN hot paths", arguments: [
-    ConvGeometry(n: 64, c: 100, h: 1, w: 1, k: 512, r: 4, s: 4, transposed: true),
-    ConvGeometry(n: 64, c: 512, h: 4, w: 4, k: 256, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
-    ConvGeometry(n: 64, c: 64, h: 32, w: 32, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
-    ConvGeometry(n: 64, c: 100, h: 1, w: 1, k: 256, r: 7, s: 7, transposed: true),
-    ConvGeometry(n: 64, c: 128, h: 14, w: 14, k: 1, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
-    ConvGeometry(n: 64, c: 3, h: 64, w: 64, k: 64, r: 4, s: 4, stride: 2, padding: 1),
-    ConvGeometry(n: 64, c: 1, h: 28, w: 28, k: 64, r: 4, s: 4, stride: 2, padding: 1),
-    ConvGeometry(n: 64, c: 256, h: 8, w: 8, k: 512, r: 4, s: 4, stride: 2, padding: 1),
-    ConvGeometry(n: 64, c: 512, h: 4, w: 4, k: 1, r: 4, s: 4),
-    ConvGeometry(n: 64, c: 128, h: 7, w: 7, k: 1, r: 7, s: 7),
-])
+@Test(
+    "no ref: implementation on DCGAN hot paths",
+    arguments: [
+        ConvGeometry(n: 64, c: 100, h: 1, w: 1, k: 512, r: 4, s: 4, transposed: true),
+        ConvGeometry(n: 64, c: 512, h: 4, w: 4, k: 256, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+        ConvGeometry(n: 64, c: 64, h: 32, w: 32, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+        ConvGeometry(n: 64, c: 100, h: 1, w: 1, k: 256, r: 7, s: 7, transposed: true),
+        ConvGeometry(n: 64, c: 128, h: 14, w: 14, k: 1, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+        ConvGeometry(n: 64, c: 3, h: 64, w: 64, k: 64, r: 4, s: 4, stride: 2, padding: 1),
+        ConvGeometry(n: 64, c: 1, h: 28, w: 28, k: 64, r: 4, s: 4, stride: 2, padding: 1),
+        ConvGeometry(n: 64, c: 256, h: 8, w: 8, k: 512, r: 4, s: 4, stride: 2, padding: 1),
+        ConvGeometry(n: 64, c: 512, h: 4, w: 4, k: 1, r: 4, s: 4),
+        ConvGeometry(n: 64, c: 128, h: 7, w: 7, k: 1, r: 7, s: 7),
+    ])
 func noReferenceImplementations(_ g: ConvGeometry) {
     let impl = Conv.implementations(g)
     for name in [impl.forward, impl.backwardData, impl.backwardWeights] {
@@ -104,9 +112,12 @@ func noReferenceImplementations(_ g: ConvGeometry) {
     }
 }
 
-@Test("batch norm forward and backward equal the reference",
-      arguments: [BatchNormGeometry(n: 1, c: 1, h: 3, w: 5), BatchNormGeometry(n: 3, c: 7, h: 5, w: 3),
-                  BatchNormGeometry(n: 4, c: 16, h: 1, w: 1)])
+@Test(
+    "batch norm forward and backward equal the reference",
+    arguments: [
+        BatchNormGeometry(n: 1, c: 1, h: 3, w: 5), BatchNormGeometry(n: 3, c: 7, h: 5, w: 3),
+        BatchNormGeometry(n: 4, c: 16, h: 1, w: 1),
+    ])
 func batchNormMatchesReference(_ g: BatchNormGeometry) {
     let x = randomArray(g.shape.reduce(1, *), seed: 10).map { $0 * 2 + 1 }
     let scale = randomArray(g.c, seed: 11), shift = randomArray(g.c, seed: 12)
@@ -118,20 +129,23 @@ func batchNormMatchesReference(_ g: BatchNormGeometry) {
     let expected = Reference.batchNormForward(g, input: x, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance)
     #expect(maxRelativeError(y, expected) < 1e-4)
     var yi = x
-    BatchNormKernel.forwardInference(g, input: x, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance, output: &yi)
+    BatchNormKernel.forwardInference(
+        g, input: x, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance, output: &yi)
     #expect(maxRelativeError(yi, expected) < 1e-4)
     let dy = randomArray(x.count, seed: 13)
     var dx = x, dscale = scale, dshift = shift
-    BatchNormKernel.backward(g, input: x, gradOutput: dy, scale: scale, shift: shift, mean: mean, variance: variance,
-                             gradInput: &dx, gradScale: &dscale, gradShift: &dshift)
+    BatchNormKernel.backward(
+        g, input: x, gradOutput: dy, scale: scale, shift: shift, mean: mean, variance: variance,
+        gradInput: &dx, gradScale: &dscale, gradShift: &dshift)
     let ref = Reference.batchNormBackward(g, input: x, gradOutput: dy, scale: scale, mean: stats.mean, variance: stats.variance)
     if g.n * g.h * g.w > 1 { #expect(maxRelativeError(dx, ref.input) < 1e-3) }
     #expect(maxRelativeError(dscale, ref.scale) < 1e-4)
     #expect(maxRelativeError(dshift, ref.shift) < 1e-4)
 }
 
-@Test("activations equal the reference",
-      arguments: [Activation.relu(slope: 0), .relu(slope: 0.2), .tanh, .sigmoid, .silu])
+@Test(
+    "activations equal the reference",
+    arguments: [Activation.relu(slope: 0), .relu(slope: 0.2), .tanh, .sigmoid, .silu])
 func activationsMatchReference(_ a: Activation) {
     for count in [1, 7, 1031] {
         let x = randomArray(count, seed: 14).map { $0 * 3 }
@@ -147,11 +161,14 @@ func activationsMatchReference(_ a: Activation) {
     }
 }
 
-@Test("pooling equals the reference",
-      arguments: [PoolGeometry(kind: .max, n: 1, c: 1, h: 5, w: 5, kernel: 2, stride: 2),
-                  PoolGeometry(kind: .max, n: 2, c: 3, h: 7, w: 6, kernel: 3, stride: 2, padding: 1),
-                  PoolGeometry(kind: .average, n: 2, c: 3, h: 7, w: 7, kernel: 2, stride: 2),
-                  PoolGeometry(kind: .average, n: 1, c: 5, h: 6, w: 6, kernel: 6, stride: 6)])
+@Test(
+    "pooling equals the reference",
+    arguments: [
+        PoolGeometry(kind: .max, n: 1, c: 1, h: 5, w: 5, kernel: 2, stride: 2),
+        PoolGeometry(kind: .max, n: 2, c: 3, h: 7, w: 6, kernel: 3, stride: 2, padding: 1),
+        PoolGeometry(kind: .average, n: 2, c: 3, h: 7, w: 7, kernel: 2, stride: 2),
+        PoolGeometry(kind: .average, n: 1, c: 5, h: 6, w: 6, kernel: 6, stride: 6),
+    ])
 func poolingMatchesReference(_ g: PoolGeometry) {
     let x = randomArray(g.inputShape.reduce(1, *), seed: 16)
     var y = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
@@ -188,15 +205,18 @@ func gemmMatchesReference(_ mnk: (Int, Int, Int)) {
     let bg = BatchNormGeometry(n: g.n, c: g.k, h: g.p, w: g.q)
     let scale = randomArray(g.k, seed: 22), shift = randomArray(g.k, seed: 23)
     var outBlocked = raw, mean = [Float](repeating: 0, count: g.k), variance = mean
-    BatchNormKernel.forwardTraining(bg, layout: layout, input: raw, scale: scale, shift: shift, output: &outBlocked,
-                                    mean: &mean, variance: &variance)
+    BatchNormKernel.forwardTraining(
+        bg, layout: layout, input: raw, scale: scale, shift: shift, output: &outBlocked,
+        mean: &mean, variance: &variance)
     var act = outBlocked
     ActivationKernel.forward(.relu(slope: 0.2), shape: g.outputShape, layout: layout, input: outBlocked, output: &act)
     var got = y
     Reorder.run(shape: g.outputShape, from: layout, act, to: .plain, &got)
     let stats = Reference.batchNormStatistics(bg, input: y)
-    let expected = Reference.batchNormForward(bg, input: y, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance)
-        .map { Reference.activation(.relu(slope: 0.2), $0) }
+    let expected = Reference.batchNormForward(
+        bg, input: y, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance
+    )
+    .map { Reference.activation(.relu(slope: 0.2), $0) }
     #expect(!layout.isPlain, "expected oneDNN to pick a blocked layout here")
     #expect(maxRelativeError(got, expected) < 1e-4)
 }
@@ -204,8 +224,9 @@ func gemmMatchesReference(_ mnk: (Int, Int, Int)) {
 @Test("SIMD Adam equals the scalar reference", arguments: [false, true])
 func adamVectorMatchesReference(decoupled: Bool) {
     for count in [1, 7, 8, 9, 1000] {
-        let c = AdamCoefficients(learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1,
-                                 decoupled: decoupled, step: 3)
+        let c = AdamCoefficients(
+            learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1,
+            decoupled: decoupled, step: 3)
         var w1 = randomArray(count, seed: 30), m1 = randomArray(count, seed: 31).map { $0 * 0.1 }
         var v1 = randomArray(count, seed: 32).map { $0 * $0 }
         let g = randomArray(count, seed: 33)

@@ -1,17 +1,20 @@
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Kernels
 
 // The diffusion U-Net's Swift kernels against the plain loops in Reference/UNetReference.swift,
 // on awkward shapes: batch 1, one channel, 1 x 1 maps, odd sizes, groups of one channel, vector tails.
 
-@Test("group norm forward and backward equal the reference", arguments: [
-    GroupNormGeometry(n: 1, c: 1, groups: 1, h: 1, w: 1),
-    GroupNormGeometry(n: 1, c: 3, groups: 3, h: 5, w: 7),
-    GroupNormGeometry(n: 2, c: 32, groups: 8, h: 7, w: 7),
-    GroupNormGeometry(n: 3, c: 6, groups: 2, h: 1, w: 13),
-    GroupNormGeometry(n: 2, c: 96, groups: 8, h: 14, w: 14),
-])
+@Test(
+    "group norm forward and backward equal the reference",
+    arguments: [
+        GroupNormGeometry(n: 1, c: 1, groups: 1, h: 1, w: 1),
+        GroupNormGeometry(n: 1, c: 3, groups: 3, h: 5, w: 7),
+        GroupNormGeometry(n: 2, c: 32, groups: 8, h: 7, w: 7),
+        GroupNormGeometry(n: 3, c: 6, groups: 2, h: 1, w: 13),
+        GroupNormGeometry(n: 2, c: 96, groups: 8, h: 14, w: 14),
+    ])
 func groupNormMatchesReference(_ g: GroupNormGeometry) {
     // Offset and scaled inputs: a two-pass variance matters when the mean is far from 0.
     let x = randomArray(g.shape.reduce(1, *), seed: 40).map { $0 * 3 + 5 }
@@ -25,8 +28,9 @@ func groupNormMatchesReference(_ g: GroupNormGeometry) {
     #expect(maxRelativeError(rstd, ref.rstd) < 1e-4, "\(g)")
     let dy = randomArray(x.count, seed: 43)
     var dx = [Float](repeating: .nan, count: x.count), dscale = [Float](repeating: .nan, count: g.c), dshift = dscale
-    GroupNormKernel.backward(g, input: x, gradOutput: dy, scale: scale, mean: mean, rstd: rstd, gradInput: &dx,
-                             gradScale: &dscale, gradShift: &dshift)
+    GroupNormKernel.backward(
+        g, input: x, gradOutput: dy, scale: scale, mean: mean, rstd: rstd, gradInput: &dx,
+        gradScale: &dscale, gradShift: &dshift)
     let back = Reference.groupNormBackward(g, input: x, gradOutput: dy, scale: scale)
     // A group of one value normalises to 0 whatever x is: its dx is 0 up to rounding, so skip it.
     if g.groupSize > 1 { #expect(maxRelativeError(dx, back.input) < 1e-3, "\(g)") }
@@ -34,8 +38,9 @@ func groupNormMatchesReference(_ g: GroupNormGeometry) {
     #expect(maxRelativeError(dshift, back.shift) < 1e-4, "\(g)")
 }
 
-@Test("nearest upsampling forward and backward equal the reference",
-      arguments: [(1, 1, 1, 1, 2), (1, 3, 5, 7, 2), (2, 4, 7, 7, 2), (3, 2, 3, 2, 3), (1, 2, 4, 3, 1)])
+@Test(
+    "nearest upsampling forward and backward equal the reference",
+    arguments: [(1, 1, 1, 1, 2), (1, 3, 5, 7, 2), (2, 4, 7, 7, 2), (3, 2, 3, 2, 3), (1, 2, 4, 3, 1)])
 func upsampleMatchesReference(_ s: (Int, Int, Int, Int, Int)) {
     let (n, c, h, w, f) = s
     let x = randomArray(n * c * h * w, seed: 44)
@@ -45,7 +50,8 @@ func upsampleMatchesReference(_ s: (Int, Int, Int, Int, Int)) {
     let dy = randomArray(y.count, seed: 45)
     var dx = [Float](repeating: .nan, count: x.count)
     UpsampleKernel.backward(n: n, c: c, h: h, w: w, factor: f, gradOutput: dy, gradInput: &dx)
-    #expect(maxRelativeError(dx, Reference.upsampleNearestBackward(n: n, c: c, h: h, w: w, factor: f, gradOutput: dy)) < 1e-6, "\(s)")
+    #expect(
+        maxRelativeError(dx, Reference.upsampleNearestBackward(n: n, c: c, h: h, w: w, factor: f, gradOutput: dy)) < 1e-6, "\(s)")
 }
 
 @Test("attention forward and backward equal the reference", arguments: [(1, 1, 1), (2, 7, 3), (1, 5, 1), (3, 49, 16)])

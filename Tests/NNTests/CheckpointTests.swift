@@ -1,17 +1,21 @@
 import Foundation
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Autodiff
 @testable import NN
 
 func tempURL(_ name: String) -> URL {
-    FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-test-\(UUID().uuidString)").appendingPathComponent(name)
+    FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-test-\(UUID().uuidString)").appendingPathComponent(
+        name)
 }
 
 func smallNet(seed: UInt64) -> Sequential {
     var g = SeededGenerator(seed: seed)
-    return Sequential([Conv2d(1, 4, kernelSize: 3, generator: &g), BatchNorm2d(4), ReLU(), Flatten(),
-                       Linear(4 * 3 * 3, 2, generator: &g)])
+    return Sequential([
+        Conv2d(1, 4, kernelSize: 3, generator: &g), BatchNorm2d(4), ReLU(), Flatten(),
+        Linear(4 * 3 * 3, 2, generator: &g),
+    ])
 }
 
 @Test func checkpointRoundTripsModelAndOptimizerExactly() throws {
@@ -83,17 +87,17 @@ func smallNet(seed: UInt64) -> Sequential {
     let t = try Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6.5])
     try SafeTensors.write(["layer.weight": t, "b": Tensor(7)], metadata: ["format": "pt"], to: url)
     let script = """
-    from safetensors.numpy import load_file
-    from safetensors import safe_open
-    d = load_file('\(url.path)')
-    assert d['layer.weight'].shape == (2, 3) and d['layer.weight'].dtype.name == 'float32', d
-    assert d['layer.weight'].tolist() == [[1, 2, 3], [4, 5, 6.5]] and float(d['b']) == 7
-    import hashlib, struct
-    raw = open('\(url.path)', 'rb').read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    with safe_open('\(url.path)', framework='numpy') as f: m = f.metadata()
-    assert m == {'format': 'pt', 'tensors_sha256': hashlib.sha256(raw[8 + n:]).hexdigest()}, m
-    """
+        from safetensors.numpy import load_file
+        from safetensors import safe_open
+        d = load_file('\(url.path)')
+        assert d['layer.weight'].shape == (2, 3) and d['layer.weight'].dtype.name == 'float32', d
+        assert d['layer.weight'].tolist() == [[1, 2, 3], [4, 5, 6.5]] and float(d['b']) == 7
+        import hashlib, struct
+        raw = open('\(url.path)', 'rb').read()
+        n = struct.unpack('<Q', raw[:8])[0]
+        with safe_open('\(url.path)', framework='numpy') as f: m = f.metadata()
+        assert m == {'format': 'pt', 'tensors_sha256': hashlib.sha256(raw[8 + n:]).hexdigest()}, m
+        """
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["python3", "-c", script]
@@ -106,7 +110,7 @@ func smallNet(seed: UInt64) -> Sequential {
     try SafeTensors.write(smallNet(seed: 1).stateDict(), metadata: ["epoch": "1"], to: url)
     var bytes = try Data(contentsOf: url)
     #expect(SafeTensors.hasChecksum(try SafeTensors.decode(bytes, path: "ok").metadata))
-    bytes[bytes.count - 3] ^= 0x10   // one bit of the last tensor's data
+    bytes[bytes.count - 3] ^= 0x10  // one bit of the last tensor's data
     do {
         _ = try SafeTensors.decode(bytes, path: url.path)
         Issue.record("a flipped byte was accepted")

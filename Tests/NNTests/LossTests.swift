@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Autodiff
 @testable import NN
 
@@ -9,7 +10,7 @@ import SeededRandom
     let t = try Tensor(shape: [4], scalars: [1, 0, 1, 0])
     let loss = try Loss.binaryCrossEntropyWithLogits(x, targets: t)
     func bce(_ x: Double, _ t: Double) -> Double { -(t * log(1 / (1 + exp(-x))) + (1 - t) * log(1 - 1 / (1 + exp(-x)))) }
-    let expected = (bce(0, 1) + bce(2, 0) + bce(-3, 1) + 100) / 4   // log(1 - sigmoid(100)) ~ -100
+    let expected = (bce(0, 1) + bce(2, 0) + bce(-3, 1) + 100) / 4  // log(1 - sigmoid(100)) ~ -100
     #expect(abs(Double(loss.item) - expected) < 1e-4)
     loss.backward()
     // d/dx = (sigmoid(x) - t) / n, exact at x = 0 too.
@@ -21,7 +22,8 @@ import SeededRandom
 @Test func crossEntropyWithWeightsAndSmoothingMatchesDefinition() throws {
     let logits: [Float] = [1, 2, 0.5, -1, 0, 3]
     let labels = [1, 2], w: [Float] = [1, 2, 0.5], eps: Float = 0.1
-    let loss = try Loss.crossEntropy(Tensor(shape: [2, 3], scalars: logits), labels: labels, classWeights: w, labelSmoothing: eps)
+    let loss = try Loss.crossEntropy(
+        Tensor(shape: [2, 3], scalars: logits), labels: labels, classWeights: w, labelSmoothing: eps)
     var num = 0.0, den = 0.0
     for i in 0..<2 {
         let row = logits[(i * 3)..<(i * 3 + 3)].map(Double.init)

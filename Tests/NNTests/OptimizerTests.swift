@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Autodiff
 @testable import NN
 
@@ -36,19 +37,27 @@ func adamThreeSteps(decoupled: Bool) throws {
 /// Golden values from PyTorch 2 (torch.optim.Adam(lr=0.1) and AdamW(lr=0.1, weight_decay=0.1)):
 /// `p = torch.tensor([0.5, -1.5, 2.0], requires_grad=True); c = torch.tensor([1., 2., .5])`,
 /// three steps of `opt.zero_grad(); (c * p**2).sum().backward(); opt.step()`; then p, exp_avg, exp_avg_sq.
-@Test("Adam and AdamW match PyTorch after 3 steps", arguments: [
-    (false, [0.2048712521791458, -1.2009029388427734, 1.7006233930587769],
-     [0.2132374793291092, -1.5100957155227661, 0.5130166411399841],
-     [0.002000216394662857, 0.09430662542581558, 0.010838993825018406]),
-    (true, [0.19341561198234558, -1.159520149230957, 1.6443686485290527],
-     [0.21056774258613586, -1.4931747913360596, 0.5073409080505371],
-     [0.0019633248448371887, 0.09245378524065018, 0.01062543224543333]),
-] as [(Bool, [Float], [Float], [Float])])
+@Test(
+    "Adam and AdamW match PyTorch after 3 steps",
+    arguments: [
+        (
+            false, [0.2048712521791458, -1.2009029388427734, 1.7006233930587769],
+            [0.2132374793291092, -1.5100957155227661, 0.5130166411399841],
+            [0.002000216394662857, 0.09430662542581558, 0.010838993825018406]
+        ),
+        (
+            true, [0.19341561198234558, -1.159520149230957, 1.6443686485290527],
+            [0.21056774258613586, -1.4931747913360596, 0.5073409080505371],
+            [0.0019633248448371887, 0.09245378524065018, 0.01062543224543333]
+        ),
+    ] as [(Bool, [Float], [Float], [Float])])
 func adamMatchesTorch(_ fixture: (Bool, [Float], [Float], [Float])) throws {
     let (decoupled, p, m, v) = fixture
     let param = Parameter(try Tensor(shape: [3], scalars: [0.5, -1.5, 2.0]))
-    let adam = decoupled ? Adam.adamW([("p", param)], learningRate: 0.1, weightDecay: 0.1)
-                         : Adam([("p", param)], learningRate: 0.1)
+    let adam =
+        decoupled
+        ? Adam.adamW([("p", param)], learningRate: 0.1, weightDecay: 0.1)
+        : Adam([("p", param)], learningRate: 0.1)
     for _ in 0..<3 {
         param.zeroGrad()
         try (Tensor(shape: [3], scalars: [1, 2, 0.5]) * param.tensor.squared()).sum().backward()
@@ -57,7 +66,7 @@ func adamMatchesTorch(_ fixture: (Bool, [Float], [Float], [Float])) throws {
     for i in 0..<3 {
         #expect(abs(param.value.scalars[i] - p[i]) < 1e-6)
         #expect(abs(adam.m[0].scalars[i] - m[i]) < 1e-6)
-        #expect(abs(adam.v[0].scalars[i] - v[i]) < 1e-5)   // float32 summation order differs
+        #expect(abs(adam.v[0].scalars[i] - v[i]) < 1e-5)  // float32 summation order differs
     }
 }
 

@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import Datasets
+import Foundation
 import SeededRandom
 import TestSupport
+import Testing
+
 @testable import Autodiff
 @testable import NN
 
@@ -17,9 +18,9 @@ import TestSupport
     let x = try Tensor(shape: [64, 1, 28, 28], scalars: pixels)
     var g = SeededGenerator(seed: 0)
     let net = Sequential([
-        Conv2d(1, 16, kernelSize: 3, padding: 1, generator: &g), BatchNorm2d(16), ReLU(), MaxPool2d(2),   // (64, 16, 14, 14)
+        Conv2d(1, 16, kernelSize: 3, padding: 1, generator: &g), BatchNorm2d(16), ReLU(), MaxPool2d(2),  // (64, 16, 14, 14)
         Conv2d(16, 32, kernelSize: 3, padding: 1, generator: &g), BatchNorm2d(32), ReLU(), MaxPool2d(2),  // (64, 32, 7, 7)
-        Flatten(), Linear(32 * 7 * 7, 64, generator: &g), ReLU(), Linear(64, 2, generator: &g),          // (64, 2)
+        Flatten(), Linear(32 * 7 * 7, 64, generator: &g), ReLU(), Linear(64, 2, generator: &g),  // (64, 2)
     ])
     let adam = Adam(net.parameters, learningRate: 3e-3)
     var first: Float = 0, last: Float = 0

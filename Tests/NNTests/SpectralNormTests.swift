@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Autodiff
 @testable import NN
 
@@ -22,15 +23,16 @@ func largestSingularValue(_ w: [Float], rows: Int, columns: Int) -> Double {
     return sigma
 }
 
-@Test("after enough training-mode forwards the normalised weight's largest singular value is 1",
-      arguments: ["conv", "linear"])
+@Test(
+    "after enough training-mode forwards the normalised weight's largest singular value is 1",
+    arguments: ["conv", "linear"])
 func spectralNormConverges(_ kind: String) throws {
     var g = SeededGenerator(seed: 11)
     let conv = Conv2d(3, 6, kernelSize: 3, spectralNorm: true, generator: &g)
     let linear = Linear(10, 5, spectralNorm: true, generator: &g)
     let weight: () throws -> Tensor = kind == "conv" ? conv.effectiveWeight : linear.effectiveWeight
     let rows = kind == "conv" ? 6 : 5, columns = kind == "conv" ? 27 : 10
-    for p in [conv.weight, linear.weight] { for i in 0..<p.count { p.pointer[i] *= 3 } }   // sigma well above 1
+    for p in [conv.weight, linear.weight] { for i in 0..<p.count { p.pointer[i] *= 3 } }  // sigma well above 1
     let raw = kind == "conv" ? conv.weight.value.scalars : linear.weight.value.scalars
     let before = largestSingularValue(raw, rows: rows, columns: columns)
     #expect(abs(before - 1) > 0.05, "the test needs a weight whose norm is not already 1 (\(before))")
@@ -50,7 +52,7 @@ func spectralNormConverges(_ kind: String) throws {
 @Test func spectralNormGradientMatchesFiniteDifferences() throws {
     var g = SeededGenerator(seed: 12)
     let conv = Conv2d(2, 3, kernelSize: 2, bias: false, spectralNorm: true, generator: &g)
-    for _ in 0..<3 { _ = try conv.effectiveWeight() }    // a u that is not random, not converged
+    for _ in 0..<3 { _ = try conv.effectiveWeight() }  // a u that is not random, not converged
     conv.train(false)
     let r = Tensor.randomNormal(conv.weight.shape, generator: &g)
     func loss() throws -> Double {
@@ -75,15 +77,19 @@ func spectralNormConverges(_ kind: String) throws {
 
 @Test func spectralNormBufferIsSavedAndLoaded() throws {
     var g = SeededGenerator(seed: 13)
-    let a = Sequential([Conv2d(1, 4, kernelSize: 3, spectralNorm: true, generator: &g), Flatten(),
-                        Linear(4, 2, spectralNorm: true, generator: &g)])
+    let a = Sequential([
+        Conv2d(1, 4, kernelSize: 3, spectralNorm: true, generator: &g), Flatten(),
+        Linear(4, 2, spectralNorm: true, generator: &g),
+    ])
     #expect(a.buffers.map(\.0) == ["0.weight_u", "2.weight_u"])
-    _ = try a(Tensor.randomNormal([2, 1, 3, 3], generator: &g))    // moves u
+    _ = try a(Tensor.randomNormal([2, 1, 3, 3], generator: &g))  // moves u
     let url = tempURL("sn.safetensors")
     try Checkpoint.save(modules: ["model": a], to: url)
     var h = SeededGenerator(seed: 14)
-    let b = Sequential([Conv2d(1, 4, kernelSize: 3, spectralNorm: true, generator: &h), Flatten(),
-                        Linear(4, 2, spectralNorm: true, generator: &h)])
+    let b = Sequential([
+        Conv2d(1, 4, kernelSize: 3, spectralNorm: true, generator: &h), Flatten(),
+        Linear(4, 2, spectralNorm: true, generator: &h),
+    ])
     #expect(b.buffers[0].1.value.scalars != a.buffers[0].1.value.scalars)
     try Checkpoint.load(from: url, modules: ["model": b])
     for ((_, p), (_, q)) in zip(a.stateTensors, b.stateTensors) { #expect(p.value.scalars == q.value.scalars) }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Privacy
 
 /// TensorFlow Privacy's `compute_dp_sgd_privacy` orders.
@@ -39,8 +40,9 @@ func epsilonMatchesComputeDPSGDPrivacy(_ c: (Int, Int, Double, Double, Double, D
 func epsilonMatchesTheMNISTTutorial(_ c: (Double, Double, Double)) throws {
     let (noise, epochs, expected) = c
     let steps = Int((epochs * 60000 / 256).rounded(.up))
-    let eps = try RDPAccountant.epsilon(noiseMultiplier: noise, samplingRate: 256.0 / 60000, steps: steps, delta: 1e-5,
-                                        conversion: .classic)
+    let eps = try RDPAccountant.epsilon(
+        noiseMultiplier: noise, samplingRate: 256.0 / 60000, steps: steps, delta: 1e-5,
+        conversion: .classic)
     #expect(abs(eps - expected) <= 0.005, "epsilon \(eps) vs \(expected)")
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import NN
 import SeededRandom
 import Testing
+
 @testable import Privacy
 
 /// A linear model w (1, D) with loss_i = scale_i * (w . x_i): the per-example gradient is

@@ -4,6 +4,7 @@ import GAN
 import NN
 import SeededRandom
 import Testing
+
 @testable import Privacy
 
 private func model(batchNorm: Bool = false) throws -> GANModel {
@@ -29,8 +30,10 @@ private func images(_ n: Int, seed: UInt64) -> [Float] {
     let sa = try a.privateStep(real: real, labels: nil, privacy: privacy)
     let sb = try b.step(real: real)
     #expect(abs(sa.discriminatorLoss - sb.discriminatorLoss) < 1e-5 && abs(sa.generatorLoss - sb.generatorLoss) < 1e-5)
-    for ((name, p), (_, q)) in zip(a.discriminator.parameters + a.generator.parameters,
-                                   b.discriminator.parameters + b.generator.parameters) {
+    for ((name, p), (_, q)) in zip(
+        a.discriminator.parameters + a.generator.parameters,
+        b.discriminator.parameters + b.generator.parameters)
+    {
         let d = zip(p.value.scalars, q.value.scalars).map { abs($0 - $1) }.max()!
         #expect(d < 1e-6, "\(name) differs by \(d)")
     }
@@ -58,7 +61,8 @@ private func images(_ n: Int, seed: UInt64) -> [Float] {
 
 @Test func privateGANRefusesBatchNormAndRecordsEpsilon() throws {
     #expect(throws: GANError.self) {
-        try DiscriminatorPrivacy(model: model(batchNorm: true), datasetSize: 40, noiseMultiplier: 1, maxGradNorm: 1, delta: 1e-5, seed: 0)
+        try DiscriminatorPrivacy(
+            model: model(batchNorm: true), datasetSize: 40, noiseMultiplier: 1, maxGradNorm: 1, delta: 1e-5, seed: 0)
     }
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-dp-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }

@@ -4,6 +4,7 @@ import Foundation
 import SeededRandom
 import TestSupport
 import Testing
+
 @testable import Quality
 
 /// Training and validation images of BreastMNIST's malignant class, in [-1, 1].
@@ -40,9 +41,10 @@ func tensor(_ pixels: [Float], _ n: Int) throws -> Tensor { try Tensor(shape: [n
     }
     let synthetic = try tensor(pixels, pixels.count / d)
     let extractor = RandomCNNFeatures(channels: 1)
-    let audit = try ClassAudit.run(className: "malignant", synthetic: AuditImages(images: synthetic, names: names),
-                                   training: try tensor(train.pixels, train.count), heldOut: try tensor(val.pixels, val.count),
-                                   extractor: extractor)
+    let audit = try ClassAudit.run(
+        className: "malignant", synthetic: AuditImages(images: synthetic, names: names),
+        training: try tensor(train.pixels, train.count), heldOut: try tensor(val.pixels, val.count),
+        extractor: extractor)
     let flagged = Set(audit.memorization.flagged.map(\.name))
     for k in 0..<5 {
         #expect(flagged.contains("copy\(k)"), "exact copy \(k) not flagged")
@@ -55,8 +57,9 @@ func tensor(_ pixels: [Float], _ n: Int) throws -> Tensor { try Tensor(shape: [n
     #expect(copy0.pixelDistance == 0 && copy0.neighbours.first == 0)
     #expect(audit.memorization.pixelThreshold > 0)
     // The report renders every class and embeds the grid.
-    let report = AuditReport(synthetic: "planted", data: "breastmnist", extractor: extractor.name, options: .init(),
-                             classes: [audit])
+    let report = AuditReport(
+        synthetic: "planted", data: "breastmnist", extractor: extractor.name, options: .init(),
+        classes: [audit])
     let html = report.html(grids: ["malignant": [1, 2, 3]])
     #expect(html.contains("data:image/png;base64,AQID") && html.contains("copy0"))
     let decoded = try JSONDecoder().decode(AuditReport.self, from: try report.json())

@@ -1,6 +1,7 @@
 import Foundation
 import SeededRandom
 import Testing
+
 @testable import Quality
 
 /// n rows of N(mean, diag(std^2)) in d dimensions.

@@ -14,7 +14,8 @@ public func sharedData(_ relative: String = "") -> String {
 /// A fresh temporary folder, removed by the caller with `removeTemporary` (or left to the
 /// system); with `preferMemory`, on /dev/shm where it exists (fast for many small writes).
 public func makeTemporaryFolder(preferMemory: Bool = false) throws -> String {
-    let base = preferMemory && FileManager.default.isWritableFile(atPath: "/dev/shm")
+    let base =
+        preferMemory && FileManager.default.isWritableFile(atPath: "/dev/shm")
         ? URL(fileURLWithPath: "/dev/shm") : FileManager.default.temporaryDirectory
     let url = base.appendingPathComponent("medsynth-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Tracking
 
 /// A finished run in `dir` that recorded `model.safetensors` and `reference.json`.
@@ -12,8 +13,10 @@ func recordRunWithModel(_ store: RunStore, in dir: URL) throws -> (runID: String
     return (recorder.runID, weights)
 }
 
-@Test(arguments: ["../../etc/x", "a/b", "", ".hidden", "..", "bell\u{7}", "new\nline", "space name", "-flag",
-                  String(repeating: "x", count: 65), "naïve"])
+@Test(arguments: [
+    "../../etc/x", "a/b", "", ".hidden", "..", "bell\u{7}", "new\nline", "space name", "-flag",
+    String(repeating: "x", count: 65), "naïve",
+])
 func modelNamesOutsideThePatternAreRefused(_ name: String) throws {
     let (store, dir) = try makeStore()
     let (runID, _) = try recordRunWithModel(store, in: dir)
@@ -40,8 +43,10 @@ func modelNamesOutsideThePatternAreRefused(_ name: String) throws {
     try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
     try Data([9]).write(to: elsewhere.appendingPathComponent("model.safetensors"))
     try Data([9]).write(to: dir.appendingPathComponent("notes.txt"))
-    for path in ["/etc/passwd", elsewhere.appendingPathComponent("model.safetensors").path, dir.appendingPathComponent("notes.txt").path,
-                 dir.path] {
+    for path in [
+        "/etc/passwd", elsewhere.appendingPathComponent("model.safetensors").path, dir.appendingPathComponent("notes.txt").path,
+        dir.path,
+    ] {
         #expect(throws: TrackingError.self, "\(path)") { try store.register(runID: runID, name: "breast", artifactPath: path) }
     }
     // Nothing was recorded on the way: the run's model is still its own file.
@@ -58,7 +63,7 @@ func modelNamesOutsideThePatternAreRefused(_ name: String) throws {
         try store.refuseOverwritingRegistered(weights.path)
     }
     try store.refuseOverwritingRegistered(dir.appendingPathComponent("other.safetensors").path)
-    try Data([1, 2, 3, 5]).write(to: weights)   // another `train --out` into the same folder
+    try Data([1, 2, 3, 5]).write(to: weights)  // another `train --out` into the same folder
     #expect(throws: TrackingError.self) { try store.verifyArtifact(v1) }
     do {
         _ = try store.modelCard(name: "breast", version: 1)

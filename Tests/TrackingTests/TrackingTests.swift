@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+
 @testable import Tracking
 
 /// A fresh store in a temporary folder.
@@ -14,8 +15,9 @@ struct TrainConfig: Codable { var data = "/data/breast"; var epochs = 3; var lea
 
 @Test func recorderStoresRunMetricsAndArtifacts() throws {
     let (store, dir) = try makeStore()
-    let recorder = try RunRecorder.start(store: store, kind: .train, config: TrainConfig(), commandLine: ["medsynth", "train"],
-                                         dataManifestHash: "abc", seed: 7)
+    let recorder = try RunRecorder.start(
+        store: store, kind: .train, config: TrainConfig(), commandLine: ["medsynth", "train"],
+        dataManifestHash: "abc", seed: 7)
     try recorder.log(metric: "loss", step: 0, value: 0.9)
     try recorder.log(["loss": 0.5, "accuracy": 0.8], step: 1)
     let file = dir.appendingPathComponent("w.bin")
@@ -74,8 +76,11 @@ func git(_ arguments: [String], in directory: URL) throws -> String {
     try Data("two".utf8).write(to: repo.appendingPathComponent("a.swift"))
     run = try recorded()
     #expect(run.codeCommit == head && run.codeDirty == true)
-    let outside = try store.run(RunRecorder.start(store: store, kind: .train, config: TrainConfig(),
-                                                  codeDirectory: dir.path).runID)
+    let outside = try store.run(
+        RunRecorder.start(
+            store: store, kind: .train, config: TrainConfig(),
+            codeDirectory: dir.path
+        ).runID)
     #expect(outside.codeCommit == nil && outside.codeDirty == nil)
 }
 
@@ -115,8 +120,10 @@ struct Boom: Error {}
     let recorder = try RunRecorder.start(store: store, kind: .train, config: TrainConfig())
     // The second point names no run: the foreign key fails and the whole transaction rolls back.
     #expect(throws: TrackingError.self) {
-        try store.log([MetricPoint(runID: recorder.runID, name: "a", step: 0, value: 1),
-                       MetricPoint(runID: "missing", name: "a", step: 0, value: 1)])
+        try store.log([
+            MetricPoint(runID: recorder.runID, name: "a", step: 0, value: 1),
+            MetricPoint(runID: "missing", name: "a", step: 0, value: 1),
+        ])
     }
     #expect(try store.metrics(of: recorder.runID).isEmpty)
     #expect(try store.pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
@@ -127,9 +134,11 @@ struct Boom: Error {}
     let start = Date(timeIntervalSince1970: 1_700_000_000)
     try store.write { db in
         for i in 0..<5000 {
-            try Run(id: String(format: "run-%05d", i), kind: .train, commandLine: "x", config: "{}", codeCommit: nil,
-                    codeDirty: nil, dataManifestHash: nil, seed: Int64(i), started: start.addingTimeInterval(Double(i)),
-                    ended: nil, status: .finished, pid: 1, host: "h").insert(db)
+            try Run(
+                id: String(format: "run-%05d", i), kind: .train, commandLine: "x", config: "{}", codeCommit: nil,
+                codeDirty: nil, dataManifestHash: nil, seed: Int64(i), started: start.addingTimeInterval(Double(i)),
+                ended: nil, status: .finished, pid: 1, host: "h"
+            ).insert(db)
         }
     }
     let clock = ContinuousClock()
@@ -175,15 +184,18 @@ struct Boom: Error {}
     #expect(try store.resolve("breast@2") == v2 && store.resolve("breast") == v2)
     try store.setAlias(.champion, name: "breast", version: 2)
     #expect(try store.aliases(name: "breast") == ["champion": 2, "challenger": 2])
-    #expect(throws: TrackingError.unknownModel(name: "breast", version: 9)) { try store.setAlias(.champion, name: "breast", version: 9) }
+    #expect(throws: TrackingError.unknownModel(name: "breast", version: 9)) {
+        try store.setAlias(.champion, name: "breast", version: 9)
+    }
     #expect(throws: TrackingError.unknownAlias(name: "breast", alias: "staging")) { try store.resolve("breast@staging") }
     #expect(throws: TrackingError.unknownModel(name: "lung", version: nil)) { try store.resolve("lung") }
 }
 
 @Test func modelCardIsWrittenFromTheRun() throws {
     let (store, dir) = try makeStore()
-    let recorder = try RunRecorder.start(store: store, kind: .train, config: ["data": "/data/breast", "privacyEpsilon": "x"],
-                                         dataManifestHash: "feed", seed: 3)
+    let recorder = try RunRecorder.start(
+        store: store, kind: .train, config: ["data": "/data/breast", "privacyEpsilon": "x"],
+        dataManifestHash: "feed", seed: 3)
     for (step, value) in [0.6, 0.7, 0.8].enumerated() { try recorder.log(metric: "val.accuracy", step: step, value: value) }
     try recorder.alarm("D wins outright for 200 steps")
     let weights = dir.appendingPathComponent("m.safetensors")
@@ -214,9 +226,10 @@ struct Boom: Error {}
     let b = try RunRecorder.start(store: store, kind: .train, config: config)
     try a.log(metric: "loss", step: 0, value: 1.0)
     try b.log(metric: "loss", step: 0, value: 0.25)
-    let text = RunReport.compare(try store.run(a.runID), try store.run(b.runID),
-                                 metricsA: try store.lastMetricValues(of: a.runID),
-                                 metricsB: try store.lastMetricValues(of: b.runID))
+    let text = RunReport.compare(
+        try store.run(a.runID), try store.run(b.runID),
+        metricsA: try store.lastMetricValues(of: a.runID),
+        metricsB: try store.lastMetricValues(of: b.runID))
     let lines = text.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
     #expect(lines.contains("epochs 3 5"))
     #expect(!text.contains("/data/breast"))  // equal in both: not listed

@@ -6,6 +6,7 @@ import GAN
 import TestSupport
 import Testing
 import Tracking
+
 @testable import Workflows
 
 /// The recorded configuration of a run, decoded as `T`.
@@ -72,9 +73,11 @@ func recordedConfig<T: Decodable>(_ type: T.Type, of runID: String, in store: Ru
     #expect(run.kind == .experiment && run.status == .finished && run.dataManifestHash == experiment.manifestHash)
     let artifacts = try store.artifacts(of: id)
     let models = artifacts.filter { $0.kind == "model" }.map(\.path)
-    #expect(models == ["original", "weighted"].flatMap { arm in
-        [0, 1].map { options.output.appendingPathComponent("arms/\(arm)/seed-\($0)/model.safetensors").path }
-    })
+    #expect(
+        models
+            == ["original", "weighted"].flatMap { arm in
+                [0, 1].map { options.output.appendingPathComponent("arms/\(arm)/seed-\($0)/model.safetensors").path }
+            })
     #expect(artifacts.filter { $0.kind == "report" }.count == 3 && artifacts.contains { $0.kind == "reference-stats" })
     let chosen = try store.register(runID: id, name: "exp", artifactPath: models[0])
     #expect(chosen.artifactPath == models[0] && chosen.reference != nil)
@@ -92,10 +95,12 @@ func tinyConditionalCheckpoint(in folder: URL) throws -> URL {
     options.batchSize = 4
     var plan = GANTrainingPlan()
     plan.maxSteps = 2; plan.seed = 5; plan.checkpointEvery = 1000; plan.gridEvery = 1000
-    let data = GANTrainingData(pixels: (0..<(8 * 28 * 28)).map { Float($0 % 7) / 3 - 1 }, count: 8, channels: 1, size: 28,
-                               labels: (0..<8).map { $0 % 2 }, classNames: ["dark", "bright"])
-    let trainer = try GANTrainer(model: GANModel(config: config, options: options, seed: 5), data: data, plan: plan,
-                                 outputDirectory: folder)
+    let data = GANTrainingData(
+        pixels: (0..<(8 * 28 * 28)).map { Float($0 % 7) / 3 - 1 }, count: 8, channels: 1, size: 28,
+        labels: (0..<8).map { $0 % 2 }, classNames: ["dark", "bright"])
+    let trainer = try GANTrainer(
+        model: GANModel(config: config, options: options, seed: 5), data: data, plan: plan,
+        outputDirectory: folder)
     try trainer.run()
     return trainer.checkpointURL
 }
@@ -105,7 +110,8 @@ func tinyConditionalCheckpoint(in folder: URL) throws -> URL {
 @Test func auditSamplesAreFullBatchesAndTheAuditIsWritten() throws {
     let root = URL(fileURLWithPath: try makeTemporaryFolder())
     let checkpoint = try tinyConditionalCheckpoint(in: root.appendingPathComponent("gan"))
-    let one = try SyntheticAudit.sample(checkpoint: checkpoint, className: "bright", count: 1, seed: 9, imageSize: 28, channels: 1)
+    let one = try SyntheticAudit.sample(
+        checkpoint: checkpoint, className: "bright", count: 1, seed: 9, imageSize: 28, channels: 1)
     let many = try SyntheticAudit.sample(checkpoint: checkpoint, className: nil, count: 65, seed: 9, imageSize: 28, channels: 1)
     #expect(many.map(\.className) == ["dark", "bright"] && many.allSatisfy { $0.pixels.count == 65 * 784 })
     #expect(one.count == 1 && one[0].pixels == Array(many[1].pixels.prefix(784)))
@@ -116,8 +122,9 @@ func tinyConditionalCheckpoint(in folder: URL) throws -> URL {
         try SyntheticAudit.sample(checkpoint: checkpoint, className: "x", count: 1, seed: 9, imageSize: 28, channels: 1)
     }
 
-    var spec = SyntheticAuditSpec(synthetic: checkpoint.path,
-                                  data: try writeFakeClassFolders(in: root.appendingPathComponent("data").path, seed: 5))
+    var spec = SyntheticAuditSpec(
+        synthetic: checkpoint.path,
+        data: try writeFakeClassFolders(in: root.appendingPathComponent("data").path, seed: 5))
     spec.count = 6; spec.seed = 5; spec.options.kidSubsets = 5
     let out = root.appendingPathComponent("audit")
     var seen: [String] = []

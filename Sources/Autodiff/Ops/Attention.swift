@@ -12,16 +12,24 @@ extension Tensor {
         guard q.rank == 3 else {
             throw TensorError.invalidShape(op: "scaledDotProductAttention", shape: q.shape, reason: "query must be (B, L, D)")
         }
-        guard k.shape == q.shape else { throw TensorError.shapeMismatch(op: "scaledDotProductAttention key", lhs: q.shape, rhs: k.shape) }
-        guard v.shape == q.shape else { throw TensorError.shapeMismatch(op: "scaledDotProductAttention value", lhs: q.shape, rhs: v.shape) }
+        guard k.shape == q.shape else {
+            throw TensorError.shapeMismatch(op: "scaledDotProductAttention key", lhs: q.shape, rhs: k.shape)
+        }
+        guard v.shape == q.shape else {
+            throw TensorError.shapeMismatch(op: "scaledDotProductAttention value", lhs: q.shape, rhs: v.shape)
+        }
         let (b, l, d) = (q.shape[0], q.shape[1], q.shape[2])
-        guard d > 0 else { throw TensorError.invalidShape(op: "scaledDotProductAttention", shape: q.shape, reason: "D must be positive") }
+        guard d > 0 else {
+            throw TensorError.invalidShape(op: "scaledDotProductAttention", shape: q.shape, reason: "D must be positive")
+        }
         let out = Tensor(uninitializedShape: q.shape), p = Tensor(uninitializedShape: [b, l, l])
         AttentionKernel.forward(b: b, l: l, d: d, q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, p: p.pointer)
         return result(out, inputs: [q, k, v]) { g, _ in
-            let dq = Tensor(uninitializedShape: q.shape), dk = Tensor(uninitializedShape: q.shape), dv = Tensor(uninitializedShape: q.shape)
-            AttentionKernel.backward(b: b, l: l, d: d, q: q.pointer, k: k.pointer, v: v.pointer, p: p.pointer, gradOut: g.pointer,
-                                     gradQ: dq.pointer, gradK: dk.pointer, gradV: dv.pointer)
+            let dq = Tensor(uninitializedShape: q.shape), dk = Tensor(uninitializedShape: q.shape),
+                dv = Tensor(uninitializedShape: q.shape)
+            AttentionKernel.backward(
+                b: b, l: l, d: d, q: q.pointer, k: k.pointer, v: v.pointer, p: p.pointer, gradOut: g.pointer,
+                gradQ: dq.pointer, gradK: dk.pointer, gradV: dv.pointer)
             return [dq, dk, dv]
         }
     }
@@ -48,17 +56,21 @@ extension Tensor {
     /// f_j = 10000^(-j / (D/2)) (DDPM's `get_timestep_embedding`; see `TimestepEmbeddingKernel`).
     /// Differentiable in t, though the U-Net feeds it integer steps that need no gradient.
     public func timestepEmbedding(dimension: Int) throws -> Tensor {
-        guard rank == 1 else { throw TensorError.invalidShape(op: "timestepEmbedding", shape: shape, reason: "timesteps must be (N)") }
+        guard rank == 1 else {
+            throw TensorError.invalidShape(op: "timestepEmbedding", shape: shape, reason: "timesteps must be (N)")
+        }
         guard dimension >= 2, dimension % 2 == 0 else {
-            throw TensorError.invalidArgument(op: "timestepEmbedding", reason: "dimension \(dimension) must be even and at least 2")
+            throw TensorError.invalidArgument(
+                op: "timestepEmbedding", reason: "dimension \(dimension) must be even and at least 2")
         }
         let n = shape[0], t = self
         let out = Tensor(uninitializedShape: [n, dimension])
         TimestepEmbeddingKernel.forward(timesteps: t.pointer, count: n, dimension: dimension, output: out.pointer)
         return Tensor.result(out, inputs: [t]) { g, _ in
             let dt = Tensor(uninitializedShape: [n])
-            TimestepEmbeddingKernel.backward(timesteps: t.pointer, count: n, dimension: dimension, gradOutput: g.pointer,
-                                             gradTimesteps: dt.pointer)
+            TimestepEmbeddingKernel.backward(
+                timesteps: t.pointer, count: n, dimension: dimension, gradOutput: g.pointer,
+                gradTimesteps: dt.pointer)
             return [dt]
         }
     }

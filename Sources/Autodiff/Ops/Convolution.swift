@@ -4,19 +4,24 @@ import Kernels
 // Legend: N batch, C input channels, H x W input, K output channels, R x S kernel, P x Q output.
 
 extension Tensor {
-    static func convGeometry(_ op: String, _ x: Tensor, _ w: Tensor, bias: Tensor?, stride: Int, padding: Int,
-                             outputPadding: Int, transposed: Bool) throws -> ConvGeometry {
+    static func convGeometry(
+        _ op: String, _ x: Tensor, _ w: Tensor, bias: Tensor?, stride: Int, padding: Int,
+        outputPadding: Int, transposed: Bool
+    ) throws -> ConvGeometry {
         guard x.rank == 4 else { throw TensorError.invalidShape(op: op, shape: x.shape, reason: "input must be (N, C, H, W)") }
         guard w.rank == 4 else { throw TensorError.invalidShape(op: op, shape: w.shape, reason: "weight must be 4-D") }
         let inChannels = w.shape[transposed ? 0 : 1], k = w.shape[transposed ? 1 : 0]
         guard x.shape[1] == inChannels else { throw TensorError.shapeMismatch(op: op, lhs: x.shape, rhs: w.shape) }
         if let bias, bias.shape != [k] { throw TensorError.shapeMismatch(op: "\(op) bias", lhs: [k], rhs: bias.shape) }
-        let g = ConvGeometry(n: x.shape[0], c: inChannels, h: x.shape[2], w: x.shape[3], k: k, r: w.shape[2], s: w.shape[3],
-                             stride: stride, padding: padding, outputPadding: outputPadding, transposed: transposed,
-                             hasBias: bias != nil)
+        let g = ConvGeometry(
+            n: x.shape[0], c: inChannels, h: x.shape[2], w: x.shape[3], k: k, r: w.shape[2], s: w.shape[3],
+            stride: stride, padding: padding, outputPadding: outputPadding, transposed: transposed,
+            hasBias: bias != nil)
         guard g.isValid else {
-            throw TensorError.invalidArgument(op: op, reason: "input \(x.shape) with weight \(w.shape), stride \(stride), "
-                                              + "padding \(padding) gives no valid output")
+            throw TensorError.invalidArgument(
+                op: op,
+                reason: "input \(x.shape) with weight \(w.shape), stride \(stride), "
+                    + "padding \(padding) gives no valid output")
         }
         return g
     }
@@ -35,8 +40,9 @@ extension Tensor {
             if needs[1] || (bias != nil && needs[2]) {
                 dw = Tensor(uninitializedShape: g.weightShape)
                 db = bias != nil ? Tensor(uninitializedShape: [g.k]) : nil
-                Conv.backwardWeights(g, input: x.raw, inputLayout: x.layout, gradOutput: dy.raw, gradOutputLayout: dy.layout,
-                                     gradWeight: dw!.raw, gradBias: db?.raw)
+                Conv.backwardWeights(
+                    g, input: x.raw, inputLayout: x.layout, gradOutput: dy.raw, gradOutputLayout: dy.layout,
+                    gradWeight: dw!.raw, gradBias: db?.raw)
             }
             return bias != nil ? [dx, dw, db] : [dx, dw]
         }
@@ -44,37 +50,46 @@ extension Tensor {
 
     /// 2-D convolution: (N, C, H, W) with weight (K, C, R, S) -> (N, K, P, Q), as torch's conv2d.
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) throws -> Tensor {
-        let g = try Tensor.convGeometry("conv2d", self, weight, bias: bias, stride: stride, padding: padding,
-                                        outputPadding: 0, transposed: false)
+        let g = try Tensor.convGeometry(
+            "conv2d", self, weight, bias: bias, stride: stride, padding: padding,
+            outputPadding: 0, transposed: false)
         return Tensor.convolution(g, self, weight, bias)
     }
 
     /// Transposed 2-D convolution: (N, C, H, W) with weight (C, K, R, S) -> (N, K, P, Q),
     /// P = (H - 1) stride - 2 padding + R + outputPadding, as torch's conv_transpose2d.
-    public func convTranspose2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
-                                outputPadding: Int = 0) throws -> Tensor {
-        let g = try Tensor.convGeometry("convTranspose2d", self, weight, bias: bias, stride: stride, padding: padding,
-                                        outputPadding: outputPadding, transposed: true)
+    public func convTranspose2d(
+        weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+        outputPadding: Int = 0
+    ) throws -> Tensor {
+        let g = try Tensor.convGeometry(
+            "convTranspose2d", self, weight, bias: bias, stride: stride, padding: padding,
+            outputPadding: outputPadding, transposed: true)
         return Tensor.convolution(g, self, weight, bias)
     }
 
     func pool(_ kind: PoolGeometry.Kind, kernel: Int, stride: Int?, padding: Int) throws -> Tensor {
         let op = kind == .max ? "maxPool2d" : "avgPool2d"
         guard rank == 4 else { throw TensorError.invalidShape(op: op, shape: shape, reason: "input must be (N, C, H, W)") }
-        let g = PoolGeometry(kind: kind, n: shape[0], c: shape[1], h: shape[2], w: shape[3], kernel: kernel,
-                             stride: stride ?? kernel, padding: padding)
+        let g = PoolGeometry(
+            kind: kind, n: shape[0], c: shape[1], h: shape[2], w: shape[3], kernel: kernel,
+            stride: stride ?? kernel, padding: padding)
         guard kernel > 0, g.stride > 0, padding >= 0, padding * 2 <= kernel, g.p > 0, g.q > 0 else {
-            throw TensorError.invalidArgument(op: op, reason: "kernel \(kernel) stride \(g.stride) padding \(padding) "
-                                              + "does not fit input \(shape)")
+            throw TensorError.invalidArgument(
+                op: op,
+                reason: "kernel \(kernel) stride \(g.stride) padding \(padding) "
+                    + "does not fit input \(shape)")
         }
         let out = Tensor(uninitializedShape: g.outputShape)
         let wsBytes = PoolKernel.workspaceBytes(g)
         let workspace = wsBytes > 0 ? TensorStorage(count: (wsBytes + 3) / 4) : nil
-        PoolKernel.forward(g, input: pointer, output: out.pointer, workspace: workspace.map { UnsafeMutableRawPointer($0.pointer) })
+        PoolKernel.forward(
+            g, input: pointer, output: out.pointer, workspace: workspace.map { UnsafeMutableRawPointer($0.pointer) })
         return Tensor.result(out, inputs: [self]) { dy, _ in
             let dx = Tensor(uninitializedShape: g.inputShape)
-            PoolKernel.backward(g, gradOutput: dy.pointer, workspace: workspace.map { UnsafeRawPointer($0.pointer) },
-                                gradInput: dx.pointer)
+            PoolKernel.backward(
+                g, gradOutput: dy.pointer, workspace: workspace.map { UnsafeRawPointer($0.pointer) },
+                gradInput: dx.pointer)
             return [dx]
         }
     }
@@ -92,8 +107,12 @@ extension Tensor {
     /// Nearest-neighbour upsampling by an integer factor S: (N, C, H, W) -> (N, C, H S, W S), as
     /// torch.nn.Upsample(scale_factor=S, mode="nearest"); the gradient sums each S x S block.
     public func upsampleNearest(factor s: Int = 2) throws -> Tensor {
-        guard rank == 4 else { throw TensorError.invalidShape(op: "upsampleNearest", shape: shape, reason: "input must be (N, C, H, W)") }
-        guard (1...64).contains(s) else { throw TensorError.invalidArgument(op: "upsampleNearest", reason: "factor \(s) not in 1...64") }
+        guard rank == 4 else {
+            throw TensorError.invalidShape(op: "upsampleNearest", shape: shape, reason: "input must be (N, C, H, W)")
+        }
+        guard (1...64).contains(s) else {
+            throw TensorError.invalidArgument(op: "upsampleNearest", reason: "factor \(s) not in 1...64")
+        }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let out = Tensor(uninitializedShape: [n, c, h * s, w * s])
         UpsampleKernel.forward(n: n, c: c, h: h, w: w, factor: s, input: pointer, output: out.pointer)
@@ -106,7 +125,9 @@ extension Tensor {
 
     /// Mean over H and W: (N, C, H, W) -> (N, C).
     public func globalAvgPool2d() throws -> Tensor {
-        guard rank == 4 else { throw TensorError.invalidShape(op: "globalAvgPool2d", shape: shape, reason: "input must be (N, C, H, W)") }
+        guard rank == 4 else {
+            throw TensorError.invalidShape(op: "globalAvgPool2d", shape: shape, reason: "input must be (N, C, H, W)")
+        }
         return try mean(axes: [2, 3])
     }
 }

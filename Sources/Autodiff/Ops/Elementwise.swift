@@ -120,8 +120,10 @@ extension Tensor {
     public static func * (a: Tensor, b: Tensor) throws -> Tensor {
         let out = try broadcastBinary("multiply", a, b, *)
         return result(out, inputs: [a, b]) { g, needs in
-            [needs[0] ? try! broadcastBinary("", g, b, *).sumToShape(a.shape) : nil,
-             needs[1] ? try! broadcastBinary("", g, a, *).sumToShape(b.shape) : nil]
+            [
+                needs[0] ? try! broadcastBinary("", g, b, *).sumToShape(a.shape) : nil,
+                needs[1] ? try! broadcastBinary("", g, a, *).sumToShape(b.shape) : nil,
+            ]
         }
     }
 
@@ -129,8 +131,10 @@ extension Tensor {
         let out = try broadcastBinary("divide", a, b, /)
         return result(out, inputs: [a, b]) { g, needs in
             // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -out/b
-            [needs[0] ? try! broadcastBinary("", g, b, /).sumToShape(a.shape) : nil,
-             needs[1] ? try! broadcastBinary("", Tensor.zip(g, out) { -$0 * $1 }, b, /).sumToShape(b.shape) : nil]
+            [
+                needs[0] ? try! broadcastBinary("", g, b, /).sumToShape(a.shape) : nil,
+                needs[1] ? try! broadcastBinary("", Tensor.zip(g, out) { -$0 * $1 }, b, /).sumToShape(b.shape) : nil,
+            ]
         }
     }
 

@@ -3,7 +3,9 @@ import Kernels
 extension Tensor {
     /// Matrix product op(a) (M, K) x op(b) (K, N) -> (M, N) through oneDNN's sgemm.
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
-        guard a.rank == 2, b.rank == 2 else { throw TensorError.shapeMismatch(op: "matmul (needs matrices)", lhs: a.shape, rhs: b.shape) }
+        guard a.rank == 2, b.rank == 2 else {
+            throw TensorError.shapeMismatch(op: "matmul (needs matrices)", lhs: a.shape, rhs: b.shape)
+        }
         let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
         let (k2, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
         guard k == k2 else { throw TensorError.shapeMismatch(op: "matmul", lhs: a.shape, rhs: b.shape) }
@@ -11,7 +13,7 @@ extension Tensor {
         Gemm.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: a.pointer, b: b.pointer, c: out.pointer)
         return result(out, inputs: [a, b]) { g, needs in
             var ga: Tensor?, gb: Tensor?
-            if needs[0] {   // dA = g B^T (or B g^T when A was transposed)
+            if needs[0] {  // dA = g B^T (or B g^T when A was transposed)
                 let t = Tensor(uninitializedShape: a.shape)
                 if transposeA {
                     Gemm.sgemm(transA: transposeB, transB: true, m: k, n: m, k: n, a: b.pointer, b: g.pointer, c: t.pointer)
@@ -20,7 +22,7 @@ extension Tensor {
                 }
                 ga = t
             }
-            if needs[1] {   // dB = A^T g (or g^T A when B was transposed)
+            if needs[1] {  // dB = A^T g (or g^T A when B was transposed)
                 let t = Tensor(uninitializedShape: b.shape)
                 if transposeB {
                     Gemm.sgemm(transA: true, transB: transposeA, m: n, n: k, k: m, a: g.pointer, b: a.pointer, c: t.pointer)

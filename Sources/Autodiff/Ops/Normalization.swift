@@ -5,22 +5,25 @@ extension Tensor {
     /// Batch normalisation in training mode over (N, C, H, W) or (N, C): normalises with the
     /// batch's statistics and returns them (mean, biased variance) for the running averages.
     public func batchNormTraining(scale: Tensor, shift: Tensor, epsilon: Float = 1e-5) throws
-        -> (output: Tensor, mean: Tensor, variance: Tensor) {
+        -> (output: Tensor, mean: Tensor, variance: Tensor)
+    {
         let g = try batchNormGeometry(scale: scale, shift: shift, epsilon: epsilon)
         // Data stays in the input's layout (blocked after a convolution); statistics are plain (C).
         let x = rank == 4 ? self : try reshaped([shape[0], shape[1], 1, 1])
         let l = x.layout
         let out = Tensor(uninitializedShape: x.shape, layout: l)
         let mean = Tensor(uninitializedShape: [g.c]), variance = Tensor(uninitializedShape: [g.c])
-        BatchNormKernel.forwardTraining(g, layout: l, input: x.raw, scale: scale.pointer, shift: shift.pointer, output: out.raw,
-                                        mean: mean.raw, variance: variance.raw)
+        BatchNormKernel.forwardTraining(
+            g, layout: l, input: x.raw, scale: scale.pointer, shift: shift.pointer, output: out.raw,
+            mean: mean.raw, variance: variance.raw)
         var y = Tensor.result(out, inputs: [x, scale, shift]) { dy, _ in
             let dx = Tensor(uninitializedShape: x.shape, layout: l)
             let dscale = Tensor(uninitializedShape: [g.c]), dshift = Tensor(uninitializedShape: [g.c])
             let (dyRaw, keep) = dy.raw(in: l)
-            BatchNormKernel.backward(g, layout: l, input: x.raw, gradOutput: dyRaw, scale: scale.pointer, shift: shift.pointer,
-                                     mean: mean.raw, variance: variance.raw, gradInput: dx.raw,
-                                     gradScale: dscale.raw, gradShift: dshift.raw)
+            BatchNormKernel.backward(
+                g, layout: l, input: x.raw, gradOutput: dyRaw, scale: scale.pointer, shift: shift.pointer,
+                mean: mean.raw, variance: variance.raw, gradInput: dx.raw,
+                gradScale: dscale.raw, gradShift: dshift.raw)
             withExtendedLifetime(keep) {}
             return [dx, dscale, dshift]
         }
@@ -29,12 +32,15 @@ extension Tensor {
     }
 
     /// Batch normalisation with fixed statistics (evaluation mode).
-    public func batchNormInference(scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
-                                   epsilon: Float = 1e-5) throws -> Tensor {
+    public func batchNormInference(
+        scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
+        epsilon: Float = 1e-5
+    ) throws -> Tensor {
         let g = try batchNormGeometry(scale: scale, shift: shift, epsilon: epsilon)
         let out = Tensor(uninitializedShape: shape, layout: layout)
-        BatchNormKernel.forwardInference(g, layout: layout, input: raw, scale: scale.pointer, shift: shift.pointer,
-                                         mean: mean.pointer, variance: variance.pointer, output: out.raw)
+        BatchNormKernel.forwardInference(
+            g, layout: layout, input: raw, scale: scale.pointer, shift: shift.pointer,
+            mean: mean.pointer, variance: variance.pointer, output: out.raw)
         // d out / d x = scale / sqrt(var + eps) per channel; d/d scale = xhat; d/d shift = 1.
         let x = self
         return Tensor.result(out, inputs: [self, scale, shift]) { dy, needs in
@@ -79,8 +85,10 @@ extension Tensor {
         }
         let g = GroupNormGeometry(n: shape[0], c: shape[1], groups: groups, h: shape[2], w: shape[3], epsilon: epsilon)
         guard g.isValid else {
-            throw TensorError.invalidArgument(op: "groupNorm", reason: "\(groups) groups do not divide the \(shape[1]) channels "
-                                              + "of \(shape) (or a size or epsilon \(epsilon) is not positive)")
+            throw TensorError.invalidArgument(
+                op: "groupNorm",
+                reason: "\(groups) groups do not divide the \(shape[1]) channels "
+                    + "of \(shape) (or a size or epsilon \(epsilon) is not positive)")
         }
         guard scale.shape == [g.c], shift.shape == [g.c] else {
             throw TensorError.shapeMismatch(op: "groupNorm scale/shift", lhs: shape, rhs: scale.shape)
@@ -88,14 +96,16 @@ extension Tensor {
         let x = self
         let out = Tensor(uninitializedShape: shape)
         let mean = Tensor(uninitializedShape: [g.n * groups]), rstd = Tensor(uninitializedShape: [g.n * groups])
-        GroupNormKernel.forward(g, input: x.pointer, scale: scale.pointer, shift: shift.pointer, output: out.pointer,
-                                mean: mean.pointer, rstd: rstd.pointer)
+        GroupNormKernel.forward(
+            g, input: x.pointer, scale: scale.pointer, shift: shift.pointer, output: out.pointer,
+            mean: mean.pointer, rstd: rstd.pointer)
         return Tensor.result(out, inputs: [x, scale, shift]) { dy, _ in
             let dx = Tensor(uninitializedShape: x.shape)
             let dscale = Tensor(uninitializedShape: [g.c]), dshift = Tensor(uninitializedShape: [g.c])
-            GroupNormKernel.backward(g, input: x.pointer, gradOutput: dy.pointer, scale: scale.pointer, mean: mean.pointer,
-                                     rstd: rstd.pointer, gradInput: dx.pointer, gradScale: dscale.pointer,
-                                     gradShift: dshift.pointer)
+            GroupNormKernel.backward(
+                g, input: x.pointer, gradOutput: dy.pointer, scale: scale.pointer, mean: mean.pointer,
+                rstd: rstd.pointer, gradInput: dx.pointer, gradScale: dscale.pointer,
+                gradShift: dshift.pointer)
             return [dx, dscale, dshift]
         }
     }

@@ -72,8 +72,9 @@ extension Tensor {
     /// Elements start..<start+length along `axis`.
     public func slice(axis: Int, start: Int, length: Int) throws -> Tensor {
         guard axis >= 0, axis < rank, start >= 0, length >= 0, start + length <= shape[axis] else {
-            throw TensorError.invalidShape(op: "slice", shape: shape,
-                                           reason: "cannot take \(start)..<\(start + length) along axis \(axis)")
+            throw TensorError.invalidShape(
+                op: "slice", shape: shape,
+                reason: "cannot take \(start)..<\(start + length) along axis \(axis)")
         }
         let out = sliceRaw(axis: axis, start: start, length: length)
         let full = shape
@@ -81,7 +82,8 @@ extension Tensor {
             let dx = Tensor.zeros(full)
             let outer = full[..<axis].reduce(1, *), inner = full[(axis + 1)...].reduce(1, *)
             for o in 0..<outer {
-                (dx.pointer + (o * full[axis] + start) * inner).update(from: g.pointer + o * length * inner, count: length * inner)
+                (dx.pointer + (o * full[axis] + start) * inner).update(
+                    from: g.pointer + o * length * inner, count: length * inner)
             }
             return [dx]
         }

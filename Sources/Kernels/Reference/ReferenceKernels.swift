@@ -9,8 +9,8 @@ public enum Reference {
     /// For a convolution the strided side is the output; for a transposed one, the input.
     /// `body(inputIndex, weightIndex, outputIndex)`.
     static func forEachTap(_ g: ConvGeometry, _ body: (Int, Int, Int) -> Void) {
-        let (sh, sw) = g.transposed ? (g.h, g.w) : (g.p, g.q)   // strided side
-        let (dh, dw) = g.transposed ? (g.p, g.q) : (g.h, g.w)   // dense side
+        let (sh, sw) = g.transposed ? (g.h, g.w) : (g.p, g.q)  // strided side
+        let (dh, dw) = g.transposed ? (g.p, g.q) : (g.h, g.w)  // dense side
         for n in 0..<g.n {
             for c in 0..<g.c {
                 for k in 0..<g.k {
@@ -23,8 +23,10 @@ public enum Reference {
                                     let x = b * g.stride - g.padding + s
                                     guard x >= 0, x < dw else { continue }
                                     let strided = (a * sw + b), dense = (y * dw + x)
-                                    let weight = g.transposed ? ((c * g.k + k) * g.r + r) * g.s + s
-                                                              : ((k * g.c + c) * g.r + r) * g.s + s
+                                    let weight =
+                                        g.transposed
+                                        ? ((c * g.k + k) * g.r + r) * g.s + s
+                                        : ((k * g.c + c) * g.r + r) * g.s + s
                                     let inPos = g.transposed ? strided : dense
                                     let outPos = g.transposed ? dense : strided
                                     body((n * g.c + c) * g.h * g.w + inPos, weight, (n * g.k + k) * g.p * g.q + outPos)
@@ -52,7 +54,9 @@ public enum Reference {
         return dx
     }
 
-    public static func convBackwardWeights(_ g: ConvGeometry, input: [Float], gradOutput: [Float]) -> (weight: [Float], bias: [Float]) {
+    public static func convBackwardWeights(_ g: ConvGeometry, input: [Float], gradOutput: [Float]) -> (
+        weight: [Float], bias: [Float]
+    ) {
         var dw = [Float](repeating: 0, count: g.weightShape.reduce(1, *))
         forEachTap(g) { i, w, o in dw[w] += gradOutput[o] * input[i] }
         var db = [Float](repeating: 0, count: g.k)
@@ -76,8 +80,10 @@ public enum Reference {
         return (mean, variance)
     }
 
-    public static func batchNormForward(_ g: BatchNormGeometry, input: [Float], scale: [Float], shift: [Float],
-                                        mean: [Float], variance: [Float]) -> [Float] {
+    public static func batchNormForward(
+        _ g: BatchNormGeometry, input: [Float], scale: [Float], shift: [Float],
+        mean: [Float], variance: [Float]
+    ) -> [Float] {
         let hw = g.h * g.w
         var out = input
         for n in 0..<g.n {
@@ -93,23 +99,29 @@ public enum Reference {
     }
 
     /// Training-mode backward: dx = scale/sigma * (dy - mean(dy) - xhat * mean(dy * xhat)).
-    public static func batchNormBackward(_ g: BatchNormGeometry, input: [Float], gradOutput: [Float], scale: [Float],
-                                         mean: [Float], variance: [Float]) -> (input: [Float], scale: [Float], shift: [Float]) {
+    public static func batchNormBackward(
+        _ g: BatchNormGeometry, input: [Float], gradOutput: [Float], scale: [Float],
+        mean: [Float], variance: [Float]
+    ) -> (input: [Float], scale: [Float], shift: [Float]) {
         let hw = g.h * g.w, m = Float(g.n * hw)
         var dx = input, dscale = [Float](repeating: 0, count: g.c), dshift = dscale
         for c in 0..<g.c {
             let inv = 1 / (variance[c] + g.epsilon).squareRoot()
             var sumDy: Float = 0, sumDyXhat: Float = 0
-            for n in 0..<g.n { for j in 0..<hw {
-                let i = (n * g.c + c) * hw + j
-                sumDy += gradOutput[i]; sumDyXhat += gradOutput[i] * (input[i] - mean[c]) * inv
-            } }
+            for n in 0..<g.n {
+                for j in 0..<hw {
+                    let i = (n * g.c + c) * hw + j
+                    sumDy += gradOutput[i]; sumDyXhat += gradOutput[i] * (input[i] - mean[c]) * inv
+                }
+            }
             dscale[c] = sumDyXhat; dshift[c] = sumDy
-            for n in 0..<g.n { for j in 0..<hw {
-                let i = (n * g.c + c) * hw + j
-                let xhat = (input[i] - mean[c]) * inv
-                dx[i] = scale[c] * inv * (gradOutput[i] - sumDy / m - xhat * sumDyXhat / m)
-            } }
+            for n in 0..<g.n {
+                for j in 0..<hw {
+                    let i = (n * g.c + c) * hw + j
+                    let xhat = (input[i] - mean[c]) * inv
+                    dx[i] = scale[c] * inv * (gradOutput[i] - sumDy / m - xhat * sumDyXhat / m)
+                }
+            }
         }
         return (dx, dscale, dshift)
     }
@@ -132,7 +144,7 @@ public enum Reference {
         case .relu(let slope): return saved > 0 ? 1 : slope
         case .tanh: return 1 - saved * saved
         case .sigmoid: return saved * (1 - saved)
-        case .silu:   // d/dx x s(x) = s(x) (1 + x (1 - s(x)))
+        case .silu:  // d/dx x s(x) = s(x) (1 + x (1 - s(x)))
             let s = 1 / (1 + Foundation.exp(-saved))
             return s * (1 + saved * (1 - s))
         }
@@ -207,9 +219,11 @@ public enum Reference {
 
 extension Reference {
     /// Scalar Adam/AdamW update over `range` (the reference for `VectorKernels.adam`).
-    public static func adam(_ c: AdamCoefficients, range: Range<Int>, weights w: UnsafeMutablePointer<Float>,
-                            gradients g: UnsafePointer<Float>, firstMoment m: UnsafeMutablePointer<Float>,
-                            secondMoment v: UnsafeMutablePointer<Float>) {
+    public static func adam(
+        _ c: AdamCoefficients, range: Range<Int>, weights w: UnsafeMutablePointer<Float>,
+        gradients g: UnsafePointer<Float>, firstMoment m: UnsafeMutablePointer<Float>,
+        secondMoment v: UnsafeMutablePointer<Float>
+    ) {
         for j in range {
             if c.decoupled { w[j] -= c.learningRate * c.weightDecay * w[j] }
             let gj = c.decoupled ? g[j] : g[j] + c.weightDecay * w[j]

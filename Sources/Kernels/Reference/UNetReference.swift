@@ -8,7 +8,8 @@ extension Reference {
 
     /// y, mean (N G) and rstd (N G) of torch.nn.GroupNorm.
     public static func groupNormForward(_ g: GroupNormGeometry, input: [Float], scale: [Float], shift: [Float])
-        -> (output: [Float], mean: [Float], rstd: [Float]) {
+        -> (output: [Float], mean: [Float], rstd: [Float])
+    {
         let cpg = g.c / g.groups, hw = g.h * g.w, m = Double(cpg * hw)
         var out = input, mean = [Float](repeating: 0, count: g.n * g.groups), rstd = mean
         for n in 0..<g.n {
@@ -34,7 +35,8 @@ extension Reference {
 
     /// dx = rstd (scale dy - mean_group(scale dy) - xhat mean_group(scale dy xhat)); dscale, dshift per channel.
     public static func groupNormBackward(_ g: GroupNormGeometry, input: [Float], gradOutput dy: [Float], scale: [Float])
-        -> (input: [Float], scale: [Float], shift: [Float]) {
+        -> (input: [Float], scale: [Float], shift: [Float])
+    {
         let (_, mean, rstd) = groupNormForward(g, input: input, scale: scale, shift: [Float](repeating: 0, count: g.c))
         let cpg = g.c / g.groups, hw = g.h * g.w, m = Double(cpg * hw)
         var dx = input, dscale = [Double](repeating: 0, count: g.c), dshift = dscale
@@ -42,7 +44,7 @@ extension Reference {
             for gi in 0..<g.groups {
                 let mu = Double(mean[n * g.groups + gi]), r = Double(rstd[n * g.groups + gi])
                 let channels = (gi * cpg)..<((gi + 1) * cpg)
-                var meanG = 0.0, meanGX = 0.0                 // means of scale dy and scale dy xhat over the group
+                var meanG = 0.0, meanGX = 0.0  // means of scale dy and scale dy xhat over the group
                 for c in channels {
                     for j in 0..<hw {
                         let i = (n * g.c + c) * hw + j, xhat = (Double(input[i]) - mu) * r
@@ -66,17 +68,25 @@ extension Reference {
 
     public static func upsampleNearestForward(n: Int, c: Int, h: Int, w: Int, factor s: Int, input: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: n * c * h * s * w * s)
-        for p in 0..<(n * c) { for y in 0..<(h * s) { for x in 0..<(w * s) {
-            out[(p * h * s + y) * w * s + x] = input[(p * h + y / s) * w + x / s]
-        } } }
+        for p in 0..<(n * c) {
+            for y in 0..<(h * s) {
+                for x in 0..<(w * s) {
+                    out[(p * h * s + y) * w * s + x] = input[(p * h + y / s) * w + x / s]
+                }
+            }
+        }
         return out
     }
 
     public static func upsampleNearestBackward(n: Int, c: Int, h: Int, w: Int, factor s: Int, gradOutput: [Float]) -> [Float] {
         var dx = [Float](repeating: 0, count: n * c * h * w)
-        for p in 0..<(n * c) { for y in 0..<(h * s) { for x in 0..<(w * s) {
-            dx[(p * h + y / s) * w + x / s] += gradOutput[(p * h * s + y) * w * s + x]
-        } } }
+        for p in 0..<(n * c) {
+            for y in 0..<(h * s) {
+                for x in 0..<(w * s) {
+                    dx[(p * h + y / s) * w + x / s] += gradOutput[(p * h * s + y) * w * s + x]
+                }
+            }
+        }
         return dx
     }
 
@@ -104,18 +114,23 @@ extension Reference {
 
     /// Gradients of `attentionForward` with respect to q, k and v.
     public static func attentionBackward(b: Int, l: Int, d: Int, q: [Float], k: [Float], v: [Float], gradOut: [Float])
-        -> (q: [Float], k: [Float], v: [Float]) {
+        -> (q: [Float], k: [Float], v: [Float])
+    {
         var dq = [Float](repeating: 0, count: q.count), dk = dq, dv = dq
         let scale = 1 / Double(d).squareRoot()
         for i in 0..<b {
             for r in 0..<l {
                 var s = [Double](repeating: 0, count: l)
-                for j in 0..<l { for e in 0..<d { s[j] += Double(q[(i * l + r) * d + e]) * Double(k[(i * l + j) * d + e]) * scale } }
+                for j in 0..<l {
+                    for e in 0..<d { s[j] += Double(q[(i * l + r) * d + e]) * Double(k[(i * l + j) * d + e]) * scale }
+                }
                 let m = s.max()!, z = s.reduce(0) { $0 + Foundation.exp($1 - m) }
                 let p = s.map { Foundation.exp($0 - m) / z }
                 // dP[j] = <dOut_r, v_j>; dS[j] = P[j] (dP[j] - sum_t P[t] dP[t]).
                 var dp = [Double](repeating: 0, count: l)
-                for j in 0..<l { for e in 0..<d { dp[j] += Double(gradOut[(i * l + r) * d + e]) * Double(v[(i * l + j) * d + e]) } }
+                for j in 0..<l {
+                    for e in 0..<d { dp[j] += Double(gradOut[(i * l + r) * d + e]) * Double(v[(i * l + j) * d + e]) }
+                }
                 let dot = zip(p, dp).reduce(0) { $0 + $1.0 * $1.1 }
                 for j in 0..<l {
                     let ds = p[j] * (dp[j] - dot) * scale
@@ -158,10 +173,10 @@ extension Reference {
         var offset = 0
         for (part, s) in zip(parts, shapes) {
             for i in 0..<part.count {
-                var rest = i, index = [Int](repeating: 0, count: s.count)   // i -> multi-index in s
+                var rest = i, index = [Int](repeating: 0, count: s.count)  // i -> multi-index in s
                 for d in stride(from: s.count - 1, through: 0, by: -1) { index[d] = rest % s[d]; rest /= s[d] }
                 index[axis] += offset
-                var o = 0                                                    // multi-index -> position in shape
+                var o = 0  // multi-index -> position in shape
                 for d in 0..<shape.count { o = o * shape[d] + index[d] }
                 out[o] = part[i]
             }
