@@ -119,25 +119,15 @@ extension Experiment {
         if let c = cells[key] { return c }
         let dir = cellDirectory(arm, seed: seed)
         try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
-        var announced = false
-        while true {
-            if let c = finishedCell(arm, seed: seed) {
-                observe(.resumed("\(arm.name) seed \(seed)"))
-                cells[key] = c
-                return c
-            }
-            if let claim = FileClaim.take(dir.path + ".claim") {
-                defer { claim.release() }
-                let c = try finishedCell(arm, seed: seed) ?? trainCell(arm, seed: seed, observe)
-                cells[key] = c
-                return c
-            }
-            guard wait else { return nil }
-            if !announced {
-                observe(.stage("waiting for \(arm.name) seed \(seed), which another worker trains")); announced = true
-            }
-            Thread.sleep(forTimeInterval: 0.5)
+        let c = try claimed(dir.path + ".claim", what: "\(arm.name) seed \(seed)", wait: wait, observe) { firstLook in
+            guard let c = finishedCell(arm, seed: seed) else { return nil }
+            if firstLook { observe(.resumed("\(arm.name) seed \(seed)")) }
+            return c
+        } make: {
+            try trainCell(arm, seed: seed, observe)
         }
+        if let c { cells[key] = c }
+        return c
     }
 
     /// Trains the cell of `arm` and `seed` (the caller holds its claim). Filtered arms first need

@@ -98,24 +98,13 @@ extension Experiment {
         let name = task.name, dir = generatorDirectory(name, seed: seed)
         g.grids[name] = dir.appendingPathComponent("grid-final.png").path
         try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
-        var announced = false
-        while true {
-            if let (done, source) = finishedGenerator(name, seed: seed) {
-                observe(.resumed("\(name) seed \(seed)"))
-                g.seconds[name] = done.seconds
-                return source
-            }
-            if let claim = FileClaim.take(dir.path + ".claim") {
-                defer { claim.release() }
-                if let (done, source) = finishedGenerator(name, seed: seed) {     // finished while we asked
-                    g.seconds[name] = done.seconds
-                    return source
-                }
-                return try trainGenerator(task, seed: seed, into: &g, observe)
-            }
-            guard wait else { return nil }
-            if !announced { observe(.stage("seed \(seed): waiting for \(name), which another worker trains")); announced = true }
-            Thread.sleep(forTimeInterval: 0.5)
+        return try claimed(dir.path + ".claim", what: "\(name) of seed \(seed)", wait: wait, observe) { firstLook in
+            guard let (done, source) = finishedGenerator(name, seed: seed) else { return nil }
+            if firstLook { observe(.resumed("\(name) seed \(seed)")) }
+            g.seconds[name] = done.seconds
+            return source
+        } make: {
+            try trainGenerator(task, seed: seed, into: &g, observe)
         }
     }
 
@@ -170,18 +159,11 @@ extension Experiment {
                    _ observe: (ExperimentEvent) -> Void) throws -> DiffusionImageSource? {
         let dir = generatorDirectory("diffusion", seed: seed)
         try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
-        var announced = false
-        while true {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("done.json").path) {
-                return try diffusionGenerator(seed: seed, into: &g, observe)
-            }
-            if let claim = FileClaim.take(dir.path + ".claim") {
-                defer { claim.release() }
-                return try diffusionGenerator(seed: seed, into: &g, observe)
-            }
-            guard wait else { return nil }
-            if !announced { observe(.stage("seed \(seed): waiting for diffusion, which another worker trains")); announced = true }
-            Thread.sleep(forTimeInterval: 0.5)
+        let done = dir.appendingPathComponent("done.json").path
+        return try claimed(dir.path + ".claim", what: "diffusion of seed \(seed)", wait: wait, observe) { _ in
+            FileManager.default.fileExists(atPath: done) ? try diffusionGenerator(seed: seed, into: &g, observe) : nil
+        } make: {
+            try diffusionGenerator(seed: seed, into: &g, observe)
         }
     }
 

@@ -28,6 +28,27 @@ extension Experiment {
         }
     }
 
+    /// The grid's one claim protocol: a finished piece is read back (`finished(true)` on the first
+    /// look, which may announce it); else it is claimed at `claimPath` and, unless it finished
+    /// meanwhile, made by `make` while the claim is held. When another live worker holds the claim,
+    /// waits for it, or returns nil at once when `wait` is false.
+    func claimed<T>(
+        _ claimPath: String, what: String, wait: Bool, _ observe: (ExperimentEvent) -> Void,
+        finished: (_ firstLook: Bool) throws -> T?, make: () throws -> T
+    ) throws -> T? {
+        var announced = false
+        while true {
+            if let piece = try finished(true) { return piece }
+            if let claim = FileClaim.take(claimPath) {
+                defer { claim.release() }
+                return try finished(false) ?? make()
+            }
+            guard wait else { return nil }
+            if !announced { observe(.stage("waiting for \(what), which another worker trains")); announced = true }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+    }
+
     /// How many pieces of the grid (generators, cells) are finished on disk, of how many.
     public func gridProgress() -> (finished: Int, total: Int) {
         let arms = options.allArms
