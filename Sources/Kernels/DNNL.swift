@@ -53,6 +53,38 @@ final class DNNLContext: @unchecked Sendable {
     }
 }
 
+/// OpenMP's thread count as oneDNN reads it when a primitive is created (libgomp, loaded with
+/// oneDNN; its two functions are looked up at run time so that nothing links libgomp directly).
+///
+/// NOTE: oneDNN 2.6's batch normalisation fixes its thread count when the primitive is created
+/// and synchronises its threads with a spinning barrier. Measured on 2 cores (DNNL_VERBOSE, one
+/// ResNet epoch at 28 px, batch 64): alone, one thread costs what two do (0.50 vs 0.46 ms a
+/// call); beside another process, two threads took 24.7 ms a call (the barrier spins while the
+/// other thread is descheduled) and batch norm became 60% of the step. So batch-norm primitives
+/// are created with one thread (`BatchNormPrimitives`).
+enum OpenMP {
+    private typealias GetMax = @convention(c) () -> Int32
+    private typealias SetNum = @convention(c) (Int32) -> Void
+    nonisolated(unsafe) private static let functions: (GetMax, SetNum)? = {
+        guard let process = dlopen(nil, RTLD_NOW), let get = dlsym(process, "omp_get_max_threads"),
+            let set = dlsym(process, "omp_set_num_threads")
+        else { return nil }
+        return (unsafeBitCast(get, to: GetMax.self), unsafeBitCast(set, to: SetNum.self))
+    }()
+
+    /// The calling thread's OpenMP thread count (nil without libgomp).
+    static var maxThreads: Int? { functions.map { Int($0.0()) } }
+
+    /// Runs `body` with the calling thread's OpenMP thread count set to `n`, then restores it.
+    static func withThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        guard let (get, set) = functions else { return try body() }
+        let saved = get()
+        set(Int32(n))
+        defer { set(saved) }
+        return try body()
+    }
+}
+
 /// A plain memory descriptor for `dims` in `tag` layout (f32).
 func plainDesc(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()

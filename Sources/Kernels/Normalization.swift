@@ -58,7 +58,10 @@ final class BatchNormPrimitives {
 public enum BatchNormKernel {
     private static let cache = PrimitiveCache<BatchNormKey, BatchNormPrimitives>()
     private static func primitives(_ g: BatchNormGeometry, _ layout: Layout) -> BatchNormPrimitives {
-        cache.get(BatchNormKey(g: g, layout: layout)) { BatchNormPrimitives(BatchNormKey(g: g, layout: layout)) }
+        // One thread: see `OpenMP` for the measurement.
+        cache.get(BatchNormKey(g: g, layout: layout)) {
+            OpenMP.withThreads(1) { BatchNormPrimitives(BatchNormKey(g: g, layout: layout)) }
+        }
     }
 
     /// y = scale * (x - mean) / sqrt(var + eps) + shift with batch statistics; writes mean and biased variance (C).
