@@ -1,6 +1,8 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import Privacy
+import Workflows
 
 /// `medsynth privacy ...`: the accountant as a calculator, and the cost of DP-SGD.
 struct PrivacyCommand: ParsableCommand {
@@ -76,12 +78,7 @@ struct PrivacyCommand: ParsableCommand {
         }
 
         func run() throws {
-            let r = try PrivacyBenchmark.run(batchSize: batchSize, steps: steps)
-            print(
-                String(
-                    format: "batch %d, %d steps each: ordinary step %.1f ms min / %.1f ms median, DP-SGD step %.1f ms min / "
-                        + "%.1f ms median: %.1fx slower (minima)", r.batchSize, steps, r.ordinary.minimum, r.ordinary.median,
-                    r.privateStep.minimum, r.privateStep.median, r.slowdown))
+            print(try PrivacyBenchmark.run(batchSize: batchSize, steps: steps).summary)
         }
     }
 }

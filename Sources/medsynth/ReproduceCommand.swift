@@ -1,6 +1,7 @@
 import ArgumentParser
 import Experiments
 import Foundation
+import Workflows
 
 /// `medsynth reproduce paper`: the source paper's experiment on the shared data, in one command.
 struct ReproduceCommand: ParsableCommand {
@@ -40,44 +41,12 @@ struct ReproduceCommand: ParsableCommand {
         }
 
         func run() throws {
-            var settings = full ? PaperSettings.full : PaperSettings.reduced
-            if let ganSteps { settings.ganSteps = ganSteps }
-            if let epochs { settings.epochs = epochs }
-            let chosen = try datasets.split(separator: ",").map { name -> PaperDataset in
-                switch name.trimmingCharacters(in: .whitespaces) {
-                case "pneumonia": return .pneumonia(dataRoot: dataRoot, seed: seed)
-                case "skin": return .skin(dataRoot: dataRoot, seed: seed)
-                default: throw ValidationError("unknown dataset \"\(name)\" in --datasets: use pneumonia, skin")
-                }
-            }
-            let replica = try PaperReplica(datasets: chosen, settings: settings, output: URL(fileURLWithPath: out))
-            if noFixes {
-                replica.fixes = nil
-            } else {
-                var fixes = PaperFixes()
-                fixes.arms = try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
-                fixes.seeds = (0..<UInt64(fixesSeeds)).map { $0 }
-                if full { fixes.epochs = 50; fixes.patience = 10; fixes.ganSteps = 600 }
-                replica.fixes = fixes
-            }
+            var spec = PaperRunSpec(dataRoot: dataRoot)
+            spec.full = full; spec.datasets = datasets.split(separator: ",").map(String.init); spec.seed = seed
+            spec.ganSteps = ganSteps; spec.epochs = epochs; spec.fixesSeeds = fixesSeeds
+            spec.fixesArms = noFixes ? nil : try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
             var progress = ProgressLine()
-            let report = try replica.run { event in
-                switch event {
-                case .stage(let s): progress.note(s)
-                case let .ganStep(name, step, total, eta):
-                    progress.update(
-                        fraction: Double(step) / Double(max(total, 1)),
-                        "\(name) GAN step \(step)/\(total) ETA \(formatDuration(eta))",
-                        force: step == total)
-                case let .epoch(run, epoch, epochs, trainAccuracy, valAccuracy):
-                    let scores =
-                        trainAccuracy.isNaN ? "" : String(format: " train acc %.3f val acc %.3f", trainAccuracy, valAccuracy)
-                    progress.update(
-                        fraction: Double(epoch + 1) / Double(epochs), "\(run) epoch \(epoch + 1)/\(epochs)\(scores)",
-                        force: epoch + 1 == epochs)
-                }
-            }
-            progress.finish()
+            let report = try refusedAsInvalid { try spec.run(output: URL(fileURLWithPath: out)) { progress.show($0) } }
             print(report.markdown())
             progress.note(
                 String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(report.seconds), out))
