@@ -50,7 +50,7 @@ public struct GeneratorRunSpec: Codable, Equatable, Sendable {
     public var maxReadBytes = defaultMaxArchiveBytes
     /// Seeds the split, the weights, the batches and the noise.
     public var seed: UInt64 = 0
-    /// Epochs, steps, checkpoint and grid intervals (`plan.seed` is `seed`).
+    /// Epochs, steps, checkpoint and grid intervals (`plan.seed` is set to `seed`).
     public var plan = GANTrainingPlan()
     /// GANs: batch size, loss, learning rates, DiffAugment, EMA.
     public var gan = GANTrainingOptions()
@@ -101,6 +101,8 @@ public enum GeneratorRun {
         _ spec: GeneratorRunSpec, output: URL, resume: Bool = false, overwrite: Bool = false, store: RunStore? = nil,
         commandLine: [String] = CommandLine.arguments, _ observe: (WorkflowEvent) -> Void = { _ in }
     ) throws -> GeneratorRunResult {
+        var spec = spec
+        spec.plan.seed = spec.seed  // one seed: the checkpoint's, which `balance` and `audit` compare with theirs
         let existing =
             spec.generator == .diffusion ? DiffusionTrainer.existingRun(in: output) : GANTrainer.existingRun(in: output)
         if !resume && !overwrite && !existing.isEmpty {
