@@ -1,6 +1,21 @@
 import Experiments
 import Foundation
 
+/// The paper's two datasets.
+public enum PaperDatasetName: String, CaseIterable, Codable, Sendable {
+    case pneumonia, skin
+
+    /// Comma-separated names, e.g. `pneumonia,skin`; refuses an unknown name, listing the known ones.
+    public static func parseList(_ text: String) throws -> [PaperDatasetName] {
+        try text.split(separator: ",").map { name in
+            guard let dataset = PaperDatasetName(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw OptionRefusal("unknown dataset \"\(name)\" in --datasets: use pneumonia, skin")
+            }
+            return dataset
+        }
+    }
+}
+
 /// What `medsynth reproduce paper` runs: the source paper's replica on its two datasets, and
 /// the experiment's arms beside it (the fixes).
 public struct PaperRunSpec: Sendable {
@@ -8,8 +23,8 @@ public struct PaperRunSpec: Sendable {
     public var full = false
     /// The folder holding pneumoniamnist/ and dermamnist-jpeg/.
     public var dataRoot: String
-    /// `pneumonia`, `skin`, or both, in this order.
-    public var datasets = ["pneumonia", "skin"]
+    /// The datasets to run, in this order.
+    public var datasets = PaperDatasetName.allCases
     /// Seeds the subsample and the split.
     public var seed: UInt64 = 0
     /// Overrides of the setting's GAN steps per class and classifier epochs.
@@ -27,11 +42,10 @@ public struct PaperRunSpec: Sendable {
         var settings = full ? PaperSettings.full : PaperSettings.reduced
         if let ganSteps { settings.ganSteps = ganSteps }
         if let epochs { settings.epochs = epochs }
-        let chosen = try datasets.map { name -> PaperDataset in
-            switch name.trimmingCharacters(in: .whitespaces) {
-            case "pneumonia": return .pneumonia(dataRoot: dataRoot, seed: seed)
-            case "skin": return .skin(dataRoot: dataRoot, seed: seed)
-            default: throw OptionRefusal("unknown dataset \"\(name)\" in --datasets: use pneumonia, skin")
+        let chosen = datasets.map { name -> PaperDataset in
+            switch name {
+            case .pneumonia: return .pneumonia(dataRoot: dataRoot, seed: seed)
+            case .skin: return .skin(dataRoot: dataRoot, seed: seed)
             }
         }
         let replica = try PaperReplica(datasets: chosen, settings: settings, output: output)

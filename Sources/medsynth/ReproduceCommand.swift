@@ -37,16 +37,22 @@ struct ReproduceCommand: ParsableCommand {
         func validate() throws {
             try Ranges.seeds.check(fixesSeeds, "--fixes-seeds")
             try Ranges.steps.check(ganSteps, "--gan-steps"); try Ranges.epochs.check(epochs, "--epochs")
-            _ = try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
+            _ = try spec()
+        }
+
+        /// The run as the library takes it; refuses an unknown dataset or arm.
+        func spec() throws -> PaperRunSpec {
+            var spec = PaperRunSpec(dataRoot: dataRoot)
+            spec.full = full; spec.seed = seed
+            spec.datasets = try refusedAsInvalid { try PaperDatasetName.parseList(datasets) }
+            spec.ganSteps = ganSteps; spec.epochs = epochs; spec.fixesSeeds = fixesSeeds
+            spec.fixesArms = noFixes ? nil : try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
+            return spec
         }
 
         func run() throws {
-            var spec = PaperRunSpec(dataRoot: dataRoot)
-            spec.full = full; spec.datasets = datasets.split(separator: ",").map(String.init); spec.seed = seed
-            spec.ganSteps = ganSteps; spec.epochs = epochs; spec.fixesSeeds = fixesSeeds
-            spec.fixesArms = noFixes ? nil : try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
             var progress = ProgressLine()
-            let report = try refusedAsInvalid { try spec.run(output: URL(fileURLWithPath: out)) { progress.show($0) } }
+            let report = try spec().run(output: URL(fileURLWithPath: out)) { progress.show($0) }
             print(report.markdown())
             progress.note(
                 String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(report.seconds), out))
