@@ -1,8 +1,7 @@
-import Autodiff
-
 /// How long and how often a generator trains: epochs (or a step budget), the seed of the batch
 /// order, and how often to write a checkpoint and a sample grid. The GAN and diffusion trainers
 /// share it (`GANTrainingPlan`, `DiffusionTrainingPlan`), so one command line option sets both.
+/// It lives beside `epochBatches`, whose order `seed` fixes: no tensor in it.
 public struct TrainingPlan: Codable, Equatable, Sendable {
     public var epochs = 100
     /// Stop after this many steps in all (nil: run all epochs); used by tests and smoke runs.
@@ -29,30 +28,5 @@ public struct TrainingPlan: Codable, Equatable, Sendable {
     public func totalSteps(stepsPerEpoch: Int) -> Int {
         let (all, overflow) = epochs.multipliedReportingOverflow(by: stepsPerEpoch)
         return min(maxSteps ?? Int.max, overflow ? Int.max : all)
-    }
-}
-
-/// Real training images for a generator: (N, C, S, S) in [-1, 1], with class labels when
-/// conditional (`GANTrainingData`, `DiffusionTrainingData`).
-public struct GeneratorTrainingData: Sendable {
-    public var pixels: [Float]
-    public var count: Int, channels: Int, size: Int
-    public var labels: [Int]?
-    public var classNames: [String]
-
-    public init(pixels: [Float], count: Int, channels: Int, size: Int, labels: [Int]?, classNames: [String]) {
-        self.pixels = pixels; self.count = count; self.channels = channels; self.size = size
-        self.labels = labels; self.classNames = classNames
-    }
-
-    /// The images at `indices` as one (n, C, S, S) batch, with their labels.
-    public func batch(_ indices: [Int]) -> (Tensor, [Int]?) {
-        let d = channels * size * size
-        var b = [Float]()
-        b.reserveCapacity(indices.count * d)
-        for i in indices { b.append(contentsOf: pixels[(i * d)..<((i + 1) * d)]) }
-        // swift-format-ignore: NeverUseForceTry
-        // The shape holds exactly the scalars gathered.
-        return (try! Tensor(shape: [indices.count, channels, size, size], scalars: b), labels.map { l in indices.map { l[$0] } })
     }
 }
