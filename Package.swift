@@ -92,7 +92,16 @@ let package = Package(
         // outputs, record the run. The command line parses options into these and prints.
         .target(
             name: "Workflows",
-            dependencies: ["Autodiff", "Classification", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN", "Quality", "Tracking"],
+            dependencies: [
+                "Autodiff", "Classification", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN", "Quality",
+                "SeededRandom", "Tracking",
+            ],
+            swiftSettings: simdFlags),
+        // Benchmarks (not tests): DCGAN and diffusion training steps, DP-SGD against an ordinary
+        // step, the pure-Swift loops, the FP32 peak, image decoding; what `medsynth bench` prints.
+        .target(
+            name: "Benchmarks",
+            dependencies: ["GAN", "Diffusion", "Privacy", "NN", "Autodiff", "Kernels", "Datasets", "SeededRandom"],
             swiftSettings: simdFlags),
         // HTTP inference server (Open Inference Protocol v2), monitoring and drift.
         .target(
@@ -109,9 +118,8 @@ let package = Package(
         .executableTarget(
             name: "medsynth",
             dependencies: ["GAN", "Diffusion", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           "Tracking", "Serving", "Kernels", "Workflows",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Hummingbird", package: "hummingbird")],
+                           "Tracking", "Serving", "Workflows", "Benchmarks",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -132,6 +140,7 @@ let package = Package(
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["TestSupport", "Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Diffusion", "TestSupport"]),
         .testTarget(name: "WorkflowsTests", dependencies: ["TestSupport", "Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

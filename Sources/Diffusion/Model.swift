@@ -30,8 +30,12 @@ public struct DiffusionOptions: Codable, Equatable, Sendable {
     /// Throws unless every number is in its range.
     public func validate() throws {
         guard batchSize >= 1 else { throw DiffusionError.invalidOption("batch size \(batchSize) is below 1") }
-        guard learningRate.isFinite, learningRate > 0 else { throw DiffusionError.invalidOption("learning rate \(learningRate) is not positive") }
-        guard (2...100_000).contains(timesteps) else { throw DiffusionError.invalidOption("\(timesteps) timesteps: use 2...100000") }
+        guard learningRate.isFinite, learningRate > 0 else {
+            throw DiffusionError.invalidOption("learning rate \(learningRate) is not positive")
+        }
+        guard (2...100_000).contains(timesteps) else {
+            throw DiffusionError.invalidOption("\(timesteps) timesteps: use 2...100000")
+        }
         guard (0..<1).contains(classDropProbability) else {
             throw DiffusionError.invalidOption("class drop probability \(classDropProbability) is not in [0, 1)")
         }
@@ -40,7 +44,9 @@ public struct DiffusionOptions: Codable, Equatable, Sendable {
         guard (1...timesteps).contains(samplingSteps) else {
             throw DiffusionError.invalidOption("\(samplingSteps) sampling steps: use 1...\(timesteps)")
         }
-        guard guidanceScale.isFinite, guidanceScale >= 0 else { throw DiffusionError.invalidOption("guidance scale \(guidanceScale) is negative") }
+        guard guidanceScale.isFinite, guidanceScale >= 0 else {
+            throw DiffusionError.invalidOption("guidance scale \(guidanceScale) is negative")
+        }
     }
 }
 
@@ -86,8 +92,8 @@ public final class DiffusionModel {
         }
         let c = t.map { schedule.coefficients($0) }
         let a = Self.perImage(c.map(\.signal)), s = Self.perImage(c.map(\.noise))
-        let xt = try x0 * a + eps * s                                                      // (N, C, S, S)
-        let target = options.prediction == .v ? try eps * a - x0 * s : eps                 // v or eps
+        let xt = try x0 * a + eps * s  // (N, C, S, S)
+        let target = options.prediction == .v ? try eps * a - x0 * s : eps  // v or eps
         unet.train(); unet.zeroGrad()
         let prediction = try unet(xt, timesteps: t.map(Float.init), labels: conditioning)
         let loss = try (prediction - target).squared().mean()
@@ -106,7 +112,9 @@ public final class DiffusionModel {
         let norm = Float(total.squareRoot())
         guard norm > maxNorm else { return }
         let factor = maxNorm / (norm + 1e-6)
-        for (_, p) in unet.parameters { if let g = p.grad { p.grad = try! Tensor(shape: g.shape, scalars: g.scalars.map { $0 * factor }) } }
+        for (_, p) in unet.parameters {
+            if let g = p.grad { p.grad = try! Tensor(shape: g.shape, scalars: g.scalars.map { $0 * factor }) }
+        }
     }
 
     /// ema = decay * ema + (1 - decay) * weights after each update.
@@ -138,9 +146,11 @@ public final class DiffusionModel {
         let n = x.shape[0]
         let steps = [Float](repeating: Float(t), count: n)
         guard let labels, let null = unet.nullClass, w != 1 else { return try unet(x, timesteps: steps, labels: labels) }
-        let both = try unet(Tensor.concat([x, x], axis: 0), timesteps: steps + steps,
-                            labels: labels + [Int](repeating: null, count: n))                 // (2N, C, S, S)
-        let conditional = try both.slice(axis: 0, start: 0, length: n), unconditional = try both.slice(axis: 0, start: n, length: n)
+        let both = try unet(
+            Tensor.concat([x, x], axis: 0), timesteps: steps + steps,
+            labels: labels + [Int](repeating: null, count: n))  // (2N, C, S, S)
+        let conditional = try both.slice(axis: 0, start: 0, length: n),
+            unconditional = try both.slice(axis: 0, start: n, length: n)
         return try unconditional + (conditional - unconditional) * w
     }
 
@@ -149,8 +159,10 @@ public final class DiffusionModel {
     /// "no class" label samples unconditionally) from noise drawn from `generator`.
     /// Each step predicts x0 (clipped to [-1, 1]) and eps from the model output and moves to the
     /// previous timestep: x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev) eps.
-    public func sample(count: Int, labels: [Int]?, steps: Int? = nil, guidanceScale: Float? = nil,
-                       generator: inout SeededGenerator) throws -> Tensor {
+    public func sample(
+        count: Int, labels: [Int]?, steps: Int? = nil, guidanceScale: Float? = nil,
+        generator: inout SeededGenerator
+    ) throws -> Tensor {
         if let labels, labels.count != count { throw DiffusionError.invalidOption("\(labels.count) labels for \(count) images") }
         let timesteps = schedule.samplingTimesteps(steps ?? options.samplingSteps)
         let w = guidanceScale ?? options.guidanceScale
@@ -165,11 +177,11 @@ public final class DiffusionModel {
                     let aPrev: Float = i > 0 ? Float(schedule.alphaBar[timesteps[i - 1]].squareRoot()) : 1
                     let sPrev: Float = i > 0 ? Float((1 - schedule.alphaBar[timesteps[i - 1]]).squareRoot()) : 0
                     let x0: Tensor
-                    switch options.prediction {                                                  // x0 from the output
+                    switch options.prediction {  // x0 from the output
                     case .v: x0 = try (x * a - out * s).clamped(-1, 1)
                     case .epsilon: x0 = try ((x - out * s) / a).clamped(-1, 1)
                     }
-                    let eps = try (x - x0 * a) / s                                               // eps consistent with x0
+                    let eps = try (x - x0 * a) / s  // eps consistent with x0
                     x = i > 0 ? try x0 * aPrev + eps * sPrev : x0
                 }
                 return x

@@ -33,7 +33,9 @@ public final class DiffusionImageSource {
         let m = file.metadata, decoder = JSONDecoder()
         guard m["format"] == DiffusionTrainer.format else {
             throw DiffusionError.notADiffusionCheckpoint(
-                path: url.path, reason: "its metadata format is \(m["format"].map { "\"\($0)\"" } ?? "missing"), not \"\(DiffusionTrainer.format)\"")
+                path: url.path,
+                reason:
+                    "its metadata format is \(m["format"].map { "\"\($0)\"" } ?? "missing"), not \"\(DiffusionTrainer.format)\"")
         }
         let config: UNetConfig, options: DiffusionOptions, names: [String]
         do {
@@ -41,11 +43,13 @@ public final class DiffusionImageSource {
             options = try decoder.decode(DiffusionOptions.self, from: Data((m["options"] ?? "").utf8))
             names = try decoder.decode([String].self, from: Data((m["class_names"] ?? "").utf8))
         } catch {
-            throw DiffusionError.notADiffusionCheckpoint(path: url.path, reason: "unreadable config, options or class names (\(error))")
+            throw DiffusionError.notADiffusionCheckpoint(
+                path: url.path, reason: "unreadable config, options or class names (\(error))")
         }
         guard names.count == (config.classes ?? 1) else {
-            throw DiffusionError.notADiffusionCheckpoint(path: url.path,
-                                                         reason: "\(names.count) class names for a model of \(config.classes ?? 1) class(es)")
+            throw DiffusionError.notADiffusionCheckpoint(
+                path: url.path,
+                reason: "\(names.count) class names for a model of \(config.classes ?? 1) class(es)")
         }
         let plan = try? decoder.decode(DiffusionTrainingPlan.self, from: Data((m["plan"] ?? "").utf8))
         do {
@@ -91,15 +95,17 @@ public final class DiffusionImageSource {
         let perImage = config.channels * config.imageSize * config.imageSize
         let (bytes, overflow) = count.multipliedReportingOverflow(by: perImage * MemoryLayout<Float>.size)
         guard count >= 0, !overflow, bytes <= maximumBytes else {
-            throw DiffusionError.tooManyImages(path: url.path, count: count, bytes: overflow ? Int.max : bytes, limit: maximumBytes)
+            throw DiffusionError.tooManyImages(
+                path: url.path, count: count, bytes: overflow ? Int.max : bytes, limit: maximumBytes)
         }
         var g = SeededGenerator(seed: seed)
         var out = [Float]()
         out.reserveCapacity(count * perImage)
         while out.count < count * perImage {
             let n = min(batchSize, count - out.count / perImage)
-            let images = try model.sample(count: n, labels: label.map { Array(repeating: $0, count: n) },
-                                          steps: steps, guidanceScale: guidanceScale, generator: &g)
+            let images = try model.sample(
+                count: n, labels: label.map { Array(repeating: $0, count: n) },
+                steps: steps, guidanceScale: guidanceScale, generator: &g)
             out += images.scalars
         }
         return out

@@ -44,7 +44,9 @@ public struct NoiseSchedule: Sendable, Equatable {
             betas = (0..<steps).map { min(1 - f(Double($0 + 1)) / f(Double($0)), 0.999) }
         }
         var product = 1.0
-        alphaBar = betas.map { product *= 1 - $0; return product }
+        alphaBar = betas.map {
+            product *= 1 - $0; return product
+        }
     }
 
     /// (sqrt(abar_t), sqrt(1 - abar_t)): the weights of x_0 and of the noise in x_t.

@@ -5,49 +5,16 @@ import NN
 import SeededRandom
 
 /// Real training images: (N, C, S, S) in [-1, 1], with class labels for a conditional model.
-public struct DiffusionTrainingData: Sendable {
-    public var pixels: [Float]
-    public var count: Int, channels: Int, size: Int
-    public var labels: [Int]?
-    public var classNames: [String]
+public typealias DiffusionTrainingData = GeneratorTrainingData
 
-    public init(pixels: [Float], count: Int, channels: Int, size: Int, labels: [Int]?, classNames: [String]) {
-        self.pixels = pixels; self.count = count; self.channels = channels; self.size = size
-        self.labels = labels; self.classNames = classNames
-    }
-
-    func batch(_ indices: [Int]) -> (Tensor, [Int]?) {
-        let d = channels * size * size
-        var b = [Float](); b.reserveCapacity(indices.count * d)
-        for i in indices { b.append(contentsOf: pixels[(i * d)..<((i + 1) * d)]) }
-        return (try! Tensor(shape: [indices.count, channels, size, size], scalars: b), labels.map { l in indices.map { l[$0] } })
-    }
-}
-
-/// How long and how often: epochs, checkpoints, grids.
-public struct DiffusionTrainingPlan: Codable, Equatable, Sendable {
-    public var epochs = 100
-    /// Stop after this many steps in all (nil = run all epochs).
-    public var maxSteps: Int? = nil
-    public var seed: UInt64 = 0
-    /// Write a checkpoint every this many steps, and at the end.
-    public var checkpointEvery = 200
-    /// Write a sample grid every this many epochs, and at the end.
-    public var gridEvery = 10
-    public init() {}
-
-    public func validate() throws {
-        for (name, value) in [("epochs", epochs), ("max steps", maxSteps ?? 1), ("checkpoint interval", checkpointEvery),
-                              ("grid interval", gridEvery)] where value < 1 {
-            throw DiffusionError.invalidOption("\(name) \(value) is below 1")
-        }
-    }
-}
+/// How long and how often: epochs, checkpoints, grids (shared with GAN training).
+public typealias DiffusionTrainingPlan = TrainingPlan
 
 /// What the trainer reports while it runs (the command line draws it; libraries never print).
 public enum DiffusionEvent: Sendable {
-    case step(epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int, loss: Float,
-              imagesPerSecond: Double, etaSeconds: Double)
+    case step(
+        epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int, loss: Float,
+        imagesPerSecond: Double, etaSeconds: Double)
     case grid(path: String, epoch: Int)
     case checkpoint(path: String, globalStep: Int)
 }
@@ -74,18 +41,21 @@ public final class DiffusionTrainer {
 
     public init(model: DiffusionModel, data: DiffusionTrainingData, plan: DiffusionTrainingPlan, outputDirectory: URL) throws {
         guard data.channels == model.config.channels, data.size == model.config.imageSize else {
-            throw DiffusionError.invalidOption("images are \(data.channels)x\(data.size)x\(data.size) but the model expects "
-                                               + "\(model.config.channels)x\(model.config.imageSize)x\(model.config.imageSize)")
+            throw DiffusionError.invalidOption(
+                "images are \(data.channels)x\(data.size)x\(data.size) but the model expects "
+                    + "\(model.config.channels)x\(model.config.imageSize)x\(model.config.imageSize)")
         }
         guard data.count > 0 else { throw DiffusionError.invalidOption("no training images") }
         guard (data.labels == nil) == (model.config.classes == nil) else {
-            throw DiffusionError.invalidOption(model.config.classes == nil ? "an unconditional model trains without labels"
-                                                                           : "a conditional model needs a label per image")
+            throw DiffusionError.invalidOption(
+                model.config.classes == nil
+                    ? "an unconditional model trains without labels"
+                    : "a conditional model needs a label per image")
         }
         if let labels = data.labels, let bad = labels.first(where: { $0 < 0 || $0 >= model.config.classes! }) {
             throw DiffusionError.invalidOption("label \(bad) is outside the model's \(model.config.classes!) classes")
         }
-        try plan.validate()
+        if let problem = plan.problem { throw DiffusionError.invalidOption(problem) }
         self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
         gridLabels = model.config.classes.map { classes in (0..<classes).flatMap { Array(repeating: $0, count: 8) } }
         gridSeed = plan.seed &+ 0x5EED
@@ -99,8 +69,7 @@ public final class DiffusionTrainer {
 
     /// Total steps of the plan: epochs x steps per epoch, capped by `maxSteps`.
     public var totalSteps: Int {
-        let (all, overflow) = plan.epochs.multipliedReportingOverflow(by: stepsPerEpoch)
-        return min(plan.maxSteps ?? Int.max, overflow ? Int.max : all)
+        plan.totalSteps(stepsPerEpoch: stepsPerEpoch)
     }
 
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
@@ -118,9 +87,11 @@ public final class DiffusionTrainer {
                 recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
                 let perStep = recent.reduce(0, +) / Double(recent.count)
                 try log.append(step: globalStep, epoch: epoch, loss: loss)
-                observe(.step(epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
-                              totalSteps: total, loss: loss, imagesPerSecond: Double(batchSize) / perStep,
-                              etaSeconds: perStep * Double(total - globalStep)))
+                observe(
+                    .step(
+                        epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
+                        totalSteps: total, loss: loss, imagesPerSecond: Double(batchSize) / perStep,
+                        etaSeconds: perStep * Double(total - globalStep)))
                 if globalStep % plan.checkpointEvery == 0 {
                     try saveCheckpoint(); observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
                 }
@@ -144,8 +115,9 @@ public final class DiffusionTrainer {
         let images = try model.sample(count: count, labels: gridLabels, generator: &g)
         let name = final ? "grid-final.png" : String(format: "grid-epoch-%04d.png", epoch)
         let path = outputDirectory.appendingPathComponent(name).path
-        try ImageGrid.write(images.scalars, count: count, channels: model.config.channels, size: model.config.imageSize,
-                            columns: 8, to: path)
+        try ImageGrid.write(
+            images.scalars, count: count, channels: model.config.channels, size: model.config.imageSize,
+            columns: 8, to: path)
         observe(.grid(path: path, epoch: epoch))
     }
 
@@ -170,8 +142,9 @@ public final class DiffusionTrainer {
             "epoch": "\(epoch)", "step_in_epoch": "\(stepInEpoch)", "global_step": "\(globalStep)",
             "noise_state": model.noise.state.map { String($0) }.joined(separator: ","),
         ]
-        try Checkpoint.save(modules: ["unet": model.unet], optimizers: ["unet": model.optimizer], extra: extra, metadata: meta,
-                            to: url ?? checkpointURL)
+        try Checkpoint.save(
+            modules: ["unet": model.unet], optimizers: ["unet": model.optimizer], extra: extra, metadata: meta,
+            to: url ?? checkpointURL)
     }
 
     /// Whether `folder` already holds a training run, which a new run would overwrite.
@@ -187,26 +160,33 @@ public final class DiffusionTrainer {
         let file = try SafeTensors.read(url)
         let m = file.metadata, decoder = JSONDecoder()
         guard m["format"] == Self.format, let e = m["epoch"].flatMap(Int.init), let s = m["step_in_epoch"].flatMap(Int.init),
-              let gs = m["global_step"].flatMap(Int.init),
-              let noise = m["noise_state"].flatMap({ SeededGenerator(state: $0.split(separator: ",").compactMap { UInt64($0) }) })
-        else { throw DiffusionError.notADiffusionCheckpoint(path: url.path, reason: "no \(Self.format) training state in its metadata") }
+            let gs = m["global_step"].flatMap(Int.init),
+            let noise = m["noise_state"].flatMap({ SeededGenerator(state: $0.split(separator: ",").compactMap { UInt64($0) }) })
+        else {
+            throw DiffusionError.notADiffusionCheckpoint(
+                path: url.path, reason: "no \(Self.format) training state in its metadata")
+        }
         guard e >= 0, s >= 0, gs >= 0, s <= gs, e <= gs else {
-            throw CheckpointError.invalidMetadata(path: url.path, key: "global_step", value: "\(gs)",
-                                                  reason: "inconsistent with epoch \(e) and step in epoch \(s)")
+            throw CheckpointError.invalidMetadata(
+                path: url.path, key: "global_step", value: "\(gs)",
+                reason: "inconsistent with epoch \(e) and step in epoch \(s)")
         }
         guard let config = try? decoder.decode(UNetConfig.self, from: Data((m["config"] ?? "").utf8)),
-              let options = try? decoder.decode(DiffusionOptions.self, from: Data((m["options"] ?? "").utf8)) else {
+            let options = try? decoder.decode(DiffusionOptions.self, from: Data((m["options"] ?? "").utf8))
+        else {
             throw DiffusionError.notADiffusionCheckpoint(path: url.path, reason: "its configuration or options are unreadable")
         }
         guard config == model.config else {
-            throw DiffusionError.invalidOption("--resume: \(url.path) holds another U-Net (\(config)), this run asks for \(model.config)")
+            throw DiffusionError.invalidOption(
+                "--resume: \(url.path) holds another U-Net (\(config)), this run asks for \(model.config)")
         }
         guard options == model.options else {
             throw DiffusionError.invalidOption("--resume: \(url.path) was trained with other options (\(options))")
         }
         if let names = try? decoder.decode([String].self, from: Data((m["class_names"] ?? "").utf8)), names != data.classNames {
-            throw DiffusionError.invalidOption("--resume: \(url.path) was trained on class(es) \(names.joined(separator: ", ")), "
-                                               + "not \(data.classNames.joined(separator: ", "))")
+            throw DiffusionError.invalidOption(
+                "--resume: \(url.path) was trained on class(es) \(names.joined(separator: ", ")), "
+                    + "not \(data.classNames.joined(separator: ", "))")
         }
         try Checkpoint.restore(file, modules: ["unet": model.unet], optimizers: ["unet": model.optimizer])
         try model.restoreEMA(file.tensors)
@@ -234,7 +214,8 @@ final class LossLog {
         if FileManager.default.fileExists(atPath: url.path) {
             let kept = (try String(contentsOf: url, encoding: .utf8)).split(separator: "\n").filter { line in
                 guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let s = o["step"] as? Int else { return false }
+                    let s = o["step"] as? Int
+                else { return false }
                 return s <= step
             }
             try writeFileAtomically(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: url.path)

@@ -41,7 +41,8 @@ public enum DiffusionError: Error, CustomStringConvertible, Equatable, Sendable 
         case let .classRequired(path, known):
             return "\(path): a conditional checkpoint needs a class (one of \(known.joined(separator: ", ")))"
         case let .tooManyImages(path, count, bytes, limit):
-            return "\(path): \(count) images need \(bytes >> 20) MiB at once, above the limit of \(limit >> 20) MiB; ask for fewer"
+            return
+                "\(path): \(count) images need \(bytes >> 20) MiB at once, above the limit of \(limit >> 20) MiB; ask for fewer"
         }
     }
 }
@@ -62,10 +63,16 @@ public struct UNetConfig: Codable, Equatable, Sendable {
 
     /// Validates: 28, 32 or 64 px; 1 or 3 channels; widths divisible by `groups`; the size halves
     /// exactly at every level but the last.
-    public init(imageSize: Int, channels: Int, baseWidth: Int = 32, channelMultipliers: [Int]? = nil, attention: Bool = false,
-                classes: Int? = nil, groups: Int = 8) throws {
-        guard [28, 32, 64].contains(imageSize) else { throw DiffusionError.invalidConfiguration("image size \(imageSize) is not 28, 32 or 64") }
-        guard channels == 1 || channels == 3 else { throw DiffusionError.invalidConfiguration("\(channels) channels: use 1 or 3") }
+    public init(
+        imageSize: Int, channels: Int, baseWidth: Int = 32, channelMultipliers: [Int]? = nil, attention: Bool = false,
+        classes: Int? = nil, groups: Int = 8
+    ) throws {
+        guard [28, 32, 64].contains(imageSize) else {
+            throw DiffusionError.invalidConfiguration("image size \(imageSize) is not 28, 32 or 64")
+        }
+        guard channels == 1 || channels == 3 else {
+            throw DiffusionError.invalidConfiguration("\(channels) channels: use 1 or 3")
+        }
         let multipliers = channelMultipliers ?? (imageSize == 64 ? [1, 2, 2, 2] : [1, 2, 2])
         guard !multipliers.isEmpty, multipliers.count <= 5, multipliers.allSatisfy({ (1...8).contains($0) }) else {
             throw DiffusionError.invalidConfiguration("channel multipliers \(multipliers): 1 to 5 levels of 1...8")
@@ -74,7 +81,8 @@ public struct UNetConfig: Codable, Equatable, Sendable {
             throw DiffusionError.invalidConfiguration("\(imageSize) px does not halve exactly \(multipliers.count - 1) times")
         }
         guard groups >= 1, baseWidth >= groups, multipliers.allSatisfy({ (baseWidth * $0) % groups == 0 }) else {
-            throw DiffusionError.invalidConfiguration("base width \(baseWidth) times each multiplier must divide into \(groups) groups")
+            throw DiffusionError.invalidConfiguration(
+                "base width \(baseWidth) times each multiplier must divide into \(groups) groups")
         }
         if let classes, classes < 1 { throw DiffusionError.invalidConfiguration("\(classes) classes") }
         self.imageSize = imageSize; self.channels = channels; self.baseWidth = baseWidth
@@ -117,8 +125,8 @@ final class ResBlock: Module {
 
     /// x (N, in, H, W), emb (N, E) already through SiLU -> (N, out, H, W).
     func callAsFunction(_ x: Tensor, _ emb: Tensor) throws -> Tensor {
-        var h = try conv1(norm1(x).silu())                                                   // (N, out, H, W)
-        h = try h + embedding(emb).reshaped([x.shape[0], conv1.weight.shape[0], 1, 1])       // + (N, out, 1, 1)
+        var h = try conv1(norm1(x).silu())  // (N, out, H, W)
+        h = try h + embedding(emb).reshaped([x.shape[0], conv1.weight.shape[0], 1, 1])  // + (N, out, 1, 1)
         h = try conv2(norm2(h).silu())
         return try (skip?(x) ?? x) + h
     }
@@ -139,11 +147,11 @@ final class AttentionBlock: Module {
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let t = try qkv(norm(x))                                                             // (N, 3C, H, W)
-        func tokens(_ i: Int) throws -> Tensor {                                             // (N, HW, C)
+        let t = try qkv(norm(x))  // (N, 3C, H, W)
+        func tokens(_ i: Int) throws -> Tensor {  // (N, HW, C)
             try t.slice(axis: 1, start: i * c, length: c).reshaped([n, c, h * w]).batchTransposed()
         }
-        let a = try Tensor.scaledDotProductAttention(query: tokens(0), key: tokens(1), value: tokens(2))   // (N, HW, C)
+        let a = try Tensor.scaledDotProductAttention(query: tokens(0), key: tokens(1), value: tokens(2))  // (N, HW, C)
         return try x + projection(a.batchTransposed().reshaped([n, c, h, w]))
     }
 }
@@ -182,7 +190,8 @@ public final class UNet: Module {
         middle2 = ResBlock(width, width, embeddingWidth: e, groups: groups, generator: &g)
         var up: [ResBlock] = [], upsampleConv: [Conv2d] = []
         for level in stride(from: levels - 1, through: 0, by: -1) {
-            up.append(ResBlock(width + config.width(level), config.width(level), embeddingWidth: e, groups: groups, generator: &g))
+            up.append(
+                ResBlock(width + config.width(level), config.width(level), embeddingWidth: e, groups: groups, generator: &g))
             width = config.width(level)
             if level > 0 { upsampleConv.append(Conv2d(width, width, kernelSize: 3, padding: 1, generator: &g)) }
         }
@@ -214,33 +223,38 @@ public final class UNet: Module {
     public func callAsFunction(_ x: Tensor, timesteps: [Float], labels: [Int]?) throws -> Tensor {
         let n = x.shape[0]
         guard x.rank == 4, x.shape[1] == config.channels, x.shape[2] == config.imageSize, x.shape[3] == config.imageSize,
-              timesteps.count == n else {
-            throw DiffusionError.invalidOption("U-Net input \(x.shape) with \(timesteps.count) timesteps: expected "
-                                               + "(N, \(config.channels), \(config.imageSize), \(config.imageSize)) and N timesteps")
+            timesteps.count == n
+        else {
+            throw DiffusionError.invalidOption(
+                "U-Net input \(x.shape) with \(timesteps.count) timesteps: expected "
+                    + "(N, \(config.channels), \(config.imageSize), \(config.imageSize)) and N timesteps")
         }
-        var emb = try timeMLP2(timeMLP1(Tensor(shape: [n], scalars: timesteps).timestepEmbedding(dimension: config.baseWidth)).silu())
-        switch (classEmbedding, labels) {                                                        // (N, E)
+        var emb = try timeMLP2(
+            timeMLP1(Tensor(shape: [n], scalars: timesteps).timestepEmbedding(dimension: config.baseWidth)).silu())
+        switch (classEmbedding, labels) {  // (N, E)
         case let (table?, labels?) where labels.count == n: emb = try emb + table(labels)
         case (nil, nil): break
         default:
-            throw DiffusionError.invalidOption(classEmbedding == nil ? "an unconditional U-Net takes no labels"
-                                                                     : "a conditional U-Net needs one label per image")
+            throw DiffusionError.invalidOption(
+                classEmbedding == nil
+                    ? "an unconditional U-Net takes no labels"
+                    : "a conditional U-Net needs one label per image")
         }
         let e = emb.silu()
-        var h = try inConv(x)                                                                    // (N, w0, S, S)
+        var h = try inConv(x)  // (N, w0, S, S)
         var skips: [Tensor] = []
         for (level, block) in down.enumerated() {
             h = try block(h, e)
             skips.append(h)
-            if level < downsample.count { h = try downsample[level](h) }                         // halves S
+            if level < downsample.count { h = try downsample[level](h) }  // halves S
         }
         h = try middle1(h, e)
         if let middleAttention { h = try middleAttention(h) }
         h = try middle2(h, e)
         for (i, block) in up.enumerated() {
-            h = try block(Tensor.concat([h, skips.removeLast()], axis: 1), e)                    // concat skip channels
+            h = try block(Tensor.concat([h, skips.removeLast()], axis: 1), e)  // concat skip channels
             if i < upsampleConv.count { h = try upsampleConv[i](h.upsampleNearest(factor: 2)) }  // doubles S
         }
-        return try outConv(outNorm(h).silu())                                                   // (N, C, S, S)
+        return try outConv(outNorm(h).silu())  // (N, C, S, S)
     }
 }

@@ -57,7 +57,7 @@ extension GANTrainer {
         guard (noiseMultiplier == nil) != (targetEpsilon == nil) else {
             throw GANError.invalidOption("give either a DP noise multiplier or a target epsilon, not both or neither")
         }
-        let totalSteps = min(plan.maxSteps ?? Int.max, plan.epochs * stepsPerEpoch)
+        let totalSteps = plan.totalSteps(stepsPerEpoch: stepsPerEpoch)
         let rate = Double(min(model.options.batchSize, data.count)) / Double(data.count)
         let sigma =
             try noiseMultiplier

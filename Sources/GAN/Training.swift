@@ -5,47 +5,10 @@ import NN
 import SeededRandom
 
 /// Real training images for a GAN: (N, C, S, S) in [-1, 1], with class labels when conditional.
-public struct GANTrainingData: Sendable {
-    public var pixels: [Float]
-    public var count: Int, channels: Int, size: Int
-    public var labels: [Int]?
-    public var classNames: [String]
+public typealias GANTrainingData = GeneratorTrainingData
 
-    public init(pixels: [Float], count: Int, channels: Int, size: Int, labels: [Int]?, classNames: [String]) {
-        self.pixels = pixels; self.count = count; self.channels = channels; self.size = size
-        self.labels = labels; self.classNames = classNames
-    }
-
-    func batch(_ indices: [Int]) -> (Tensor, [Int]?) {
-        let d = channels * size * size
-        var b = [Float](); b.reserveCapacity(indices.count * d)
-        for i in indices { b.append(contentsOf: pixels[(i * d)..<((i + 1) * d)]) }
-        return (try! Tensor(shape: [indices.count, channels, size, size], scalars: b), labels.map { l in indices.map { l[$0] } })
-    }
-}
-
-/// How long and how often: epochs, checkpoints, grids.
-public struct GANTrainingPlan: Codable, Equatable, Sendable {
-    public var epochs = 100
-    /// Stop after this many steps in total (nil = run all epochs); used by tests and smoke runs.
-    public var maxSteps: Int? = nil
-    public var seed: UInt64 = 0
-    /// Write a checkpoint every this many steps, and at the end.
-    public var checkpointEvery = 200
-    /// Write a fixed-noise sample grid every this many epochs, and at the end.
-    public var gridEvery = 10
-    public init() {}
-
-    /// Throws unless every count is at least 1 (a zero would divide by zero or never stop).
-    public func validate() throws {
-        for (name, value) in [
-            ("epochs", epochs), ("max steps", maxSteps ?? 1), ("checkpoint interval", checkpointEvery),
-            ("grid interval", gridEvery),
-        ] where value < 1 {
-            throw GANError.invalidOption("\(name) \(value) is below 1")
-        }
-    }
-}
+/// How long and how often: epochs, checkpoints, grids (shared with diffusion training).
+public typealias GANTrainingPlan = TrainingPlan
 
 /// What the trainer reports while it runs (the command line draws it; libraries never print).
 public enum GANEvent: Sendable {
@@ -81,7 +44,7 @@ public final class GANTrainer {
                     + "\(model.config.channels)x\(model.config.imageSize)x\(model.config.imageSize)")
         }
         guard data.count > 0 else { throw GANError.invalidOption("no training images") }
-        try plan.validate()
+        if let problem = plan.problem { throw GANError.invalidOption(problem) }
         guard model.options.batchSize >= 1 else {
             throw GANError.invalidOption("batch size \(model.options.batchSize) is below 1")
         }
@@ -103,8 +66,7 @@ public final class GANTrainer {
 
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
     public func run(_ observe: (GANEvent) -> Void = { _ in }) throws {
-        let (allEpochs, overflow) = plan.epochs.multipliedReportingOverflow(by: stepsPerEpoch)
-        let totalSteps = min(plan.maxSteps ?? Int.max, overflow ? Int.max : allEpochs)
+        let totalSteps = plan.totalSteps(stepsPerEpoch: stepsPerEpoch)
         let log = try LineLog(url: lossLogURL, keepingStepsUpTo: globalStep)
         var recent: [Double] = []
         let batchSize = min(model.options.batchSize, data.count)

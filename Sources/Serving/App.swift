@@ -15,10 +15,11 @@ public func buildApplication(
     let headerBytes = ConnectionGuard.maxHeaderBytes
     return Application(
         router: buildRouter(state: state),
-        server: .http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionGuard(headerTimeout: limits.headerTimeout)],
-            idleTimeout: .seconds(max(1, limits.idleTimeout.components.seconds)),
-            httpDecoderConfiguration: .init(maxHeaderFieldSize: headerBytes, maxHeaderListSize: headerBytes))),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionGuard(headerTimeout: limits.headerTimeout)],
+                idleTimeout: .seconds(max(1, limits.idleTimeout.components.seconds)),
+                httpDecoderConfiguration: .init(maxHeaderFieldSize: headerBytes, maxHeaderListSize: headerBytes))),
         // NOTE: a listen backlog of 4096 (Linux's default somaxconn) rather than 256: when many
         // connections arrive at once (a thousand idle ones cut at their deadline reconnecting),
         // a full backlog drops SYNs, and the client, a health probe among them, retries after 1 s.
@@ -38,19 +39,21 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     router.add(middleware: JSONErrorMiddleware())
 
     router.get("/") { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: webPage(modelName: state.modelName))))
+        Response(
+            status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: webPage(modelName: state.modelName))))
     }
     router.get("/v2/health/live") { _, _ in try json(["live": true]) }
     router.get("/v2/health/ready") { _, _ in try readiness(state.modelStatus) }
     router.get("/v2/models/:name") { _, context in
         let model = try state.deployment(named: context.parameters.require("name")).model
         let (c, h, w) = model.inputShape
-        return try json(ModelMetadata(
-            name: model.name, versions: ["\(model.version)"], platform: "medsynth",
-            inputs: [.init(name: "images", datatype: "FP32", shape: [-1, c, h, w])],
-            outputs: [.init(name: "probabilities", datatype: "FP32", shape: [-1, model.classNames.count])],
-            classNames: model.classNames))
+        return try json(
+            ModelMetadata(
+                name: model.name, versions: ["\(model.version)"], platform: "medsynth",
+                inputs: [.init(name: "images", datatype: "FP32", shape: [-1, c, h, w])],
+                outputs: [.init(name: "probabilities", datatype: "FP32", shape: [-1, model.classNames.count])],
+                classNames: model.classNames))
     }
     router.get("/v2/models/:name/ready") { _, context in
         _ = try state.deployment(named: context.parameters.require("name"))
@@ -73,10 +76,14 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
             }
         }
         let model = deployment.model
-        return try json(InferResponse(
-            model_name: model.name, model_version: "\(model.version)", id: inferRequest.id,
-            outputs: [InferTensor(name: "probabilities", shape: [count, model.classNames.count], datatype: "FP32",
-                                  data: FlatNumbers(rows.flatMap { $0.map(Double.init) }))]))
+        return try json(
+            InferResponse(
+                model_name: model.name, model_version: "\(model.version)", id: inferRequest.id,
+                outputs: [
+                    InferTensor(
+                        name: "probabilities", shape: [count, model.classNames.count], datatype: "FP32",
+                        data: FlatNumbers(rows.flatMap { $0.map(Double.init) }))
+                ]))
     }
     router.post("/v1/models/:name/predict") { request, context in
         let deployment = try state.deployment(named: context.parameters.require("name"))
@@ -90,21 +97,26 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
             }
         }
         let best = row.indices.max { row[$0] < row[$1] } ?? 0
-        return try json(PredictResponse(
-            probabilities: Dictionary(uniqueKeysWithValues: zip(model.classNames, row.map(Double.init))),
-            predicted: model.classNames[best], model: model.name, version: model.version))
+        return try json(
+            PredictResponse(
+                probabilities: Dictionary(uniqueKeysWithValues: zip(model.classNames, row.map(Double.init))),
+                predicted: model.classNames[best], model: model.name, version: model.version))
     }
     router.get("/v1/monitor") { _, _ in
         let deployment = try state.servedDeployment()
-        return try json(MonitorResponse(model: deployment.model.name, version: deployment.model.version,
-                                        drift: deployment.monitor?.report(), retrain: state.retrain?.status))
+        return try json(
+            MonitorResponse(
+                model: deployment.model.name, version: deployment.model.version,
+                drift: deployment.monitor?.report(), retrain: state.retrain?.status))
     }
     router.get("/metrics") { _, _ in
         let deployment = state.deployment
-        let text = state.metrics.render(model: deployment?.model, drift: deployment?.monitor?.report(), inFlight: state.inFlight,
-                                        waiting: state.queue.waiting)
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(string: text)))
+        let text = state.metrics.render(
+            model: deployment?.model, drift: deployment?.monitor?.report(), inFlight: state.inFlight,
+            waiting: state.queue.waiting)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     let admin = router.group("admin").add(middleware: BearerTokenMiddleware(token: state.adminToken))
@@ -178,8 +190,9 @@ func imagePixels(_ bytes: [UInt8], for model: any InferenceModel, maxPixels: Int
     var pixels: [Float] = []
     pixels.reserveCapacity(c * h * w)
     image.pixels.withUnsafeBufferPointer {
-        preprocessImage($0, width: image.width, height: image.height, channels: image.channels, outChannels: c,
-                        size: h, scaling: .unit, into: &pixels)
+        preprocessImage(
+            $0, width: image.width, height: image.height, channels: image.channels, outChannels: c,
+            size: h, scaling: .unit, into: &pixels)
     }
     return pixels
 }
@@ -217,15 +230,16 @@ func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return Response(status: status, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    return Response(
+        status: status, headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
 }
 
 /// A decoding error in one line (Foundation's descriptions span several).
 func describe(_ error: any Error) -> String {
     switch error {
     case DecodingError.dataCorrupted(let context), DecodingError.typeMismatch(_, let context),
-         DecodingError.valueNotFound(_, let context):
+        DecodingError.valueNotFound(_, let context):
         let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
         return (path.isEmpty ? "" : "at \(path): ") + context.debugDescription
     case DecodingError.keyNotFound(let key, _): return "missing key '\(key.stringValue)'"

@@ -21,7 +21,9 @@ public func populationStabilityIndex(expected: [Double], actual: [Double]) -> Do
 /// NOTE: bins with f_i = 0 are floored at 1e-6 so an observation there gives a huge (finite)
 /// statistic instead of a division by zero; the test is unreliable when E_i < 5 in many bins,
 /// which is why the monitor waits for `minimumSamples` before judging.
-public func chiSquareTest(observed: [Int], expected frequencies: [Double]) -> (statistic: Double, degreesOfFreedom: Int, pValue: Double) {
+public func chiSquareTest(observed: [Int], expected frequencies: [Double]) -> (
+    statistic: Double, degreesOfFreedom: Int, pValue: Double
+) {
     precondition(observed.count == frequencies.count && observed.count >= 2, "bins differ")
     let n = Double(observed.reduce(0, +))
     let statistic = zip(observed, frequencies).reduce(0.0) { sum, pair in
@@ -136,7 +138,8 @@ public final class DriftMonitor: @unchecked Sendable {
     private var wasDrifting = false
 
     /// A monitor for `model` (a label such as `breast@3`) over the last `windowSize` predictions.
-    public init(model: String, reference: ReferenceStats, windowSize: Int = 200, thresholds: DriftThresholds = DriftThresholds()) {
+    public init(model: String, reference: ReferenceStats, windowSize: Int = 200, thresholds: DriftThresholds = DriftThresholds())
+    {
         precondition(windowSize >= thresholds.minimumSamples && windowSize > 0, "window smaller than minimum samples")
         self.model = model
         self.reference = reference
@@ -182,9 +185,12 @@ public final class DriftMonitor: @unchecked Sendable {
         let intensity = binCounts.map { n == 0 ? 0 : Double($0) / Double(n) }
         let classPSI = n == 0 ? 0 : populationStabilityIndex(expected: reference.classFrequencies, actual: served)
         let intensityPSI = n == 0 ? 0 : populationStabilityIndex(expected: reference.intensityHistogram, actual: intensity)
-        let chi = n == 0 ? (statistic: 0, degreesOfFreedom: 0, pValue: 1)
+        let chi =
+            n == 0
+            ? (statistic: 0, degreesOfFreedom: 0, pValue: 1)
             : chiSquareTest(observed: classCounts, expected: reference.classFrequencies)
-        let drifting = n >= thresholds.minimumSamples
+        let drifting =
+            n >= thresholds.minimumSamples
             && (classPSI > thresholds.psi || intensityPSI > thresholds.psi || chi.pValue < thresholds.pValue)
         return DriftReport(
             model: model, windowSize: windowSize, samples: n, classNames: reference.classNames,

@@ -7,7 +7,8 @@ import Tracking
 struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         let start = ContinuousClock.now
         let response: Response
         do { response = try await next(request, context) } catch {
@@ -22,15 +23,17 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         // NOTE: unmatched paths share one label, or a scanner would create a series per URL.
-        metrics.recordRequest(method: request.method.rawValue, route: context.endpointPath ?? "unmatched",
-                              status: status, seconds: seconds)
+        metrics.recordRequest(
+            method: request.method.rawValue, route: context.endpointPath ?? "unmatched",
+            status: status, seconds: seconds)
     }
 }
 
 /// Turns every error into a JSON body `{"error": message}` with a fitting status, so that no
 /// request, however malformed, ends without an answer.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         do { return try await next(request, context) } catch {
             let (status, message) = statusAndMessage(error)
             var response = try json(["error": message], status: HTTPResponse.Status(code: status))
@@ -67,7 +70,8 @@ func statusAndMessage(_ error: any Error) -> (Int, String) {
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         guard let token else { throw ServingError(status: 403, "admin routes are off: start the server with --admin-token") }
         let given = request.headers[.authorization] ?? ""
         guard given.hasPrefix("Bearer "), constantTimeEqual(Array(given.utf8.dropFirst(7)), Array(token.utf8)) else {

@@ -109,19 +109,22 @@ extension InferRequest {
             throw ServingError.badRequest("input '\(input.name)': batch size \(count) outside 1...\(maxBatch)")
         }
         guard input.data.values.count == count * c * h * w else {
-            throw ServingError.badRequest("input '\(input.name)': shape \(input.shape) needs \(count * c * h * w) values, got \(input.data.values.count)")
+            throw ServingError.badRequest(
+                "input '\(input.name)': shape \(input.shape) needs \(count * c * h * w) values, got \(input.data.values.count)")
         }
         switch input.datatype {
         case "FP32":
             guard let bad = input.data.values.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) else {
                 return (input.data.values.map { Float($0) }, count)
             }
-            throw ServingError.badRequest("input '\(input.name)': FP32 values must lie in [0, 1]; data[\(bad)] = \(input.data.values[bad])")
+            throw ServingError.badRequest(
+                "input '\(input.name)': FP32 values must lie in [0, 1]; data[\(bad)] = \(input.data.values[bad])")
         case "UINT8":
             guard let bad = input.data.values.firstIndex(where: { !($0 >= 0 && $0 <= 255 && $0 == $0.rounded()) }) else {
                 return (input.data.values.map { Float($0) / 255 }, count)
             }
-            throw ServingError.badRequest("input '\(input.name)': UINT8 values must be integers 0...255; data[\(bad)] = \(input.data.values[bad])")
+            throw ServingError.badRequest(
+                "input '\(input.name)': UINT8 values must be integers 0...255; data[\(bad)] = \(input.data.values[bad])")
         default:
             throw ServingError.badRequest("input '\(input.name)': datatype '\(input.datatype)' not supported (FP32 or UINT8)")
         }

@@ -8,7 +8,9 @@ public final class ServerMetrics: @unchecked Sendable {
     public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     struct RequestKey: Hashable { var method: String, route: String, status: Int }
-    struct Histogram { var buckets = [Int](repeating: 0, count: ServerMetrics.latencyBuckets.count); var sum = 0.0; var count = 0 }
+    struct Histogram {
+        var buckets = [Int](repeating: 0, count: ServerMetrics.latencyBuckets.count); var sum = 0.0; var count = 0
+    }
     struct PredictionKey: Hashable { var model: String, version: Int, className: String }
 
     private let lock = NSLock()
@@ -52,15 +54,21 @@ public final class ServerMetrics: @unchecked Sendable {
             out += "\(name)\(labels.isEmpty ? "" : "{\(text)}") \(number(value))\n"
         }
         family("medsynth_http_requests_total", "counter", "HTTP requests answered, by method, route and status.")
-        for (key, count) in requests.sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
-            line("medsynth_http_requests_total", [("method", key.method), ("route", key.route), ("status", "\(key.status)")], Double(count))
+        for (key, count) in requests.sorted(by: {
+            ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status)
+        }) {
+            line(
+                "medsynth_http_requests_total", [("method", key.method), ("route", key.route), ("status", "\(key.status)")],
+                Double(count))
         }
         family("medsynth_http_request_duration_seconds", "histogram", "Time from request to response, by route.")
         for (route, histogram) in latency.sorted(by: { $0.key < $1.key }) {
             var cumulative = 0
             for (bound, count) in zip(Self.latencyBuckets, histogram.buckets) {
                 cumulative += count
-                line("medsynth_http_request_duration_seconds_bucket", [("route", route), ("le", number(bound))], Double(cumulative))
+                line(
+                    "medsynth_http_request_duration_seconds_bucket", [("route", route), ("le", number(bound))], Double(cumulative)
+                )
             }
             line("medsynth_http_request_duration_seconds_bucket", [("route", route), ("le", "+Inf")], Double(histogram.count))
             line("medsynth_http_request_duration_seconds_sum", [("route", route)], histogram.sum)
@@ -77,8 +85,12 @@ public final class ServerMetrics: @unchecked Sendable {
             line("medsynth_model_info", [("model", model.name), ("version", "\(model.version)")], 1)
         }
         family("medsynth_predictions_total", "counter", "Predicted classes, by model version.")
-        for (key, count) in predictions.sorted(by: { ($0.key.model, $0.key.version, $0.key.className) < ($1.key.model, $1.key.version, $1.key.className) }) {
-            line("medsynth_predictions_total", [("model", key.model), ("version", "\(key.version)"), ("class", key.className)], Double(count))
+        for (key, count) in predictions.sorted(by: {
+            ($0.key.model, $0.key.version, $0.key.className) < ($1.key.model, $1.key.version, $1.key.className)
+        }) {
+            line(
+                "medsynth_predictions_total", [("model", key.model), ("version", "\(key.version)"), ("class", key.className)],
+                Double(count))
         }
         family("medsynth_drift_events_total", "counter", "Times the drift verdict turned from stable to drifting.")
         line("medsynth_drift_events_total", [], Double(driftEvents))

@@ -2,8 +2,9 @@ import Datasets
 import Dispatch
 import Foundation
 import Tracking
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Limits that keep one client from taking the server down.
@@ -31,10 +32,12 @@ public struct ServingLimits: Sendable {
     /// health checks and metrics.
     public var inferenceThreads: Int
 
-    public init(maxBodyBytes: Int = 8 << 20, maxImagePixels: Int = 1024 * 1024, maxBatch: Int = 256,
-                requestTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(10),
-                idleTimeout: Duration = .seconds(60), maxConcurrentInferences: Int = 16,
-                inferenceThreads: Int = ServingLimits.defaultInferenceThreads) {
+    public init(
+        maxBodyBytes: Int = 8 << 20, maxImagePixels: Int = 1024 * 1024, maxBatch: Int = 256,
+        requestTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(10),
+        idleTimeout: Duration = .seconds(60), maxConcurrentInferences: Int = 16,
+        inferenceThreads: Int = ServingLimits.defaultInferenceThreads
+    ) {
         self.maxBodyBytes = maxBodyBytes
         self.maxImagePixels = maxImagePixels
         self.maxBatch = maxBatch
@@ -51,8 +54,10 @@ public struct ServingLimits: Sendable {
     /// Throws unless every limit is positive (a negative body limit once took the server down on
     /// its first request).
     public func validate() throws {
-        for (name, value) in [("maxBodyBytes", maxBodyBytes), ("maxImagePixels", maxImagePixels), ("maxBatch", maxBatch),
-                              ("maxConcurrentInferences", maxConcurrentInferences), ("inferenceThreads", inferenceThreads)]
+        for (name, value) in [
+            ("maxBodyBytes", maxBodyBytes), ("maxImagePixels", maxImagePixels), ("maxBatch", maxBatch),
+            ("maxConcurrentInferences", maxConcurrentInferences), ("inferenceThreads", inferenceThreads),
+        ]
         where value < 1 {
             throw ServingError(status: 500, "serving limit \(name) is \(value); it must be at least 1")
         }
@@ -107,13 +112,17 @@ public final class ServingState: @unchecked Sendable {
 
     /// Checks the limits; loads nothing: call `load()` (blocking) or `startLoading()`. Until a
     /// version is loaded, `/v2/health/ready` and the model routes answer 503.
-    public init(store: RunStore, modelReference: String, loader: @escaping ModelLoader, limits: ServingLimits = ServingLimits(),
-                adminToken: String? = nil, retrainCommand: String? = nil, driftWindow: Int = 200,
-                thresholds: DriftThresholds = DriftThresholds()) throws {
+    public init(
+        store: RunStore, modelReference: String, loader: @escaping ModelLoader, limits: ServingLimits = ServingLimits(),
+        adminToken: String? = nil, retrainCommand: String? = nil, driftWindow: Int = 200,
+        thresholds: DriftThresholds = DriftThresholds()
+    ) throws {
         try limits.validate()
         guard driftWindow >= thresholds.minimumSamples else {
-            throw ServingError(status: 500, "drift window \(driftWindow) is below the \(thresholds.minimumSamples) predictions "
-                               + "the monitor needs before it judges")
+            throw ServingError(
+                status: 500,
+                "drift window \(driftWindow) is below the \(thresholds.minimumSamples) predictions "
+                    + "the monitor needs before it judges")
         }
         self.store = store
         self.modelReference = modelReference
@@ -139,21 +148,23 @@ public final class ServingState: @unchecked Sendable {
     /// every arena.
     private func startHeapTrimming(every interval: DispatchTimeInterval) -> (any DispatchSourceTimer)? {
         #if canImport(Glibc)
-        let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
-        timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [weak self] in
-            guard let self, lock.withLock({ () -> Bool in
-                defer { servedThisTick = false }
-                guard servedSinceTrim, !servedThisTick, inFlightCount == 0 else { return false }
-                servedSinceTrim = false
-                return true
-            }) else { return }
-            _ = mallocTrim?(0)
-        }
-        timer.resume()
-        return timer
+            let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+            timer.schedule(deadline: .now() + interval, repeating: interval)
+            timer.setEventHandler { [weak self] in
+                guard let self,
+                    lock.withLock({ () -> Bool in
+                        defer { servedThisTick = false }
+                        guard servedSinceTrim, !servedThisTick, inFlightCount == 0 else { return false }
+                        servedSinceTrim = false
+                        return true
+                    })
+                else { return }
+                _ = mallocTrim?(0)
+            }
+            timer.resume()
+            return timer
         #else
-        return nil
+            return nil
         #endif
     }
 
@@ -165,7 +176,9 @@ public final class ServingState: @unchecked Sendable {
     /// The name of the model this server serves (known before its weights are loaded).
     public var modelName: String { lock.withLock { current?.model.name } ?? Self.modelName(of: modelReference) }
 
-    static func deploy(_ version: ModelVersion, loader: ModelLoader, window: Int, thresholds: DriftThresholds) throws -> Deployment {
+    static func deploy(_ version: ModelVersion, loader: ModelLoader, window: Int, thresholds: DriftThresholds) throws
+        -> Deployment
+    {
         let model = try loader(version.name, version.version, version.artifactPath)
         let reference = try version.reference.map { try JSONDecoder().decode(ReferenceStats.self, from: Data($0.utf8)) }
         let monitor = reference.flatMap { stats in
@@ -288,7 +301,8 @@ public final class ServingState: @unchecked Sendable {
         let model = deployment.model
         let rows = try model.predict(pixels, count: count)
         guard rows.count == count, rows.allSatisfy({ $0.count == model.classNames.count }) else {
-            throw ServingError(status: 500, "model \(model.name)@\(model.version) returned \(rows.count) rows for \(count) images")
+            throw ServingError(
+                status: 500, "model \(model.name)@\(model.version) returned \(rows.count) rows for \(count) images")
         }
         let perImage = pixels.count / count
         for (i, row) in rows.enumerated() {
@@ -305,8 +319,9 @@ public final class ServingState: @unchecked Sendable {
     /// Records a drift event and starts the retraining command (once).
     func driftDetected(_ report: DriftReport) {
         metrics.recordDriftEvent()
-        let message = String(format: "class PSI %.3f, intensity PSI %.3f, chi-square p %.2g over %d predictions",
-                             report.classPSI, report.intensityPSI, report.chiSquarePValue, report.samples)
+        let message = String(
+            format: "class PSI %.3f, intensity PSI %.3f, chi-square p %.2g over %d predictions",
+            report.classPSI, report.intensityPSI, report.chiSquarePValue, report.samples)
         // NOTE: a failed event write must not fail the request that revealed the drift.
         _ = try? store.record(Event(model: report.model, kind: "drift", message: message))
         retrain?.launchOnce(reason: message)
@@ -314,9 +329,9 @@ public final class ServingState: @unchecked Sendable {
 }
 
 #if canImport(Glibc)
-/// glibc's `malloc_trim`, which Swift's Glibc module does not import (malloc.h's extensions).
-private let mallocTrim: (@convention(c) (Int) -> Int32)? = {
-    guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
-}()
+    /// glibc's `malloc_trim`, which Swift's Glibc module does not import (malloc.h's extensions).
+    private let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    }()
 #endif

@@ -46,3 +46,81 @@ extension Experiment {
         }
     }
 }
+
+/// What an experiment leaves to show after its report: alarms, the files written, the run.
+public struct ExperimentOutcome {
+    public var report: ExperimentReport
+    public var runID: String?
+    /// Lines for after the report: each alarm, the files written, how to register a model.
+    public var closingNotes: [String]
+}
+
+extension Experiment {
+    /// A worker of `--jobs`: plain lines for its log (stages, cells finished earlier, alarms);
+    /// the parent shows progress and writes the reports.
+    public func runAsWorker(_ line: (String) -> Void) throws {
+        try work { event in
+            switch event {
+            case .stage(let s): line(s)
+            case .resumed(let s): line("finished earlier: \(s)")
+            case .alarm(let s): line("ALARM: \(s)")
+            default: return
+            }
+        }
+    }
+
+    /// Runs the experiment as `run(store:)` does, reporting as text; with `jobs` above 1, first
+    /// trains the grid in `jobs` worker processes (`executable` with `workerArguments`, each with
+    /// cores/jobs threads), showing how many cells have finished.
+    public func runShowingProgress(
+        store: RunStore?, jobs: Int = 1, executable: String = "/proc/self/exe", workerArguments: [String] = [],
+        commandLine: [String] = CommandLine.arguments, report observe: (WorkflowEvent) -> Void
+    ) throws -> ExperimentOutcome {
+        let start = Date()
+        let out = options.output.relativePath
+        if jobs > 1 {
+            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
+            observe(.note("\(jobs) workers, \(threads) thread\(threads == 1 ? "" : "s") each; logs in \(out)/workers/"))
+            try runWorkers(executable: executable, arguments: workerArguments, count: jobs, threadsPerWorker: threads) {
+                let (finished, total) = gridProgress()
+                observe(
+                    .progress(
+                        Double(finished) / Double(max(total, 1)),
+                        "\(finished)/\(total) generators and cells finished, \(formatDuration(Date().timeIntervalSince(start)))"
+                    ))
+            }
+            observe(.endProgress)
+        }
+        // Recorded whole (every option), with the split's manifest hash, the reports and every cell's model.
+        let (report, runID) = try run(store: store, commandLine: commandLine) { event in
+            switch event {
+            case .stage(let s): observe(.note(s))
+            case let .ganStep(name, step, total, eta):
+                observe(
+                    .progress(
+                        Double(step) / Double(max(total, 1)), "\(name) step \(step)/\(total) ETA \(formatDuration(eta))",
+                        force: step == total))
+            case let .classifierEpoch(arm, seed, epoch, maxEpochs, f1):
+                observe(
+                    .progress(
+                        Double(epoch + 1) / Double(maxEpochs),
+                        String(format: "%@ seed %d epoch %d/%d val macro-F1 %.3f", arm, seed, epoch + 1, maxEpochs, f1)))
+            case let .armFinished(arm, ba):
+                observe(.note(String(format: "%@: test balanced accuracy %.3f (mean over seeds)", arm, ba)))
+            case .resumed(let s): observe(.note("resumed: \(s) (finished earlier)"))
+            case .alarm(let s): observe(.note("ALARM: \(s)"))
+            }
+        }
+        observe(.endProgress)
+        var notes = report.alarms.map { "ALARM: \($0)" }
+        notes.append(
+            String(
+                format: "done in %@: %@/report.html, report.md, report.json", formatDuration(Date().timeIntervalSince(start)),
+                out))
+        if let runID {
+            notes.append(
+                "run \(runID): models register \(runID) --name NAME --artifact \(out)/arms/ARM/seed-S/model.safetensors")
+        }
+        return ExperimentOutcome(report: report, runID: runID, closingNotes: notes)
+    }
+}

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Datasets
-import Foundation
 import GAN
+import Workflows
 
 struct BalanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,33 +37,12 @@ struct BalanceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sources = try checkpoints.map { try openGenerator(checkpoint: $0, expected: generator) }
-        let first = sources[0]
-        let progress = ProgressLine()
-        for s in sources where s.trainingSeed != seed {
-            progress.note(
-                "warning: \(s.url.path) was trained on the split of seed \(s.trainingSeed), not \(seed): "
-                    + "its training images may lie in this split's validation or test set")
-        }
-        let options = LoadOptions(
-            preprocessing: Preprocessing(
-                imageSize: first.imageSize, channels: first.channels,
-                scaling: .symmetric),
-            selection: try selection.selection(seed: seed))
-        let train = try makeSplits(loadDataset(at: data, options: options), seed: seed).subset(.train)
-        var balance = BalanceOptions()
-        balance.target = target
-        balance.maxSyntheticRatio = maxSyntheticRatio
-        balance.selection = select; balance.candidatesFactor = candidatesFactor; balance.seed = seed
-        let set = try balanceTrainingSet(train, scaling: .symmetric, sources: sources, options: balance)
-        set.warnings.forEach { progress.note("warning: \($0)") }
-        try writeBalancedSet(set, scaling: .symmetric, to: out)
-        for c in set.perClass {
-            progress.note(
-                "\(c.className): \(c.real) real + \(c.synthetic) synthetic"
-                    + (c.checkpoint.map { " (\($0))" } ?? ""))
-        }
-        progress.note("\(set.count) images -> \(out) (manifest.jsonl)")
+        var spec = BalanceSpec(data: data, checkpoints: checkpoints)
+        spec.selection = try selection.selection(seed: seed); spec.generator = generator; spec.seed = seed
+        spec.options.target = target; spec.options.maxSyntheticRatio = maxSyntheticRatio
+        spec.options.selection = select; spec.options.candidatesFactor = candidatesFactor
+        var progress = ProgressLine()
+        try refusedAsInvalid { try spec.write(to: out) { progress.show($0) } }
     }
 }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Benchmarks
 import Datasets
 import Foundation
+import Workflows
 
 /// `medsynth data ...`: look at and fetch datasets. Self-contained: list `DataCommand.self`
 /// among the root command's subcommands (the root must be an `AsyncParsableCommand`, as
@@ -49,13 +51,7 @@ struct DataCommand: ParsableCommand {
             let report = try inspectDataset(
                 at: path, options: loading.loadOptions(seed: seed),
                 ratio: SplitRatio(parsing: ratio), seed: seed)
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            } else {
-                print(formatReport(report))
-            }
+            print(json ? try prettyJSON(report) : report.text)
             // The report is printed whole first; a tree with problems then fails, for scripts and CI.
             if !report.problems.isEmpty {
                 FileHandle.standardError.write(Data("\(path): \(report.problems.count) problem(s) found\n".utf8))
@@ -102,61 +98,7 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
-            let files = try scanClassFolders(at: path).classes.flatMap(\.files)
-            var times = [Double]()
-            var checksum = 0.0
-            for _ in 0..<repeats {
-                let start = DispatchTime.now().uptimeNanoseconds
-                var out = [Float]()
-                out.reserveCapacity(files.count * 3 * imageSize * imageSize)
-                for file in files {
-                    let image = try decodeImage(at: file)
-                    image.pixels.withUnsafeBufferPointer {
-                        preprocessImage(
-                            $0, width: image.width, height: image.height, channels: image.channels,
-                            outChannels: image.channels, size: imageSize, scaling: .unit, into: &out)
-                    }
-                }
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-                checksum += out.reduce(0.0) { $0 + Double($1) }  // Double: a Float sum stalls at 2^24
-            }
-            let median = times.sorted()[times.count / 2]
-            print(
-                String(
-                    format: "%d images x %d runs: median %.4f s, %.0f images/s (checksum %.1f)",
-                    files.count, repeats, median, Double(files.count) / median, checksum / Double(repeats)))
+            print(try DecodeBenchmark.run(classFolders: path, imageSize: imageSize, repeats: repeats).summary)
         }
     }
-}
-
-/// Renders an inspection report as a plain-text table.
-func formatReport(_ r: InspectionReport) -> String {
-    func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
-        let fill = String(repeating: " ", count: max(0, n - s.count))
-        return right ? fill + s : s + fill
-    }
-    let nameWidth = max(12, (r.classes.map(\.name.count).max() ?? 0) + 2)
-    var lines = ["\(r.path): \(r.format.rawValue), \(r.total) images, output \(r.outputShape), splits: \(r.splitSource)", ""]
-    lines.append(
-        pad("class", nameWidth) + ["train", "val", "test", "total"].map { pad($0, 9, right: true) }.joined()
-            + pad("share", 9, right: true) + pad("imbalance", 11, right: true) + "  shapes")
-    for c in r.classes {
-        let shapes = c.shapes.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
-        let cells = [c.counts["train"] ?? 0, c.counts["val"] ?? 0, c.counts["test"] ?? 0, c.total].map {
-            pad("\($0)", 9, right: true)
-        }
-        lines.append(
-            pad(c.name, nameWidth) + cells.joined() + pad(String(format: "%.1f%%", c.share * 100), 9, right: true)
-                + pad(c.total == 0 ? "empty" : String(format: "1:%.1f", c.imbalanceRatio), 11, right: true) + "  " + shapes)
-    }
-    let totals = ["train", "val", "test"].map { pad("\(r.splitTotals[$0] ?? 0)", 9, right: true) }
-    lines.append(pad("all", nameWidth) + totals.joined() + pad("\(r.total)", 9, right: true))
-    lines.append("")
-    lines.append("unreadable files: \(r.unreadable.count)")
-    lines += r.unreadable.map { "  \($0.reason)" }
-    let empty = r.classes.filter { $0.total == 0 }.map(\.name)
-    if !empty.isEmpty { lines.append("classes without a usable image: \(empty.joined(separator: ", "))") }
-    if !r.warnings.isEmpty { lines.append("warnings:") }
-    lines += r.warnings.map { "  \($0)" }
-    return lines.joined(separator: "\n")
 }

@@ -1,8 +1,6 @@
 import ArgumentParser
-import Datasets
 import Diffusion
-import Foundation
-import GAN
+import Workflows
 
 // `gan train --generator diffusion` and `gan sample` of a diffusion checkpoint.
 //
@@ -13,10 +11,7 @@ import GAN
 // (it tells them apart by the checkpoint's metadata). The options that only one family has are
 // refused with the other, by name, so no option is silently ignored.
 
-/// The generator families `gan train` trains.
-enum GeneratorFamily: String, ExpressibleByArgument, CaseIterable {
-    case dcgan, cdcgan, diffusion
-}
+extension GeneratorFamily: ExpressibleByArgument {}
 
 extension DiffusionPrediction: ExpressibleByArgument {}
 extension NoiseScheduleKind: ExpressibleByArgument {}
@@ -89,87 +84,4 @@ extension GANCommand.Train {
             throw ValidationError("--image-size \(imageSize) is not supported by --generator diffusion: use 28, 32 or 64")
         }
     }
-
-    /// Trains a diffusion model: the same data, folder layout, resume and tracking as a GAN.
-    func runDiffusion() throws {
-        let folder = URL(fileURLWithPath: out)
-        let existing = DiffusionTrainer.existingRun(in: folder)
-        if !resume && !overwrite && !existing.isEmpty {
-            throw ValidationError(
-                "\(out) already holds a run (\(existing.joined(separator: ", "))): "
-                    + "pass --resume to continue it or --overwrite to start afresh")
-        }
-        let g = try dryRun ? fakeData() : loadTrainingData()
-        let data = DiffusionTrainingData(
-            pixels: g.pixels, count: g.count, channels: g.channels, size: g.size,
-            labels: isConditional ? g.labels : nil, classNames: g.classNames)
-        let config = try UNetConfig(
-            imageSize: imageSize, channels: data.channels, baseWidth: dryRun ? 8 : diffusion.width ?? 32,
-            attention: diffusion.attention, classes: isConditional ? data.classNames.count : nil)
-        var options = diffusion.options(batchSize: dryRun ? 8 : batchSize ?? 32, emaDecay: emaDecay)
-        if dryRun { options.samplingSteps = min(options.samplingSteps, 3) }
-        var plan = DiffusionTrainingPlan()
-        let gp = self.plan
-        plan.epochs = gp.epochs; plan.maxSteps = gp.maxSteps; plan.seed = gp.seed
-        plan.checkpointEvery = gp.checkpointEvery; plan.gridEvery = gp.gridEvery
-        let trainer = try DiffusionTrainer(
-            model: DiffusionModel(config: config, options: options, seed: seed), data: data, plan: plan,
-            outputDirectory: folder)
-        var progress = ProgressLine()
-        if resume {
-            guard FileManager.default.fileExists(atPath: trainer.checkpointURL.path) else {
-                throw ValidationError("--resume: no checkpoint at \(trainer.checkpointURL.path)")
-            }
-            try trainer.resume(from: trainer.checkpointURL)
-            progress.note("resumed at epoch \(trainer.epoch), step \(trainer.globalStep)")
-        }
-        progress.note(
-            "training \(isConditional ? "a conditional" : "a") diffusion model (\(trainer.model.unet.parameterCount) parameters) on "
-                + "\(data.count) images (\(data.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)"
-                + "x\(config.imageSize), \(options.prediction.rawValue)-prediction, \(options.schedule.rawValue) schedule")
-        let start = Date()
-        struct Recorded: Encodable {
-            let generator: String; let config: UNetConfig; let options: DiffusionOptions; let plan: DiffusionTrainingPlan;
-            let data: String?
-            let selection: ClassSelection?
-        }
-        let recorded = Recorded(
-            generator: "diffusion", config: config, options: options, plan: plan, data: self.data,
-            selection: try selection.selection(seed: seed))
-        let runID = try tracking.record(kind: .gan, config: recorded, seed: seed) { recorder -> String? in
-            try trainer.run { event in
-                switch event {
-                case let .step(epoch, step, perEpoch, global, total, loss, ips, eta):
-                    if global % 10 == 0 || global == total { try? recorder?.log(["loss": Double(loss)], step: global) }
-                    progress.update(
-                        fraction: Double(global) / Double(max(total, 1)),
-                        String(
-                            format: "epoch %d step %d/%d  loss %.4f  %.1f img/s  ETA %@", epoch + 1, step, perEpoch, loss, ips,
-                            formatDuration(eta)), force: global == total)
-                case let .grid(path, _): progress.note("grid: \(path)"); _ = try? recorder?.artifact(path: path, kind: "grid")
-                case let .checkpoint(path, step):
-                    if step == trainer.globalStep && step % plan.checkpointEvery != 0 { progress.note("checkpoint: \(path)") }
-                }
-            }
-            _ = try recorder?.artifact(path: trainer.checkpointURL.path, kind: "checkpoint")
-            return recorder?.runID
-        }
-        progress.finish()
-        progress.note(
-            String(
-                format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
-                formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path))
-        if let runID { progress.note("run \(runID)") }
-    }
-}
-
-/// The generator stored in a checkpoint: a GAN or a diffusion model, told apart by the
-/// checkpoint's metadata; `expected` (the user's --generator) must agree when given.
-func openGenerator(checkpoint path: String, expected: GeneratorFamily?) throws -> any SyntheticImages {
-    let url = URL(fileURLWithPath: path)
-    let isDiffusion = DiffusionImageSource.holdsDiffusionModel(url)
-    if let expected, (expected == .diffusion) != isDiffusion {
-        throw ValidationError("--generator \(expected.rawValue): \(path) holds \(isDiffusion ? "a diffusion model" : "a GAN")")
-    }
-    return isDiffusion ? try DiffusionImageSource(checkpoint: url) : try SyntheticImageSource(checkpoint: url)
 }

@@ -118,68 +118,18 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func run() throws {
-        let o = try experimentOptions()
-        let experiment = try Experiment(options: o)
+        let experiment = try Experiment(options: experimentOptions())
         if worker {
-            // A worker of `--jobs`: plain lines into its log; the parent shows progress and reports.
-            try experiment.work { event in
-                let line: String
-                switch event {
-                case .stage(let s): line = s
-                case .resumed(let s): line = "finished earlier: \(s)"
-                case .alarm(let s): line = "ALARM: \(s)"
-                default: return
-                }
-                FileHandle.standardOutput.write(Data((line + "\n").utf8))  // unbuffered: the log is read while it runs
-            }
-            return
+            // Unbuffered: the log is read while it runs.
+            return try experiment.runAsWorker { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         }
         var progress = ProgressLine()
-        let start = Date()
-        if jobs > 1 {
-            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
-            progress.note("\(jobs) workers, \(threads) thread\(threads == 1 ? "" : "s") each; logs in \(out)/workers/")
-            try experiment.runWorkers(
-                executable: "/proc/self/exe",
-                arguments: Self.workerArguments(Array(CommandLine.arguments.dropFirst())),
-                count: jobs, threadsPerWorker: threads
-            ) {
-                let (finished, total) = experiment.gridProgress()
-                progress.update(
-                    fraction: Double(finished) / Double(max(total, 1)),
-                    "\(finished)/\(total) generators and cells finished, \(formatDuration(Date().timeIntervalSince(start)))")
-            }
-            progress.finish()
-        }
-        // Recorded whole (every option), with the split's manifest hash, the reports and every cell's model.
-        let (report, runID) = try experiment.run(store: tracking.storeUnlessNoTrack()) { event in
-            switch event {
-            case .stage(let s): progress.note(s)
-            case let .ganStep(name, step, total, eta):
-                progress.update(
-                    fraction: Double(step) / Double(max(total, 1)), "\(name) step \(step)/\(total) ETA \(formatDuration(eta))",
-                    force: step == total)
-            case let .classifierEpoch(arm, seed, epoch, maxEpochs, f1):
-                progress.update(
-                    fraction: Double(epoch + 1) / Double(maxEpochs),
-                    String(format: "%@ seed %d epoch %d/%d val macro-F1 %.3f", arm, seed, epoch + 1, maxEpochs, f1))
-            case let .armFinished(arm, ba):
-                progress.note(String(format: "%@: test balanced accuracy %.3f (mean over seeds)", arm, ba))
-            case .resumed(let s): progress.note("resumed: \(s) (finished earlier)")
-            case .alarm(let s): progress.note("ALARM: \(s)")
-            }
-        }
-        progress.finish()
-        print(report.markdown())
-        for alarm in report.alarms { progress.note("ALARM: \(alarm)") }
-        progress.note(
-            String(
-                format: "done in %@: %@/report.html, report.md, report.json", formatDuration(Date().timeIntervalSince(start)), out
-            ))
-        if let runID {
-            progress.note(
-                "run \(runID): models register \(runID) --name NAME --artifact \(out)/arms/ARM/seed-S/model.safetensors")
-        }
+        let outcome = try experiment.runShowingProgress(
+            store: tracking.storeUnlessNoTrack(), jobs: jobs,
+            workerArguments: Self.workerArguments(Array(CommandLine.arguments.dropFirst()))
+        ) { progress.show($0) }
+        print(outcome.report.markdown())
+        outcome.closingNotes.forEach { progress.note($0) }
     }
 }
 

@@ -1,15 +1,12 @@
 import ArgumentParser
 import Datasets
 import Foundation
-import Hummingbird
 import Serving
 import Tracking
+import Workflows
 
-/// Where runs and models are stored; other commands add it with `@OptionGroup` to record runs.
-///
-/// Wrapping a command (e.g. `gan train`): add `@OptionGroup var tracking: TrackingOptions`, then
-/// `try tracking.record(kind: .gan, config: self-or-a-config-struct, seed: seed) { recorder in ...
-/// try recorder?.log(metric: "loss.d", step: step, value: ...); try recorder?.artifact(path: ..., kind: "checkpoint") }`.
+/// Where runs and models are stored; a command that records its run adds it with `@OptionGroup`
+/// and hands `storeUnlessNoTrack()` to the library function, which records into it.
 struct TrackingOptions: ParsableArguments {
     @Option(help: "Run store (SQLite; default $MEDSYNTH_STORE or runs/medsynth.sqlite).")
     var store: String = ProcessInfo.processInfo.environment["MEDSYNTH_STORE"] ?? "runs/medsynth.sqlite"
@@ -24,13 +21,8 @@ struct TrackingOptions: ParsableArguments {
         try open().refuseOverwritingRegistered(path)
     }
 
-    /// Runs `body` inside a recorded run (or with nil when `--no-track`).
-    func record<T>(kind: RunKind, config: some Encodable, dataManifestHash: String? = nil, seed: UInt64? = nil,
-                   _ body: (RunRecorder?) throws -> T) throws -> T {
-        if noTrack { return try body(nil) }
-        return try RunRecorder.recording(store: open(), kind: kind, config: config, dataManifestHash: dataManifestHash,
-                                         seed: seed) { try body($0) }
-    }
+    /// The run store, or nil with `--no-track` (the library functions record into a store when given one).
+    func storeUnlessNoTrack() throws -> RunStore? { noTrack ? nil : try open() }
 }
 
 /// `medsynth runs ...`: the run history.
@@ -60,16 +52,8 @@ struct RunsCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let store = try tracking.open()
-            let run = try store.run(id)
-            let metrics = try store.lastMetricValues(of: run.id), artifacts = try store.artifacts(of: run.id)
-            let events = try store.events(runID: run.id)
-            if json {
-                struct Detail: Encodable { var run: Run; var metrics: [String: Double]; var artifacts: [Artifact]; var events: [Event] }
-                print(try prettyJSON(Detail(run: run, metrics: metrics, artifacts: artifacts, events: events)))
-            } else {
-                print(RunReport.detail(run, metrics: metrics, artifacts: artifacts, events: events))
-            }
+            let detail = try tracking.open().detail(of: id)
+            print(json ? try prettyJSON(detail) : detail.text)
         }
     }
 
@@ -82,7 +66,9 @@ struct RunsCommand: ParsableCommand {
         func run() throws {
             let store = try tracking.open()
             let a = try store.run(first), b = try store.run(second)
-            print(RunReport.compare(a, b, metricsA: try store.lastMetricValues(of: a.id), metricsB: try store.lastMetricValues(of: b.id)))
+            print(
+                RunReport.compare(
+                    a, b, metricsA: try store.lastMetricValues(of: a.id), metricsB: try store.lastMetricValues(of: b.id)))
         }
     }
 }
@@ -131,14 +117,7 @@ struct ModelsCommand: ParsableCommand {
 
         func run() throws {
             let store = try tracking.open()
-            let models = try store.models()
-            if json { return print(try prettyJSON(models)) }
-            var aliases: [String: [String: Int]] = [:]
-            for name in Set(models.map(\.name)) { aliases[name] = try store.aliases(name: name) }
-            for model in models {
-                let tags = (aliases[model.name] ?? [:]).filter { $0.value == model.version }.keys.sorted()
-                print("\(model.label)\(tags.isEmpty ? "" : " [\(tags.joined(separator: ", "))]")  run \(model.runID)  \(model.metrics)")
-            }
+            if json { print(try prettyJSON(try store.models())) } else { try store.modelListing().forEach { print($0) } }
         }
     }
 
@@ -169,16 +148,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Bearer token for /admin routes (off without it).") var adminToken: String?
     @Option(help: "Shell command run once on drift; its last line must be MEDSYNTH_RUN_ID=<id>.") var retrainCommand: String?
     @Option(help: Ranges.maxBodyBytes.help("Largest request body in bytes.")) var maxBodyBytes = 8 << 20
-    @Option(help: Ranges.maxImagePixels.help("Largest image in pixels (checked before decoding).")) var maxImagePixels = 1024 * 1024
-    @Option(help: Ranges.maxConcurrent.help(
-        "Inference requests admitted at once (receiving, queued or computing); more get 503 with Retry-After."))
+    @Option(help: Ranges.maxImagePixels.help("Largest image in pixels (checked before decoding).")) var maxImagePixels =
+        1024 * 1024
+    @Option(
+        help: Ranges.maxConcurrent.help(
+            "Inference requests admitted at once (receiving, queued or computing); more get 503 with Retry-After."))
     var maxConcurrent = 16
-    @Option(help: Ranges.inferenceThreads.help(
-        "Threads that decode requests and run the model (default: one per core, at most 8)."))
+    @Option(
+        help: Ranges.inferenceThreads.help(
+            "Threads that decode requests and run the model (default: one per core, at most 8)."))
     var inferenceThreads = ServingLimits.defaultInferenceThreads
     @Option(help: Ranges.requestTimeout.help("Seconds to receive a request body (408 after).")) var requestTimeout = 10
-    @Option(help: Ranges.headerTimeout.help(
-        "Seconds to receive a request's line and headers, from connect or the previous response (408 and close after)."))
+    @Option(
+        help: Ranges.headerTimeout.help(
+            "Seconds to receive a request's line and headers, from connect or the previous response (408 and close after)."))
     var headerTimeout = 10
     @Option(help: Ranges.driftWindow.help("Predictions in the drift window.")) var driftWindow = 200
 
@@ -193,32 +176,13 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let limits = ServingLimits(maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels,
-                                   requestTimeout: .seconds(requestTimeout), headerTimeout: .seconds(headerTimeout),
-                                   maxConcurrentInferences: maxConcurrent, inferenceThreads: inferenceThreads)
-        let state = try ServingState(store: tracking.open(), modelReference: model, loader: ServedClassifier.loader, limits: limits,
-                                     adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow)
-        let version = try state.store.resolve(model)   // a wrong name stops here, before listening
-        // The weights load in the background: /v2/health/live answers at once, /v2/health/ready once they are in.
-        state.startLoading { result in
-            switch result {
-            case .success(let version): serverLog("loaded \(version.label); ready")
-            case .failure(let error):
-                serverLog("could not load \(version.label): \(error); not ready (fix it, then POST /admin/reload)")
-            }
-        }
-        let app = buildApplication(state: state, host: host, port: port) { port in
-            serverLog("serving \(version.label) on http://\(host):\(port)")
-        }
-        try await app.runService()
+        let limits = ServingLimits(
+            maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels, requestTimeout: .seconds(requestTimeout),
+            headerTimeout: .seconds(headerTimeout), maxConcurrentInferences: maxConcurrent,
+            inferenceThreads: inferenceThreads)
+        try await serve(
+            model: model, store: tracking.open(), host: host, port: port, limits: limits, adminToken: adminToken,
+            retrainCommand: retrainCommand, driftWindow: driftWindow
+        ) { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
     }
-}
-
-private func serverLog(_ line: String) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
-
-func prettyJSON(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import Privacy
+import Workflows
 
 /// `medsynth privacy ...`: the accountant as a calculator, and the cost of DP-SGD.
 struct PrivacyCommand: ParsableCommand {
@@ -43,25 +45,10 @@ struct PrivacyCommand: ParsableCommand {
         var steps: Int { Int((epochs / (Double(batchSize) / Double(n))).rounded(.up)) }
 
         func run() throws {
-            let q = Double(batchSize) / Double(n)
-            let conversion: RDPAccountant.Conversion = classic ? .classic : .improved
-            if let target = targetEpsilon {
-                let sigma = try RDPAccountant.noiseMultiplier(
-                    targetEpsilon: target, delta: delta, samplingRate: q, steps: steps,
-                    conversion: conversion)
-                print(
-                    String(
-                        format: "noise multiplier %.4f reaches epsilon <= %g at delta %g over %d steps (q = %.4g)",
-                        sigma, target, delta, steps, q))
-            } else {
-                var acc = RDPAccountant()
-                try acc.step(noiseMultiplier: noiseMultiplier!, samplingRate: q, steps: steps)
-                let (eps, order) = try acc.epsilon(delta: delta, conversion: conversion)
-                print(
-                    String(
-                        format: "epsilon %.4f at delta %g over %d steps (q = %.4g, best order %g, %@ conversion)",
-                        eps, delta, steps, q, order, conversion.rawValue))
-            }
+            print(
+                try RDPAccountant.summary(
+                    noiseMultiplier: noiseMultiplier, targetEpsilon: targetEpsilon, delta: delta,
+                    samplingRate: Double(batchSize) / Double(n), steps: steps, conversion: classic ? .classic : .improved))
         }
     }
 
@@ -76,12 +63,7 @@ struct PrivacyCommand: ParsableCommand {
         }
 
         func run() throws {
-            let r = try PrivacyBenchmark.run(batchSize: batchSize, steps: steps)
-            print(
-                String(
-                    format: "batch %d, %d steps each: ordinary step %.1f ms min / %.1f ms median, DP-SGD step %.1f ms min / "
-                        + "%.1f ms median: %.1fx slower (minima)", r.batchSize, steps, r.ordinary.minimum, r.ordinary.median,
-                    r.privateStep.minimum, r.privateStep.median, r.slowdown))
+            print(try PrivacyBenchmark.run(batchSize: batchSize, steps: steps).summary)
         }
     }
 }

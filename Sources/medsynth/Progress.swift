@@ -1,5 +1,5 @@
-import Datasets
 import Foundation
+import Workflows
 
 /// A one-line progress bar on standard error, redrawn in place on a terminal and printed every
 /// few seconds otherwise (logs, CI).
@@ -29,18 +29,13 @@ struct ProgressLine {
     }
 }
 
-func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
-}
-
 extension ProgressLine {
-    /// Lists what loading left out or changed (skipped files, colour among gray images), as
-    /// `data inspect` does, so that no image disappears without a word.
-    func noteLoadProblems(_ dataset: LoadedDataset) {
-        if !dataset.skipped.isEmpty { note("skipped \(dataset.skipped.count) unreadable file(s):") }
-        for file in dataset.skipped { note("  \(file.reason)") }
-        for warning in dataset.warnings { note("warning: \(warning)") }
+    /// Draws what a workflow reports.
+    mutating func show(_ event: WorkflowEvent) {
+        switch event {
+        case .note(let text): note(text)
+        case let .progress(fraction, text, force): update(fraction: fraction, text, force: force)
+        case .endProgress: finish()
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Experiments
 import Foundation
+import Workflows
 
 /// `medsynth reproduce paper`: the source paper's experiment on the shared data, in one command.
 struct ReproduceCommand: ParsableCommand {
@@ -36,48 +37,22 @@ struct ReproduceCommand: ParsableCommand {
         func validate() throws {
             try Ranges.seeds.check(fixesSeeds, "--fixes-seeds")
             try Ranges.steps.check(ganSteps, "--gan-steps"); try Ranges.epochs.check(epochs, "--epochs")
-            _ = try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
+            _ = try spec()
+        }
+
+        /// The run as the library takes it; refuses an unknown dataset or arm.
+        func spec() throws -> PaperRunSpec {
+            var spec = PaperRunSpec(dataRoot: dataRoot)
+            spec.full = full; spec.seed = seed
+            spec.datasets = try refusedAsInvalid { try PaperDatasetName.parseList(datasets) }
+            spec.ganSteps = ganSteps; spec.epochs = epochs; spec.fixesSeeds = fixesSeeds
+            spec.fixesArms = noFixes ? nil : try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
+            return spec
         }
 
         func run() throws {
-            var settings = full ? PaperSettings.full : PaperSettings.reduced
-            if let ganSteps { settings.ganSteps = ganSteps }
-            if let epochs { settings.epochs = epochs }
-            let chosen = try datasets.split(separator: ",").map { name -> PaperDataset in
-                switch name.trimmingCharacters(in: .whitespaces) {
-                case "pneumonia": return .pneumonia(dataRoot: dataRoot, seed: seed)
-                case "skin": return .skin(dataRoot: dataRoot, seed: seed)
-                default: throw ValidationError("unknown dataset \"\(name)\" in --datasets: use pneumonia, skin")
-                }
-            }
-            let replica = try PaperReplica(datasets: chosen, settings: settings, output: URL(fileURLWithPath: out))
-            if noFixes {
-                replica.fixes = nil
-            } else {
-                var fixes = PaperFixes()
-                fixes.arms = try fixesArms.split(separator: ",").map { try Arm(parsing: String($0)) }
-                fixes.seeds = (0..<UInt64(fixesSeeds)).map { $0 }
-                if full { fixes.epochs = 50; fixes.patience = 10; fixes.ganSteps = 600 }
-                replica.fixes = fixes
-            }
             var progress = ProgressLine()
-            let report = try replica.run { event in
-                switch event {
-                case .stage(let s): progress.note(s)
-                case let .ganStep(name, step, total, eta):
-                    progress.update(
-                        fraction: Double(step) / Double(max(total, 1)),
-                        "\(name) GAN step \(step)/\(total) ETA \(formatDuration(eta))",
-                        force: step == total)
-                case let .epoch(run, epoch, epochs, trainAccuracy, valAccuracy):
-                    let scores =
-                        trainAccuracy.isNaN ? "" : String(format: " train acc %.3f val acc %.3f", trainAccuracy, valAccuracy)
-                    progress.update(
-                        fraction: Double(epoch + 1) / Double(epochs), "\(run) epoch \(epoch + 1)/\(epochs)\(scores)",
-                        force: epoch + 1 == epochs)
-                }
-            }
-            progress.finish()
+            let report = try spec().run(output: URL(fileURLWithPath: out)) { progress.show($0) }
             print(report.markdown())
             progress.note(
                 String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(report.seconds), out))

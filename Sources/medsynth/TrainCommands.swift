@@ -94,44 +94,11 @@ struct TrainCommand: ParsableCommand {
             try dryRun ? writeFakeClassFolders(in: outURL.appendingPathComponent("dry-run-data").path, seed: seed) : data!
         let job = try ClassifierRun(spec: spec(data: dataPath), output: outURL)
         var progress = ProgressLine()
-        progress.noteLoadProblems(job.dataset)
-        if let testSet = job.testSet { progress.noteLoadProblems(testSet) }
-        let (split, options) = (job.split, job.spec.training)
-        let counts = Split.allCases.map { "\($0.rawValue) \(split.indices(of: $0).count)" }.joined(separator: ", ")
-        progress.note(
-            "\(arch.rawValue) on \(dataPath): \(split.images.classNames.count) classes, \(counts), "
-                + "\(split.images.channels)x\(imageSize)x\(imageSize)")
-        split.warnings.prefix(5).forEach { progress.note("warning: \($0)") }
-        // The run is recorded (the spec, code version, data manifest, metrics, artifacts) so that
-        // `models register RUN` can version it; the last line names it for retrain commands.
-        let result = try job.run(store: tracking.storeUnlessNoTrack()) { event in
-            switch event {
-            case let .batch(epoch, batch, batches, loss):
-                progress.update(
-                    fraction: (Double(epoch) + Double(batch) / Double(batches)) / Double(options.epochs),
-                    String(format: "epoch %d/%d batch %d/%d loss %.4f", epoch + 1, options.epochs, batch, batches, loss))
-            case let .epoch(r, improved):
-                progress.note(
-                    String(
-                        format:
-                            "epoch %2d  train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f bal-acc %.3f  %.1fs%@",
-                        r.epoch + 1, r.trainLoss, r.trainAccuracy, r.valLoss, r.valAccuracy, r.valMacroF1,
-                        r.valBalancedAccuracy, r.seconds, improved ? "  *" : ""))
-            case let .earlyStop(epoch, best):
-                progress.note("early stop after epoch \(epoch + 1): no better \(monitor.rawValue) since epoch \(best + 1)")
-            }
-        }
-        progress.finish()
-        let (training, summary) = (result.training, result.summary)
-        let title = "test split, best epoch \(training.history.bestEpoch + 1), trained in \(formatDuration(summary.seconds))"
-        report(training.test, baseline: training.baseline, title: title, json: json, jsonValue: summary)
-        progress.note("wrote \(outURL.path)/model.safetensors, history.json, metrics.json, manifest.jsonl, reference.json")
-        if let epsilon = training.history.privacyEpsilon, let delta = training.history.privacyDelta {
-            progress.note(
-                String(
-                    format: "differential privacy: epsilon %.3f at delta %.3g (noise multiplier %.4g, clip %.3g)",
-                    epsilon, delta, training.history.noiseMultiplier ?? 0, dpMaxGradNorm))
-        }
+        let result = try job.runShowingProgress(store: tracking.storeUnlessNoTrack()) { progress.show($0) }
+        printReport(
+            result.training.test, baseline: result.training.baseline, title: job.title(of: result), json: json,
+            jsonValue: result.summary)
+        job.closingNotes(of: result).forEach { progress.note($0) }
         if let runID = result.runID, !json { print("MEDSYNTH_RUN_ID=\(runID)") }
     }
 }
@@ -152,30 +119,8 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let predictor = try Predictor(checkpoint: URL(fileURLWithPath: model))
-        let m = predictor.metadata
-        // The model's own class selection when it was trained with one (caps only on its training data).
-        let selection = m.data?.selection
-        var testSelection = selection
-        testSelection?.caps = []
-        let options =
-            selection == nil
-            ? LoadOptions(preprocessing: m.preprocessing, classes: m.classNames)
-            : LoadOptions(preprocessing: m.preprocessing, selection: selection)
-        let testOptions = selection == nil ? options : LoadOptions(preprocessing: m.preprocessing, selection: testSelection)
-        let set: LabeledImages
-        if let test {
-            set = try loadDataset(at: test, options: testOptions).images
-        } else {
-            guard let provenance = m.data else { throw ValidationError("\(model) does not record its split; use --test") }
-            let explicitTest = try provenance.testPath.map { try loadDataset(at: $0, options: testOptions) }
-            let split = try makeSplits(
-                loadDataset(at: data!, options: options), ratio: provenance.splitRatio,
-                seed: provenance.splitSeed, explicitTest: explicitTest)
-            set = split.subset(.test)
-        }
-        let r = try predictor.evaluate(set)
-        report(r, baseline: nil, title: "\(set.count) test images, \(m.config.arch.rawValue) \(model)", json: json, jsonValue: r)
+        let (r, title) = try refusedAsInvalid { try ClassifierEvaluation.run(model: model, data: data, test: test) }
+        printReport(r, baseline: nil, title: title, json: json, jsonValue: r)
     }
 }
 
@@ -183,39 +128,10 @@ extension Architecture: ExpressibleByArgument {}
 extension Monitor: ExpressibleByArgument {}
 extension ScheduleName: ExpressibleByArgument {}
 
-extension TrackingOptions {
-    /// The run store, or nil with `--no-track` (the library functions record into a store when given one).
-    func storeUnlessNoTrack() throws -> RunStore? { noTrack ? nil : try open() }
-}
-
 /// Prints a report: JSON on standard output, or a per-class table; alarms go to standard error, loudly.
-func report(_ r: EvaluationReport, baseline: EvaluationReport?, title: String, json: Bool, jsonValue: some Encodable) {
+func printReport(_ r: EvaluationReport, baseline: EvaluationReport?, title: String, json: Bool, jsonValue: some Encodable) {
     for alarm in r.alarms {
         FileHandle.standardError.write(Data("!!! ALARM: \(alarm.uppercased()) !!!\n".utf8))
     }
-    if json {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: (try? encoder.encode(jsonValue)) ?? Data(), as: UTF8.self))
-        return
-    }
-    func f(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "  -  " }
-    let width = max(10, (r.classNames.map(\.count).max() ?? 0) + 2)
-    func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
-    print(title)
-    print(pad("class", width) + "precision  recall      f1     auc  support")
-    for name in r.classNames {
-        let c = r.perClass[name]!
-        print(
-            pad(name, width) + "    \(f(c.precision))   \(f(c.recall))   \(f(c.f1))   \(f(c.auc))  "
-                + String(format: "%7d", c.support))
-    }
-    print(
-        "accuracy \(f(r.accuracy))  balanced accuracy \(f(r.balancedAccuracy))  macro-F1 \(f(r.macroF1))  "
-            + "macro AUC \(f(r.macroAUC))  loss \(f(r.loss))  min recall \(f(r.minimumRecall))")
-    if let b = baseline {
-        print(
-            "majority baseline: accuracy \(f(b.accuracy))  balanced accuracy \(f(b.balancedAccuracy))  macro-F1 \(f(b.macroF1))")
-    }
-    print("confusion matrix (rows true, columns predicted): \(r.confusionMatrix)")
+    print(json ? (try? prettyJSON(jsonValue)) ?? "" : r.table(title: title, baseline: baseline))
 }

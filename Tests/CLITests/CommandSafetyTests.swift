@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TestSupport
 import Testing
+import Workflows
 
 @testable import medsynth
 
@@ -52,4 +53,20 @@ import Testing
     try Data("text".utf8).write(to: URL(fileURLWithPath: root + "/malignant/bad.png"))
     var sick = try MedSynth.parseAsRoot(["data", "inspect", root, "--json"])
     #expect(throws: ExitCode.failure) { try sick.run() }
+}
+
+/// `reproduce paper --datasets` is a list of the paper's datasets, checked before any work.
+@Test func reproduceParsesItsDatasetsBeforeAnyWork() throws {
+    let base = ["reproduce", "paper", "--out", "out"]
+    do {
+        _ = try MedSynth.parseAsRoot(base + ["--datasets", "pneumonia,lungs"])
+        Issue.record("an unknown dataset was accepted")
+    } catch {
+        #expect(MedSynth.message(for: error) == "unknown dataset \"lungs\" in --datasets: use pneumonia, skin")
+        #expect(MedSynth.exitCode(for: error) == .validationFailure)
+    }
+    let paper = try #require(try MedSynth.parseAsRoot(base + ["--datasets", "skin", "--no-fixes"]) as? ReproduceCommand.Paper)
+    let spec = try paper.spec()
+    #expect(spec.datasets == [.skin] && spec.fixesArms == nil)
+    #expect(try ReproduceCommand.Paper.parse(["--out", "o"]).spec().datasets == [.pneumonia, .skin])
 }

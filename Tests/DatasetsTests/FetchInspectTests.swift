@@ -127,5 +127,10 @@ struct FetchInspectTests {
         try writeBytes(Array("oops".utf8), to: root + "/y/bad.png")
         let small = try inspectDataset(at: root)
         #expect(small.unreadable.map(\.path) == [root + "/y/bad.png"])
+        // The table `data inspect` prints: a row per class, the totals, then every problem.
+        let lines = small.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines[2].hasPrefix("class           train      val     test    total    share  imbalance"), "\(lines[2])")
+        #expect(lines.contains { $0.hasPrefix("all   ") && $0.hasSuffix("        6") }, "\(small.text)")
+        #expect(lines.contains("unreadable files: 1"), "\(small.text)")
     }
 }

@@ -1,7 +1,8 @@
 import Datasets
 import Foundation
-import Testing
 import SeededRandom
+import Testing
+
 @testable import Autodiff
 @testable import Diffusion
 @testable import NN
@@ -26,19 +27,26 @@ func breastImages(count: Int) throws -> DiffusionTrainingData {
             try FileManager.default.copyItem(at: src.appendingPathComponent(f), to: dst.appendingPathComponent(f))
         }
     }
-    let all = try loadDataset(at: root.path, options: LoadOptions(preprocessing: Preprocessing(imageSize: 28, channels: 1,
-                                                                                                scaling: .symmetric))).images
+    let all = try loadDataset(
+        at: root.path,
+        options: LoadOptions(
+            preprocessing: Preprocessing(
+                imageSize: 28, channels: 1,
+                scaling: .symmetric))
+    ).images
     let malignant = all.classNames.firstIndex(of: "malignant")!
     let set = all.subset(all.labels.indices.filter { all.labels[$0] == malignant })
-    return DiffusionTrainingData(pixels: set.pixels, count: set.count, channels: 1, size: 28, labels: nil, classNames: ["malignant"])
+    return DiffusionTrainingData(
+        pixels: set.pixels, count: set.count, channels: 1, size: 28, labels: nil, classNames: ["malignant"])
 }
 
 /// Random images of two classes in [-1, 1].
 func fakeData(count: Int = 12, size: Int = 28, channels: Int = 1, conditional: Bool = true) -> DiffusionTrainingData {
     var g = SeededGenerator(seed: 3)
-    return DiffusionTrainingData(pixels: (0..<(count * channels * size * size)).map { _ in g.uniform() * 2 - 1 }, count: count,
-                                 channels: channels, size: size, labels: conditional ? (0..<count).map { $0 % 2 } : nil,
-                                 classNames: conditional ? ["a", "b"] : ["a"])
+    return DiffusionTrainingData(
+        pixels: (0..<(count * channels * size * size)).map { _ in g.uniform() * 2 - 1 }, count: count,
+        channels: channels, size: size, labels: conditional ? (0..<count).map { $0 % 2 } : nil,
+        classNames: conditional ? ["a", "b"] : ["a"])
 }
 
 func tinyConfig(size: Int = 28, channels: Int = 1, classes: Int? = 2, attention: Bool = true) throws -> UNetConfig {
@@ -51,9 +59,11 @@ func tinyTrainer(_ dir: URL, maxSteps: Int, data: DiffusionTrainingData = fakeDa
     options.samplingSteps = 2
     var plan = DiffusionTrainingPlan()
     plan.epochs = 100; plan.maxSteps = maxSteps; plan.seed = 7; plan.checkpointEvery = 1000; plan.gridEvery = 1000
-    return try DiffusionTrainer(model: DiffusionModel(config: tinyConfig(classes: data.labels == nil ? nil : 2), options: options,
-                                                      seed: 7),
-                                data: data, plan: plan, outputDirectory: dir)
+    return try DiffusionTrainer(
+        model: DiffusionModel(
+            config: tinyConfig(classes: data.labels == nil ? nil : 2), options: options,
+            seed: 7),
+        data: data, plan: plan, outputDirectory: dir)
 }
 
 // MARK: - Schedule
@@ -155,8 +165,9 @@ func unetShapes(_ c: (Int, Int, Bool)) throws {
     try tinyTrainer(dir, maxSteps: 1).run()
     var options = DiffusionOptions()
     options.batchSize = 4
-    let other = try DiffusionTrainer(model: DiffusionModel(config: try tinyConfig(attention: false), options: options, seed: 1),
-                                     data: fakeData(), plan: DiffusionTrainingPlan(), outputDirectory: temporaryDirectory())
+    let other = try DiffusionTrainer(
+        model: DiffusionModel(config: try tinyConfig(attention: false), options: options, seed: 1),
+        data: fakeData(), plan: DiffusionTrainingPlan(), outputDirectory: temporaryDirectory())
     #expect(throws: DiffusionError.self) { try other.resume(from: dir.appendingPathComponent("checkpoint.safetensors")) }
 }
 
@@ -219,8 +230,9 @@ func unetShapes(_ c: (Int, Int, Bool)) throws {
     plan.maxSteps = 60; plan.epochs = 1000; plan.gridEvery = 1000; plan.checkpointEvery = 1000
     let dir = temporaryDirectory()
     let config = try UNetConfig(imageSize: 28, channels: 1, baseWidth: 16, channelMultipliers: [1, 2, 2], groups: 4)
-    let trainer = try DiffusionTrainer(model: DiffusionModel(config: config, options: options, seed: 1), data: data, plan: plan,
-                                       outputDirectory: dir)
+    let trainer = try DiffusionTrainer(
+        model: DiffusionModel(config: config, options: options, seed: 1), data: data, plan: plan,
+        outputDirectory: dir)
     var losses: [Float] = []
     try trainer.run { if case let .step(_, _, _, _, _, loss, _, _) = $0 { losses.append(loss) } }
     #expect(losses.count == 60)

@@ -88,3 +88,16 @@ func epsilonMatchesTheMNISTTutorial(_ c: (Double, Double, Double)) throws {
         try RDPAccountant.noiseMultiplier(targetEpsilon: 1e-4, delta: 1e-5, samplingRate: 1, steps: 100_000)
     }
 }
+
+/// What `medsynth privacy epsilon` prints, on Opacus's values above (epsilon 7.32911117143 for
+/// noise 1.5, q 0.04, 2250 steps; noise 1.416 for epsilon 8 over 90 epochs).
+@Test func summaryStatesTheEpsilonOrTheNoiseMultiplier() throws {
+    let spent = try RDPAccountant.summary(
+        noiseMultiplier: 1.5, targetEpsilon: nil, delta: 1e-5, samplingRate: 0.04, steps: 2250)
+    #expect(spent.hasPrefix("epsilon 7.3291 at delta 1e-05 over 2250 steps (q = 0.04, best order "), "\(spent)")
+    #expect(spent.hasSuffix(", improved conversion)"), "\(spent)")
+    let solved = try RDPAccountant.summary(
+        noiseMultiplier: nil, targetEpsilon: 8, delta: 1e-5, samplingRate: 0.04, steps: 2250)
+    #expect(solved.hasPrefix("noise multiplier 1.41"), "\(solved)")
+    #expect(solved.hasSuffix(" reaches epsilon <= 8 at delta 1e-05 over 2250 steps (q = 0.04)"), "\(solved)")
+}

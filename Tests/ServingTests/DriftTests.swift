@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import Tracking
+
 @testable import Serving
 
 @Test func populationStabilityIndexMatchesHandComputation() {
@@ -27,10 +28,12 @@ func chiSquareTailMatchesReference(statistic: Double, dof: Int, p: Double) {
 }
 
 @Test func monitorSlidesItsWindowAndFiresOnTheTransitionOnly() {
-    let reference = ReferenceStats(classNames: ["a", "b"], classFrequencies: [0.5, 0.5],
-                                   intensityHistogram: [0.5, 0.5], count: 100)
-    let monitor = DriftMonitor(model: "m@1", reference: reference, windowSize: 20,
-                               thresholds: DriftThresholds(psi: 0.25, pValue: 1e-3, minimumSamples: 10))
+    let reference = ReferenceStats(
+        classNames: ["a", "b"], classFrequencies: [0.5, 0.5],
+        intensityHistogram: [0.5, 0.5], count: 100)
+    let monitor = DriftMonitor(
+        model: "m@1", reference: reference, windowSize: 20,
+        thresholds: DriftThresholds(psi: 0.25, pValue: 1e-3, minimumSamples: 10))
     var fired = 0
     for i in 0..<20 { if monitor.observe(predicted: i % 2, meanIntensity: i % 2 == 0 ? 0.2 : 0.7) != nil { fired += 1 } }
     #expect(fired == 0 && !monitor.report().drifting && monitor.report().samples == 20)
@@ -52,8 +55,9 @@ func chiSquareTailMatchesReference(statistic: Double, dof: Int, p: Double) {
     let (store, _, _) = try makeStore()
     let retrainRun = try recordTrainingRun(in: store, model: model)
     let command = "echo started >> '\(log.path)'; echo 'training...'; echo MEDSYNTH_RUN_ID=\(retrainRun)"
-    let state = try ServingState(store: store, modelReference: "breast@champion", loader: TinyCNN.loader,
-                                 retrainCommand: command, driftWindow: 60, thresholds: DriftThresholds(minimumSamples: 50))
+    let state = try ServingState(
+        store: store, modelReference: "breast@champion", loader: TinyCNN.loader,
+        retrainCommand: command, driftWindow: 60, thresholds: DriftThresholds(minimumSamples: 50))
     try state.load()
     try await buildApplication(state: state).test(.router) { client in
         for file in model.files["malignant"]!.prefix(120) {

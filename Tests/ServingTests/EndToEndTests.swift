@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
 @testable import Serving
 
 /// The real server on 127.0.0.1 (random port, real sockets): real PNGs in, answers and metrics out.
@@ -12,7 +13,8 @@ import Testing
     let correct = try await buildApplication(state: state, host: "127.0.0.1", port: 0).test(.live) { client in
         var correct = 0
         for file in files {
-            let answer = try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: try fileBuffer(file)) { response in
+            let answer = try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: try fileBuffer(file)) {
+                response in
                 #expect(response.status == .ok)
                 return try JSONDecoder().decode(PredictResponse.self, from: Data(buffer: response.body))
             }
@@ -21,7 +23,8 @@ import Testing
         }
         try await client.execute(uri: "/metrics", method: .get) { response in
             let text = String(buffer: response.body)
-            #expect(text.contains(#"medsynth_http_requests_total{method="POST",route="/v1/models/{name}/predict",status="200"} 20"#))
+            #expect(
+                text.contains(#"medsynth_http_requests_total{method="POST",route="/v1/models/{name}/predict",status="200"} 20"#))
             let predicted = text.split(separator: "\n").filter { $0.hasPrefix("medsynth_predictions_total{") }
                 .compactMap { Int($0.split(separator: " ").last!) }
             #expect(predicted.reduce(0, +) == 20)

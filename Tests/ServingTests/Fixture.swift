@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import Tracking
+
 @testable import Serving
 
 /// The shared real data sits beside the repository: <root>/../shared/data.
@@ -35,7 +36,8 @@ struct TrainedModel: Sendable {
         weights = directory.appendingPathComponent("model.safetensors")
         try model.save(to: weights)
         referenceStats = directory.appendingPathComponent("reference.json")
-        let stats = ReferenceStats(pixels: images.pixels, count: images.count, labels: images.labels, classNames: images.classNames)
+        let stats = ReferenceStats(
+            pixels: images.pixels, count: images.count, labels: images.labels, classNames: images.classNames)
         try JSONEncoder().encode(stats).write(to: referenceStats)
         var files: [String: [String]] = [:]
         for name in images.classNames {
@@ -67,12 +69,15 @@ func recordTrainingRun(in store: RunStore, model: TrainedModel) throws -> String
 }
 
 /// A state serving the trained model as `breast@champion`, loaded (unless `load` is false).
-func makeState(limits: ServingLimits = ServingLimits(), adminToken: String? = "secret", retrainCommand: String? = nil,
-               driftWindow: Int = 200, load: Bool = true) throws -> ServingState {
+func makeState(
+    limits: ServingLimits = ServingLimits(), adminToken: String? = "secret", retrainCommand: String? = nil,
+    driftWindow: Int = 200, load: Bool = true
+) throws -> ServingState {
     let (store, _, _) = try makeStore()
-    let state = try ServingState(store: store, modelReference: "breast@champion", loader: TinyCNN.loader, limits: limits,
-                                 adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow,
-                                 thresholds: DriftThresholds(minimumSamples: min(50, driftWindow)))
+    let state = try ServingState(
+        store: store, modelReference: "breast@champion", loader: TinyCNN.loader, limits: limits,
+        adminToken: adminToken, retrainCommand: retrainCommand, driftWindow: driftWindow,
+        thresholds: DriftThresholds(minimumSamples: min(50, driftWindow)))
     if load { try state.load() }
     return state
 }

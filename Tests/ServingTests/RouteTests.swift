@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import Tracking
+
 @testable import Serving
 
 @Test func healthAndModelMetadata() async throws {
@@ -34,23 +35,36 @@ import Tracking
     let expected = try state.deployment!.model.predict(pixels, count: 2)
     let app = buildApplication(state: state)
     try await app.test(.router) { client in
-        let fp32: [String: Any] = ["id": "a", "inputs": [["name": "images", "shape": [2, 1, 28, 28], "datatype": "FP32",
-                                                         "data": pixels.map(Double.init)]]]
+        let fp32: [String: Any] = [
+            "id": "a",
+            "inputs": [
+                [
+                    "name": "images", "shape": [2, 1, 28, 28], "datatype": "FP32",
+                    "data": pixels.map(Double.init),
+                ]
+            ],
+        ]
         try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: try body(fp32)) { response in
             #expect(response.status == .ok)
             let answer = try JSONDecoder().decode(InferResponse.self, from: Data(buffer: response.body))
             #expect(answer.model_name == "breast" && answer.model_version == "1" && answer.id == "a")
             #expect(answer.outputs[0].shape == [2, 2] && answer.outputs[0].datatype == "FP32")
-            for (got, want) in zip(answer.outputs[0].data.values, expected.flatMap { $0 }) { #expect(abs(got - Double(want)) < 1e-6) }
+            for (got, want) in zip(answer.outputs[0].data.values, expected.flatMap { $0 }) {
+                #expect(abs(got - Double(want)) < 1e-6)
+            }
         }
         // UINT8, nested row-major: the stored PNG bytes are exactly pixels * 255.
         let bytes = pixels.map { ($0 * 255).rounded() }
         let nested = (0..<2).map { n in [(0..<28).map { y in Array(bytes[(n * 28 + y) * 28..<(n * 28 + y + 1) * 28]) }] }
-        let uint8: [String: Any] = ["inputs": [["name": "images", "shape": [2, 1, 28, 28], "datatype": "UINT8", "data": nested]]]
+        let uint8: [String: Any] = [
+            "inputs": [["name": "images", "shape": [2, 1, 28, 28], "datatype": "UINT8", "data": nested]]
+        ]
         try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: try body(uint8)) { response in
             #expect(response.status == .ok)
             let answer = try JSONDecoder().decode(InferResponse.self, from: Data(buffer: response.body))
-            for (got, want) in zip(answer.outputs[0].data.values, expected.flatMap { $0 }) { #expect(abs(got - Double(want)) < 1e-4) }
+            for (got, want) in zip(answer.outputs[0].data.values, expected.flatMap { $0 }) {
+                #expect(abs(got - Double(want)) < 1e-4)
+            }
         }
     }
 }
@@ -80,13 +94,22 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
 @Test func inferRefusesWrongDatatypesAndValues() async throws {
     let app = buildApplication(state: try makeState())
     @Sendable func request(_ datatype: String, _ value: Double) throws -> ByteBuffer {
-        try body(["inputs": [["name": "x", "shape": [1, 1, 28, 28], "datatype": datatype,
-                              "data": [Double](repeating: value, count: 784)]]])
+        try body([
+            "inputs": [
+                [
+                    "name": "x", "shape": [1, 1, 28, 28], "datatype": datatype,
+                    "data": [Double](repeating: value, count: 784),
+                ]
+            ]
+        ])
     }
     try await app.test(.router) { client in
-        for (datatype, value, message) in [("INT64", 1.0, "datatype 'INT64' not supported"), ("FP32", 2.0, "[0, 1]"),
-                                           ("UINT8", 0.5, "integers 0...255"), ("UINT8", 256, "integers 0...255")] {
-            try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: try request(datatype, value)) { response in
+        for (datatype, value, message) in [
+            ("INT64", 1.0, "datatype 'INT64' not supported"), ("FP32", 2.0, "[0, 1]"),
+            ("UINT8", 0.5, "integers 0...255"), ("UINT8", 256, "integers 0...255"),
+        ] {
+            try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: try request(datatype, value)) {
+                response in
                 #expect(response.status == .badRequest)
                 #expect((object(response.body)["error"] as? String)?.contains(message) == true, "\(datatype) \(value)")
             }
@@ -140,7 +163,8 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
     ]
     try await app.test(.router) { client in
         for (label, bytes, status, message) in cases {
-            try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: ByteBuffer(bytes: bytes)) { response in
+            try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: ByteBuffer(bytes: bytes)) {
+                response in
                 #expect(response.status.code == status, "\(label)")
                 let error = object(response.body)["error"] as? String ?? ""
                 #expect(error.contains(message), "\(label): \(error)")
@@ -170,18 +194,26 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
             #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
             let text = String(buffer: response.body)
             let lines = Set(text.split(separator: "\n").map(String.init))
-            #expect(lines.contains(#"medsynth_http_requests_total{method="POST",route="/v1/models/{name}/predict",status="200"} 3"#), "\(text)")
-            #expect(lines.contains(#"medsynth_http_requests_total{method="POST",route="/v1/models/{name}/predict",status="400"} 1"#))
-            #expect(lines.contains(#"medsynth_http_request_duration_seconds_bucket{route="/v1/models/{name}/predict",le="+Inf"} 4"#))
+            #expect(
+                lines.contains(#"medsynth_http_requests_total{method="POST",route="/v1/models/{name}/predict",status="200"} 3"#),
+                "\(text)")
+            #expect(
+                lines.contains(#"medsynth_http_requests_total{method="POST",route="/v1/models/{name}/predict",status="400"} 1"#))
+            #expect(
+                lines.contains(#"medsynth_http_request_duration_seconds_bucket{route="/v1/models/{name}/predict",le="+Inf"} 4"#))
             #expect(lines.contains(#"medsynth_http_request_duration_seconds_count{route="/v1/models/{name}/predict"} 4"#))
             #expect(lines.contains("# TYPE medsynth_http_request_duration_seconds histogram"))
             #expect(lines.contains(#"medsynth_model_info{model="breast",version="1"} 1"#))
-            let predicted = lines.filter { $0.hasPrefix("medsynth_predictions_total{") }.compactMap { Int($0.split(separator: " ").last!) }
+            let predicted = lines.filter { $0.hasPrefix("medsynth_predictions_total{") }.compactMap {
+                Int($0.split(separator: " ").last!)
+            }
             #expect(predicted.reduce(0, +) == 3)
             #expect(lines.contains(#"medsynth_drift_window_samples{model="breast@1"} 3"#))
             #expect(lines.contains(#"medsynth_drift_active{model="breast@1"} 0"#))
             // Buckets are cumulative: never decreasing.
-            let buckets = text.split(separator: "\n").filter { $0.contains("predict\",le=") }.map { Int($0.split(separator: " ").last!)! }
+            let buckets = text.split(separator: "\n").filter { $0.contains("predict\",le=") }.map {
+                Int($0.split(separator: " ").last!)!
+            }
             #expect(buckets == buckets.sorted() && buckets.count == ServerMetrics.latencyBuckets.count + 1)
         }
     }
@@ -207,19 +239,25 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
 }
 
 @Test func reloadSwapsTheChampionWithoutDroppingRequests() async throws {
-    let state = try makeState(limits: ServingLimits(maxConcurrentInferences: 32))   // all 23 admitted at once
+    let state = try makeState(limits: ServingLimits(maxConcurrentInferences: 32))  // all 23 admitted at once
     let model = try TrainedModel.shared.get()
     let runID = try recordTrainingRun(in: state.store, model: model)
     _ = try state.store.register(runID: runID, name: "breast")  // version 2
     let auth: HTTPFields = [.authorization: "Bearer secret"]
     let png = try fileBuffer(model.files["malignant"]![1])
     try await buildApplication(state: state).test(.router) { client in
-        try await client.execute(uri: "/admin/alias", method: .post, headers: auth,
-                                 body: try body(["name": "breast", "version": 9, "alias": "champion"])) { #expect($0.status == .notFound) }
-        try await client.execute(uri: "/admin/alias", method: .post, headers: auth,
-                                 body: try body(["name": "breast", "version": 2, "alias": "best"])) { #expect($0.status == .badRequest) }
-        try await client.execute(uri: "/admin/alias", method: .post, headers: auth,
-                                 body: try body(["name": "breast", "version": 2, "alias": "champion"])) { #expect($0.status == .ok) }
+        try await client.execute(
+            uri: "/admin/alias", method: .post, headers: auth,
+            body: try body(["name": "breast", "version": 9, "alias": "champion"])
+        ) { #expect($0.status == .notFound) }
+        try await client.execute(
+            uri: "/admin/alias", method: .post, headers: auth,
+            body: try body(["name": "breast", "version": 2, "alias": "best"])
+        ) { #expect($0.status == .badRequest) }
+        try await client.execute(
+            uri: "/admin/alias", method: .post, headers: auth,
+            body: try body(["name": "breast", "version": 2, "alias": "champion"])
+        ) { #expect($0.status == .ok) }
         // Requests keep flowing while the reload happens; each is answered by version 1 or 2.
         let versions = try await withThrowingTaskGroup(of: Int.self) { group in
             for i in 0..<24 {
@@ -250,7 +288,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
 
 @Test func busyServerAnswers503WithRetryAfter() async throws {
     let state = try makeState(limits: ServingLimits(maxConcurrentInferences: 1))
-    try state.acquireInferenceSlot()   // the one slot is taken
+    try state.acquireInferenceSlot()  // the one slot is taken
     defer { state.releaseInferenceSlot() }
     try await buildApplication(state: state).test(.router) { client in
         let png = try fileBuffer(try TrainedModel.shared.get().files["malignant"]![0])
@@ -260,13 +298,16 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
         }
         // JSON decoding waits for a slot too (it costs several times the body): a body that
         // would be a 400 once decoded is not even decoded while every slot is busy.
-        try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: ByteBuffer(string: "{not json")) { response in
+        try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: ByteBuffer(string: "{not json")) {
+            response in
             #expect(response.status == .serviceUnavailable)
         }
         // A body whose Content-Length is over the limit is refused with 413 before it takes a
         // place (or is read), even when every place is taken.
-        try await client.execute(uri: "/v2/models/breast/infer", method: .post, headers: [.contentLength: "\(9 << 20)"],
-                                 body: ByteBuffer(bytes: [UInt8](repeating: 32, count: 9 << 20))) { response in
+        try await client.execute(
+            uri: "/v2/models/breast/infer", method: .post, headers: [.contentLength: "\(9 << 20)"],
+            body: ByteBuffer(bytes: [UInt8](repeating: 32, count: 9 << 20))
+        ) { response in
             #expect(response.status == .contentTooLarge)
             #expect((object(response.body)["error"] as? String)?.contains("is over the limit of 8388608") == true)
         }
@@ -274,8 +315,10 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
 }
 
 @Test func limitsThatWouldTakeTheServerDownAreRefusedAtStart() throws {
-    for limits in [ServingLimits(maxBodyBytes: -1), ServingLimits(maxImagePixels: 0), ServingLimits(maxConcurrentInferences: 0),
-                   ServingLimits(requestTimeout: .zero)] {
+    for limits in [
+        ServingLimits(maxBodyBytes: -1), ServingLimits(maxImagePixels: 0), ServingLimits(maxConcurrentInferences: 0),
+        ServingLimits(requestTimeout: .zero),
+    ] {
         #expect(throws: ServingError.self) { try makeState(limits: limits) }
     }
     #expect(throws: ServingError.self) {
@@ -299,7 +342,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
     try state.load()
     var bytes = try Data(contentsOf: weights)
     bytes[bytes.count - 1] ^= 1
-    try bytes.write(to: weights)   // e.g. another `train --out` into the registered folder
+    try bytes.write(to: weights)  // e.g. another `train --out` into the registered folder
     #expect(throws: TrackingError.self) { try state.load() }
     // The version loaded before the change keeps answering; a fresh server is not ready.
     #expect(state.modelStatus == .ready)
@@ -325,8 +368,9 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
     // One chunk, then silence: a stalled upload.
     let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
     continuation.yield(ByteBuffer(string: "{\"inputs\":"))
-    let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/v2/models/breast/infer"),
-                          body: RequestBody(asyncSequence: stream))
+    let request = Request(
+        head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/v2/models/breast/infer"),
+        body: RequestBody(asyncSequence: stream))
     // NOTE: no wall-clock bound here: when other tests keep the cooperative pool busy the timer
     // fires late, and the behaviour under test is the 408 itself.
     await #expect(throws: ServingError(status: 408, "request body not received within 0.2 seconds")) {

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import NN
 import SeededRandom
+
 @testable import Serving
 
 /// Test support: a small CNN, trained in seconds, that stands in for the project's classifier in
@@ -48,8 +49,10 @@ public final class TinyCNN: InferenceModel, @unchecked Sendable {
     /// Trains with Adam on class-balanced batches of `images` (NCHW, [0, 1]); returns the
     /// cross-entropy of each step.
     @discardableResult
-    public func train(on images: LabeledImages, steps: Int, batchSize: Int = 32, learningRate: Float = 3e-3,
-                      seed: UInt64 = 0) throws -> [Float] {
+    public func train(
+        on images: LabeledImages, steps: Int, batchSize: Int = 32, learningRate: Float = 3e-3,
+        seed: UInt64 = 0
+    ) throws -> [Float] {
         network.train(true)
         defer { network.train(false) }
         let adam = Adam(network.parameters, learningRate: learningRate)
@@ -69,9 +72,11 @@ public final class TinyCNN: InferenceModel, @unchecked Sendable {
 
     /// Writes the weights as safetensors, with the class names and input shape in the metadata.
     public func save(to url: URL) throws {
-        let metadata = ["medsynth.architecture": "tiny-cnn",
-                        "medsynth.classNames": classNames.joined(separator: "\n"),
-                        "medsynth.inputShape": "\(inputShape.channels),\(inputShape.height),\(inputShape.width)"]
+        let metadata = [
+            "medsynth.architecture": "tiny-cnn",
+            "medsynth.classNames": classNames.joined(separator: "\n"),
+            "medsynth.inputShape": "\(inputShape.channels),\(inputShape.height),\(inputShape.width)",
+        ]
         try SafeTensors.write(network.stateDict(), metadata: metadata, to: url)
     }
 
@@ -80,9 +85,10 @@ public final class TinyCNN: InferenceModel, @unchecked Sendable {
         let (tensors, metadata) = try SafeTensors.read(url)
         let shape = (metadata["medsynth.inputShape"] ?? "").split(separator: ",").compactMap { Int($0) }
         guard metadata["medsynth.architecture"] == "tiny-cnn", shape.count == 3, shape[1] % 4 == 0, shape[2] % 4 == 0,
-              let names = metadata["medsynth.classNames"]?.split(separator: "\n").map(String.init), names.count >= 2
+            let names = metadata["medsynth.classNames"]?.split(separator: "\n").map(String.init), names.count >= 2
         else { throw ServingError(status: 500, "\(url.path): not a tiny-cnn checkpoint (metadata \(metadata))") }
-        let model = TinyCNN(name: name, version: version, classNames: names, channels: shape[0], height: shape[1], width: shape[2])
+        let model = TinyCNN(
+            name: name, version: version, classNames: names, channels: shape[0], height: shape[1], width: shape[2])
         try model.network.loadStateDict(tensors)
         return model
     }

@@ -1,4 +1,5 @@
 import Autodiff
+import Diffusion
 import Dispatch
 import Foundation
 import Kernels
@@ -21,13 +22,16 @@ public struct DiffusionBenchmarkResult: Codable, Sendable {
 public enum DiffusionBenchmark {
     /// Times `steps` training steps after `warmup`, then samples `sampleCount` images at each of
     /// `samplingSteps` DDIM step counts (guidance scale 2 for a conditional model: two U-Net rows per image).
-    public static func run(config: UNetConfig, batchSize: Int, steps: Int = 10, warmup: Int = 2, samplingSteps: [Int] = [25, 50],
-                           sampleCount: Int = 64, seed: UInt64 = 0) throws -> DiffusionBenchmarkResult {
+    public static func run(
+        config: UNetConfig, batchSize: Int, steps: Int = 10, warmup: Int = 2, samplingSteps: [Int] = [25, 50],
+        sampleCount: Int = 64, seed: UInt64 = 0
+    ) throws -> DiffusionBenchmarkResult {
         var options = DiffusionOptions()
         options.batchSize = batchSize
         let model = try DiffusionModel(config: config, options: options, seed: seed)
         var g = SeededGenerator(seed: seed + 1)
-        let x0 = Tensor.randomUniform([batchSize, config.channels, config.imageSize, config.imageSize], low: -1, high: 1, generator: &g)
+        let x0 = Tensor.randomUniform(
+            [batchSize, config.channels, config.imageSize, config.imageSize], low: -1, high: 1, generator: &g)
         let labels = config.classes.map { k in (0..<batchSize).map { $0 % k } }
         for _ in 0..<warmup { try model.step(x0: x0, labels: labels) }
         var times: [Double] = []
@@ -41,12 +45,14 @@ public enum DiffusionBenchmark {
         var sampling: [String: Double] = [:]
         for n in samplingSteps {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try model.sample(count: sampleCount, labels: config.classes.map { _ in [Int](repeating: 0, count: sampleCount) },
-                                 steps: n, guidanceScale: 2, generator: &g)
+            _ = try model.sample(
+                count: sampleCount, labels: config.classes.map { _ in [Int](repeating: 0, count: sampleCount) },
+                steps: n, guidanceScale: 2, generator: &g)
             sampling["\(n)"] = Double(sampleCount) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
-        return DiffusionBenchmarkResult(config: config, parameters: model.unet.parameterCount, batchSize: batchSize,
-                                        stepMillisecondsMedian: times.sorted()[times.count / 2], stepMilliseconds: times,
-                                        gflopPerStep: flopPerStep / 1e9, samplingImagesPerSecond: sampling)
+        return DiffusionBenchmarkResult(
+            config: config, parameters: model.unet.parameterCount, batchSize: batchSize,
+            stepMillisecondsMedian: times.sorted()[times.count / 2], stepMilliseconds: times,
+            gflopPerStep: flopPerStep / 1e9, samplingImagesPerSecond: sampling)
     }
 }

@@ -1,6 +1,7 @@
 import Autodiff
 import Dispatch
 import Foundation
+import GAN
 import Kernels
 import NN
 import SeededRandom
@@ -32,8 +33,10 @@ public struct DCGANBenchmarkResult: Codable, Sendable {
 public enum Benchmark {
     /// Times full DCGAN training steps (G forward, D forward x3, both backward passes, both Adam
     /// updates) on random data; median over `steps` after `warmup` steps.
-    public static func dcgan(imageSize: Int, channels: Int, batchSize: Int, steps: Int = 10, warmup: Int = 3,
-                             seed: UInt64 = 0) throws -> DCGANBenchmarkResult {
+    public static func dcgan(
+        imageSize: Int, channels: Int, batchSize: Int, steps: Int = 10, warmup: Int = 3,
+        seed: UInt64 = 0
+    ) throws -> DCGANBenchmarkResult {
         let config = try DCGANConfig(imageSize: imageSize, channels: channels)
         var options = GANTrainingOptions()
         options.batchSize = batchSize
@@ -55,18 +58,20 @@ public enum Benchmark {
         let median = times.sorted()[times.count / 2]
         // Names match the peer scripts' (bench/peers): dcgan64 is 64x64x3, dcgan28 is 28x28x1.
         let standard = (imageSize == 64 && channels == 3) || (imageSize == 28 && channels == 1)
-        return DCGANBenchmarkResult(model: standard ? "dcgan\(imageSize)" : "dcgan\(imageSize)x\(channels)", batchSize: batchSize,
-                                    threads: ProcessInfo.processInfo.activeProcessorCount,
-                                    stepMillisecondsMedian: median, stepMilliseconds: times,
-                                    imagesPerSecond: Double(batchSize) / (median / 1000),
-                                    gflopPerStep: flopPerStep / 1e9, gflops: flopPerStep / 1e9 / (median / 1000))
+        return DCGANBenchmarkResult(
+            model: standard ? "dcgan\(imageSize)" : "dcgan\(imageSize)x\(channels)", batchSize: batchSize,
+            threads: ProcessInfo.processInfo.activeProcessorCount,
+            stepMillisecondsMedian: median, stepMilliseconds: times,
+            imagesPerSecond: Double(batchSize) / (median / 1000),
+            gflopPerStep: flopPerStep / 1e9, gflops: flopPerStep / 1e9 / (median / 1000))
     }
 
     /// Times the pure-Swift loops that sit beside the oneDNN kernels: an Adam update over
     /// `parameters` floats and a BCE-on-logits loss with its backward over `elements` values.
     /// Built with and without AVX2+FMA (MEDSYNTH_NATIVE=1), this shows what the flags buy.
     public static func swiftLoops(parameters: Int = 6_400_000, elements: Int = 1_000_000, repeats: Int = 20)
-        -> (adamMilliseconds: Double, lossMilliseconds: Double) {
+        -> SwiftLoopsResult
+    {
         var g = SeededGenerator(seed: 1)
         let p = Parameter(Tensor.randomNormal([parameters], generator: &g))
         p.grad = Tensor.randomNormal([parameters], generator: &g)
@@ -83,7 +88,7 @@ public enum Benchmark {
         }
         let adamMs = median { adam.step() }
         let lossMs = median { try! Loss.binaryCrossEntropyWithLogits(logits, target: 1).backward() }
-        return (adamMs, lossMs)
+        return SwiftLoopsResult(adamMilliseconds: adamMs, lossMilliseconds: lossMs)
     }
 
     /// The machine's FP32 peak in GFLOP/s, what every "% of peak" divides by: the widest FMA

@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import NN
+import Privacy
 import SeededRandom
 
 /// The cost of privacy: one DP-SGD step (per-example gradients by microbatches of one, clipping,
@@ -9,6 +10,8 @@ public enum PrivacyBenchmark {
     /// Step times in milliseconds: medians, and minima (the better estimate on a shared, loaded machine).
     public struct Result: Sendable {
         public var batchSize: Int
+        /// Timed steps of each kind.
+        public var steps: Int
         public var ordinary: (median: Double, minimum: Double)
         public var privateStep: (median: Double, minimum: Double)
         /// Private over ordinary, from the minima.
@@ -19,7 +22,7 @@ public enum PrivacyBenchmark {
     /// (N, 1, 28, 28) -> (N, 16, 14, 14) -> (N, 32, 7, 7) -> (N, 64) -> (N, 2).
     public static func smallCNN(generator g: inout SeededGenerator) -> Sequential {
         Sequential([
-            Conv2d(1, 16, kernelSize: 3, padding: 1, generator: &g), ReLU(), MaxPool2d(2),   // (N, 16, 14, 14)
+            Conv2d(1, 16, kernelSize: 3, padding: 1, generator: &g), ReLU(), MaxPool2d(2),  // (N, 16, 14, 14)
             Conv2d(16, 32, kernelSize: 3, padding: 1, generator: &g), ReLU(), MaxPool2d(2),  // (N, 32, 7, 7)
             Flatten(), Linear(32 * 7 * 7, 64, generator: &g), ReLU(), Linear(64, 2, generator: &g),  // (N, 2)
         ])
@@ -32,8 +35,9 @@ public enum PrivacyBenchmark {
         let x = Tensor.randomNormal([batchSize, 1, 28, 28], generator: &g)
         let labels = (0..<batchSize).map { $0 % 2 }
         let sgd = SGD(net.parameters, learningRate: 0.01)
-        let dp = try DPSGD(module: net, noiseMultiplier: 1, maxGradNorm: 1, expectedBatchSize: batchSize,
-                           datasetSize: 100 * batchSize, seed: 0)
+        let dp = try DPSGD(
+            module: net, noiseMultiplier: 1, maxGradNorm: 1, expectedBatchSize: batchSize,
+            datasetSize: 100 * batchSize, seed: 0)
         let examples = try (0..<batchSize).map { try x.slice(axis: 0, start: $0, length: 1) }
         func time(_ body: () throws -> Void) rethrows -> (median: Double, minimum: Double) {
             for _ in 0..<warmup { try body() }
@@ -55,6 +59,6 @@ public enum PrivacyBenchmark {
             try dp.step(examples: Array(0..<batchSize)) { i in try Loss.crossEntropy(net(examples[i]), labels: [labels[i]]) }
             sgd.step()
         }
-        return Result(batchSize: batchSize, ordinary: ordinary, privateStep: privateStep)
+        return Result(batchSize: batchSize, steps: steps, ordinary: ordinary, privateStep: privateStep)
     }
 }

@@ -1,0 +1,91 @@
+import Diffusion
+import Foundation
+import Kernels
+
+// What `medsynth bench ...` prints: one line (or one JSON line) per benchmark.
+
+extension DCGANBenchmarkResult {
+    /// Step time, throughput, FLOP and the share of `peak` (GFLOP/s).
+    public func summary(peak: Double) -> String {
+        String(
+            format:
+                "%@ batch %d: %.1f ms/step (median of %d), %.1f images/s, %.2f GFLOP/step, %.1f GFLOP/s = %.0f%% of %.0f GFLOP/s peak",
+            model, batchSize, stepMillisecondsMedian, stepMilliseconds.count, imagesPerSecond, gflopPerStep, gflops,
+            100 * gflops / peak, peak)
+    }
+
+    /// The result as one JSON line with sorted keys, `peak_gflops` added.
+    public func json(peak: Double) throws -> String {
+        guard var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? [String: Any] else {
+            return "{}"
+        }
+        object["peak_gflops"] = peak
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+
+extension DiffusionBenchmarkResult {
+    /// The model, step time, FLOP and sampling speed at 25 and 50 DDIM steps.
+    public var summary: String {
+        String(
+            format: "diffusion %dx%dx%d width %d%@ (%d parameters), batch %d: %.1f ms/step (median of %d), %.2f GFLOP/step; "
+                + "sampling %.2f images/s at 25 DDIM steps, %.2f at 50", config.channels, config.imageSize, config.imageSize,
+            config.baseWidth, config.attention ? " + attention" : "", parameters, batchSize, stepMillisecondsMedian,
+            stepMilliseconds.count, gflopPerStep, samplingImagesPerSecond["25"] ?? 0, samplingImagesPerSecond["50"] ?? 0)
+    }
+
+    /// The result as one JSON line.
+    public func json() throws -> String { String(decoding: try JSONEncoder().encode(self), as: UTF8.self) }
+}
+
+/// The pure-Swift loops beside the oneDNN kernels, in milliseconds (medians).
+public struct SwiftLoopsResult: Sendable {
+    public var adamMilliseconds: Double
+    public var lossMilliseconds: Double
+
+    public var summary: String {
+        String(
+            format:
+                "Adam update of 6.4M parameters: %.2f ms; BCE-on-logits loss + backward over 1M values: %.2f ms (medians of 20)",
+            adamMilliseconds, lossMilliseconds)
+    }
+}
+
+/// This machine's FP32 peak: the widest FMA loop on every core, and the narrower loops beside it.
+public struct PeakReport: Sendable {
+    public var widest: PeakMeasurement
+    public var narrower: [PeakMeasurement]
+
+    /// Measures the widest loop the CPU runs, then each narrower one (not the generic loop).
+    public static func measure() -> PeakReport {
+        let widest = FMAPeak.widest()
+        let narrower = VectorISA.allCases.filter { $0 < widest.isa && $0 != .generic }.compactMap { FMAPeak.measure($0) }
+        return PeakReport(widest: widest, narrower: narrower)
+    }
+
+    /// `peak: ...`, then the narrower loops, narrowest last.
+    public var summary: String {
+        (["peak: \(widest)"] + narrower.reversed().map { "      \($0)" }).joined(separator: "\n")
+    }
+
+    /// One JSON line: the widest loop's ISA, GFLOP/s and threads, and each narrower loop's GFLOP/s.
+    public func json() throws -> String {
+        struct Report: Encodable { var isa: String, gflops: Double, threads: Int, narrower: [String: Double] }
+        let report = Report(
+            isa: widest.isa.description, gflops: widest.gflops, threads: widest.threads,
+            narrower: Dictionary(uniqueKeysWithValues: narrower.map { ($0.isa.description, $0.gflops) }))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(report), as: UTF8.self)
+    }
+}
+
+extension PrivacyBenchmark.Result {
+    /// Both step times (minimum and median) and the slowdown.
+    public var summary: String {
+        String(
+            format: "batch %d, %d steps each: ordinary step %.1f ms min / %.1f ms median, DP-SGD step %.1f ms min / "
+                + "%.1f ms median: %.1fx slower (minima)", batchSize, steps, ordinary.minimum, ordinary.median,
+            privateStep.minimum, privateStep.median, slowdown)
+    }
+}

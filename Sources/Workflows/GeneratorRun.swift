@@ -1,0 +1,334 @@
+import Datasets
+import Diffusion
+import Foundation
+import GAN
+import SeededRandom
+import Tracking
+
+// `gan train`: a DCGAN, a conditional DCGAN or a diffusion model on the training split of a
+// dataset (or on tiny fake data for the dry run). One spec for every family because everything
+// around the model is shared: the data, class selection, split and manifest, the output folder's
+// layout (checkpoint, losses.jsonl, grids), resume and overwrite, and the recorded run.
+
+/// The generator families `gan train` trains.
+public enum GeneratorFamily: String, Codable, CaseIterable, Sendable {
+    case dcgan, cdcgan, diffusion
+}
+
+/// DP-SGD on the discriminator's real-data gradients (GANs only): a noise multiplier, or the
+/// one that spends `targetEpsilon` over the planned steps.
+public struct GANPrivacySpec: Codable, Equatable, Sendable {
+    public var noiseMultiplier: Double?
+    public var targetEpsilon: Double?
+    /// Each real example's D gradient is clipped to this L2 norm.
+    public var maxGradNorm: Float = 1
+    /// nil: min(1e-5, 0.1 / n), below 1/n.
+    public var delta: Double?
+
+    public init(noiseMultiplier: Double?, targetEpsilon: Double?, maxGradNorm: Float = 1, delta: Double? = nil) {
+        self.noiseMultiplier = noiseMultiplier; self.targetEpsilon = targetEpsilon
+        self.maxGradNorm = maxGradNorm; self.delta = delta
+    }
+}
+
+/// Everything that decides what `gan train` produces. A run store records it whole (with the
+/// model configuration it resolves to), so an option that changes the result belongs here.
+public struct GeneratorRunSpec: Codable, Equatable, Sendable {
+    public var generator: GeneratorFamily = .dcgan
+    /// Class-folder tree or MedMNIST `.npz`; nil: 24 images of fake data (the dry run).
+    public var data: String?
+    /// Classes kept, merged or capped while loading (drawn with `seed`).
+    public var selection: ClassSelection?
+    /// Train on this class only.
+    public var className: String?
+    /// One model for every class, conditioned on the class (also with `generator == .cdcgan`).
+    public var conditional = false
+    public var imageSize = 28
+    /// Channels (nil: as the data).
+    public var channels: Int?
+    /// Most bytes read from one image file or inflated from one `.npz`.
+    public var maxReadBytes = defaultMaxArchiveBytes
+    /// Seeds the split, the weights, the batches and the noise.
+    public var seed: UInt64 = 0
+    /// Epochs, steps, checkpoint and grid intervals (`plan.seed` is set to `seed`).
+    public var plan = GANTrainingPlan()
+    /// GANs: batch size, loss, learning rates, DiffAugment, EMA.
+    public var gan = GANTrainingOptions()
+    /// GANs: generator and discriminator width (ngf = ndf).
+    public var ganWidth = 64
+    /// GANs: spectral norm on D's convolutions, without D's batch norms.
+    public var spectralNorm = false
+    /// GANs: DP-SGD on D (nil: off); turns D's batch norms off.
+    public var privacy: GANPrivacySpec?
+    /// Diffusion: batch size, prediction, schedule, learning rate, guidance, EMA.
+    public var diffusion = DiffusionOptions()
+    /// Diffusion: the U-Net's base width.
+    public var unetWidth = 32
+    /// Diffusion: self-attention at the U-Net's lowest resolution.
+    public var attention = false
+
+    public init() {}
+
+    /// One model for every class, conditioned on the class.
+    public var isConditional: Bool { conditional || generator == .cdcgan }
+}
+
+/// What a `gan train` run records as its configuration: the spec and the model it resolved to.
+public struct GeneratorRunRecord: Codable, Equatable, Sendable {
+    public var spec: GeneratorRunSpec
+    /// The DCGAN's configuration (GANs), or the U-Net's (diffusion).
+    public var dcgan: DCGANConfig?
+    public var unet: UNetConfig?
+}
+
+/// What a `gan train` run leaves behind.
+public struct GeneratorRunResult: Sendable {
+    public var checkpoint: URL
+    /// Steps trained in all (resumed runs included).
+    public var steps: Int
+    /// The privacy spent (DP-SGD runs only).
+    public var epsilon: Double?
+    /// The recorded run, nil when not recorded.
+    public var runID: String?
+}
+
+/// Trains a generator as `spec` says into `output`: checkpoint, `losses.jsonl`, grids and the
+/// training images' `manifest.jsonl`.
+public enum GeneratorRun {
+    /// Refuses an `output` that already holds a run unless `resume` (continue it from its
+    /// checkpoint exactly) or `overwrite`; records the run in `store` when given one.
+    public static func train(
+        _ spec: GeneratorRunSpec, output: URL, resume: Bool = false, overwrite: Bool = false, store: RunStore? = nil,
+        commandLine: [String] = CommandLine.arguments, _ observe: (WorkflowEvent) -> Void = { _ in }
+    ) throws -> GeneratorRunResult {
+        var spec = spec
+        spec.plan.seed = spec.seed  // one seed: the checkpoint's, which `balance` and `audit` compare with theirs
+        let existing =
+            spec.generator == .diffusion ? DiffusionTrainer.existingRun(in: output) : GANTrainer.existingRun(in: output)
+        if !resume && !overwrite && !existing.isEmpty {
+            throw OptionRefusal(
+                "\(output.relativePath) already holds a run (\(existing.joined(separator: ", "))): "
+                    + "pass --resume to continue it or --overwrite to start afresh")
+        }
+        let (data, manifestHash) = try trainingData(spec, output: output, observe)
+        let recording = Recording(store: store, commandLine: commandLine, manifestHash: manifestHash, seed: spec.seed)
+        if spec.generator == .diffusion {
+            return try trainDiffusion(spec, data: data, output: output, resume: resume, recording: recording, observe)
+        }
+        return try trainGAN(spec, data: data, output: output, resume: resume, recording: recording, observe)
+    }
+
+    /// Where and how a run is recorded (nil store: not recorded).
+    struct Recording {
+        var store: RunStore?
+        var commandLine: [String]
+        var manifestHash: String?
+        var seed: UInt64
+
+        func callAsFunction<T>(_ config: GeneratorRunRecord, _ body: (RunRecorder?) throws -> T) throws -> T {
+            guard let store else { return try body(nil) }
+            return try RunRecorder.recording(
+                store: store, kind: .gan, config: config, commandLine: commandLine, dataManifestHash: manifestHash,
+                seed: seed
+            ) { try body($0) }
+        }
+    }
+
+    /// The training split of the chosen class(es) in [-1, 1] (its manifest written to
+    /// `output/manifest.jsonl`), or fake data for the dry run; with the manifest's hash.
+    static func trainingData(_ spec: GeneratorRunSpec, output: URL, _ observe: (WorkflowEvent) -> Void) throws
+        -> (GANTrainingData, String?)
+    {
+        guard let path = spec.data else { return (fakeData(spec), nil) }
+        let options = LoadOptions(
+            preprocessing: Preprocessing(imageSize: spec.imageSize, channels: spec.channels),
+            selection: spec.selection, maxReadBytes: spec.maxReadBytes)
+        let set = try loadGANTrainingSet(
+            at: path, options: options, className: spec.className, conditional: spec.isConditional, seed: spec.seed)
+        for warning in set.warnings { observe(.note("warning: \(warning)")) }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        try writeManifest(set.manifest, to: output.appendingPathComponent("manifest.jsonl").path)
+        return (set.data, try manifestHash(set.manifest))
+    }
+
+    /// 24 uniform-noise images of the spec's size (two classes "a" and "b" when conditional).
+    static func fakeData(_ spec: GeneratorRunSpec) -> GANTrainingData {
+        var g = SeededGenerator(seed: spec.seed)
+        let (c, n, size) = (spec.channels ?? 1, 24, spec.imageSize)
+        let pixels = (0..<(n * c * size * size)).map { _ in g.uniform() * 2 - 1 }
+        return GANTrainingData(
+            pixels: pixels, count: n, channels: c, size: size, labels: spec.isConditional ? (0..<n).map { $0 % 2 } : nil,
+            classNames: spec.isConditional ? ["a", "b"] : ["a"])
+    }
+
+    static func trainGAN(
+        _ spec: GeneratorRunSpec, data: GANTrainingData, output: URL, resume: Bool, recording: Recording,
+        _ observe: (WorkflowEvent) -> Void
+    ) throws -> GeneratorRunResult {
+        var config = try DCGANConfig(
+            imageSize: spec.imageSize, channels: data.channels, generatorWidth: spec.ganWidth,
+            discriminatorWidth: spec.ganWidth, classes: spec.isConditional ? data.classNames.count : nil,
+            spectralNorm: spec.spectralNorm)
+        // Batch norm mixes examples: no per-example privacy.
+        config.discriminatorBatchNorm = spec.privacy == nil && !spec.spectralNorm
+        let plan = spec.plan
+        let model = GANModel(config: config, options: spec.gan, seed: spec.seed)
+        let trainer = try GANTrainer(model: model, data: data, plan: plan, outputDirectory: output)
+        if let dp = spec.privacy {
+            let delta = dp.delta ?? min(1e-5, 0.1 / Double(data.count))
+            let sigma = try trainer.enablePrivacy(
+                noiseMultiplier: dp.noiseMultiplier, targetEpsilon: dp.targetEpsilon, maxGradNorm: dp.maxGradNorm,
+                delta: delta)
+            observe(
+                .note(
+                    String(
+                        format: "differential privacy: noise multiplier %.4g, clip %.3g, delta %.3g, Poisson rate %.4g",
+                        sigma, dp.maxGradNorm, delta, trainer.privacy?.dpsgd.samplingRate ?? 0)))
+        }
+        if resume {
+            guard FileManager.default.fileExists(atPath: trainer.checkpointURL.path) else {
+                throw OptionRefusal("--resume: no checkpoint at \(trainer.checkpointURL.path)")
+            }
+            try trainer.resume(from: trainer.checkpointURL)
+            observe(.note("resumed at epoch \(trainer.epoch), step \(trainer.globalStep)"))
+            if !trainer.resumedChecksumVerified {
+                observe(
+                    .note(
+                        "note: \(trainer.checkpointURL.path) has no checksum (written before checksums); loaded unverified"))
+            }
+        }
+        observe(
+            .note(
+                "training \(spec.isConditional ? "a conditional DCGAN" : "a DCGAN") on \(data.count) images "
+                    + "(\(data.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)x\(config.imageSize)"
+            ))
+        let start = Date()
+        let runID = try recording(GeneratorRunRecord(spec: spec, dcgan: config)) { recorder -> String? in
+            try trainer.run { event in
+                switch event {
+                case let .step(epoch, step, perEpoch, global, total, s, ips, eta):
+                    if global % 10 == 0 || global == total {
+                        try? recorder?.log(
+                            [
+                                "loss_d": Double(s.discriminatorLoss), "loss_g": Double(s.generatorLoss),
+                                "d_real": Double(s.realScore), "d_fake": Double(s.fakeScore),
+                            ], step: global)
+                    }
+                    observe(
+                        .progress(
+                            Double(global) / Double(max(total, 1)),
+                            String(
+                                format: "epoch %d step %d/%d  D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  %.0f img/s  ETA %@",
+                                epoch + 1, step, perEpoch, s.discriminatorLoss, s.generatorLoss, s.realScore, s.fakeScore,
+                                ips, formatDuration(eta)), force: global == total))
+                case let .grid(path, _):
+                    observe(.note("grid: \(path)"))
+                    _ = try? recorder?.artifact(path: path, kind: "grid")
+                case let .checkpoint(path, step):
+                    if step == trainer.globalStep && trainer.globalStep % plan.checkpointEvery != 0 {
+                        observe(.note("checkpoint: \(path)"))
+                    }
+                case let .alarm(text):
+                    observe(.note("ALARM: \(text)"))
+                    try? recorder?.alarm(text)
+                case .resumed: break
+                }
+            }
+            _ = try recorder?.artifact(path: trainer.checkpointURL.path, kind: "checkpoint")
+            if let privacy = trainer.privacy {
+                try recorder?.log(["privacy.epsilon": try privacy.epsilon()], step: trainer.globalStep)
+            }
+            return recorder?.runID
+        }
+        observe(.endProgress)
+        observe(
+            .note(
+                String(
+                    format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
+                    formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path)))
+        var epsilon: Double?
+        if let privacy = trainer.privacy {
+            epsilon = try privacy.epsilon()
+            observe(
+                .note(
+                    String(
+                        format: "differential privacy: epsilon %.3f at delta %.3g (noise multiplier %.4g, clip %.3g)",
+                        epsilon ?? 0, privacy.delta, privacy.dpsgd.noiseMultiplier, privacy.dpsgd.maxGradNorm)))
+        }
+        if let runID { observe(.note("run \(runID)")) }
+        return GeneratorRunResult(
+            checkpoint: trainer.checkpointURL, steps: trainer.globalStep, epsilon: epsilon, runID: runID)
+    }
+
+    static func trainDiffusion(
+        _ spec: GeneratorRunSpec, data g: GANTrainingData, output: URL, resume: Bool, recording: Recording,
+        _ observe: (WorkflowEvent) -> Void
+    ) throws -> GeneratorRunResult {
+        let data = DiffusionTrainingData(
+            pixels: g.pixels, count: g.count, channels: g.channels, size: g.size,
+            labels: spec.isConditional ? g.labels : nil, classNames: g.classNames)
+        let config = try UNetConfig(
+            imageSize: spec.imageSize, channels: data.channels, baseWidth: spec.unetWidth, attention: spec.attention,
+            classes: spec.isConditional ? data.classNames.count : nil)
+        let options = spec.diffusion
+        let plan = spec.plan
+        let trainer = try DiffusionTrainer(
+            model: DiffusionModel(config: config, options: options, seed: spec.seed), data: data, plan: plan,
+            outputDirectory: output)
+        if resume {
+            guard FileManager.default.fileExists(atPath: trainer.checkpointURL.path) else {
+                throw OptionRefusal("--resume: no checkpoint at \(trainer.checkpointURL.path)")
+            }
+            try trainer.resume(from: trainer.checkpointURL)
+            observe(.note("resumed at epoch \(trainer.epoch), step \(trainer.globalStep)"))
+        }
+        observe(
+            .note(
+                "training \(spec.isConditional ? "a conditional" : "a") diffusion model "
+                    + "(\(trainer.model.unet.parameterCount) parameters) on "
+                    + "\(data.count) images (\(data.classNames.joined(separator: ", "))), \(config.channels)x\(config.imageSize)"
+                    + "x\(config.imageSize), \(options.prediction.rawValue)-prediction, \(options.schedule.rawValue) schedule"))
+        let start = Date()
+        let runID = try recording(GeneratorRunRecord(spec: spec, unet: config)) { recorder -> String? in
+            try trainer.run { event in
+                switch event {
+                case let .step(epoch, step, perEpoch, global, total, loss, ips, eta):
+                    if global % 10 == 0 || global == total { try? recorder?.log(["loss": Double(loss)], step: global) }
+                    observe(
+                        .progress(
+                            Double(global) / Double(max(total, 1)),
+                            String(
+                                format: "epoch %d step %d/%d  loss %.4f  %.1f img/s  ETA %@", epoch + 1, step, perEpoch,
+                                loss, ips, formatDuration(eta)), force: global == total))
+                case let .grid(path, _):
+                    observe(.note("grid: \(path)"))
+                    _ = try? recorder?.artifact(path: path, kind: "grid")
+                case let .checkpoint(path, step):
+                    if step == trainer.globalStep && step % plan.checkpointEvery != 0 { observe(.note("checkpoint: \(path)")) }
+                }
+            }
+            _ = try recorder?.artifact(path: trainer.checkpointURL.path, kind: "checkpoint")
+            return recorder?.runID
+        }
+        observe(.endProgress)
+        observe(
+            .note(
+                String(
+                    format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
+                    formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path)))
+        if let runID { observe(.note("run \(runID)")) }
+        return GeneratorRunResult(checkpoint: trainer.checkpointURL, steps: trainer.globalStep, epsilon: nil, runID: runID)
+    }
+}
+
+/// The generator stored in a checkpoint: a GAN or a diffusion model, told apart by the
+/// checkpoint's metadata; `expected` (the user's --generator) must agree when given.
+public func openGenerator(checkpoint path: String, expected: GeneratorFamily?) throws -> any SyntheticImages {
+    let url = URL(fileURLWithPath: path)
+    let isDiffusion = DiffusionImageSource.holdsDiffusionModel(url)
+    if let expected, (expected == .diffusion) != isDiffusion {
+        throw OptionRefusal(
+            "--generator \(expected.rawValue): \(path) holds \(isDiffusion ? "a diffusion model" : "a GAN")")
+    }
+    return isDiffusion ? try DiffusionImageSource(checkpoint: url) : try SyntheticImageSource(checkpoint: url)
+}

@@ -1,0 +1,44 @@
+import Datasets
+import Foundation
+import GAN
+import TestSupport
+import Testing
+import Tracking
+
+@testable import Workflows
+
+/// A conditional GAN trained on real files by `GeneratorRun` records its data's manifest, and
+/// `BalanceSpec` tops up the same split with it; balancing on another split seed warns that the
+/// generator may have seen that split's validation or test images.
+@Test func aGeneratorRunOnFilesBalancesItsOwnSplit() throws {
+    let root = URL(fileURLWithPath: try makeTemporaryFolder())
+    let data = try writeFakeClassFolders(in: root.appendingPathComponent("data").path, seed: 1)
+    var spec = GeneratorRunSpec()
+    spec.generator = .cdcgan; spec.data = data; spec.seed = 2
+    spec.plan.maxSteps = 1; spec.gan.batchSize = 4; spec.ganWidth = 8
+    let store = try RunStore(path: root.appendingPathComponent("runs.sqlite").path)
+    let result = try GeneratorRun.train(spec, output: root.appendingPathComponent("gan"), store: store)
+    let run = try store.run(try #require(result.runID))
+    #expect(run.dataManifestHash?.count == 64)
+    let manifest = try String(contentsOf: root.appendingPathComponent("gan/manifest.jsonl"), encoding: .utf8)
+    let record = try JSONDecoder().decode(GeneratorRunRecord.self, from: Data(run.config.utf8))
+    spec.plan.seed = 2  // the run's one seed
+    #expect(record.spec == spec && record.dcgan?.classes == 2)
+
+    var balance = BalanceSpec(data: data, checkpoints: [result.checkpoint.path])
+    balance.seed = 2
+    balance.options.target = .count(20)
+    var notes: [String] = []
+    let set = try balance.write(to: root.appendingPathComponent("balanced").path) {
+        if case .note(let s) = $0 { notes.append(s) }
+    }
+    #expect(set.perClass.map { $0.real + $0.synthetic } == [20, 20], "\(set.perClass)")
+    #expect(set.perClass.allSatisfy { $0.synthetic > 0 })
+    // The GAN's training images are the training split balancing tops up.
+    #expect(manifest.split(separator: "\n").count == set.perClass.map(\.real).reduce(0, +), "\(manifest)")
+    #expect(!notes.contains { $0.contains("was trained on the split of seed") }, "\(notes)")
+    balance.seed = 3
+    notes = []
+    try balance.write(to: root.appendingPathComponent("balanced-3").path) { if case .note(let s) = $0 { notes.append(s) } }
+    #expect(notes.contains { $0.contains("was trained on the split of seed 2, not 3") }, "\(notes)")
+}
