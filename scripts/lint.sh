@@ -5,6 +5,9 @@
 # Left out for now (another engineer's work in flight; to be formatted and added once merged):
 # the serving code and its tests, the diffusion target, the benchmarks, and the command-line
 # files those engineers edit.
+#
+# Always left out: Sources/Export/Generated (protoc's output from onnx.proto, committed as
+# generated; scripts/generate-onnx-proto.sh rewrites it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 excluded=(
@@ -12,6 +15,7 @@ excluded=(
     Sources/medsynth/BenchCommand.swift Sources/medsynth/GANCommands.swift Sources/medsynth/OpsCommands.swift
     Sources/medsynth/ServedClassifier.swift Sources/Experiments/Synthesis.swift Sources/Experiments/Arm.swift
     Sources/GAN/Benchmark.swift Sources/Privacy/Benchmark.swift
+    Sources/Export/Generated
 )
 prune=()
 for path in "${excluded[@]}"; do prune+=(-path "./$path" -prune -o); done
