@@ -20,7 +20,7 @@ extension ModelsCommand {
 
         func validate() throws {
             guard (model == nil) != (checkpoint == nil) else {
-                throw ValidationError("give either a registered model (NAME@ALIAS) or --checkpoint, not both")
+                throw ValidationError("give one of a registered model (NAME@ALIAS) and --checkpoint FILE, not both or neither")
             }
             do { _ = try ExportFormat(named: format) } catch { throw ValidationError("\(error)") }
         }

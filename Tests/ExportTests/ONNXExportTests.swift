@@ -73,6 +73,8 @@ struct RuntimeReport: Decodable {
     let opsets: [[String]]
     let metadata: [String: String]
     let batchOneMaxDifference: Double
+    /// Each BatchNormalization node's epsilon as ONNX reads it (the attribute, else its default).
+    let batchNormEpsilons: [Double]
 }
 
 /// Fails (never skips) when python3 lacks onnx, onnxruntime or numpy: scripts/setup.sh installs them.
@@ -105,6 +107,8 @@ let runtimeScript = """
         "input": [i.name, i.type] + [str(d) for d in i.shape], "output": [o.name, o.type] + [str(d) for d in o.shape],
         "irVersion": model.ir_version, "opsets": [[op.domain, str(op.version)] for op in model.opset_import],
         "metadata": {p.key: p.value for p in model.metadata_props},
+        "batchNormEpsilons": [next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
+                              for n in model.graph.node if n.op_type == "BatchNormalization"],
         "batchOneMaxDifference": float(np.nan_to_num(np.abs(one - y[:1]).max(), nan=1e30, posinf=1e30))}))
     """
 
@@ -129,6 +133,11 @@ func runInONNXRuntime(_ onnx: URL, pixels: [Float], count: Int, shape: ExportCas
     let logits = raw.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     try #require(logits.count == count * classes)
     return (logits, try JSONDecoder().decode(RuntimeReport.self, from: json))
+}
+
+/// Every BatchNorm2d of `module`, depth first (the order the exporter emits them in).
+func batchNorms(in module: any Module) -> [BatchNorm2d] {
+    ((module as? BatchNorm2d).map { [$0] } ?? []) + module.children.flatMap { batchNorms(in: $0.1) }
 }
 
 func argmaxRows(_ values: [Float], columns k: Int) -> [Int] {
@@ -166,6 +175,9 @@ func onnxRuntimeMatchesOurLogits(_ shape: ExportCase) throws {
     print("onnx export \(shape): max |logit difference| \(difference) over \(trained.count) images")
     #expect(difference < 1e-4, "max |logit difference| \(difference)")
     #expect(report.batchOneMaxDifference < 1e-4)
+    // NOTE: a wrong epsilon moves these logits by only ~1e-4 (variances are far above 1e-5), so
+    // the file's epsilons are also checked against the layers' own, one per BatchNorm2d.
+    #expect(report.batchNormEpsilons == batchNorms(in: model).map { Double($0.epsilon) })
 
     #expect(report.input == ["input", "tensor(float)", "N", "\(shape.channels)", "\(shape.imageSize)", "\(shape.imageSize)"])
     #expect(report.output == ["logits", "tensor(float)", "N", "\(k)"])
