@@ -118,8 +118,8 @@ public enum ONNXExport {
     /// Exports the classifier checkpoint at `checkpoint` (its bytes hashed for the metadata) to
     /// `out`, written atomically.
     public static func export(checkpoint: URL, to out: URL, source: String? = nil) throws -> ExportSummary {
+        let (model, metadata) = try ClassifierCheckpoint.load(checkpoint)  // typed errors for a missing or foreign file
         let sha = sha256Hex(try Data(contentsOf: checkpoint, options: .mappedIfSafe))
-        let (model, metadata) = try ClassifierCheckpoint.load(checkpoint)
         let bytes = try modelBytes(model, metadata: metadata, sourceSHA256: sha, source: source)
         do { try AtomicFile.write(bytes, to: out.path) } catch {
             throw ExportError.unwritableOutput(path: out.path, reason: error.reason)

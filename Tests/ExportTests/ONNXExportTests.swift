@@ -228,6 +228,9 @@ func onnxRuntimeMatchesOurLogits(_ shape: ExportCase) throws {
     #expect(proto.opsetImport.map(\.version) == [13] && proto.graph.output.map(\.name) == ["logits"])
 
     #expect(throws: TrackingError.self) { try exportRegisteredModel("lung@champion", store: store, format: .onnx, to: out) }
+    #expect(throws: CheckpointError.self) {
+        try ONNXExport.export(checkpoint: URL(fileURLWithPath: "\(folder)/missing.safetensors"), to: out)
+    }
     let unwritable = URL(fileURLWithPath: "\(folder)/no/such/folder/x.onnx")
     #expect {
         try exportRegisteredModel("breast", store: store, format: .onnx, to: unwritable)
