@@ -167,9 +167,16 @@ public func exportRegisteredModel(
 ) throws -> ExportSummary {
     let version = try store.resolve(reference)
     try store.verifyArtifact(version)
+    let summary: ExportSummary
     switch format {
     case .onnx:
-        return try ONNXExport.export(
-            checkpoint: URL(fileURLWithPath: version.artifactPath), to: out, source: version.label)
+        summary = try ONNXExport.export(checkpoint: URL(fileURLWithPath: version.artifactPath), to: out, source: version.label)
     }
+    // The file was hashed again as it was exported: it must still be the registered one.
+    guard summary.sourceSHA256 == version.artifactSHA256 else {
+        try? FileManager.default.removeItem(at: out)
+        throw TrackingError.artifactChanged(
+            model: version.label, path: version.artifactPath, expected: version.artifactSHA256, actual: summary.sourceSHA256)
+    }
+    return summary
 }
