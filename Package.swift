@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "Classification", targets: ["Classification"]),
         .library(name: "Privacy", targets: ["Privacy"]),
         .library(name: "Quality", targets: ["Quality"]),
+        .library(name: "Export", targets: ["Export"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +40,8 @@ let package = Package(
         // Already in the graph through Hummingbird; named for the server's connection guard.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
+        // The protobuf runtime for ONNX export (the generated code is committed, no plugin runs).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries (Debian: libdnnl-dev, libpng-dev, libturbojpeg0-dev).
@@ -114,11 +117,21 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             swiftSettings: simdFlags),
+        // Trained classifiers as ONNX models (opset 13); Generated/onnx.pb.swift comes from
+        // Generated/onnx.proto through scripts/generate-onnx-proto.sh, run once and committed.
+        .target(
+            name: "Export",
+            dependencies: [
+                "AtomicIO", "Classification", "Datasets", "Hashing", "NN", "Tracking",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Generated/onnx.proto"],
+            swiftSettings: simdFlags),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
             dependencies: ["GAN", "Diffusion", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           "Tracking", "Serving", "Workflows", "Benchmarks",
+                           "Tracking", "Serving", "Workflows", "Benchmarks", "Export",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
@@ -144,6 +157,9 @@ let package = Package(
         .testTarget(name: "WorkflowsTests", dependencies: ["TestSupport", "Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(
+            name: "ExportTests",
+            dependencies: ["TestSupport", "Export", "Classification", "Datasets", "NN", "Autodiff", "SeededRandom", "Serving", "Tracking"]),
         .testTarget(
             name: "ServingTests",
             dependencies: [

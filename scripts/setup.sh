@@ -16,11 +16,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The checkpoint tests cross-check our safetensors files with the reference Python reader.
-if command -v python3 >/dev/null && ! python3 -c "import safetensors.numpy" 2>/dev/null; then
-    echo "setup: installing the Python safetensors reader (for tests)" >&2
-    python3 -m pip install -q --disable-pip-version-check safetensors numpy 2>/dev/null \
-        || python3 -m pip install -q --disable-pip-version-check --break-system-packages safetensors numpy
+# The checkpoint tests cross-check our safetensors files with the reference Python reader; the
+# export tests check our ONNX files with onnx's checker and run them in ONNX Runtime.
+python_packages=(safetensors numpy "onnx>=1.14" "onnxruntime>=1.16")
+if command -v python3 >/dev/null && ! python3 -c "import safetensors.numpy, onnx, onnxruntime" 2>/dev/null; then
+    echo "setup: installing the Python safetensors reader, onnx and ONNX Runtime (for tests)" >&2
+    python3 -m pip install -q --disable-pip-version-check "${python_packages[@]}" 2>/dev/null \
+        || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${python_packages[@]}"
 fi
 
 if [ "${MEDSYNTH_SKIP_BUILD:-0}" != 1 ]; then

@@ -50,8 +50,10 @@ public struct Arm: Hashable, Codable, Sendable, CustomStringConvertible {
 
     /// The arms run when none are named: the baselines, both generators as they are, and the
     /// conditional generator with each method that made synthesis help in published small-data work.
-    public static let defaults: [Arm] = ["original", "augment", "weighted", "oversample", "dcgan", "cdcgan", "cdcgan+filter",
-                                         "cdcgan+pretrain", "cdcgan+augment", "synthetic-only"].map { try! Arm(parsing: $0) }
+    public static let defaults: [Arm] = [
+        "original", "augment", "weighted", "oversample", "dcgan", "cdcgan", "cdcgan+filter",
+        "cdcgan+pretrain", "cdcgan+augment", "synthetic-only",
+    ].map { try! Arm(parsing: $0) }
 
     /// Parses a name such as `cdcgan@2+filter+augment` (see the type's documentation).
     public init(parsing text: String) throws {
@@ -73,7 +75,8 @@ public struct Arm: Hashable, Codable, Sendable, CustomStringConvertible {
             }
             guard seen.insert(word).inserted else { throw ExperimentError.invalidArm(text, reason: "\"\(word)\" appears twice") }
             switch word {
-            case "original": guard parts.count == 1 else { throw ExperimentError.invalidArm(text, reason: "original stands alone") }
+            case "original":
+                guard parts.count == 1 else { throw ExperimentError.invalidArm(text, reason: "original stands alone") }
             case "augment": augment = true
             case "weighted": classWeights = true
             case "oversample": oversample = true
@@ -87,7 +90,8 @@ public struct Arm: Hashable, Codable, Sendable, CustomStringConvertible {
                 generator = .cdcgan; syntheticOnly = true
             default:
                 throw ExperimentError.invalidArm(
-                    text, reason: "unknown part \"\(word)\": use original, augment, weighted, oversample, dcgan[@R], cdcgan[@R], "
+                    text,
+                    reason: "unknown part \"\(word)\": use original, augment, weighted, oversample, dcgan[@R], cdcgan[@R], "
                         + "diffusion[@R], filter, pretrain, synthetic-only")
             }
         }

@@ -46,11 +46,15 @@ extension Experiment {
         let counts = train.classCounts, top = counts.max() ?? 0
         if kinds.contains(.dcgan) {
             for (c, name) in train.classNames.enumerated() where counts[c] < top {
-                tasks.append(GeneratorTask(name: "dcgan-\(name)", images: train.subset(train.labels.indices.filter { train.labels[$0] == c }),
-                                           conditional: false, className: name))
+                tasks.append(
+                    GeneratorTask(
+                        name: "dcgan-\(name)", images: train.subset(train.labels.indices.filter { train.labels[$0] == c }),
+                        conditional: false, className: name))
             }
         }
-        if kinds.contains(.cdcgan) { tasks.append(GeneratorTask(name: "cdcgan", images: train, conditional: true, className: nil)) }
+        if kinds.contains(.cdcgan) {
+            tasks.append(GeneratorTask(name: "cdcgan", images: train, conditional: true, className: nil))
+        }
         return tasks
     }
 
@@ -84,8 +88,8 @@ extension Experiment {
     func finishedGenerator(_ name: String, seed: UInt64) -> (GeneratorDone, SyntheticImageSource)? {
         let dir = generatorDirectory(name, seed: seed)
         guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("done.json").path),
-              let done = try? JSONDecoder().decode(GeneratorDone.self, from: data), done.steps == options.ganSteps,
-              let source = try? SyntheticImageSource(checkpoint: dir.appendingPathComponent("checkpoint.safetensors"))
+            let done = try? JSONDecoder().decode(GeneratorDone.self, from: data), done.steps == options.ganSteps,
+            let source = try? SyntheticImageSource(checkpoint: dir.appendingPathComponent("checkpoint.safetensors"))
         else { return nil }
         return (done, source)
     }
@@ -93,8 +97,10 @@ extension Experiment {
     /// The generator of `task` for `seed`: read back when finished, else trained here under a claim
     /// (`generators/seed-S/NAME.claim`). When another live worker holds the claim, waits for its
     /// result, or returns nil at once when `wait` is false.
-    func generator(_ task: GeneratorTask, seed: UInt64, into g: inout Generators, wait: Bool = true,
-                   _ observe: (ExperimentEvent) -> Void) throws -> SyntheticImageSource? {
+    func generator(
+        _ task: GeneratorTask, seed: UInt64, into g: inout Generators, wait: Bool = true,
+        _ observe: (ExperimentEvent) -> Void
+    ) throws -> SyntheticImageSource? {
         let name = task.name, dir = generatorDirectory(name, seed: seed)
         g.grids[name] = dir.appendingPathComponent("grid-final.png").path
         try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -109,8 +115,10 @@ extension Experiment {
     }
 
     /// Trains the generator of `task` for `seed` from scratch (the caller holds its claim).
-    private func trainGenerator(_ task: GeneratorTask, seed: UInt64, into g: inout Generators,
-                                _ observe: (ExperimentEvent) -> Void) throws -> SyntheticImageSource {
+    private func trainGenerator(
+        _ task: GeneratorTask, seed: UInt64, into g: inout Generators,
+        _ observe: (ExperimentEvent) -> Void
+    ) throws -> SyntheticImageSource {
         let name = task.name, images = task.images, conditional = task.conditional
         let dir = generatorDirectory(name, seed: seed)
         let doneURL = dir.appendingPathComponent("done.json"), checkpoint = dir.appendingPathComponent("checkpoint.safetensors")
@@ -118,8 +126,9 @@ extension Experiment {
         try? FileManager.default.removeItem(at: dir)
         observe(.stage("seed \(seed): training \(name) on \(images.count) images"))
         let start = Date()
-        let config = try DCGANConfig(imageSize: options.imageSize, channels: images.channels, generatorWidth: options.ganWidth,
-                                     discriminatorWidth: options.ganWidth, classes: conditional ? images.classNames.count : nil)
+        let config = try DCGANConfig(
+            imageSize: options.imageSize, channels: images.channels, generatorWidth: options.ganWidth,
+            discriminatorWidth: options.ganWidth, classes: conditional ? images.classNames.count : nil)
         var ganOptions = GANTrainingOptions()
         ganOptions.batchSize = min(options.ganBatchSize, images.count)
         var plan = GANTrainingPlan()
@@ -129,11 +138,13 @@ extension Experiment {
         plan.epochs = (options.ganSteps + stepsPerEpoch - 1) / stepsPerEpoch
         plan.gridEvery = max(1, plan.epochs / 4)
         plan.checkpointEvery = options.ganSteps
-        let data = GANTrainingData(pixels: images.pixels.map { $0 * 2 - 1 }, count: images.count, channels: images.channels,
-                                   size: options.imageSize, labels: conditional ? images.labels : nil,
-                                   classNames: conditional ? images.classNames : [images.classNames[images.labels[0]]])
-        let trainer = try GANTrainer(model: GANModel(config: config, options: ganOptions, seed: derivedSeed(seed, name)),
-                                     data: data, plan: plan, outputDirectory: dir)
+        let data = GANTrainingData(
+            pixels: images.pixels.map { $0 * 2 - 1 }, count: images.count, channels: images.channels,
+            size: options.imageSize, labels: conditional ? images.labels : nil,
+            classNames: conditional ? images.classNames : [images.classNames[images.labels[0]]])
+        let trainer = try GANTrainer(
+            model: GANModel(config: config, options: ganOptions, seed: derivedSeed(seed, name)),
+            data: data, plan: plan, outputDirectory: dir)
         try trainer.run { event in
             switch event {
             case let .step(_, _, _, global, total, _, _, eta):
@@ -144,8 +155,9 @@ extension Experiment {
         }
         let seconds = Date().timeIntervalSince(start)
         g.seconds[name] = seconds
-        try writeFileAtomically(Array(try JSONEncoder().encode(GeneratorDone(seconds: seconds, steps: options.ganSteps))),
-                                to: doneURL.path)
+        try writeFileAtomically(
+            Array(try JSONEncoder().encode(GeneratorDone(seconds: seconds, steps: options.ganSteps))),
+            to: doneURL.path)
         return try SyntheticImageSource(checkpoint: checkpoint)
     }
 
@@ -155,8 +167,10 @@ extension Experiment {
     /// The diffusion model of `seed`: read back when finished, else trained (or resumed) here under a
     /// claim (`generators/seed-S/diffusion.claim`); when another live worker holds the claim, waits
     /// for its result, or returns nil at once when `wait` is false.
-    func diffusion(seed: UInt64, into g: inout Generators, wait: Bool = true,
-                   _ observe: (ExperimentEvent) -> Void) throws -> DiffusionImageSource? {
+    func diffusion(
+        seed: UInt64, into g: inout Generators, wait: Bool = true,
+        _ observe: (ExperimentEvent) -> Void
+    ) throws -> DiffusionImageSource? {
         let dir = generatorDirectory("diffusion", seed: seed)
         try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
         let done = dir.appendingPathComponent("done.json").path
@@ -168,7 +182,9 @@ extension Experiment {
     }
 
     /// Reads back or trains the diffusion model of `seed` (the caller holds its claim, or it is finished).
-    private func diffusionGenerator(seed: UInt64, into g: inout Generators, _ observe: (ExperimentEvent) -> Void) throws -> DiffusionImageSource {
+    private func diffusionGenerator(seed: UInt64, into g: inout Generators, _ observe: (ExperimentEvent) -> Void) throws
+        -> DiffusionImageSource
+    {
         let name = "diffusion"
         let dir = options.output.appendingPathComponent("generators").appendingPathComponent("seed-\(seed)")
             .appendingPathComponent(name)
@@ -180,14 +196,16 @@ extension Experiment {
             return source
         }
         if let data = FileManager.default.contents(atPath: doneURL.path),
-           let done = try? JSONDecoder().decode(GeneratorDone.self, from: data), done.steps == options.diffusionSteps,
-           let source = try? opened() {
+            let done = try? JSONDecoder().decode(GeneratorDone.self, from: data), done.steps == options.diffusionSteps,
+            let source = try? opened()
+        {
             observe(.resumed("\(name) seed \(seed)"))
             g.seconds[name] = done.seconds
             return source
         }
-        let config = try UNetConfig(imageSize: options.imageSize, channels: train.channels, baseWidth: options.diffusionWidth,
-                                    classes: train.classNames.count)
+        let config = try UNetConfig(
+            imageSize: options.imageSize, channels: train.channels, baseWidth: options.diffusionWidth,
+            classes: train.classNames.count)
         var diffusionOptions = DiffusionOptions()
         diffusionOptions.batchSize = min(options.diffusionBatchSize, train.count)
         diffusionOptions.samplingSteps = options.diffusionSamplingSteps
@@ -198,17 +216,19 @@ extension Experiment {
         let stepsPerEpoch = max(1, train.count / diffusionOptions.batchSize)
         plan.epochs = (options.diffusionSteps + stepsPerEpoch - 1) / stepsPerEpoch
         plan.gridEvery = max(1, plan.epochs / 4)
-        plan.checkpointEvery = max(1, min(options.diffusionSteps, 200))   // an interrupted run resumes from here
-        let data = DiffusionTrainingData(pixels: train.pixels.map { $0 * 2 - 1 }, count: train.count, channels: train.channels,
-                                         size: options.imageSize, labels: train.labels, classNames: train.classNames)
-        let trainer = try DiffusionTrainer(model: DiffusionModel(config: config, options: diffusionOptions, seed: plan.seed),
-                                           data: data, plan: plan, outputDirectory: dir)
+        plan.checkpointEvery = max(1, min(options.diffusionSteps, 200))  // an interrupted run resumes from here
+        let data = DiffusionTrainingData(
+            pixels: train.pixels.map { $0 * 2 - 1 }, count: train.count, channels: train.channels,
+            size: options.imageSize, labels: train.labels, classNames: train.classNames)
+        let trainer = try DiffusionTrainer(
+            model: DiffusionModel(config: config, options: diffusionOptions, seed: plan.seed),
+            data: data, plan: plan, outputDirectory: dir)
         var resumedFrom = 0
         if FileManager.default.fileExists(atPath: checkpoint.path), (try? trainer.resume(from: checkpoint)) != nil {
             resumedFrom = trainer.globalStep
             observe(.resumed("\(name) seed \(seed) from its checkpoint at step \(resumedFrom)"))
         } else {
-            try? FileManager.default.removeItem(at: dir)                   // stale or foreign files: start afresh
+            try? FileManager.default.removeItem(at: dir)  // stale or foreign files: start afresh
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         }
         observe(.stage("seed \(seed): training \(name) on \(train.count) images from step \(resumedFrom)"))
@@ -220,8 +240,9 @@ extension Experiment {
         }
         let seconds = Date().timeIntervalSince(start)
         g.seconds[name] = seconds
-        try writeFileAtomically(Array(try JSONEncoder().encode(GeneratorDone(seconds: seconds, steps: options.diffusionSteps))),
-                                to: doneURL.path)
+        try writeFileAtomically(
+            Array(try JSONEncoder().encode(GeneratorDone(seconds: seconds, steps: options.diffusionSteps))),
+            to: doneURL.path)
         return try opened()
     }
 
@@ -229,7 +250,8 @@ extension Experiment {
     /// the majority (capped by the arm's or the experiment's ratio), filtered by `judge` when given;
     /// or synthetic images only.
     func trainingSet(_ arm: Arm, seed: UInt64, judge: URL?, _ observe: (ExperimentEvent) -> Void) throws -> ArmTrainingSet {
-        var counts = Dictionary(uniqueKeysWithValues: zip(train.classNames, train.classCounts.map { ImageCounts(real: $0, synthetic: 0) }))
+        var counts = Dictionary(
+            uniqueKeysWithValues: zip(train.classNames, train.classCounts.map { ImageCounts(real: $0, synthetic: 0) }))
         guard let kind = arm.generator else { return ArmTrainingSet(images: train, counts: counts, acceptance: [:]) }
         let g = try generators(seed: seed, kinds: [kind], observe)
         let perImage = train.channels * train.height * train.width
@@ -238,15 +260,19 @@ extension Experiment {
         if arm.syntheticOnly {
             for (c, name) in train.classNames.enumerated() {
                 let n = train.classCounts[c]
-                pixels += try g.conditional!.generate(className: name, count: n, seed: derivedSeed(seed, "synthetic-only/\(name)"))
-                    .map { ($0 + 1) / 2 }
+                pixels += try g.conditional!.generate(
+                    className: name, count: n, seed: derivedSeed(seed, "synthetic-only/\(name)")
+                )
+                .map { ($0 + 1) / 2 }
                 labels += Array(repeating: c, count: n)
                 counts[name] = ImageCounts(real: 0, synthetic: n)
             }
-            return ArmTrainingSet(images: LabeledImages(classNames: train.classNames, channels: train.channels, height: train.height,
-                                                        width: train.width, pixels: pixels, labels: labels,
-                                                        sources: labels.indices.map { SampleSource(location: "synthetic #\($0)", sha256: "") }),
-                                  counts: counts, acceptance: [:])
+            return ArmTrainingSet(
+                images: LabeledImages(
+                    classNames: train.classNames, channels: train.channels, height: train.height,
+                    width: train.width, pixels: pixels, labels: labels,
+                    sources: labels.indices.map { SampleSource(location: "synthetic #\($0)", sha256: "") }),
+                counts: counts, acceptance: [:])
         }
         let top = train.classCounts.max() ?? 0
         let cap = arm.ratio ?? options.maxSyntheticRatio
@@ -271,9 +297,10 @@ extension Experiment {
                 counts[name] = ImageCounts(real: real, synthetic: wanted)
             }
         }
-        let images = LabeledImages(classNames: train.classNames, channels: train.channels, height: train.height, width: train.width,
-                                   pixels: train.pixels + pixels, labels: train.labels + labels,
-                                   sources: train.sources + labels.indices.map { SampleSource(location: "synthetic #\($0)", sha256: "") })
+        let images = LabeledImages(
+            classNames: train.classNames, channels: train.channels, height: train.height, width: train.width,
+            pixels: train.pixels + pixels, labels: train.labels + labels,
+            sources: train.sources + labels.indices.map { SampleSource(location: "synthetic #\($0)", sha256: "") })
         return ArmTrainingSet(images: images, counts: counts, acceptance: acceptance)
     }
 
@@ -299,15 +326,19 @@ extension Experiment {
                 guard real.count >= 5, held.count >= 1 else { continue }
                 let n = 200
                 let images = try source.generate(className: name, count: n, seed: derivedSeed(seed, "audit/\(name)"))
-                let a = try ClassAudit.run(className: name,
-                                           synthetic: AuditImages(images: try Tensor(shape: [n, ch, s, s], scalars: images),
-                                                                  names: (0..<n).map { "\(kind.rawValue) #\($0)" }),
-                                           training: try tensor(real), heldOut: try tensor(held), extractor: extractor)
-                audits.append(GeneratorAudit(generator: kind.rawValue, className: name, synthetic: n, training: real.count,
-                                             heldOut: held.count, kid: a.kid.mean, kidStd: a.kid.std,
-                                             frechetDistance: a.frechetDistance.value, precision: a.prdc.precision,
-                                             recall: a.prdc.recall, density: a.prdc.density, coverage: a.prdc.coverage,
-                                             diversity: a.diversity, flaggedCopies: a.memorization.flagged.count))
+                let a = try ClassAudit.run(
+                    className: name,
+                    synthetic: AuditImages(
+                        images: try Tensor(shape: [n, ch, s, s], scalars: images),
+                        names: (0..<n).map { "\(kind.rawValue) #\($0)" }),
+                    training: try tensor(real), heldOut: try tensor(held), extractor: extractor)
+                audits.append(
+                    GeneratorAudit(
+                        generator: kind.rawValue, className: name, synthetic: n, training: real.count,
+                        heldOut: held.count, kid: a.kid.mean, kidStd: a.kid.std,
+                        frechetDistance: a.frechetDistance.value, precision: a.prdc.precision,
+                        recall: a.prdc.recall, density: a.prdc.density, coverage: a.prdc.coverage,
+                        diversity: a.diversity, flaggedCopies: a.memorization.flagged.count))
             }
         }
         return audits
@@ -374,7 +405,11 @@ struct SyntheticFilter {
                 if kept.count < wanted { kept.append(i) }
             }
         }
-        return (kept, Acceptance(candidates: n, confident: confident.count, nearCopies: copies, kept: kept.count,
-                                 threshold: thresholds[c]))
+        return (
+            kept,
+            Acceptance(
+                candidates: n, confident: confident.count, nearCopies: copies, kept: kept.count,
+                threshold: thresholds[c])
+        )
     }
 }

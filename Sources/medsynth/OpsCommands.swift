@@ -80,7 +80,7 @@ extension ModelAlias: ExpressibleByArgument {}
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models", abstract: "Register model versions, set aliases, write model cards.",
-        subcommands: [Register.self, Alias.self, List.self, Card.self])
+        subcommands: [Register.self, Alias.self, List.self, Card.self, ExportModel.self])
 
     struct Register: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a run's model as the next version of NAME.")
