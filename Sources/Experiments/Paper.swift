@@ -1,3 +1,4 @@
+import AtomicIO
 import Autodiff
 import Classification
 import Datasets
@@ -201,33 +202,114 @@ public final class PaperReplica {
         var results: [PaperResult] = []
         var fixed: [String: ExperimentReport] = [:]
         for dataset in datasets {
-            results.append(try run(dataset, observe))
+            results.append(try replica(dataset, wait: true, observe)!)
             if let fixes {
                 observe(
                     .stage(
                         "\(dataset.name): the experiment's arms on the same images (\(fixes.arms.map(\.name).joined(separator: ", ")))"
                     ))
-                let o = fixes.experimentOptions(
-                    dataset, selection: selection(dataset),
-                    output: output.appendingPathComponent("\(dataset.name)-fixes"))
-                fixed[dataset.name] = try Experiment(options: o).run { event in
-                    switch event {
-                    case .stage(let s): observe(.stage("\(dataset.name) fixes: \(s)"))
-                    case let .ganStep(name, step, total, eta):
-                        observe(.ganStep(name: name, step: step, total: total, etaSeconds: eta))
-                    case let .classifierEpoch(arm, seed, epoch, epochs, _):
-                        observe(
-                            .epoch(
-                                run: "\(dataset.name) \(arm) seed \(seed)", epoch: epoch, epochs: epochs, trainAccuracy: .nan,
-                                valAccuracy: .nan))
-                    default: break
-                    }
-                }
+                fixed[dataset.name] = try fixesExperiment(dataset, fixes).run { Self.forward($0, of: dataset, to: observe) }
             }
         }
         let report = PaperReport(settings: settings, datasets: results, fixes: fixed, seconds: Date().timeIntervalSince(start))
         try report.write(to: output)
         return report
+    }
+
+    /// The experiment of `dataset`'s fixes (its folder `DIR/NAME-fixes/`).
+    func fixesExperiment(_ dataset: PaperDataset, _ fixes: PaperFixes) throws -> Experiment {
+        try Experiment(
+            options: fixes.experimentOptions(
+                dataset, selection: selection(dataset), output: output.appendingPathComponent("\(dataset.name)-fixes")))
+    }
+
+    /// A fixes' event as the replica's, named by dataset.
+    static func forward(_ event: ExperimentEvent, of dataset: PaperDataset, to observe: (PaperEvent) -> Void) {
+        switch event {
+        case .stage(let s): observe(.stage("\(dataset.name) fixes: \(s)"))
+        case .resumed(let s): observe(.stage("\(dataset.name) fixes: finished earlier: \(s)"))
+        case let .ganStep(name, step, total, eta):
+            observe(.ganStep(name: name, step: step, total: total, etaSeconds: eta))
+        case let .classifierEpoch(arm, seed, epoch, epochs, _):
+            observe(
+                .epoch(
+                    run: "\(dataset.name) \(arm) seed \(seed)", epoch: epoch, epochs: epochs, trainAccuracy: .nan,
+                    valAccuracy: .nan))
+        default: break
+        }
+    }
+
+    /// A dataset's replica as it is kept on disk (`DIR/NAME/replica.json`), with what made it.
+    struct ReplicaRecord: Codable {
+        var settings: PaperSettings
+        var dataset: PaperDataset
+        var result: PaperResult
+    }
+
+    /// `dataset`'s replica: read back from `DIR/NAME/replica.json` when an earlier run or another
+    /// worker finished it with these settings, else trained now under the claim
+    /// `DIR/NAME/replica.claim` and written there. When another live worker holds the claim,
+    /// waits for it, or returns nil at once when `wait` is false. A record of other settings is
+    /// refused, naming the folder.
+    func replica(_ dataset: PaperDataset, wait: Bool, _ observe: (PaperEvent) -> Void) throws -> PaperResult? {
+        let folder = output.appendingPathComponent(dataset.name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("replica.json")
+        return try claimPiece(
+            folder.path + "/replica.claim", wait: wait,
+            waiting: { observe(.stage("\(dataset.name): waiting for the replica, which another worker trains")) }
+        ) { firstLook in
+            guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
+            guard let record = try? JSONDecoder().decode(ReplicaRecord.self, from: data) else {
+                throw PaperError.invalid("\(file.path) is unreadable: remove it to train the replica again")
+            }
+            guard record.settings == settings, record.dataset == dataset else {
+                throw PaperError.invalid(
+                    "\(folder.path) holds a replica made with other settings or data: use another --out, or remove it")
+            }
+            if firstLook { observe(.stage("\(dataset.name): the replica finished earlier (\(file.path))")) }
+            return record.result
+        } make: {
+            let result = try run(dataset, observe)
+            let record = ReplicaRecord(settings: settings, dataset: dataset, result: result)
+            try writeFileAtomically(Array(try JSONEncoder().encode(record)), to: file.path)
+            return result
+        }
+    }
+
+    /// One worker of `reproduce paper --jobs N`: takes every dataset's replica that no other live
+    /// worker holds, then the pieces of every dataset's fixes (`Experiment.work`). The parent's
+    /// `run` then reads everything back and writes the report; a worker's numbers are those of a
+    /// single process with the same thread count.
+    public func work(_ observe: (PaperEvent) -> Void = { _ in }) throws {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        for dataset in datasets { _ = try replica(dataset, wait: false, observe) }
+        guard let fixes else { return }
+        for dataset in datasets { try fixesExperiment(dataset, fixes).work { Self.forward($0, of: dataset, to: observe) } }
+    }
+
+    /// Runs `count` workers (`runWorkerProcesses`, logs in `DIR/workers/`), calling `poll` with
+    /// the pieces finished and their total about once a second.
+    public func runWorkers(
+        executable: String, arguments: [String], count: Int, threadsPerWorker: Int,
+        poll: (_ finished: Int, _ total: Int) -> Void
+    ) throws {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let experiments = try fixes.map { fixes in try datasets.map { try fixesExperiment($0, fixes) } } ?? []
+        try runWorkerProcesses(
+            executable: executable, arguments: arguments, count: count, threadsPerWorker: threadsPerWorker,
+            logs: output.appendingPathComponent("workers")
+        ) {
+            var finished = datasets.filter {
+                FileManager.default.fileExists(atPath: output.appendingPathComponent("\($0.name)/replica.json").path)
+            }.count
+            var total = datasets.count
+            for e in experiments {
+                let (f, t) = e.gridProgress()
+                finished += f; total += t
+            }
+            poll(finished, total)
+        }
     }
 
     /// The selection of `dataset` with the test-only cap applied.

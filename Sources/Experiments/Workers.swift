@@ -28,25 +28,14 @@ extension Experiment {
         }
     }
 
-    /// The grid's one claim protocol: a finished piece is read back (`finished(true)` on the first
-    /// look, which may announce it); else it is claimed at `claimPath` and, unless it finished
-    /// meanwhile, made by `make` while the claim is held. When another live worker holds the claim,
-    /// waits for it, or returns nil at once when `wait` is false.
+    /// The grid's one claim protocol (`claimPiece`), reporting waits as stages.
     func claimed<T>(
         _ claimPath: String, what: String, wait: Bool, _ observe: (ExperimentEvent) -> Void,
         finished: (_ firstLook: Bool) throws -> T?, make: () throws -> T
     ) throws -> T? {
-        var announced = false
-        while true {
-            if let piece = try finished(true) { return piece }
-            if let claim = FileClaim.take(claimPath) {
-                defer { claim.release() }
-                return try finished(false) ?? make()
-            }
-            guard wait else { return nil }
-            if !announced { observe(.stage("waiting for \(what), which another worker trains")); announced = true }
-            Thread.sleep(forTimeInterval: 0.5)
-        }
+        try claimPiece(
+            claimPath, wait: wait, waiting: { observe(.stage("waiting for \(what), which another worker trains")) },
+            finished: finished, make: make)
     }
 
     /// How many pieces of the grid (generators, cells) are finished on disk, of how many.
@@ -72,44 +61,75 @@ extension Experiment {
         return (finished, total)
     }
 
-    /// Runs `count` workers (`executable arguments`, each told its OpenMP thread count), calling
-    /// `poll` about once a second while they run; writes each one's output to
-    /// `OUT/workers/worker-I.log`. Throws when a worker fails (after every worker has stopped).
+    /// Runs `count` workers (`runWorkerProcesses`) with their logs in `OUT/workers/`.
     public func runWorkers(
         executable: String, arguments: [String], count: Int, threadsPerWorker: Int,
         poll: () -> Void
     ) throws {
         try claimOutputFolder()
-        let logs = options.output.appendingPathComponent("workers")
-        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-        var processes: [(Process, String)] = []
-        defer { for (p, _) in processes where p.isRunning { p.terminate() } }
-        for i in 0..<count {
-            let log = logs.appendingPathComponent("worker-\(i).log").path
-            FileManager.default.createFile(atPath: log, contents: nil)
-            guard let handle = FileHandle(forWritingAtPath: log) else {
-                throw ExperimentError.invalidOption(name: "out", value: options.output.path, reason: "cannot write \(log)")
-            }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: executable)
-            p.arguments = arguments
-            var environment = ProcessInfo.processInfo.environment
-            environment["OMP_NUM_THREADS"] = "\(threadsPerWorker)"
-            environment["OMP_WAIT_POLICY"] = environment["OMP_WAIT_POLICY"] ?? "passive"
-            p.environment = environment
-            p.standardOutput = handle; p.standardError = handle
-            try p.run()
-            processes.append((p, log))
+        try runWorkerProcesses(
+            executable: executable, arguments: arguments, count: count, threadsPerWorker: threadsPerWorker,
+            logs: options.output.appendingPathComponent("workers"), poll: poll)
+    }
+}
+
+/// The one claim protocol of every piece of work that worker processes share (an experiment's
+/// generators and cells, the paper replica's datasets): a finished piece is read back
+/// (`finished(true)` on the first look); else it is claimed at `claimPath` and, unless it finished
+/// meanwhile, made by `make` while the claim is held. When another live worker holds the claim,
+/// waits for it (calling `waiting` once), or returns nil at once when `wait` is false.
+func claimPiece<T>(
+    _ claimPath: String, wait: Bool, waiting: () -> Void,
+    finished: (_ firstLook: Bool) throws -> T?, make: () throws -> T
+) throws -> T? {
+    var announced = false
+    while true {
+        if let piece = try finished(true) { return piece }
+        if let claim = FileClaim.take(claimPath) {
+            defer { claim.release() }
+            return try finished(false) ?? make()
         }
-        while processes.contains(where: { $0.0.isRunning }) {
-            poll()
-            Thread.sleep(forTimeInterval: 1)
+        guard wait else { return nil }
+        if !announced { waiting(); announced = true }
+        Thread.sleep(forTimeInterval: 0.5)
+    }
+}
+
+/// Runs `count` worker processes (`executable arguments`, each told its OpenMP thread count and
+/// passive waiting), calling `poll` about once a second while they run; writes each one's output
+/// to `logs/worker-I.log`. Throws when a worker fails (after every worker has stopped).
+public func runWorkerProcesses(
+    executable: String, arguments: [String], count: Int, threadsPerWorker: Int, logs: URL,
+    poll: () -> Void
+) throws {
+    try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+    var processes: [(Process, String)] = []
+    defer { for (p, _) in processes where p.isRunning { p.terminate() } }
+    for i in 0..<count {
+        let log = logs.appendingPathComponent("worker-\(i).log").path
+        FileManager.default.createFile(atPath: log, contents: nil)
+        guard let handle = FileHandle(forWritingAtPath: log) else {
+            throw ExperimentError.invalidOption(name: "out", value: logs.path, reason: "cannot write \(log)")
         }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_NUM_THREADS"] = "\(threadsPerWorker)"
+        environment["OMP_WAIT_POLICY"] = environment["OMP_WAIT_POLICY"] ?? "passive"
+        p.environment = environment
+        p.standardOutput = handle; p.standardError = handle
+        try p.run()
+        processes.append((p, log))
+    }
+    while processes.contains(where: { $0.0.isRunning }) {
         poll()
-        for (i, (p, log)) in processes.enumerated() where p.terminationStatus != 0 {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(8).joined(separator: "\n")
-            throw ExperimentError.workerFailed(index: i, status: p.terminationStatus, log: log, lastLines: tail)
-        }
+        Thread.sleep(forTimeInterval: 1)
+    }
+    poll()
+    for (i, (p, log)) in processes.enumerated() where p.terminationStatus != 0 {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(8).joined(separator: "\n")
+        throw ExperimentError.workerFailed(index: i, status: p.terminationStatus, log: log, lastLines: tail)
     }
 }

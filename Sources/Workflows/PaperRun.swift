@@ -36,9 +36,8 @@ public struct PaperRunSpec: Sendable {
 
     public init(dataRoot: String) { self.dataRoot = dataRoot }
 
-    /// Runs the replica into `output` (report.html, report.md, report.json, GAN grids), reporting
-    /// progress as text.
-    public func run(output: URL, report observe: (WorkflowEvent) -> Void = { _ in }) throws -> PaperReport {
+    /// The replica (and its fixes) this spec describes, writing into `output`.
+    func replica(output: URL) throws -> PaperReplica {
         var settings = full ? PaperSettings.full : PaperSettings.reduced
         if let ganSteps { settings.ganSteps = ganSteps }
         if let epochs { settings.epochs = epochs }
@@ -57,6 +56,41 @@ public struct PaperRunSpec: Sendable {
             replica.fixes = fixes
         } else {
             replica.fixes = nil
+        }
+        return replica
+    }
+
+    /// A worker of `--jobs`: plain lines for its log; the parent shows progress and reports.
+    public func work(output: URL, _ line: (String) -> Void) throws {
+        try replica(output: output).work { event in
+            if case .stage(let s) = event { line(s) }
+        }
+    }
+
+    /// Runs the replica into `output` (report.html, report.md, report.json, GAN grids), reporting
+    /// progress as text. With `jobs` above 1, first trains every piece (each dataset's replica,
+    /// the fixes' generators and cells) in `jobs` worker processes (`executable` with
+    /// `workerArguments`, each with cores/jobs threads), then reads them back.
+    public func run(
+        output: URL, jobs: Int = 1, executable: String = "/proc/self/exe", workerArguments: [String] = [],
+        report observe: (WorkflowEvent) -> Void = { _ in }
+    ) throws -> PaperReport {
+        let replica = try replica(output: output)
+        if jobs > 1 {
+            let start = Date()
+            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
+            observe(
+                .note(
+                    "\(jobs) workers, \(threads) thread\(threads == 1 ? "" : "s") each; logs in \(output.relativePath)/workers/"))
+            try replica.runWorkers(executable: executable, arguments: workerArguments, count: jobs, threadsPerWorker: threads) {
+                finished, total in
+                observe(
+                    .progress(
+                        Double(finished) / Double(max(total, 1)),
+                        "\(finished)/\(total) replicas, generators and cells finished, \(formatDuration(Date().timeIntervalSince(start)))"
+                    ))
+            }
+            observe(.endProgress)
         }
         let report = try replica.run { event in
             switch event {

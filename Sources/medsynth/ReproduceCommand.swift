@@ -33,8 +33,15 @@ struct ReproduceCommand: ParsableCommand {
         @Option(help: Ranges.seeds.help("Seeds of the fixes.")) var fixesSeeds = 3
         @Option(help: "Arms of the fixes, comma-separated (see `medsynth experiment --help`).")
         var fixesArms = PaperFixes().arms.map(\.name).joined(separator: ",")
+        @Option(
+            help: Ranges.jobs.help(
+                "Worker processes that train the replicas and the fixes' generators and cells at once, each with "
+                    + "cores/jobs threads (2 on 2 cores)."))
+        var jobs = 1
+        @Flag(help: .hidden) var worker = false
 
         func validate() throws {
+            try Ranges.jobs.check(jobs, "--jobs")
             try Ranges.seeds.check(fixesSeeds, "--fixes-seeds")
             try Ranges.steps.check(ganSteps, "--gan-steps"); try Ranges.epochs.check(epochs, "--epochs")
             _ = try spec()
@@ -51,8 +58,17 @@ struct ReproduceCommand: ParsableCommand {
         }
 
         func run() throws {
+            if worker {
+                // Unbuffered: the log is read while it runs.
+                return try spec().work(output: URL(fileURLWithPath: out)) {
+                    FileHandle.standardOutput.write(Data(($0 + "\n").utf8))
+                }
+            }
             var progress = ProgressLine()
-            let report = try spec().run(output: URL(fileURLWithPath: out)) { progress.show($0) }
+            let report = try spec().run(
+                output: URL(fileURLWithPath: out), jobs: jobs,
+                workerArguments: ExperimentCommand.workerArguments(Array(CommandLine.arguments.dropFirst()))
+            ) { progress.show($0) }
             print(report.markdown())
             progress.note(
                 String(format: "done in %@: %@/report.html, report.md, report.json", formatDuration(report.seconds), out))

@@ -69,4 +69,18 @@ import Workflows
     let spec = try paper.spec()
     #expect(spec.datasets == [.skin] && spec.fixesArms == nil)
     #expect(try ReproduceCommand.Paper.parse(["--out", "o"]).spec().datasets == [.pneumonia, .skin])
+    // --jobs: checked against its range before any work; workers get the arguments without it.
+    for bad in ["0", "65"] {
+        do {
+            _ = try MedSynth.parseAsRoot(base + ["--jobs", bad])
+            Issue.record("--jobs \(bad) was accepted")
+        } catch {
+            #expect(MedSynth.exitCode(for: error) == .validationFailure)
+            #expect(MedSynth.message(for: error).contains("--jobs"), "\(MedSynth.message(for: error))")
+        }
+    }
+    #expect((try MedSynth.parseAsRoot(base + ["--jobs", "2"]) as? ReproduceCommand.Paper)?.jobs == 2)
+    #expect(
+        ExperimentCommand.workerArguments(["reproduce", "paper", "--jobs", "2", "--out", "o"])
+            == ["reproduce", "paper", "--out", "o", "--worker"])
 }

@@ -110,3 +110,46 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
         try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
     #expect((json["datasets"] as? [[String: Any]])?.count == 2 && json["settings"] != nil)
 }
+
+/// `reproduce paper --jobs`: a worker's `work` trains every piece (the replica, the fixes'
+/// generators and cells) and writes it; `run` then reads them back and trains nothing, with the
+/// numbers of a run that trained everything itself; a folder holding a replica of other settings
+/// is refused.
+@Test func paperWorkersTrainEveryPieceAndRunReadsThemBack() throws {
+    let root = sharedData()
+    func replica(_ out: URL, ganSteps: Int = 2) throws -> PaperReplica {
+        var settings = PaperSettings.reduced
+        settings.ganSteps = ganSteps; settings.ganWidth = 8; settings.epochs = 2; settings.batchSize = 8; settings.stages = 2
+        settings.maxImagesPerClass = 16
+        let r = try PaperReplica(datasets: [.pneumonia(dataRoot: root, seed: 0)], settings: settings, output: out)
+        var fixes = PaperFixes()
+        fixes.arms = ["original", "cdcgan"]; fixes.seeds = [0]; fixes.epochs = 1; fixes.ganSteps = 2
+        r.fixes = fixes
+        return r
+    }
+    let direct = URL(fileURLWithPath: try makeTemporaryFolder()), pieces = URL(fileURLWithPath: try makeTemporaryFolder())
+    defer { for f in [direct, pieces] { try? FileManager.default.removeItem(at: f) } }
+    let alone = try replica(direct).run()
+
+    var worked: [String] = []
+    try replica(pieces).work { if case .stage(let s) = $0 { worked.append(s) } }
+    #expect(worked.contains { $0.contains("DCGAN on") } && worked.contains { $0.contains("training the classifier") })
+    var stages: [String] = []
+    let read = try replica(pieces).run { if case .stage(let s) = $0 { stages.append(s) } }
+    let trained = stages.filter {
+        $0.contains("DCGAN on") || $0.contains("training the classifier") || $0.contains("paper CNN on")
+    }
+    #expect(trained.isEmpty, "run trained again: \(trained)")
+    #expect(stages.contains { $0.contains("the replica finished earlier") })
+
+    let (a, b) = (alone.datasets[0], read.datasets[0])
+    for (x, y) in [(a.original, b.original), (a.synthetic, b.synthetic)] {
+        #expect(x.test.confusionMatrix == y.test.confusionMatrix)
+        #expect(x.curves.map(\.trainLoss) == y.curves.map(\.trainLoss))
+    }
+    #expect(a.strips.map(\.pngBase64) == b.strips.map(\.pngBase64))
+    let (fa, fb) = (try #require(alone.fixes["pneumonia"]), try #require(read.fixes["pneumonia"]))
+    #expect(fa.arms.map(\.confusionMatrix) == fb.arms.map(\.confusionMatrix))
+
+    #expect(throws: PaperError.self) { try replica(pieces, ganSteps: 3).run() }
+}
