@@ -129,6 +129,9 @@ public enum ExperimentEvent: Sendable {
 /// may be added on a re-run.
 public final class Experiment {
     public let options: ExperimentOptions
+    /// When the experiment began, if before `run` (worker processes trained its grid first): the
+    /// report's time counts from here.
+    public var startedAt: Date?
     let train: LabeledImages, val: LabeledImages, test: LabeledImages
     let testSource: String
     let splitCounts: [String: [String: Int]]
@@ -240,7 +243,7 @@ public final class Experiment {
     }
 
     public func run(_ observe: (ExperimentEvent) -> Void = { _ in }) throws -> ExperimentReport {
-        let start = Date()
+        let start = startedAt ?? Date()
         try claimOutputFolder()
         var alarms: [String] = []
         let observeAlarms: (ExperimentEvent) -> Void = { event in

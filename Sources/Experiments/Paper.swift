@@ -185,6 +185,9 @@ public final class PaperReplica {
     public let settings: PaperSettings
     public let output: URL
     public var fixes: PaperFixes? = PaperFixes()
+    /// When the run began, if before `run` (worker processes trained the pieces first): the
+    /// report's time counts from here.
+    public var startedAt: Date?
 
     /// `datasets` defaults to both of the paper's, built from `dataRoot` with `seed`.
     public init(datasets: [PaperDataset], settings: PaperSettings, output: URL) throws {
@@ -197,7 +200,7 @@ public final class PaperReplica {
 
     /// Both datasets, one after the other; the report is written when both are done.
     public func run(_ observe: (PaperEvent) -> Void = { _ in }) throws -> PaperReport {
-        let start = Date()
+        let start = startedAt ?? Date()
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         var results: [PaperResult] = []
         var fixed: [String: ExperimentReport] = [:]

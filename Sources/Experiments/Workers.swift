@@ -133,3 +133,14 @@ public func runWorkerProcesses(
         throw ExperimentError.workerFailed(index: i, status: p.terminationStatus, log: log, lastLines: tail)
     }
 }
+
+/// Ends this worker process when its parent (the `--jobs` run that started it) ends: a killed or
+/// interrupted run must not leave workers training into its folder. Checks once a second from a
+/// thread of its own; what the worker held is lost, and its claim is taken over on the next run.
+public func endWithParent() {
+    let parent = getppid()
+    Thread.detachNewThread {
+        while getppid() == parent { Thread.sleep(forTimeInterval: 1) }
+        exit(3)
+    }
+}

@@ -59,6 +59,7 @@ extension Experiment {
     /// A worker of `--jobs`: plain lines for its log (stages, cells finished earlier, alarms);
     /// the parent shows progress and writes the reports.
     public func runAsWorker(_ line: (String) -> Void) throws {
+        endWithParent()
         try work { event in
             switch event {
             case .stage(let s): line(s)
@@ -79,6 +80,7 @@ extension Experiment {
         let start = Date()
         let out = options.output.relativePath
         if jobs > 1 {
+            startedAt = start
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
             observe(.note("\(jobs) workers, \(threads) thread\(threads == 1 ? "" : "s") each; logs in \(out)/workers/"))
             try runWorkers(executable: executable, arguments: workerArguments, count: jobs, threadsPerWorker: threads) {

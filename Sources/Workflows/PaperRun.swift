@@ -62,6 +62,7 @@ public struct PaperRunSpec: Sendable {
 
     /// A worker of `--jobs`: plain lines for its log; the parent shows progress and reports.
     public func work(output: URL, _ line: (String) -> Void) throws {
+        endWithParent()
         try replica(output: output).work { event in
             if case .stage(let s) = event { line(s) }
         }
@@ -78,6 +79,7 @@ public struct PaperRunSpec: Sendable {
         let replica = try replica(output: output)
         if jobs > 1 {
             let start = Date()
+            replica.startedAt = start
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
             observe(
                 .note(

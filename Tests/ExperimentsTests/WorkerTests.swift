@@ -102,3 +102,44 @@ import Testing
         .compactMap { $0 as? String }.filter { $0.hasSuffix(".claim") }
     #expect(leftovers.isEmpty, "\(leftovers)")
 }
+
+/// A worker ends when the run that started it does: killing the parent (here a shell standing in
+/// for `experiment --jobs`) must not leave the worker training into the folder.
+@Test func aWorkerEndsWhenItsParentIsKilled() throws {
+    guard let exe = medsynthExecutable() else {
+        Issue.record("medsynth executable not found next to the tests"); return
+    }
+    let data = try smallDataset()
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-orphan-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: out) }
+    let shell = Process()
+    shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+    // The worker runs long (many epochs); the shell prints its pid and waits for it.
+    shell.arguments = [
+        "-c",
+        "\"$0\" experiment --data \"$1\" --out \"$2\" --arms original --seeds 1 --epochs 1000 --patience 1000 "
+            + "--arch paper-cnn --no-audit --no-track --worker > /dev/null 2>&1 & echo $!; wait",
+        exe.path, data, out.path,
+    ]
+    let pipe = Pipe()
+    shell.standardOutput = pipe
+    try shell.run()
+    let line = String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
+    let worker = try #require(Int32(line.trimmingCharacters(in: .whitespacesAndNewlines)), "no pid: \(line)")
+    Thread.sleep(forTimeInterval: 2)
+    #expect(kill(worker, 0) == 0, "the worker did not start")
+    kill(shell.processIdentifier, SIGKILL)  // not waited for: Foundation's wait can outlast the worker
+    var alive = true
+    for _ in 0..<100 where alive {  // up to 10 s
+        Thread.sleep(forTimeInterval: 0.1)
+        alive = kill(worker, 0) == 0 && !isZombie(worker)
+    }
+    if alive { kill(worker, SIGKILL) }
+    #expect(!alive, "the worker went on after its parent was killed")
+}
+
+/// Whether `pid` has exited but not been reaped (state Z in /proc).
+private func isZombie(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+    return stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? false
+}
