@@ -1,3 +1,6 @@
+import AtomicIO
+import Foundation
+
 /// How long and how often a generator trains: epochs (or a step budget), the seed of the batch
 /// order, and how often to write a checkpoint and a sample grid. The GAN and diffusion trainers
 /// share it (`GANTrainingPlan`, `DiffusionTrainingPlan`), so one command line option sets both.
@@ -29,4 +32,30 @@ public struct TrainingPlan: Codable, Equatable, Sendable {
         let (all, overflow) = epochs.multipliedReportingOverflow(by: stepsPerEpoch)
         return min(maxSteps ?? Int.max, overflow ? Int.max : all)
     }
+}
+
+/// A generator's per-step log as JSON Lines, one object per step with a `"step"` key; on resume,
+/// lines after the checkpoint's step are dropped so the log matches the state exactly. The GAN
+/// and diffusion trainers share it, each writing its own fields.
+public final class StepLog {
+    let handle: FileHandle
+    public init(url: URL, keepingStepsUpTo step: Int) throws {
+        if FileManager.default.fileExists(atPath: url.path) {
+            let kept = (try String(contentsOf: url, encoding: .utf8)).split(separator: "\n").filter { line in
+                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    let s = o["step"] as? Int
+                else { return false }
+                return s <= step
+            }
+            try writeFileAtomically(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: url.path)
+        } else {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+    }
+    deinit { try? handle.close() }
+
+    /// Appends one line (`json` is one JSON object, without the newline).
+    public func append(_ json: String) throws { try handle.write(contentsOf: Data((json + "\n").utf8)) }
 }

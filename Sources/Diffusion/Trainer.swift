@@ -75,7 +75,7 @@ public final class DiffusionTrainer {
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
     public func run(_ observe: (DiffusionEvent) -> Void = { _ in }) throws {
         let total = totalSteps
-        let log = try LossLog(url: lossLogURL, keepingStepsUpTo: globalStep)
+        let log = try StepLog(url: lossLogURL, keepingStepsUpTo: globalStep)
         var recent: [Double] = []
         while globalStep < total {
             let batches = epochBatches(count: data.count, batchSize: batchSize, epoch: epoch, seed: plan.seed, dropLast: true)
@@ -86,7 +86,7 @@ public final class DiffusionTrainer {
                 stepInEpoch += 1; globalStep += 1
                 recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
                 let perStep = recent.reduce(0, +) / Double(recent.count)
-                try log.append(step: globalStep, epoch: epoch, loss: loss)
+                try log.append(String(format: "{\"step\":%d,\"epoch\":%d,\"loss\":%.6g}", globalStep, epoch, loss))
                 observe(
                     .step(
                         epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
@@ -203,31 +203,5 @@ extension DiffusionModel {
             }
             try p.assign(t)
         }
-    }
-}
-
-/// The loss as JSON Lines, one object per step; on resume, lines after the checkpoint's step are
-/// dropped so the log matches the state exactly.
-final class LossLog {
-    let handle: FileHandle
-    init(url: URL, keepingStepsUpTo step: Int) throws {
-        if FileManager.default.fileExists(atPath: url.path) {
-            let kept = (try String(contentsOf: url, encoding: .utf8)).split(separator: "\n").filter { line in
-                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                    let s = o["step"] as? Int
-                else { return false }
-                return s <= step
-            }
-            try writeFileAtomically(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: url.path)
-        } else {
-            FileManager.default.createFile(atPath: url.path, contents: nil)
-        }
-        handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
-    }
-    deinit { try? handle.close() }
-
-    func append(step: Int, epoch: Int, loss: Float) throws {
-        try handle.write(contentsOf: Data(String(format: "{\"step\":%d,\"epoch\":%d,\"loss\":%.6g}\n", step, epoch, loss).utf8))
     }
 }

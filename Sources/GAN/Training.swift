@@ -67,7 +67,7 @@ public final class GANTrainer {
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
     public func run(_ observe: (GANEvent) -> Void = { _ in }) throws {
         let totalSteps = plan.totalSteps(stepsPerEpoch: stepsPerEpoch)
-        let log = try LineLog(url: lossLogURL, keepingStepsUpTo: globalStep)
+        let log = try StepLog(url: lossLogURL, keepingStepsUpTo: globalStep)
         var recent: [Double] = []
         let batchSize = min(model.options.batchSize, data.count)
         while globalStep < totalSteps {
@@ -82,7 +82,10 @@ public final class GANTrainer {
                 stepInEpoch += 1; globalStep += 1
                 recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
                 let perStep = recent.reduce(0, +) / Double(recent.count)
-                try log.append(step: globalStep, epoch: epoch, stats: stats)
+                try log.append(
+                    String(
+                        format: "{\"step\":%d,\"epoch\":%d,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g}",
+                        globalStep, epoch, stats.discriminatorLoss, stats.generatorLoss, stats.realScore, stats.fakeScore))
                 observe(
                     .step(
                         epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
@@ -240,34 +243,5 @@ public final class GANTrainer {
         }
         try resumePrivacy(metadata: m, atStep: gs, path: url.path)
         epoch = e; stepInEpoch = s; globalStep = gs; model.noise = noise
-    }
-}
-
-/// Loss log as JSON Lines, one object per step; on resume, lines after the checkpoint's step are
-/// dropped so the log matches the state exactly.
-final class LineLog {
-    let handle: FileHandle
-    init(url: URL, keepingStepsUpTo step: Int) throws {
-        if FileManager.default.fileExists(atPath: url.path) {
-            let kept = (try String(contentsOf: url, encoding: .utf8)).split(separator: "\n").filter { line in
-                guard let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-                    let s = o["step"] as? Int
-                else { return false }
-                return s <= step
-            }
-            try writeFileAtomically(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: url.path)
-        } else {
-            FileManager.default.createFile(atPath: url.path, contents: nil)
-        }
-        handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
-    }
-    deinit { try? handle.close() }
-
-    func append(step: Int, epoch: Int, stats: GANStepStats) throws {
-        let line = String(
-            format: "{\"step\":%d,\"epoch\":%d,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g}\n",
-            step, epoch, stats.discriminatorLoss, stats.generatorLoss, stats.realScore, stats.fakeScore)
-        try handle.write(contentsOf: Data(line.utf8))
     }
 }
