@@ -165,6 +165,7 @@ let package = Package(
             dependencies: [
                 "Serving", "Tracking", "NN", "Datasets", "Autodiff", "SeededRandom", "Classification",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "TestSupport",
             ]),
     ]
 )

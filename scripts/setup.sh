@@ -25,6 +25,13 @@ if command -v python3 >/dev/null && ! python3 -c "import safetensors.numpy, onnx
         || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${python_packages[@]}"
 fi
 
+# The serving tests drive `medsynth serve` with Triton's Open Inference Protocol client.
+if command -v python3 >/dev/null && ! python3 -c "import numpy, tritonclient.http" 2>/dev/null; then
+    echo "setup: installing tritonclient[http] (for the serving tests)" >&2
+    python3 -m pip install -q --disable-pip-version-check numpy "tritonclient[http]" 2>/dev/null \
+        || python3 -m pip install -q --disable-pip-version-check --break-system-packages numpy "tritonclient[http]"
+fi
+
 if [ "${MEDSYNTH_SKIP_BUILD:-0}" != 1 ]; then
     # The tool is built for the machine that runs it here: AVX2/FMA on (see Package.swift);
     # MEDSYNTH_NATIVE=0 builds a portable binary.

@@ -27,7 +27,7 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) })
 }
 
-/// The routes (Open Inference Protocol v2, image prediction, metrics, monitor, admin, web page)
+/// The routes (Open Inference Protocol v2 with binary tensor data, image prediction, metrics, monitor, admin, web page)
 /// behind the metrics and JSON-error middleware.
 ///
 /// NOTE: no handler blocks: bodies are awaited, and decoding and inference run on the state's
@@ -45,45 +45,19 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     }
     router.get("/v2/health/live") { _, _ in try json(["live": true]) }
     router.get("/v2/health/ready") { _, _ in try readiness(state.modelStatus) }
-    router.get("/v2/models/:name") { _, context in
-        let model = try state.deployment(named: context.parameters.require("name")).model
-        let (c, h, w) = model.inputShape
-        return try json(
-            ModelMetadata(
-                name: model.name, versions: ["\(model.version)"], platform: "medsynth",
-                inputs: [.init(name: "images", datatype: "FP32", shape: [-1, c, h, w])],
-                outputs: [.init(name: "probabilities", datatype: "FP32", shape: [-1, model.classNames.count])],
-                classNames: model.classNames))
-    }
-    router.get("/v2/models/:name/ready") { _, context in
-        _ = try state.deployment(named: context.parameters.require("name"))
-        return try json(["ready": true])
-    }
-    router.post("/v2/models/:name/infer") { request, context in
-        let deployment = try state.deployment(named: context.parameters.require("name"))
-        try refuseDeclaredOversize(request, state: state)
-        // Admitted before the body is read: at most --max-concurrent bodies are held, and
-        // decoding them (several times the body in memory and CPU) waits for an inference thread.
-        let (inferRequest, count, rows) = try await state.withInferenceSlot {
-            let body = try await collectBody(request, state: state)
-            return try await state.compute {
-                let inferRequest: InferRequest
-                do { inferRequest = try JSONDecoder().decode(InferRequest.self, from: Data(buffer: body)) } catch {
-                    throw ServingError.badRequest("body is not an inference request: \(describe(error))")
-                }
-                let (pixels, count) = try inferRequest.images(for: deployment.model, maxBatch: state.limits.maxBatch)
-                return (inferRequest, count, try state.predict(deployment, pixels: pixels, count: count))
-            }
+    router.get("/v2") { _, _ in try json(ServerMetadata.medsynth) }
+    // Each model route twice: unversioned, and for the served version only (another is 404).
+    for model in ["/v2/models/:name", "/v2/models/:name/versions/:version"] {
+        router.get(RouterPath(model)) { _, context in
+            try json(ModelMetadata(of: try requestedDeployment(context, state: state).model))
         }
-        let model = deployment.model
-        return try json(
-            InferResponse(
-                model_name: model.name, model_version: "\(model.version)", id: inferRequest.id,
-                outputs: [
-                    InferTensor(
-                        name: "probabilities", shape: [count, model.classNames.count], datatype: "FP32",
-                        data: FlatNumbers(rows.flatMap { $0.map(Double.init) }))
-                ]))
+        router.get(RouterPath("\(model)/ready")) { _, context in
+            _ = try requestedDeployment(context, state: state)
+            return try json(["ready": true])
+        }
+        router.post(RouterPath("\(model)/infer")) { request, context in
+            try await infer(request, deployment: try requestedDeployment(context, state: state), state: state)
+        }
     }
     router.post("/v1/models/:name/predict") { request, context in
         let deployment = try state.deployment(named: context.parameters.require("name"))
@@ -136,6 +110,53 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
     }
     return router
 }
+
+/// The deployment a `/v2/models/{name}[/versions/{version}]` route names: 404 for another model
+/// or another version than the one served, 503 while none is loaded.
+func requestedDeployment(_ context: BasicRequestContext, state: ServingState) throws -> Deployment {
+    let deployment = try state.deployment(named: context.parameters.require("name"))
+    if let version = context.parameters.get("version"), version != "\(deployment.model.version)" {
+        throw ServingError(
+            status: 404,
+            "model '\(deployment.model.name)' has no version '\(version)' here; this server serves version "
+                + "\(deployment.model.version)")
+    }
+    return deployment
+}
+
+/// `POST .../infer`: the body (JSON, or JSON and binary tensor data), checked and run on an
+/// inference thread; the answer in JSON, or with binary outputs after the JSON.
+func infer(_ request: Request, deployment: Deployment, state: ServingState) async throws -> Response {
+    try refuseDeclaredOversize(request, state: state)
+    let headerLength = request.headers[inferenceHeaderContentLength]
+    // Admitted before the body is read: at most --max-concurrent bodies are held, and
+    // decoding them (several times the body in memory and CPU) waits for an inference thread.
+    let (inferRequest, plan, rows) = try await state.withInferenceSlot {
+        let body = try await collectBody(request, state: state)
+        return try await state.compute {
+            let (jsonPart, binaryPart) = try splitInferBody(Array(body.readableBytesView), headerLength: headerLength)
+            let inferRequest = try InferRequest.decode(jsonPart)
+            let plan = try inferRequest.outputPlan()
+            let (pixels, count) = try inferRequest.images(
+                for: deployment.model, maxBatch: state.limits.maxBatch, binary: binaryPart)
+            return (inferRequest, plan, try state.predict(deployment, pixels: pixels, count: count))
+        }
+    }
+    let (answer, binary) = inferAnswer(model: deployment.model, id: inferRequest.id, rows: rows, plan: plan)
+    guard !binary.isEmpty else { return try json(answer) }
+    let header = try jsonEncoder().encode(answer)
+    var buffer = ByteBuffer()
+    buffer.reserveCapacity(header.count + binary.count)
+    buffer.writeBytes(header)
+    buffer.writeBytes(binary)
+    return Response(
+        status: .ok,
+        headers: [.contentType: "application/octet-stream", inferenceHeaderContentLength: "\(header.count)"],
+        body: .init(byteBuffer: buffer))
+}
+
+/// The binary tensor data extension's header: the byte length of the body's JSON part.
+let inferenceHeaderContentLength = HTTPFields.Element.Name("Inference-Header-Content-Length")!  // HTTPField.Name
 
 /// `GET /v2/health/ready`: 200 `{"ready": true}` once a model is loaded; 503 with `ready: false`
 /// and the reason while loading or after a failed load.
@@ -228,11 +249,16 @@ func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {
 
 /// A JSON response (sorted keys).
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    Response(
+        status: status, headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(bytes: try jsonEncoder().encode(value))))
+}
+
+/// The encoder of every JSON answer: sorted keys, slashes unescaped.
+func jsonEncoder() -> JSONEncoder {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return Response(
-        status: status, headers: [.contentType: "application/json"],
-        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    return encoder
 }
 
 /// A decoding error in one line (Foundation's descriptions span several).

@@ -93,7 +93,10 @@ func inferBody(_ pixels: [Float], count: Int) throws -> ByteBuffer {
         try await client.execute(uri: "/v2/models/breast", method: .get) { response in
             let metadata = try JSONDecoder().decode(ModelMetadata.self, from: Data(buffer: response.body))
             #expect(metadata.inputs == [.init(name: "images", datatype: "FP32", shape: [-1, 1, 28, 28])])
-            #expect(metadata.outputs == [.init(name: "probabilities", datatype: "FP32", shape: [-1, k])])
+            #expect(
+                metadata.outputs == [
+                    .init(name: "probabilities", datatype: "FP32", shape: [-1, k]), .init(name: "label", datatype: "BYTES", shape: [-1]),
+                ])
             #expect(metadata.classNames == fixture.classNames && metadata.versions == ["1"])
         }
         try await client.execute(
@@ -102,7 +105,7 @@ func inferBody(_ pixels: [Float], count: Int) throws -> ByteBuffer {
             #expect(response.status == .ok)
             let answer = try JSONDecoder().decode(InferResponse.self, from: Data(buffer: response.body))
             #expect(answer.outputs[0].shape == [n, k])
-            for (got, want) in zip(answer.outputs[0].data.values, fixture.expectedUnit) {
+            for (got, want) in zip(answer.outputs[0].data!.numbers, fixture.expectedUnit) {
                 #expect(abs(got - Double(want)) < 1e-5)
             }
         }

@@ -15,7 +15,10 @@ import Tracking
         try await client.execute(uri: "/v2/models/breast", method: .get) { response in
             let metadata = try JSONDecoder().decode(ModelMetadata.self, from: Data(buffer: response.body))
             #expect(metadata.inputs == [.init(name: "images", datatype: "FP32", shape: [-1, 1, 28, 28])])
-            #expect(metadata.outputs == [.init(name: "probabilities", datatype: "FP32", shape: [-1, 2])])
+            #expect(
+                metadata.outputs == [
+                    .init(name: "probabilities", datatype: "FP32", shape: [-1, 2]), .init(name: "label", datatype: "BYTES", shape: [-1]),
+                ])
             #expect(metadata.versions == ["1"] && metadata.classNames == ["malignant", "normal_or_benign"])
         }
         try await client.execute(uri: "/v2/models/lung", method: .get) { response in
@@ -49,7 +52,7 @@ import Tracking
             let answer = try JSONDecoder().decode(InferResponse.self, from: Data(buffer: response.body))
             #expect(answer.model_name == "breast" && answer.model_version == "1" && answer.id == "a")
             #expect(answer.outputs[0].shape == [2, 2] && answer.outputs[0].datatype == "FP32")
-            for (got, want) in zip(answer.outputs[0].data.values, expected.flatMap { $0 }) {
+            for (got, want) in zip(answer.outputs[0].data!.numbers, expected.flatMap { $0 }) {
                 #expect(abs(got - Double(want)) < 1e-6)
             }
         }
@@ -62,7 +65,7 @@ import Tracking
         try await client.execute(uri: "/v2/models/breast/infer", method: .post, body: try body(uint8)) { response in
             #expect(response.status == .ok)
             let answer = try JSONDecoder().decode(InferResponse.self, from: Data(buffer: response.body))
-            for (got, want) in zip(answer.outputs[0].data.values, expected.flatMap { $0 }) {
+            for (got, want) in zip(answer.outputs[0].data!.numbers, expected.flatMap { $0 }) {
                 #expect(abs(got - Double(want)) < 1e-4)
             }
         }
