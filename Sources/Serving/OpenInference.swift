@@ -108,7 +108,9 @@ public struct OutputParameters: Codable, Sendable, Equatable {
 
 /// The JSON `data` of an output: numbers (FP32) or strings (BYTES).
 public enum TensorData: Codable, Sendable, Equatable {
+    /// FP32 values, row-major (a nested JSON array is flattened when decoded).
     case numbers([Double])
+    /// BYTES elements as UTF-8 strings, row-major.
     case strings([String])
 
     public init(from decoder: any Decoder) throws {
