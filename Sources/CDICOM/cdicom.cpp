@@ -304,7 +304,8 @@ extern "C" int cdicom_write_test_file(const char *path, const cdicom_write_spec 
     if (spec->modality) data->putAndInsertString(DCM_Modality, spec->modality);
     data->putAndInsertUint16(DCM_SamplesPerPixel, Uint16(spec->samples_per_pixel));
     if (spec->photometric) data->putAndInsertString(DCM_PhotometricInterpretation, spec->photometric);
-    if (spec->samples_per_pixel > 1) data->putAndInsertUint16(DCM_PlanarConfiguration, 0);
+    if (spec->samples_per_pixel > 1)
+        data->putAndInsertUint16(DCM_PlanarConfiguration, Uint16(spec->planar_configuration));
     if (spec->frames > 1) data->putAndInsertString(DCM_NumberOfFrames, std::to_string(spec->frames).c_str());
     data->putAndInsertUint16(DCM_Rows, Uint16(spec->rows));
     data->putAndInsertUint16(DCM_Columns, Uint16(spec->columns));

@@ -23,6 +23,7 @@ private struct Spec {
     var window: (center: Double, width: Double)? = nil
     var syntax = CDICOM_WRITE_EXPLICIT_LE
     var omitPixelData = false
+    var planar = false
 }
 
 private func writeDICOM(_ path: String, _ spec: Spec, _ values: [Int32]) throws {
@@ -50,6 +51,7 @@ private func writeDICOM(_ path: String, _ spec: Spec, _ values: [Int32]) throws 
     if let window = spec.window { (c.has_window, c.window_center, c.window_width) = (1, window.center, window.width) }
     c.syntax = spec.syntax
     c.omit_pixel_data = spec.omitPixelData ? 1 : 0
+    c.planar_configuration = spec.planar ? 1 : 0
     var error = [CChar](repeating: 0, count: 512)
     let status = values.withUnsafeBufferPointer { cdicom_write_test_file(path, &c, $0.baseAddress, $0.count, &error, 512) }
     guard status == 0 else {
@@ -168,6 +170,14 @@ private func run(_ arguments: [String], in folder: String) throws -> (status: In
         #expect(display.channels == 3)
         #expect(display.pixels == values.map { UInt8($0) })
         #expect(image.info.photometric == "RGB")
+    }
+
+    /// Planar RGB (RR..GG..BB..) comes out interleaved: R = 255, 0, 0, 10; G = 0, 255, 0, 20; B = 0, 0, 255, 30.
+    @Test func planarRGBIsInterleaved() throws {
+        let planar: [Int32] = [255, 0, 0, 10, 0, 255, 0, 20, 0, 0, 255, 30]
+        let (_, display) = try decoded(
+            Spec(samples: 3, bitsAllocated: 8, bitsStored: 8, photometric: "RGB", modality: "XC", planar: true), planar)
+        #expect(display.pixels == [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30])
     }
 
     /// 12-bit RGB in 16 bits: stored / 4095 * 255: 4095 -> 255, 2048 -> 127.53 -> 128, 100 -> 6.23 -> 6.

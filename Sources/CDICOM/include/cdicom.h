@@ -102,6 +102,8 @@ typedef struct {
     cdicom_write_syntax syntax;
     /// 1: write no Pixel Data element.
     int32_t omit_pixel_data;
+    /// Planar Configuration written for colour (0: `values` interleaved, 1: `values` planar).
+    int32_t planar_configuration;
 } cdicom_write_spec;
 
 /// Test-only: writes a DICOM file (with preamble and meta header) whose stored values are
