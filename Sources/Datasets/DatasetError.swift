@@ -53,7 +53,7 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .notFound(path): "\(path): no such file or folder"
         case let .unreadable(path, reason): "\(path): cannot read: \(reason)"
         case let .emptyFile(path): "\(path): empty file (0 bytes)"
-        case let .notAnImage(path): "\(path): not a PNG, JPEG or DICOM image (unrecognised signature)"
+        case let .notAnImage(path): "\(path): not a PNG or JPEG image, nor DICOM (unrecognised signature)"
         case let .truncated(path, reason): "\(path): truncated: \(reason)"
         case let .corrupt(path, reason): "\(path): corrupt: \(reason)"
         case let .unsupported(path, reason): "\(path): not supported: \(reason)"
