@@ -56,6 +56,11 @@ let package = Package(
         .target(name: "AtomicIO"),
         // The FP32 FMA peak loops (AVX-512, AVX2+FMA, SSE2), chosen at run time; no build flags.
         .target(name: "CPeak"),
+        // DCMTK (Debian: libdcmtk-dev) behind a plain C API: DICOM parsing, RLE/JPEG/JPEG-LS
+        // decoding, and a test-file writer; the only place DCMTK's C++ types live.
+        .target(
+            name: "CDICOM",
+            linkerSettings: ["dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd"].map { .linkedLibrary($0) }),
         // oneDNN wrappers and naive reference kernels; the only place oneDNN's C types live.
         .target(name: "Kernels", dependencies: ["CDNNL", "CPeak"], swiftSettings: simdFlags),
         // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.
@@ -69,6 +74,7 @@ let package = Package(
             name: "Datasets",
             dependencies: [
                 "CPNG", "CTurboJPEG", "SeededRandom", "AtomicIO", "Hashing",
+                "CDICOM",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -142,6 +148,7 @@ let package = Package(
         .testTarget(
             name: "DatasetsTests",
             dependencies: ["TestSupport", "Datasets", "SeededRandom", "CTurboJPEG",
+                           "CDICOM",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(
             name: "GANTests",

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libdnnl-dev libpng-dev libturbojpeg0-dev libsqlite3-dev pkg-config)
+packages+=(libdcmtk-dev)  # DICOM input: DCMTK's dcmdata with its RLE, JPEG and JPEG-LS decoders
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

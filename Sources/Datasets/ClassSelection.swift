@@ -188,6 +188,7 @@ public struct ClassSelection: Codable, Equatable, Sendable, CustomStringConverti
         result.images = images
         result.presetSplits = dataset.presetSplits.map { preset in kept.map { preset[$0] } }
         result.originalShapes = kept.map { dataset.originalShapes[$0] }
+        result.dicom = dataset.dicom.isEmpty ? [] : kept.map { dataset.dicom[$0] }
         result.warnings += warnings
         result.selection = self
         return result

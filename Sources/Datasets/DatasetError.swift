@@ -9,12 +9,15 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     /// The file holds zero bytes.
     case emptyFile(path: String)
-    /// The file is neither a PNG nor a JPEG (e.g. a text file named `.png`).
+    /// The file is neither a PNG, a JPEG nor a DICOM file (e.g. a text file named `.png`).
     case notAnImage(path: String)
     /// The data stops before the format says it should.
     case truncated(path: String, reason: String)
     /// The bytes are damaged or inconsistent.
     case corrupt(path: String, reason: String)
+    /// A valid file this reader does not handle (a DICOM transfer syntax, photometric
+    /// interpretation, bit depth, or a multi-frame file).
+    case unsupported(path: String, reason: String)
     /// The header announces more pixels than the limit; refused before allocating.
     case imageTooLarge(path: String, width: Int, height: Int, limit: Int)
     /// One array inside an `.npz` (or a bare `.npy`) is malformed.
@@ -50,9 +53,10 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .notFound(path): "\(path): no such file or folder"
         case let .unreadable(path, reason): "\(path): cannot read: \(reason)"
         case let .emptyFile(path): "\(path): empty file (0 bytes)"
-        case let .notAnImage(path): "\(path): not a PNG or JPEG image (unrecognised signature)"
+        case let .notAnImage(path): "\(path): not a PNG or JPEG image, nor DICOM (unrecognised signature)"
         case let .truncated(path, reason): "\(path): truncated: \(reason)"
         case let .corrupt(path, reason): "\(path): corrupt: \(reason)"
+        case let .unsupported(path, reason): "\(path): not supported: \(reason)"
         case let .imageTooLarge(path, w, h, limit):
             "\(path): image is \(w)x\(h) (\(w * h) pixels), over the limit of \(limit) pixels"
         case let .badArray(path, entry, reason): "\(path): array '\(entry)': \(reason)"

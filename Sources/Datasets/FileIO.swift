@@ -54,6 +54,23 @@ func regularFileKind(_ path: String) -> (isRegular: Bool, kind: String)? {
     return ((info.st_mode & S_IFMT) == S_IFREG, fileKind(info.st_mode))
 }
 
+/// Whether a regular file's first 132 bytes are the DICOM preamble and "DICM"; false for anything
+/// unreadable or not regular (opened non-blocking, so a FIFO cannot hang the scan).
+func startsWithDICOMPreamble(_ path: String) -> Bool {
+    guard let (fd, size) = try? openRegularFile(path) else { return false }
+    defer { close(fd) }
+    guard size >= 132 else { return false }
+    var head = [UInt8](repeating: 0, count: 132)
+    let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 132, 0) }
+    return n == 132 && hasDICOMPreamble(head)
+}
+
+/// `.dcm` or `.dicom`, case-insensitive.
+func hasDICOMExtension(_ path: String) -> Bool {
+    let lower = path.lowercased()
+    return lower.hasSuffix(".dcm") || lower.hasSuffix(".dicom")
+}
+
 /// Largest file `readFileBytes` reads by default (1 GiB): an image or dataset file beyond it is
 /// refused before anything is allocated.
 public let defaultMaxFileBytes = 1 << 30

@@ -30,32 +30,49 @@ public enum ImageFormat: String, Codable, Sendable {
     case png
     /// Baseline or progressive JPEG.
     case jpeg
+    /// DICOM Part 10 file ("DICM" after the 128-byte preamble); see `readDICOM`.
+    case dicom
 }
 
 /// Default cap on decoded image size: 64 megapixels.
 public let defaultMaxPixels = 64 * 1024 * 1024
 
-/// Recognises PNG or JPEG by the file's first bytes (never by its name).
+/// Recognises PNG, JPEG or DICOM by the file's first bytes (never by its name).
 public func sniffImageFormat(_ bytes: [UInt8]) -> ImageFormat? {
     if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
     if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return .jpeg }
+    if hasDICOMPreamble(bytes) { return .dicom }
     return nil
 }
 
-/// Reads and decodes a PNG or JPEG file.
+/// Reads and decodes a PNG, JPEG or DICOM file.
 public func decodeImage(at path: String, maxPixels: Int = defaultMaxPixels) throws -> DecodedImage {
     try decodeImage(readFileBytes(path), path: path, maxPixels: maxPixels)
 }
 
-/// Decodes PNG or JPEG bytes; `path` only names the source in errors.
+/// Decodes PNG, JPEG or DICOM bytes (DICOM windowed to 8 bits, see `renderDICOM`); `path` only
+/// names the source in errors.
 public func decodeImage(_ bytes: [UInt8], path: String, maxPixels: Int = defaultMaxPixels) throws
     -> DecodedImage
 {
+    try decodeImageAndHeader(bytes, path: path, maxPixels: maxPixels).image
+}
+
+/// `decodeImage`, plus the DICOM header fields when the file is DICOM. A file without the DICOM
+/// preamble whose name ends in `.dcm` or `.dicom` is still tried as DICOM (a bare dataset).
+func decodeImageAndHeader(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> (image: DecodedImage, dicom: DICOMInfo?) {
     if bytes.isEmpty { throw DatasetError.emptyFile(path: path) }
     switch sniffImageFormat(bytes) {
-    case .png: return try decodePNG(bytes, path: path, maxPixels: maxPixels)
-    case .jpeg: return try decodeJPEG(bytes, path: path, maxPixels: maxPixels)
+    case .png: return (try decodePNG(bytes, path: path, maxPixels: maxPixels), nil)
+    case .jpeg: return (try decodeJPEG(bytes, path: path, maxPixels: maxPixels), nil)
+    case .dicom:
+        let dicom = try readDICOM(bytes, path: path, maxPixels: maxPixels)
+        return (renderDICOM(dicom), dicom.info)
     case nil:
+        if hasDICOMExtension(path) {
+            let dicom = try readDICOM(bytes, path: path, maxPixels: maxPixels)
+            return (renderDICOM(dicom), dicom.info)
+        }
         // A PNG or JPEG cut inside its signature is still "truncated", not "not an image".
         if bytes.count < 8,
             [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A].starts(with: bytes)

@@ -15,6 +15,10 @@ public struct InspectionReport: Codable, Sendable {
         public var imbalanceRatio: Double
         /// Stored image shapes (`"28x28x3"`) and how many images have each.
         public var shapes: [String: Int]
+        /// DICOM images by modality, bit depth and photometric interpretation
+        /// (`"CT, 12/16-bit signed, MONOCHROME2"`, see `DICOMInfo.summary`) and how many have each;
+        /// empty when the class has no DICOM file.
+        public var dicom: [String: Int] = [:]
     }
 
     /// The inspected path.
@@ -57,16 +61,17 @@ public func inspectDataset(
     let classes = images.classNames.indices.map { label -> InspectionReport.ClassSummary in
         let members = images.labels.indices.filter { images.labels[$0] == label }
         var perSplit = Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0.rawValue, 0) })
-        var shapes = [String: Int]()
+        var shapes = [String: Int](), dicom = [String: Int]()
         for i in members {
             perSplit[split.splits[i].rawValue, default: 0] += 1
             shapes[loaded.originalShapes[i].description, default: 0] += 1
+            if i < loaded.dicom.count, let header = loaded.dicom[i] { dicom[header.summary, default: 0] += 1 }
         }
         let n = members.count
         return .init(
             name: images.classNames[label], counts: perSplit, total: n,
             share: images.count == 0 ? 0 : Double(n) / Double(images.count),
-            imbalanceRatio: n == 0 ? 0 : Double(largest) / Double(n), shapes: shapes)
+            imbalanceRatio: n == 0 ? 0 : Double(largest) / Double(n), shapes: shapes, dicom: dicom)
     }
     var totals = Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0.rawValue, 0) })
     for s in split.splits { totals[s.rawValue, default: 0] += 1 }

@@ -25,6 +25,15 @@ extension InspectionReport {
         }
         let totals = ["train", "val", "test"].map { pad("\(r.splitTotals[$0] ?? 0)", 9, right: true) }
         lines.append(pad("all", nameWidth) + totals.joined() + pad("\(r.total)", 9, right: true))
+        let dicomClasses = r.classes.filter { !$0.dicom.isEmpty }
+        if !dicomClasses.isEmpty {
+            lines.append("")
+            lines.append("DICOM (modality, bits stored/allocated, photometric interpretation):")
+            for c in dicomClasses {
+                let kinds = c.dicom.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; ")
+                lines.append("  " + pad(c.name, nameWidth) + kinds)
+            }
+        }
         lines.append("")
         lines.append("unreadable files: \(r.unreadable.count)")
         lines += r.unreadable.map { "  \($0.reason)" }

@@ -63,6 +63,8 @@ public struct LoadedDataset: Sendable {
     public var selection: ClassSelection? = nil
     /// Classes without a usable image (only with `LoadOptions.keepEmptyClasses`).
     public var emptyClasses: [String] = []
+    /// Per sample, the DICOM header fields (nil for PNG and JPEG); empty for npz.
+    public var dicom: [DICOMInfo?] = []
 }
 
 /// Loads a class-folder tree or a MedMNIST `.npz` (chosen by whether `path` is a folder), then
@@ -87,7 +89,8 @@ public func loadDataset(at path: String, options: LoadOptions = LoadOptions()) t
 public struct ClassFolder: Sendable {
     /// The class (folder) name.
     public var name: String
-    /// Full paths of its `.png`/`.jpg`/`.jpeg` files (case-insensitive), hidden files excluded.
+    /// Full paths of its `.png`/`.jpg`/`.jpeg`/`.dcm`/`.dicom` files (case-insensitive), and of its
+    /// files without an extension that carry the DICOM preamble; hidden files excluded.
     public var files: [String]
 }
 
@@ -114,7 +117,7 @@ public func scanClassFolders(at root: String, classes: [String]? = nil, allowEmp
     guard Set(names).count >= 2 else { throw DatasetError.tooFewClasses(path: root, found: names) }
     let result = try names.map { name -> ClassFolder in
         let folder = join(root, name)
-        let files = try listDirectory(folder).filter { hasImageExtension($0) }.sorted().map { join(folder, $0) }
+        let files = try listDirectory(folder).filter { isImageFile(folder: folder, name: $0) }.sorted().map { join(folder, $0) }
             .filter { !isDirectory($0) }
         guard !files.isEmpty || allowEmpty else { throw DatasetError.emptyClass(path: folder, className: name) }
         return ClassFolder(name: name, files: files)
@@ -125,13 +128,14 @@ public func scanClassFolders(at root: String, classes: [String]? = nil, allowEmp
 func loadClassFolders(at root: String, options: LoadOptions) throws -> LoadedDataset {
     let (classes, warnings) = try scanClassFolders(at: root, classes: options.classes, allowEmpty: options.keepEmptyClasses)
     var accumulator = ImageAccumulator(options: options.preprocessing)
-    var skipped = [SkippedFile](), emptyClasses = [String]()
+    var skipped = [SkippedFile](), emptyClasses = [String](), dicom = [DICOMInfo?]()
     for (label, folder) in classes.enumerated() {
         let before = accumulator.labels.count
         for file in folder.files {
             do {
                 let bytes = try readFileBytes(file, limit: options.maxReadBytes)
-                let image = try decodeImage(bytes, path: file, maxPixels: options.maxPixels)
+                let (image, header) = try decodeImageAndHeader(bytes, path: file, maxPixels: options.maxPixels)
+                dicom.append(header)
                 let source = SampleSource(location: file, sha256: sha256Hex(bytes))
                 image.pixels.withUnsafeBufferPointer {
                     accumulator.append(
@@ -155,7 +159,7 @@ func loadClassFolders(at root: String, options: LoadOptions) throws -> LoadedDat
     return LoadedDataset(
         path: root, format: .classFolders, images: accumulator.finish(classNames: classes.map(\.name)),
         presetSplits: nil, originalShapes: accumulator.shapes, skipped: skipped,
-        warnings: warnings + accumulator.channelWarnings, emptyClasses: emptyClasses)
+        warnings: warnings + accumulator.channelWarnings, emptyClasses: emptyClasses, dicom: dicom)
 }
 
 private func listDirectory(_ path: String) throws -> [String] {
@@ -172,9 +176,11 @@ private func isDirectory(_ path: String) -> Bool {
     return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
 }
 
-private func hasImageExtension(_ name: String) -> Bool {
-    guard let dot = name.lastIndex(of: ".") else { return false }
-    return ["png", "jpg", "jpeg"].contains(name[name.index(after: dot)...].lowercased())
+/// A `.png`, `.jpg`, `.jpeg`, `.dcm` or `.dicom` name, or a regular file without an extension
+/// that starts with the DICOM preamble (many scanners write DICOM files with no extension).
+private func isImageFile(folder: String, name: String) -> Bool {
+    guard let dot = name.lastIndex(of: ".") else { return startsWithDICOMPreamble(join(folder, name)) }
+    return ["png", "jpg", "jpeg", "dcm", "dicom"].contains(name[name.index(after: dot)...].lowercased())
 }
 
 func join(_ folder: String, _ name: String) -> String {

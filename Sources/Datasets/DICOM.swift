@@ -1,0 +1,158 @@
+import CDICOM
+import Foundation
+
+// DICOM images through DCMTK (the CDICOM shim). The shim parses and decompresses and returns one
+// frame of modality values (stored value x Rescale Slope + Rescale Intercept, PS3.3 C.11.1);
+// this file turns them into the same 8-bit `DecodedImage` the PNG and JPEG decoders produce:
+//
+//   gray:  modality values -> VOI window -> 0...255 -> inverted when MONOCHROME1
+//   RGB:   stored values scaled from 0...(2^BitsStored - 1) to 0...255 (no window)
+//
+// The window is the file's first Window Center / Window Width pair when both are present (the
+// DICOM "LINEAR" function, PS3.3 C.11.2.1.2.1), otherwise the 0.5th to 99.5th percentile of the
+// image's own modality values (linear interpolation between order statistics, numpy's default).
+// NOTE: the windowed values are rounded to 8 bits, like every PNG and JPEG this project reads, so
+// one pipeline serves all three; a 12-bit CT loses the precision outside its window by design.
+//
+// Privacy: nothing here reads a patient attribute. Only the fields in `DICOMInfo` leave the shim,
+// and errors quote DCMTK's condition text and header numbers, never an attribute value.
+
+/// What a DICOM header says about its image; no patient or study attribute is kept.
+public struct DICOMInfo: Codable, Equatable, Sendable {
+    /// Modality (0008,0060), e.g. `CT`, `MR`, `CR`; empty when absent.
+    public var modality: String
+    /// Photometric Interpretation: `MONOCHROME1`, `MONOCHROME2` or `RGB` (after decompression).
+    public var photometric: String
+    /// Bits Allocated: 8 or 16.
+    public var bitsAllocated: Int
+    /// Bits Stored: 1...bitsAllocated.
+    public var bitsStored: Int
+    /// Pixel Representation 1: two's complement stored values.
+    public var isSigned: Bool
+    /// Rescale Slope and Intercept (1 and 0 when absent).
+    public var rescaleSlope: Double
+    /// See `rescaleSlope`.
+    public var rescaleIntercept: Double
+    /// First Window Center value, when Window Center and Window Width are both present.
+    public var windowCenter: Double?
+    /// First Window Width value (see `windowCenter`).
+    public var windowWidth: Double?
+    /// The file's transfer syntax UID (before decompression).
+    public var transferSyntax: String
+
+    /// One line for inspection: `"CT, 12/16-bit signed, MONOCHROME2"`.
+    public var summary: String {
+        let modality = modality.isEmpty ? "no modality" : modality
+        return "\(modality), \(bitsStored)/\(bitsAllocated)-bit\(isSigned ? " signed" : ""), \(photometric)"
+    }
+}
+
+/// One decoded DICOM frame before display mapping: modality values, interleaved HWC.
+public struct DICOMImage: Sendable {
+    /// Columns.
+    public var width: Int
+    /// Rows.
+    public var height: Int
+    /// 1 (MONOCHROME1/2) or 3 (RGB).
+    public var channels: Int
+    /// `height * width * channels` modality values (gray) or stored values (RGB).
+    public var values: [Float]
+    /// The header fields.
+    public var info: DICOMInfo
+}
+
+/// True when `bytes` carries the DICOM preamble: "DICM" at offset 128 (PS3.10 7.1).
+public func hasDICOMPreamble(_ bytes: some Collection<UInt8>) -> Bool {
+    bytes.count >= 132 && bytes.dropFirst(128).prefix(4).elementsEqual("DICM".utf8)
+}
+
+/// Parses and decodes a single-frame DICOM file's bytes (`path` only names it in errors).
+///
+/// Supported transfer syntaxes: implicit and explicit VR little endian, explicit big endian,
+/// deflated, RLE lossless, JPEG baseline, extended and lossless (processes 1, 2/4, 14, 14 SV1) and
+/// JPEG-LS (lossless and near-lossless). Others (JPEG 2000, MPEG, HTJ2K...) throw `unsupported`.
+/// Rows x Columns over `maxPixels` throws `imageTooLarge` before anything is decompressed;
+/// multi-frame files throw `unsupported` (one frame per file is the rule).
+public func readDICOM(_ bytes: [UInt8], path: String, maxPixels: Int = defaultMaxPixels) throws -> DICOMImage {
+    if bytes.isEmpty { throw DatasetError.emptyFile(path: path) }
+    var info = cdicom_info()
+    var status = CDICOM_OK
+    var message = [CChar](repeating: 0, count: 512)
+    let handle = bytes.withUnsafeBufferPointer {
+        cdicom_open($0.baseAddress, $0.count, Int64(maxPixels), &info, &status, &message, message.count)
+    }
+    guard let handle else { throw dicomError(status, message, info: info, path: path, maxPixels: maxPixels) }
+    defer { cdicom_close(handle) }
+    let (height, width, channels) = (Int(info.rows), Int(info.columns), Int(info.samples_per_pixel))
+    var values = [Float](repeating: 0, count: height * width * channels)
+    let read = values.withUnsafeMutableBufferPointer {
+        cdicom_read_frame(handle, $0.baseAddress, $0.count, &message, message.count)
+    }
+    guard read == CDICOM_OK else { throw dicomError(read, message, info: info, path: path, maxPixels: maxPixels) }
+    return DICOMImage(width: width, height: height, channels: channels, values: values, info: DICOMInfo(info))
+}
+
+extension DICOMInfo {
+    fileprivate init(_ c: cdicom_info) {
+        func text<T>(_ field: T) -> String {
+            withUnsafeBytes(of: field) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        }
+        let hasWindow = c.has_window != 0
+        self.init(
+            modality: text(c.modality), photometric: text(c.photometric), bitsAllocated: Int(c.bits_allocated),
+            bitsStored: Int(c.bits_stored), isSigned: c.pixel_representation == 1, rescaleSlope: c.rescale_slope,
+            rescaleIntercept: c.rescale_intercept, windowCenter: hasWindow ? c.window_center : nil,
+            windowWidth: hasWindow ? c.window_width : nil, transferSyntax: text(c.transfer_syntax))
+    }
+}
+
+private func dicomError(_ status: cdicom_status, _ message: [CChar], info: cdicom_info, path: String, maxPixels: Int)
+    -> DatasetError
+{
+    let reason = String(decoding: message.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    switch status {
+    case CDICOM_TOO_LARGE:
+        return .imageTooLarge(path: path, width: Int(info.columns), height: Int(info.rows), limit: maxPixels)
+    case CDICOM_TRUNCATED: return .truncated(path: path, reason: reason)
+    case CDICOM_UNSUPPORTED: return .unsupported(path: path, reason: reason)
+    default: return .corrupt(path: path, reason: reason)
+    }
+}
+
+/// Maps a decoded DICOM frame to 8-bit display values (see the top of this file).
+public func renderDICOM(_ image: DICOMImage) -> DecodedImage {
+    let info = image.info
+    var pixels: [UInt8]
+    if image.channels == 3 {
+        let top = Float((1 << info.bitsStored) - 1)
+        pixels = image.values.map { quantize($0 / top * 255) }
+    } else if let center = info.windowCenter, let width = info.windowWidth, width >= 1 {
+        pixels = image.values.map { quantize(linearWindow(Double($0), center: center, width: width)) }
+    } else {
+        let (low, high) = percentileWindow(image.values)
+        let span = high - low
+        pixels = image.values.map { span > 0 ? quantize(($0 - low) / span * 255) : 0 }
+    }
+    if info.photometric == "MONOCHROME1" { pixels = pixels.map { 255 - $0 } }
+    return DecodedImage(width: image.width, height: image.height, channels: image.channels, pixels: pixels)
+}
+
+/// The DICOM VOI "LINEAR" function onto 0...255 (PS3.3 C.11.2.1.2.1); `width >= 1`.
+func linearWindow(_ x: Double, center c: Double, width w: Double) -> Float {
+    if x <= c - 0.5 - (w - 1) / 2 { return 0 }
+    if x > c - 0.5 + (w - 1) / 2 { return 255 }
+    return Float(((x - (c - 0.5)) / (w - 1) + 0.5) * 255)
+}
+
+/// The 0.5th and 99.5th percentiles of `values` (linear interpolation between order statistics).
+func percentileWindow(_ values: [Float]) -> (low: Float, high: Float) {
+    let sorted = values.sorted()
+    func percentile(_ p: Double) -> Float {
+        let position = p / 100 * Double(sorted.count - 1)
+        let i = Int(position.rounded(.down)), t = Float(position - Double(i))
+        return i + 1 < sorted.count ? sorted[i] + (sorted[i + 1] - sorted[i]) * t : sorted[i]
+    }
+    return sorted.isEmpty ? (0, 0) : (percentile(0.5), percentile(99.5))
+}
+
+private func quantize(_ v: Float) -> UInt8 { UInt8(min(255, max(0, v.rounded()))) }
