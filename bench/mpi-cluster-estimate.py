@@ -10,10 +10,12 @@ cdcgan, +filter the `original` cell, +pretrain the arm without it). Communicatio
 are ignored (seconds against cells of minutes).
 
     bench/mpi-cluster-estimate.py RUN_FOLDER [RANKS ...]
+With CELLS_LIKE_SEED=S in the environment, every seed's cells take seed S's costs where S has them.
 """
 import json, os, sys
 
 folder = sys.argv[1]
+like = os.environ.get("CELLS_LIKE_SEED")
 ranks_list = [int(x) for x in sys.argv[2:]] or [1, 2, 16, 32, 64]
 arms = ["original", "augment", "weighted", "oversample", "dcgan", "cdcgan", "cdcgan+filter",
         "cdcgan+pretrain", "cdcgan+augment", "synthetic-only"]
@@ -28,6 +30,8 @@ for s in seeds:
     gens = [p[0] for p in pieces if p[0].endswith(f"#{s}")]
     for a in arms:
         f = os.path.join(folder, "arms", a, f"seed-{s}", "cell.json")
+        if like is not None and os.path.exists(os.path.join(folder, "arms", a, f"seed-{like}", "cell.json")):
+            f = os.path.join(folder, "arms", a, f"seed-{like}", "cell.json")
         if not os.path.exists(f):
             f = os.path.join(folder, "arms", a, "seed-0", "cell.json")
         c = json.load(open(f))

@@ -103,6 +103,25 @@ import Testing
         #expect(reportNumbers(report).count == arms.count)
         #expect(claimFiles(out).isEmpty)
     }
+
+    /// Every command but `experiment` refuses to run as one of several ranks, and `experiment`
+    /// refuses `--jobs` under mpirun, before any work (nothing is written to `--out`).
+    @Test func otherCommandsAndJobsRefuseSeveralRanks() throws {
+        let mpirun = try #require(findMPIRun(), "mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)")
+        let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
+        let data = try smallDataset()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-mpi-refuse-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let train = try launch(
+            mpirun, mpiArguments(ranks: 2) + [exe.path, "train", "--data", data, "--out", out.path, "--epochs", "1"])
+        #expect(train.status != 0)
+        #expect(train.output.contains("does not run over several MPI ranks"), "\(train.output)")
+        let jobs = try launch(
+            mpirun, mpiArguments(ranks: 2) + [exe.path, "experiment", "--data", data, "--out", out.path, "--jobs", "2"] + Self.small)
+        #expect(jobs.status != 0)
+        #expect(jobs.output.contains("leave --jobs out"), "\(jobs.output)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
 }
 
 /// `mpirun` on PATH, if any.
