@@ -16,6 +16,16 @@ import Foundation
 let simdFlags: [SwiftSetting] = ProcessInfo.processInfo.environment["MEDSYNTH_NATIVE"] == "1"
     ? [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])] : []
 
+// MPI (Debian: libopenmpi-dev) for `mpirun -np N medsynth experiment`: built in when Open MPI's
+// header is found, or forced with MEDSYNTH_MPI=1 / MEDSYNTH_MPI=0. Without it the binary still
+// runs plainly and refuses to run as one of several ranks (Sources/Cluster).
+let mpiHeaders = ["/usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h", "/usr/lib/aarch64-linux-gnu/openmpi/include/mpi.h",
+                  "/usr/include/openmpi-x86_64/mpi.h", "/usr/local/include/mpi.h", "/opt/homebrew/include/mpi.h"]
+let withMPI = ProcessInfo.processInfo.environment["MEDSYNTH_MPI"].map { $0 == "1" }
+    ?? mpiHeaders.contains { FileManager.default.fileExists(atPath: $0) }
+let mpiTargets: [Target] = withMPI
+    ? [.systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])])] : []
+
 let package = Package(
     name: "MedSynth",
     platforms: [.macOS(.v14)],
@@ -52,6 +62,8 @@ let package = Package(
         .target(name: "SeededRandom", swiftSettings: simdFlags),
         // SHA-256 fingerprints as hex (files, images, manifests, checkpoints).
         .target(name: "Hashing", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // MPI ranks (rank, size, barriers that sleep, allreduce); the only place MPI's C types live.
+        .target(name: "Cluster", dependencies: withMPI ? ["CMPI"] : [], swiftSettings: withMPI ? [.define("MEDSYNTH_MPI")] : []),
         // Crash-safe file replacement (temporary file, fsync, rename), shared by checkpoints and data.
         .target(name: "AtomicIO"),
         // The FP32 FMA peak loops (AVX-512, AVX2+FMA, SSE2), chosen at run time; no build flags.
@@ -103,7 +115,7 @@ let package = Package(
             name: "Workflows",
             dependencies: [
                 "Autodiff", "Classification", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN", "Quality",
-                "SeededRandom", "Tracking",
+                "SeededRandom", "Tracking", "Cluster",
             ],
             swiftSettings: simdFlags),
         // Benchmarks (not tests): DCGAN and diffusion training steps, DP-SGD against an ordinary
@@ -137,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "medsynth",
             dependencies: ["GAN", "Diffusion", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           "Tracking", "Serving", "Workflows", "Benchmarks", "Export",
+                           "Tracking", "Serving", "Workflows", "Benchmarks", "Export", "Cluster",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
@@ -174,5 +186,5 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 "TestSupport",
             ]),
-    ]
+    ] + mpiTargets
 )

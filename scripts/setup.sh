@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 packages=(libdnnl-dev libpng-dev libturbojpeg0-dev libsqlite3-dev pkg-config)
 packages+=(libdcmtk-dev)  # DICOM input: DCMTK's dcmdata with its RLE, JPEG and JPEG-LS decoders
+# Open MPI: `mpirun -np N medsynth experiment` (the build links it when its header is present).
+packages+=(libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

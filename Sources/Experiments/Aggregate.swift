@@ -94,7 +94,7 @@ extension Experiment {
             statistics: statisticsDescription, testImages: test.count, majorityBaseline: try summarize([baseline]), arms: reports,
             whatHelped: try whatHelped(arms: arms, reports: reports), generatorAudits: audits,
             ratioCurve: ratioCurve(reports: reports),
-            alarms: all, seconds: seconds, settings: settings)
+            alarms: all, seconds: seconds, ranks: ranks, settings: settings)
     }
 
     var statisticsDescription: String {

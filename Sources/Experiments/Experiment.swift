@@ -132,6 +132,9 @@ public final class Experiment {
     /// When the experiment began, if before `run` (worker processes trained its grid first): the
     /// report's time counts from here.
     public var startedAt: Date?
+    /// How many MPI ranks trained the grid (1 for one process, with or without `--jobs`); the
+    /// report records it as `ranks`.
+    public var ranks = 1
     let train: LabeledImages, val: LabeledImages, test: LabeledImages
     let testSource: String
     let splitCounts: [String: [String: Int]]

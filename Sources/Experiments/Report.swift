@@ -194,10 +194,13 @@ public struct ExperimentReport: Codable, Sendable {
     public var ratioCurve: [RatioPoint]
     public var alarms: [String]
     public var seconds: Double
+    /// How many MPI ranks trained the grid (1: one process, `--jobs` workers included). Absent
+    /// from reports written before it was recorded.
+    public var ranks: Int?
     public var settings: [String: String]
 
     enum CodingKeys: String, CodingKey {
-        case dataset, arch, seeds, arms, alarms, seconds, settings, statistics
+        case dataset, arch, seeds, arms, alarms, seconds, ranks, settings, statistics
         case testSource = "test_source", imageSize = "image_size", classNames = "class_names",
             minorityClasses = "minority_classes", splitCounts = "split_counts", majorityBaseline = "majority_baseline",
             testImages = "test_images", whatHelped = "what_helped", generatorAudits = "generator_audits",

@@ -144,3 +144,25 @@ public func endWithParent() {
         exit(3)
     }
 }
+
+extension Experiment {
+    /// Checks (or records) the output folder's settings as a run does, then removes every claim
+    /// file (`*.claim`) under it; returns how many there were.
+    ///
+    /// The rule for MPI runs, whose ranks may sit on other hosts, where a holder's pid cannot be
+    /// checked: a run started by `mpirun` owns its output folder, so every claim present before its
+    /// ranks start working was left by an earlier run that died, and is stale. Rank 0 removes them
+    /// all before any rank takes a piece (the ranks wait for it at a barrier). Two runs must not
+    /// share one output folder at the same time.
+    public func removeClaims() throws -> Int {
+        try claimOutputFolder()
+        let root = options.output
+        guard let walker = FileManager.default.enumerator(atPath: root.path) else { return 0 }
+        var removed = 0
+        for case let path as String in walker where path.hasSuffix(".claim") {
+            try FileManager.default.removeItem(at: root.appendingPathComponent(path))
+            removed += 1
+        }
+        return removed
+    }
+}

@@ -2,6 +2,7 @@ import Datasets
 import Experiments
 import Foundation
 import Tracking
+import Cluster
 
 /// An experiment (`medsynth experiment`), recorded when given a store.
 extension Experiment {
@@ -124,5 +125,45 @@ extension Experiment {
                 "run \(runID): models register \(runID) --name NAME --artifact \(out)/arms/ARM/seed-S/model.safetensors")
         }
         return ExperimentOutcome(report: report, runID: runID, closingNotes: notes)
+    }
+}
+
+extension Experiment {
+    /// `mpirun -np N medsynth experiment`: every rank is a worker of the grid, as a `--jobs` worker
+    /// is; rank 0 then reads every piece back and writes the reports, with `ranks` = N.
+    ///
+    /// The ranks share the output folder and take pieces (each seed's generators, then each (arm,
+    /// seed) cell) through its claim files: a rank that finishes a piece takes the next free one,
+    /// so cells that differ in cost balance themselves, and each piece is written as it finishes.
+    /// Before any rank starts, rank 0 checks the folder's settings and removes every claim an
+    /// earlier run left (`removeClaims`: under mpirun all old claims are stale). The ranks wait
+    /// for each other at barriers that sleep (`Ranks.barrier`), not spin. Returns the outcome on
+    /// rank 0 and nil on the others; `line` gets each rank's worker lines (stages, resumed pieces,
+    /// alarms), prefixed with its rank.
+    public func runOverRanks(
+        store: RunStore?, commandLine: [String] = CommandLine.arguments, line: (String) -> Void,
+        report observe: (WorkflowEvent) -> Void
+    ) throws -> ExperimentOutcome? {
+        let start = Date()
+        let me = "rank \(Ranks.rank)/\(Ranks.size)"
+        if Ranks.rank == 0 {
+            let stale = try removeClaims()
+            if stale > 0 { line("\(me): removed \(stale) claim\(stale == 1 ? "" : "s") left by an earlier run") }
+        }
+        Ranks.barrier()
+        try work { event in
+            switch event {
+            case .stage(let s): line("\(me): \(s)")
+            case .resumed(let s): line("\(me): finished earlier: \(s)")
+            case .alarm(let s): line("\(me): ALARM: \(s)")
+            default: return
+            }
+        }
+        line("\(me): no piece left; waiting for the other ranks")
+        Ranks.barrier()
+        guard Ranks.rank == 0 else { return nil }
+        startedAt = start
+        ranks = Ranks.size
+        return try runShowingProgress(store: store, commandLine: commandLine, report: observe)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Classification
+import Cluster
 import Datasets
 import Experiments
 import Foundation
@@ -118,7 +119,22 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func run() throws {
+        if Ranks.size > 1 && (jobs > 1 || worker) {
+            throw ValidationError("--jobs \(jobs) under mpirun: each of the \(Ranks.size) ranks is one worker already; leave --jobs out")
+        }
         let experiment = try Experiment(options: experimentOptions())
+        if Ranks.size > 1 {
+            // Unbuffered lines from every rank (mpirun merges them); rank 0 also shows progress and the report.
+            var progress = ProgressLine()
+            let outcome = try experiment.runOverRanks(
+                store: Ranks.rank == 0 ? tracking.storeUnlessNoTrack() : nil,
+                line: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+            ) { progress.show($0) }
+            guard let outcome else { return }
+            print(outcome.report.markdown())
+            outcome.closingNotes.forEach { progress.note($0) }
+            return
+        }
         if worker {
             // Unbuffered: the log is read while it runs.
             return try experiment.runAsWorker { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Cluster
+import Foundation
 
 @main
 struct MedSynth: AsyncParsableCommand {
@@ -12,8 +14,40 @@ struct MedSynth: AsyncParsableCommand {
             ServeCommand.self, BenchCommand.self,
         ])
 
+    /// Under `mpirun` (Sources/Cluster): MPI starts before the command and ends after it, with
+    /// `MPI_Finalize` after a success and `MPI_Abort` (which stops every rank) after a failure.
+    /// Only `experiment` runs over several ranks; any other command refuses, rather than running
+    /// N copies of one job into the same files.
     static func main() async {
         OpenMPSettings.reexecIfNeeded()  // before any oneDNN work; see OpenMPSettings
-        await main(nil)
+        do {
+            try Ranks.start()
+        } catch {
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
+        do {
+            var command = try parseAsRoot(nil)
+            if Ranks.size > 1 && !(command is ExperimentCommand) {
+                throw ValidationError(
+                    "this command does not run over several MPI ranks (\(Ranks.size) here): run it without mpirun; "
+                        + "`experiment` is the one that does")
+            }
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Ranks.finish()
+        } catch {
+            guard Ranks.started else { exit(withError: error) }
+            // Every rank fails alike on a bad option; print once.
+            if Ranks.rank == 0 || exitCode(for: error) != .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            }
+            let code = exitCode(for: error).rawValue
+            if code == 0 { Ranks.finish(); Foundation.exit(0) }  // --help, --version
+            Ranks.abort(code: code)
+        }
     }
 }

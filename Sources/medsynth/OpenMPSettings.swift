@@ -20,11 +20,20 @@ enum OpenMPSettings {
 
     /// Re-executes this program with `variables` set, unless the user set OpenMP's wait
     /// behaviour already; returns (and carries on with libgomp's defaults) if `execv` fails.
+    /// Under `mpirun` with several ranks on this machine and no OMP_NUM_THREADS, also gives each
+    /// rank its share of the cores (cores / ranks here, at least 1), as `--jobs` does its workers.
     static func reexecIfNeeded() {
         let environment = ProcessInfo.processInfo.environment
-        let userSet = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT", marker].contains { environment[$0] != nil }
-        guard !userSet else { return }
-        for (name, value) in variables { setenv(name, value, 1) }
+        guard environment[marker] == nil else { return }
+        var set: [String: String] = [:]
+        if !["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"].contains(where: { environment[$0] != nil }) { set = variables }
+        if environment["OMP_NUM_THREADS"] == nil,
+            let local = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap({ Int($0) }), local > 1
+        {
+            set["OMP_NUM_THREADS"] = "\(max(1, ProcessInfo.processInfo.activeProcessorCount / local))"
+        }
+        guard !set.isEmpty else { return }
+        for (name, value) in set { setenv(name, value, 1) }
         setenv(marker, "1", 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
     }

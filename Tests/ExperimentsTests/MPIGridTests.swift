@@ -1,0 +1,201 @@
+import AtomicIO
+import Foundation
+import TestSupport
+import Testing
+
+/// `mpirun -np 2 --oversubscribe medsynth experiment` on this machine: the ranks split the grid
+/// through the output folder's claim files and rank 0 writes the report.
+///
+/// These fail (never skip) when `mpirun` is missing: scripts/setup.sh installs openmpi-bin and
+/// libopenmpi-dev. A medsynth built without MPI fails them too, saying so in its output.
+@Suite(.serialized) struct MPIGridTests {
+    /// The grid of `mpiGridGivesTheReportOfOneProcess`: two seeds of three arms, one with generators.
+    static let small = [
+        "--arms", "original,weighted,dcgan", "--seeds", "2", "--epochs", "2", "--batch-size", "16", "--gan-steps", "2",
+        "--gan-width", "4", "--arch", "paper-cnn", "--resamples", "200", "--no-audit", "--no-track",
+    ]
+
+    /// The two-rank run's report has the numbers of one plain process (both with one OpenMP
+    /// thread), records `ranks` 2 (the plain one 1), both ranks trained something and nothing was
+    /// trained twice, and no claim is left behind.
+    @Test func mpiGridGivesTheReportOfOneProcess() throws {
+        let mpirun = try #require(findMPIRun(), "mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)")
+        let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
+        let data = try smallDataset()
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-mpi-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let one = base.appendingPathComponent("one"), two = base.appendingPathComponent("two")
+        let plain = try launch(exe.path, ["experiment", "--data", data, "--out", one.path] + Self.small)
+        #expect(plain.status == 0, "the plain run failed:\n\(plain.output)")
+        let ranked = try launch(
+            mpirun, mpiArguments(ranks: 2) + [exe.path, "experiment", "--data", data, "--out", two.path] + Self.small)
+        #expect(ranked.status == 0, "the mpirun run failed:\n\(ranked.output)")
+        let r1 = try readReport(one), r2 = try readReport(two)
+        #expect(reportNumbers(r1) == reportNumbers(r2))
+        #expect(reportNumbers(r2).count == 3)
+        #expect(r1["ranks"] as? Int == 1)
+        #expect(r2["ranks"] as? Int == 2)
+        // Each rank trained something (a generator or a cell); nothing was trained twice.
+        let trained = trainingLines(ranked.output)
+        for rank in 0..<2 {
+            #expect(trained.contains { $0.hasPrefix("rank \(rank)/2:") }, "rank \(rank) trained nothing:\n\(ranked.output)")
+        }
+        let pieces = trained.map { $0.split(separator: ":", maxSplits: 1)[1] }
+        #expect(Set(pieces).count == pieces.count, "\(trained)")
+        #expect(pieces.count == 2 * (1 + 3), "per seed, one DCGAN (the minority class) and 3 cells: \(trained)")
+        #expect(claimFiles(two).isEmpty, "\(claimFiles(two))")
+    }
+
+    /// Killing one rank while it holds a cell ends the job (mpirun stops the other rank); running
+    /// the same command again removes the dead run's claims, trains only the cells that had not
+    /// finished, leaves the finished ones' files untouched, and writes the report.
+    @Test func killingOneRankThenRerunningSkipsFinishedCells() throws {
+        let mpirun = try #require(findMPIRun(), "mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)")
+        let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
+        let data = try smallDataset()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-mpi-kill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let arms = ["original", "weighted", "oversample"], seeds = 4
+        let arguments =
+            mpiArguments(ranks: 2) + [
+                exe.path, "experiment", "--data", data, "--out", out.path, "--arms", arms.joined(separator: ","),
+                "--seeds", "\(seeds)", "--epochs", "4", "--patience", "4", "--batch-size", "16", "--arch", "paper-cnn",
+                "--resamples", "200", "--no-audit", "--no-track",
+            ]
+        let cells = arms.flatMap { arm in (0..<seeds).map { out.appendingPathComponent("arms/\(arm)/seed-\($0)/cell.json") } }
+        func finished() -> [URL] { cells.filter { FileManager.default.fileExists(atPath: $0.path) } }
+
+        // The first run: once a cell has finished, kill the rank holding another one.
+        let log = out.deletingLastPathComponent().appendingPathComponent(out.lastPathComponent + ".log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let first = try start(mpirun, arguments, log: log)
+        var killed: Int32? = nil
+        for _ in 0..<6000 where killed == nil && first.isRunning {  // up to 10 min
+            Thread.sleep(forTimeInterval: 0.1)
+            guard !finished().isEmpty else { continue }
+            for claim in claimFiles(out) {
+                if let holder = FileClaim.holder(claim), kill(holder.pid, SIGKILL) == 0 { killed = holder.pid; break }
+            }
+        }
+        first.waitUntilExit()
+        let firstOutput = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        try #require(killed != nil, "no rank was caught holding a cell:\n\(firstOutput)")
+        #expect(first.terminationStatus != 0, "the job went on after a rank was killed:\n\(firstOutput)")
+        let done = finished()
+        try #require(!done.isEmpty && done.count < cells.count, "\(done.count) of \(cells.count) cells finished before the kill")
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("report.json").path))
+        let before = try done.map { try Data(contentsOf: $0) }
+        let stamps = done.map { try? FileManager.default.attributesOfItem(atPath: $0.path)[.modificationDate] as? Date }
+
+        // The re-run.
+        let second = try launch(mpirun, arguments)
+        #expect(second.status == 0, "the re-run failed:\n\(second.output)")
+        #expect(second.output.contains("left by an earlier run"), "the dead run's claims were not removed:\n\(second.output)")
+        let trained = trainingLines(second.output)
+        #expect(trained.count == cells.count - done.count, "re-trained \(trained.count), \(done.count) finished before:\n\(trained)")
+        for (i, url) in done.enumerated() {
+            #expect(try Data(contentsOf: url) == before[i], "\(url.path) changed")
+            let stamp = try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date
+            #expect(stamp == stamps[i], "\(url.path) was rewritten")
+        }
+        let report = try readReport(out)
+        #expect(report["ranks"] as? Int == 2)
+        #expect(reportNumbers(report).count == arms.count)
+        #expect(claimFiles(out).isEmpty)
+    }
+
+    /// Every command but `experiment` refuses to run as one of several ranks, and `experiment`
+    /// refuses `--jobs` under mpirun, before any work (nothing is written to `--out`).
+    @Test func otherCommandsAndJobsRefuseSeveralRanks() throws {
+        let mpirun = try #require(findMPIRun(), "mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)")
+        let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
+        let data = try smallDataset()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-mpi-refuse-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let train = try launch(
+            mpirun, mpiArguments(ranks: 2) + [exe.path, "train", "--data", data, "--out", out.path, "--epochs", "1"])
+        #expect(train.status != 0)
+        #expect(train.output.contains("does not run over several MPI ranks"), "\(train.output)")
+        let jobs = try launch(
+            mpirun, mpiArguments(ranks: 2) + [exe.path, "experiment", "--data", data, "--out", out.path, "--jobs", "2"] + Self.small)
+        #expect(jobs.status != 0)
+        #expect(jobs.output.contains("leave --jobs out"), "\(jobs.output)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+}
+
+/// `mpirun` on PATH, if any.
+func findMPIRun() -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    return path.split(separator: ":").map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+/// mpirun's own options for `ranks` ranks on this machine (more ranks than cores allowed, no
+/// binding to cores on a shared machine).
+func mpiArguments(ranks: Int) -> [String] {
+    ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)"]
+}
+
+/// The environment of every run here: one OpenMP thread (the same numbers in every process
+/// layout), passive waiting, and Open MPI allowed to run as root (containers).
+func testEnvironment() -> [String: String] {
+    var environment = ProcessInfo.processInfo.environment
+    environment["OMP_NUM_THREADS"] = "1"
+    environment["OMP_WAIT_POLICY"] = "passive"
+    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    return environment
+}
+
+/// Starts `executable arguments` with its output (both streams) written to `log`.
+func start(_ executable: String, _ arguments: [String], log: URL) throws -> Process {
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: log)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    p.environment = testEnvironment()
+    p.standardOutput = handle; p.standardError = handle
+    try p.run()
+    return p
+}
+
+/// Runs `executable arguments` to the end: its exit status and output (both streams).
+func launch(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-run-\(UUID().uuidString).log")
+    defer { try? FileManager.default.removeItem(at: log) }
+    let p = try start(executable, arguments, log: log)
+    p.waitUntilExit()
+    return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+}
+
+/// The lines in which a rank starts training a generator or a cell.
+func trainingLines(_ output: String) -> [String] {
+    output.split(separator: "\n").map(String.init).filter {
+        $0.hasPrefix("rank ") && ($0.contains(": training ") || $0.contains(": cell "))
+    }
+}
+
+func readReport(_ out: URL) throws -> [String: Any] {
+    let url = out.appendingPathComponent("report.json")
+    return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+}
+
+/// Each arm's name and test scores (mean and std over seeds), as text.
+func reportNumbers(_ report: [String: Any]) -> [String] {
+    ((report["arms"] as? [[String: Any]]) ?? []).map { arm in
+        let test = arm["test"] as? [String: Any] ?? [:]
+        let stats = ["balanced_accuracy", "accuracy", "macro_auc", "macro_f1"].map { key -> String in
+            let s = test[key] as? [String: Any] ?? [:]
+            return "\(key) \(s["mean"] ?? "-") \(s["std"] ?? "-")"
+        }
+        return "\(arm["name"] ?? "?") " + stats.joined(separator: " ")
+    }
+}
+
+/// Every claim file under `folder`.
+func claimFiles(_ folder: URL) -> [String] {
+    let walker = FileManager.default.enumerator(atPath: folder.path)
+    return (walker?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".claim") }
+        .map { folder.appendingPathComponent($0).path }
+}
