@@ -81,7 +81,7 @@ extension Experiment {
                                 valAccuracy: $0.valAccuracy, valMacroF1: $0.valMacroF1)
                         }
                     },
-                    alarms: Array(Set(defaults.flatMap(\.alarms))).sorted(), gridPaths: grids))
+                    alarms: seedAlarms(cs.map(\.seed), defaults.map(\.alarms)), gridPaths: grids))
         }
         try compareWithOriginal(arms: arms, reports: &reports)
         let baseline = try majorityBaseline(trainLabels: train.labels, testLabels: test.labels, classNames: names)
@@ -223,5 +223,21 @@ extension Experiment {
             accuracy: try stat { $0.accuracy }!, balancedAccuracy: try stat { $0.balancedAccuracy }!,
             macroF1: try stat { $0.macroF1 }!, macroAUC: try stat { $0.macroAUC }, loss: try stat { $0.loss },
             perClass: perClass)
+    }
+}
+
+/// Each distinct alarm of an arm once, naming the seeds that raised it when there are several
+/// seeds: "class 'x' is never predicted (9 examples, recall 0) in seeds 0, 2 of 3". Without the
+/// seeds, "never predicted" (one seed) and "never predicted correctly" (another) read as one
+/// class raising two alarms.
+func seedAlarms(_ seeds: [UInt64], _ alarms: [[String]]) -> [String] {
+    var raisedBy: [String: [UInt64]] = [:]
+    for (seed, list) in zip(seeds, alarms) { for alarm in Set(list) { raisedBy[alarm, default: []].append(seed) } }
+    return raisedBy.keys.sorted().map { alarm in
+        guard seeds.count > 1 else { return alarm }
+        let which = raisedBy[alarm]!.sorted()
+        return which.count == seeds.count
+            ? "\(alarm) in all \(seeds.count) seeds"
+            : "\(alarm) in seed\(which.count == 1 ? "" : "s") \(which.map(String.init).joined(separator: ", ")) of \(seeds.count)"
     }
 }

@@ -165,3 +165,14 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     do { _ = try Experiment(options: o) } catch { #expect(error is ExperimentError) }
     #expect(!FileManager.default.fileExists(atPath: out.path))
 }
+
+/// An arm's alarms name the seeds that raised them, once each; one seed keeps the plain text.
+@Test func alarmsNameTheSeedsThatRaisedThem() {
+    let never = "class 'd' is never predicted (9 examples, recall 0)"
+    let wrong = "class 'd' is never predicted correctly (9 examples, recall 0)"
+    #expect(
+        seedAlarms([0, 1, 2], [[never], [wrong], [never, never]])
+            == ["\(never) in seeds 0, 2 of 3", "\(wrong) in seed 1 of 3"])
+    #expect(seedAlarms([4, 7], [[never], [never]]) == ["\(never) in all 2 seeds"])
+    #expect(seedAlarms([3], [[wrong, never]]) == [never, wrong])
+}
