@@ -47,6 +47,9 @@ struct MedSynth: AsyncParsableCommand {
             }
             let code = exitCode(for: error).rawValue
             if code == 0 { Ranks.finish(); Foundation.exit(0) }  // --help, --version
+            // NOTE: a bad option fails every rank alike, so all of them end together; aborting
+            // from rank 1 could kill rank 0 before it printed the reason (seen in MPIGridTests).
+            if exitCode(for: error) == .validationFailure { Ranks.finish(); Foundation.exit(code) }
             Ranks.abort(code: code)
         }
     }

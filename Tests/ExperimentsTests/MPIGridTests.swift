@@ -18,16 +18,16 @@ import Testing
     /// The two-rank run's report has the numbers of one plain process (both with one OpenMP
     /// thread), records `ranks` 2 (the plain one 1), both ranks trained something and nothing was
     /// trained twice, and no claim is left behind.
-    @Test func mpiGridGivesTheReportOfOneProcess() throws {
+    @Test func mpiGridGivesTheReportOfOneProcess() async throws {
         let mpirun = try #require(findMPIRun(), "mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)")
         let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
         let data = try smallDataset()
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-mpi-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }
         let one = base.appendingPathComponent("one"), two = base.appendingPathComponent("two")
-        let plain = try launch(exe.path, ["experiment", "--data", data, "--out", one.path] + Self.small)
+        let plain = try await launch(exe.path, ["experiment", "--data", data, "--out", one.path] + Self.small)
         #expect(plain.status == 0, "the plain run failed:\n\(plain.output)")
-        let ranked = try launch(
+        let ranked = try await launch(
             mpirun, mpiArguments(ranks: 2) + [exe.path, "experiment", "--data", data, "--out", two.path] + Self.small)
         #expect(ranked.status == 0, "the mpirun run failed:\n\(ranked.output)")
         let r1 = try readReport(one), r2 = try readReport(two)
@@ -49,7 +49,7 @@ import Testing
     /// Killing one rank while it holds a cell ends the job (mpirun stops the other rank); running
     /// the same command again removes the dead run's claims, trains only the cells that had not
     /// finished, leaves the finished ones' files untouched, and writes the report.
-    @Test func killingOneRankThenRerunningSkipsFinishedCells() throws {
+    @Test func killingOneRankThenRerunningSkipsFinishedCells() async throws {
         let mpirun = try #require(findMPIRun(), "mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)")
         let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
         let data = try smallDataset()
@@ -71,13 +71,13 @@ import Testing
         let first = try start(mpirun, arguments, log: log)
         var killed: Int32? = nil
         for _ in 0..<6000 where killed == nil && first.isRunning {  // up to 10 min
-            Thread.sleep(forTimeInterval: 0.1)
+            try await Task.sleep(for: .milliseconds(100))
             guard !finished().isEmpty else { continue }
             for claim in claimFiles(out) {
                 if let holder = FileClaim.holder(claim), kill(holder.pid, SIGKILL) == 0 { killed = holder.pid; break }
             }
         }
-        first.waitUntilExit()
+        await exited(first)
         let firstOutput = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         try #require(killed != nil, "no rank was caught holding a cell:\n\(firstOutput)")
         #expect(first.terminationStatus != 0, "the job went on after a rank was killed:\n\(firstOutput)")
@@ -88,7 +88,7 @@ import Testing
         let stamps = done.map { try? FileManager.default.attributesOfItem(atPath: $0.path)[.modificationDate] as? Date }
 
         // The re-run.
-        let second = try launch(mpirun, arguments)
+        let second = try await launch(mpirun, arguments)
         #expect(second.status == 0, "the re-run failed:\n\(second.output)")
         #expect(second.output.contains("left by an earlier run"), "the dead run's claims were not removed:\n\(second.output)")
         let trained = trainingLines(second.output)
@@ -106,17 +106,17 @@ import Testing
 
     /// Every command but `experiment` refuses to run as one of several ranks, and `experiment`
     /// refuses `--jobs` under mpirun, before any work (nothing is written to `--out`).
-    @Test func otherCommandsAndJobsRefuseSeveralRanks() throws {
+    @Test func otherCommandsAndJobsRefuseSeveralRanks() async throws {
         let mpirun = try #require(findMPIRun(), "mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)")
         let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
         let data = try smallDataset()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-mpi-refuse-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }
-        let train = try launch(
+        let train = try await launch(
             mpirun, mpiArguments(ranks: 2) + [exe.path, "train", "--data", data, "--out", out.path, "--epochs", "1"])
         #expect(train.status != 0)
         #expect(train.output.contains("does not run over several MPI ranks"), "\(train.output)")
-        let jobs = try launch(
+        let jobs = try await launch(
             mpirun, mpiArguments(ranks: 2) + [exe.path, "experiment", "--data", data, "--out", out.path, "--jobs", "2"] + Self.small)
         #expect(jobs.status != 0)
         #expect(jobs.output.contains("leave --jobs out"), "\(jobs.output)")
@@ -161,11 +161,11 @@ func start(_ executable: String, _ arguments: [String], log: URL) throws -> Proc
 }
 
 /// Runs `executable arguments` to the end: its exit status and output (both streams).
-func launch(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+func launch(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-run-\(UUID().uuidString).log")
     defer { try? FileManager.default.removeItem(at: log) }
     let p = try start(executable, arguments, log: log)
-    p.waitUntilExit()
+    await exited(p)
     return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
 }
 

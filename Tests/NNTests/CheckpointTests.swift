@@ -1,5 +1,6 @@
 import Foundation
 import SeededRandom
+import TestSupport
 import Testing
 
 @testable import Autodiff
@@ -76,13 +77,7 @@ func smallNet(seed: UInt64) -> Sequential {
 /// scripts/setup.sh installs python3 with safetensors, so a machine without them fails here
 /// instead of skipping the only independent check of our writer.
 @Test func pythonSafetensorsReadsOurFile() throws {
-    let probe = Process()
-    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    probe.arguments = ["python3", "-c", "import safetensors.numpy"]
-    probe.standardError = FileHandle.nullDevice
-    try probe.run()
-    probe.waitUntilExit()
-    try #require(probe.terminationStatus == 0, "python3 with safetensors is not installed: run scripts/setup.sh")
+    try #require(try pythonCanImport("safetensors.numpy"), "python3 with safetensors is not installed: run scripts/setup.sh")
     let url = tempURL("py.safetensors")
     let t = try Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6.5])
     try SafeTensors.write(["layer.weight": t, "b": Tensor(7)], metadata: ["format": "pt"], to: url)

@@ -10,18 +10,19 @@ import Testing
 
 /// Fails (never skips) when python3 lacks tritonclient or numpy: scripts/setup.sh installs them.
 func requireTritonClient() throws {
-    let probe = Process()
-    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    probe.arguments = ["python3", "-c", "import numpy, tritonclient.http"]
-    probe.standardError = FileHandle.nullDevice
-    try probe.run()
-    probe.waitUntilExit()
-    try #require(probe.terminationStatus == 0, "python3 with tritonclient[http] and numpy is not installed: run scripts/setup.sh")
+    try #require(try pythonCanImport("numpy, tritonclient.http"), "python3 with tritonclient[http] and numpy is not installed: run scripts/setup.sh")
 }
 
 /// Runs `executable arguments`; its exit status and standard output, standard error appended to `log`.
 @discardableResult
-func runProcess(_ executable: URL, _ arguments: [String], log: String) throws -> (status: Int32, stdout: String) {
+func runProcess(_ executable: URL, _ arguments: [String], log: String) async throws -> (status: Int32, stdout: String) {
+    // On a thread of its own, not one of the cooperative pool's (see TestSupport's `exited`).
+    try await withCheckedThrowingContinuation { done in
+        Thread.detachNewThread { done.resume(with: Result { try runProcessBlocking(executable, arguments, log: log) }) }
+    }
+}
+
+func runProcessBlocking(_ executable: URL, _ arguments: [String], log: String) throws -> (status: Int32, stdout: String) {
     let p = Process(), stdout = Pipe()
     p.executableURL = executable
     p.arguments = arguments
@@ -44,7 +45,7 @@ func copyImages(to folder: String, skip: Int, count: Int) throws {
     }
 }
 
-@Test(.timeLimit(.minutes(10))) func tritonClientDrivesMedsynthServe() throws {
+@Test(.timeLimit(.minutes(10))) func tritonClientDrivesMedsynthServe() async throws {
     try requireTritonClient()
     let executable = TestSupport.medsynthExecutable()
     let medsynth = try #require(executable, "medsynth executable not found next to the tests")
@@ -55,7 +56,7 @@ func copyImages(to folder: String, skip: Int, count: Int) throws {
     try copyImages(to: test, skip: 40, count: 20)
 
     // A small real classifier, registered as breast version 1.
-    let trained = try runProcess(
+    let trained = try await runProcess(
         medsynth,
         [
             "train", "--data", train, "--test", test, "--arch", "paper-cnn", "--epochs", "2", "--batch-size", "16",
@@ -65,12 +66,12 @@ func copyImages(to folder: String, skip: Int, count: Int) throws {
     try #require(trained.status == 0, "medsynth train failed: \(trainLog)")
     let runID = try #require(
         trained.stdout.split(separator: "\n").first { $0.hasPrefix("MEDSYNTH_RUN_ID=") }?.dropFirst("MEDSYNTH_RUN_ID=".count))
-    let registered = try runProcess(
+    let registered = try await runProcess(
         medsynth, ["models", "register", String(runID), "--name", "breast", "--store", store], log: "\(folder)/register.log")
     try #require(registered.status == 0, "\(registered.stdout)")
 
     // `medsynth evaluate`'s report on the test images: the reference.
-    let evaluated = try runProcess(
+    let evaluated = try await runProcess(
         medsynth, ["evaluate", "--model", "\(out)/model.safetensors", "--test", test, "--json"], log: "\(folder)/evaluate.log")
     try #require(evaluated.status == 0)
     let parsed = try JSONSerialization.jsonObject(with: Data(evaluated.stdout.utf8))
@@ -104,7 +105,7 @@ func copyImages(to folder: String, skip: Int, count: Int) throws {
     while port == nil, ContinuousClock.now < deadline, server.isRunning {
         let text = (try? String(contentsOfFile: serveLog, encoding: .utf8)) ?? ""
         port = text.split(separator: "\n").compactMap { $0.split(separator: "http://127.0.0.1:").last.flatMap { Int($0) } }.first
-        if port == nil { Thread.sleep(forTimeInterval: 0.1) }
+        if port == nil { try await Task.sleep(for: .milliseconds(100)) }
     }
     let serverText = (try? String(contentsOfFile: serveLog, encoding: .utf8)) ?? ""
     let boundPort = try #require(port, "no port in the server's log: \(serverText)")
@@ -112,7 +113,7 @@ func copyImages(to folder: String, skip: Int, count: Int) throws {
 
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("examples/tritonclient_check.py").path
-    let client = try runProcess(
+    let client = try await runProcess(
         URL(fileURLWithPath: "/usr/bin/env"),
         [
             "python3", script, "--url", url, "--model", "breast", "--version", "1", "--pixels", "\(folder)/images.u8",

@@ -35,3 +35,30 @@ public func medsynthExecutable() -> URL? {
     }
     return nil
 }
+
+/// Whether `python3 -c "import MODULES"` succeeds: the probe of the tests whose independent
+/// check is a Python package (safetensors, onnxruntime, tritonclient). Those tests fail, never
+/// skip, when it is false: scripts/setup.sh installs the packages.
+public func pythonCanImport(_ modules: String) throws -> Bool {
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["python3", "-c", "import \(modules)"]
+    probe.standardError = FileHandle.nullDevice
+    try probe.run()
+    probe.waitUntilExit()
+    return probe.terminationStatus == 0
+}
+
+/// Waits for `process` to end on a thread of its own. Swift's cooperative pool has one thread
+/// per core (2 here) and the in-process servers of the serving tests answer on it: a test that
+/// blocked a pool thread in `waitUntilExit` for minutes (the MPI grid, tritonclient) made their
+/// deadline checks fail when the full suite ran.
+public func exited(_ process: Process) async {
+    nonisolated(unsafe) let p = process
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        Thread.detachNewThread {
+            p.waitUntilExit()
+            done.resume()
+        }
+    }
+}
