@@ -114,7 +114,9 @@ public enum TensorData: Codable, Sendable, Equatable {
     case strings([String])
 
     public init(from decoder: any Decoder) throws {
-        if let strings = try? [String](from: decoder) { self = .strings(strings) } else {
+        if let strings = try? [String](from: decoder) {
+            self = .strings(strings)
+        } else {
             self = .numbers(try FlatNumbers(from: decoder).values)
         }
     }
@@ -266,7 +268,9 @@ extension InferRequest {
     /// this server does not speak (classification, shared memory).
     func outputPlan() throws -> [OutputPlan] {
         let binaryDefault = parameters?.binary_data_output ?? false
-        guard let outputs, !outputs.isEmpty else { return ServedOutput.allCases.map { OutputPlan(output: $0, binary: binaryDefault) } }
+        guard let outputs, !outputs.isEmpty else {
+            return ServedOutput.allCases.map { OutputPlan(output: $0, binary: binaryDefault) }
+        }
         var plan: [OutputPlan] = []
         for requested in outputs {
             guard let output = ServedOutput(rawValue: requested.name) else {
@@ -404,7 +408,8 @@ func inferAnswer(
                     parameters: OutputParameters(binary_data_size: binary.count - start)))
         case (.label, false):
             outputs.append(
-                InferOutput(name: "label", shape: shape, datatype: datatype, data: .strings(rows.map { model.classNames[argmax($0)] })))
+                InferOutput(
+                    name: "label", shape: shape, datatype: datatype, data: .strings(rows.map { model.classNames[argmax($0)] })))
         case (.label, true):
             let start = binary.count
             for row in rows {

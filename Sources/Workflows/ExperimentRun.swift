@@ -1,8 +1,8 @@
+import Cluster
 import Datasets
 import Experiments
 import Foundation
 import Tracking
-import Cluster
 
 /// An experiment (`medsynth experiment`), recorded when given a store.
 extension Experiment {

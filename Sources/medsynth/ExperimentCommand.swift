@@ -120,7 +120,8 @@ struct ExperimentCommand: ParsableCommand {
 
     func run() throws {
         if Ranks.size > 1 && (jobs > 1 || worker) {
-            throw ValidationError("--jobs \(jobs) under mpirun: each of the \(Ranks.size) ranks is one worker already; leave --jobs out")
+            throw ValidationError(
+                "--jobs \(jobs) under mpirun: each of the \(Ranks.size) ranks is one worker already; leave --jobs out")
         }
         let experiment = try Experiment(options: experimentOptions())
         if Ranks.size > 1 {

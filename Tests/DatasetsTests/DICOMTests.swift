@@ -55,7 +55,8 @@ private func writeDICOM(_ path: String, _ spec: Spec, _ values: [Int32]) throws 
     var error = [CChar](repeating: 0, count: 512)
     let status = values.withUnsafeBufferPointer { cdicom_write_test_file(path, &c, $0.baseAddress, $0.count, &error, 512) }
     guard status == 0 else {
-        throw DatasetError.writeFailed(path: path, reason: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        throw DatasetError.writeFailed(
+            path: path, reason: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 }
 
@@ -227,7 +228,9 @@ private func run(_ arguments: [String], in folder: String) throws -> (status: In
         let file = try written(Spec(), [0, 1000, 30000, 65535])
         defer { removeTemporary(file.folder) }
         for cut in [3, 15, file.bytes.count - 200] {
-            let error = try #require(throws: DatasetError.self) { try decodeImage(Array(file.bytes.dropLast(cut)), path: file.path) }
+            let error = try #require(throws: DatasetError.self) {
+                try decodeImage(Array(file.bytes.dropLast(cut)), path: file.path)
+            }
             guard case .truncated = error else {
                 Issue.record("cut \(cut): \(error)")
                 continue
@@ -237,13 +240,18 @@ private func run(_ arguments: [String], in folder: String) throws -> (status: In
         let tag: [UInt8] = [0xE0, 0x7F, 0x10, 0x00, UInt8(ascii: "O"), UInt8(ascii: "W")]  // (7FE0,0010) OW, little endian
         let at = try #require((0...(file.bytes.count - tag.count)).last { file.bytes[$0..<$0 + tag.count].elementsEqual(tag) })
         let error = try #require(throws: DatasetError.self) { try decodeImage(Array(file.bytes[..<at]), path: file.path) }
-        #expect(error.description.hasSuffix("no Pixel Data element (7FE0,0010): the file holds no image, or was cut short before it"))
+        #expect(
+            error.description.hasSuffix("no Pixel Data element (7FE0,0010): the file holds no image, or was cut short before it"))
     }
 
     @Test func missingPixelDataIsCorrupt() throws {
         let file = try written(Spec(omitPixelData: true), [0, 0, 0, 0])
         defer { removeTemporary(file.folder) }
-        #expect(throws: DatasetError.corrupt(path: file.path, reason: "DICOM: no Pixel Data element (7FE0,0010): the file holds no image, or was cut short before it")) {
+        #expect(
+            throws: DatasetError.corrupt(
+                path: file.path,
+                reason: "DICOM: no Pixel Data element (7FE0,0010): the file holds no image, or was cut short before it")
+        ) {
             try decodeImage(file.bytes, path: file.path)
         }
     }
@@ -290,7 +298,10 @@ private func run(_ arguments: [String], in folder: String) throws -> (status: In
         #expect(classes.map { $0.files.count } == [4, 5])  // README left out; IM1, IM3 found by their preamble
         let loaded = try loadDataset(at: root, options: LoadOptions(preprocessing: Preprocessing(imageSize: 8)))
         #expect(loaded.images.count == 8 && loaded.images.channels == 1)
-        #expect(loaded.skipped.map(\.reason) == ["\(root)/bone/broken.dcm: corrupt: DICOM: no Pixel Data element (7FE0,0010): the file holds no image, or was cut short before it"])
+        #expect(
+            loaded.skipped.map(\.reason) == [
+                "\(root)/bone/broken.dcm: corrupt: DICOM: no Pixel Data element (7FE0,0010): the file holds no image, or was cut short before it"
+            ])
         let report = try inspectDataset(at: root, options: LoadOptions(preprocessing: Preprocessing(imageSize: 8)))
         #expect(report.classes.map(\.dicom) == [["CT, 12/16-bit, MONOCHROME2": 4], ["CT, 12/16-bit, MONOCHROME2": 4]])
         #expect(report.text.contains("DICOM (modality, bits stored/allocated, photometric interpretation):"))

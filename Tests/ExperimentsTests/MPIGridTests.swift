@@ -92,7 +92,8 @@ import Testing
         #expect(second.status == 0, "the re-run failed:\n\(second.output)")
         #expect(second.output.contains("left by an earlier run"), "the dead run's claims were not removed:\n\(second.output)")
         let trained = trainingLines(second.output)
-        #expect(trained.count == cells.count - done.count, "re-trained \(trained.count), \(done.count) finished before:\n\(trained)")
+        #expect(
+            trained.count == cells.count - done.count, "re-trained \(trained.count), \(done.count) finished before:\n\(trained)")
         for (i, url) in done.enumerated() {
             #expect(try Data(contentsOf: url) == before[i], "\(url.path) changed")
             let stamp = try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date
@@ -117,7 +118,8 @@ import Testing
         #expect(train.status != 0)
         #expect(train.output.contains("does not run over several MPI ranks"), "\(train.output)")
         let jobs = try await launch(
-            mpirun, mpiArguments(ranks: 2) + [exe.path, "experiment", "--data", data, "--out", out.path, "--jobs", "2"] + Self.small)
+            mpirun,
+            mpiArguments(ranks: 2) + [exe.path, "experiment", "--data", data, "--out", out.path, "--jobs", "2"] + Self.small)
         #expect(jobs.status != 0)
         #expect(jobs.output.contains("leave --jobs out"), "\(jobs.output)")
         #expect(!FileManager.default.fileExists(atPath: out.path))

@@ -79,7 +79,9 @@ struct RuntimeReport: Decodable {
 
 /// Fails (never skips) when python3 lacks onnx, onnxruntime or numpy: scripts/setup.sh installs them.
 func requireONNXRuntime() throws {
-    try #require(try pythonCanImport("numpy, onnx, onnxruntime"), "python3 with onnx, onnxruntime and numpy is not installed: run scripts/setup.sh")
+    try #require(
+        try pythonCanImport("numpy, onnx, onnxruntime"),
+        "python3 with onnx, onnxruntime and numpy is not installed: run scripts/setup.sh")
 }
 
 /// Checks `model` with onnx's checker, runs it in ONNX Runtime on `count` images from the raw

@@ -95,7 +95,8 @@ func inferBody(_ pixels: [Float], count: Int) throws -> ByteBuffer {
             #expect(metadata.inputs == [.init(name: "images", datatype: "FP32", shape: [-1, 1, 28, 28])])
             #expect(
                 metadata.outputs == [
-                    .init(name: "probabilities", datatype: "FP32", shape: [-1, k]), .init(name: "label", datatype: "BYTES", shape: [-1]),
+                    .init(name: "probabilities", datatype: "FP32", shape: [-1, k]),
+                    .init(name: "label", datatype: "BYTES", shape: [-1]),
                 ])
             #expect(metadata.classNames == fixture.classNames && metadata.versions == ["1"])
         }

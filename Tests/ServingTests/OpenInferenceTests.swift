@@ -68,7 +68,9 @@ struct Probe: Sendable {
 @Test func serverMetadataAndVersionedRoutes() async throws {
     let state = try makeState()
     let probe = try Probe(state)
-    let request = try body(["inputs": [["name": "images", "shape": [2, 1, 28, 28], "datatype": "FP32", "data": probe.pixels.map(Double.init)]]])
+    let request = try body([
+        "inputs": [["name": "images", "shape": [2, 1, 28, 28], "datatype": "FP32", "data": probe.pixels.map(Double.init)]]
+    ])
     try await buildApplication(state: state).test(.router) { client in
         try await client.execute(uri: "/v2", method: .get) { response in
             #expect(response.status == .ok)
@@ -202,50 +204,71 @@ struct Malformed: Sendable, CustomStringConvertible {
 
 let zeros = [UInt8](repeating: 0, count: 784 * 4)
 let malformedRequests: [Malformed] = [
-    Malformed("header not a number", input: ["parameters": ["binary_data_size": 3136]], binary: zeros, headerLength: "abc",
+    Malformed(
+        "header not a number", input: ["parameters": ["binary_data_size": 3136]], binary: zeros, headerLength: "abc",
         message: "Inference-Header-Content-Length 'abc' is not a byte count in 0..."),
-    Malformed("header negative", input: ["parameters": ["binary_data_size": 3136]], binary: zeros, headerLength: "-1",
+    Malformed(
+        "header negative", input: ["parameters": ["binary_data_size": 3136]], binary: zeros, headerLength: "-1",
         message: "Inference-Header-Content-Length '-1'"),
-    Malformed("header past the body", input: ["parameters": ["binary_data_size": 3136]], binary: zeros,
+    Malformed(
+        "header past the body", input: ["parameters": ["binary_data_size": 3136]], binary: zeros,
         headerLength: "999999", message: "'999999' is not a byte count in 0..."),
-    Malformed("header inside the JSON", input: ["parameters": ["binary_data_size": 3136]], binary: zeros,
+    Malformed(
+        "header inside the JSON", input: ["parameters": ["binary_data_size": 3136]], binary: zeros,
         headerLength: "10", message: "body is not an inference request"),
-    Malformed("size not the shape's", input: ["parameters": ["binary_data_size": 3132]], binary: Array(zeros.dropLast(4)),
+    Malformed(
+        "size not the shape's", input: ["parameters": ["binary_data_size": 3132]], binary: Array(zeros.dropLast(4)),
         message: "binary_data_size 3132, but shape [1, 1, 28, 28] of FP32 is 3136 bytes"),
-    Malformed("UINT8 size of FP32", input: ["datatype": "UINT8", "parameters": ["binary_data_size": 3136]], binary: zeros,
+    Malformed(
+        "UINT8 size of FP32", input: ["datatype": "UINT8", "parameters": ["binary_data_size": 3136]], binary: zeros,
         message: "binary_data_size 3136, but shape [1, 1, 28, 28] of UINT8 is 784 bytes"),
     Malformed("negative size", input: ["parameters": ["binary_data_size": -4]], message: "binary_data_size -4"),
-    Malformed("body short of the size", input: ["parameters": ["binary_data_size": 3136]], binary: Array(zeros.dropLast()),
+    Malformed(
+        "body short of the size", input: ["parameters": ["binary_data_size": 3136]], binary: Array(zeros.dropLast()),
         message: "the body has 3135 bytes after its JSON header"),
-    Malformed("bytes past the size", input: ["parameters": ["binary_data_size": 3136]], binary: zeros + [0],
+    Malformed(
+        "bytes past the size", input: ["parameters": ["binary_data_size": 3136]], binary: zeros + [0],
         message: "the body has 3137 bytes after its JSON header"),
-    Malformed("size without the header", input: ["parameters": ["binary_data_size": 3136]], headerLength: nil,
+    Malformed(
+        "size without the header", input: ["parameters": ["binary_data_size": 3136]], headerLength: nil,
         message: "the body has 0 bytes after its JSON header"),
-    Malformed("binary without the header", input: ["parameters": ["binary_data_size": 3136]], binary: zeros,
+    Malformed(
+        "binary without the header", input: ["parameters": ["binary_data_size": 3136]], binary: zeros,
         headerLength: nil, message: "body is not an inference request"),
-    Malformed("binary with no size", input: ["data": [Double](repeating: 0, count: 784)], binary: [1, 2],
+    Malformed(
+        "binary with no size", input: ["data": [Double](repeating: 0, count: 784)], binary: [1, 2],
         message: "2 bytes of binary data after the JSON header, but no input has binary_data_size"),
-    Malformed("data and size", input: ["data": [Double](repeating: 0, count: 784), "parameters": ["binary_data_size": 3136]],
+    Malformed(
+        "data and size", input: ["data": [Double](repeating: 0, count: 784), "parameters": ["binary_data_size": 3136]],
         binary: zeros, message: "both JSON data and binary_data_size"),
     Malformed("neither data nor size", headerLength: nil, message: "neither data nor parameters.binary_data_size"),
-    Malformed("size not a number", input: ["parameters": ["binary_data_size": "3136"]], binary: zeros,
+    Malformed(
+        "size not a number", input: ["parameters": ["binary_data_size": "3136"]], binary: zeros,
         message: "body is not an inference request"),
-    Malformed("binary FP32 above 1", input: ["parameters": ["binary_data_size": 3136]],
+    Malformed(
+        "binary FP32 above 1", input: ["parameters": ["binary_data_size": 3136]],
         binary: littleEndianBytes([Float](repeating: 0, count: 783) + [2]), message: "[0, 1]; data[783] = 2.0"),
-    Malformed("binary FP32 NaN", input: ["parameters": ["binary_data_size": 3136]],
+    Malformed(
+        "binary FP32 NaN", input: ["parameters": ["binary_data_size": 3136]],
         binary: littleEndianBytes([.nan] + [Float](repeating: 0, count: 783)), message: "[0, 1]; data[0] = nan"),
-    Malformed("binary batch over the limit", input: ["shape": [257, 1, 28, 28], "parameters": ["binary_data_size": 257 * 3136]],
+    Malformed(
+        "binary batch over the limit", input: ["shape": [257, 1, 28, 28], "parameters": ["binary_data_size": 257 * 3136]],
         message: "batch size 257 outside 1...256"),
-    Malformed("shared memory", input: ["parameters": ["shared_memory_region": "r"]], headerLength: nil,
+    Malformed(
+        "shared memory", input: ["parameters": ["shared_memory_region": "r"]], headerLength: nil,
         message: "shared memory is not supported"),
-    Malformed("unknown output", input: ["data": [Double](repeating: 0, count: 784)], extra: ["outputs": [["name": "logits"]]],
+    Malformed(
+        "unknown output", input: ["data": [Double](repeating: 0, count: 784)], extra: ["outputs": [["name": "logits"]]],
         headerLength: nil, message: "unknown output 'logits'; the model's outputs are probabilities, label"),
-    Malformed("output twice", input: ["data": [Double](repeating: 0, count: 784)],
+    Malformed(
+        "output twice", input: ["data": [Double](repeating: 0, count: 784)],
         extra: ["outputs": [["name": "label"], ["name": "label"]]], headerLength: nil, message: "'label' is requested twice"),
-    Malformed("classification", input: ["data": [Double](repeating: 0, count: 784)],
+    Malformed(
+        "classification", input: ["data": [Double](repeating: 0, count: 784)],
         extra: ["outputs": [["name": "label", "parameters": ["classification": 2]]]], headerLength: nil,
         message: "classification extension is not supported"),
-    Malformed("output not a list", input: ["data": [Double](repeating: 0, count: 784)], extra: ["outputs": "label"],
+    Malformed(
+        "output not a list", input: ["data": [Double](repeating: 0, count: 784)], extra: ["outputs": "label"],
         headerLength: nil, message: "body is not an inference request"),
 ]
 

@@ -17,7 +17,8 @@ import Tracking
             #expect(metadata.inputs == [.init(name: "images", datatype: "FP32", shape: [-1, 1, 28, 28])])
             #expect(
                 metadata.outputs == [
-                    .init(name: "probabilities", datatype: "FP32", shape: [-1, 2]), .init(name: "label", datatype: "BYTES", shape: [-1]),
+                    .init(name: "probabilities", datatype: "FP32", shape: [-1, 2]),
+                    .init(name: "label", datatype: "BYTES", shape: [-1]),
                 ])
             #expect(metadata.versions == ["1"] && metadata.classNames == ["malignant", "normal_or_benign"])
         }

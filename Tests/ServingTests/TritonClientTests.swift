@@ -10,7 +10,9 @@ import Testing
 
 /// Fails (never skips) when python3 lacks tritonclient or numpy: scripts/setup.sh installs them.
 func requireTritonClient() throws {
-    try #require(try pythonCanImport("numpy, tritonclient.http"), "python3 with tritonclient[http] and numpy is not installed: run scripts/setup.sh")
+    try #require(
+        try pythonCanImport("numpy, tritonclient.http"),
+        "python3 with tritonclient[http] and numpy is not installed: run scripts/setup.sh")
 }
 
 /// Runs `executable arguments`; its exit status and standard output, standard error appended to `log`.
@@ -39,9 +41,12 @@ func runProcessBlocking(_ executable: URL, _ arguments: [String], log: String) t
 func copyImages(to folder: String, skip: Int, count: Int) throws {
     let source = TestSupport.sharedData("breastmnist-png")
     for name in ["malignant", "normal_or_benign"] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: "\(source)/\(name)").sorted().dropFirst(skip).prefix(count)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(source)/\(name)").sorted().dropFirst(skip).prefix(
+            count)
         try FileManager.default.createDirectory(atPath: "\(folder)/\(name)", withIntermediateDirectories: true)
-        for file in files { try FileManager.default.copyItem(atPath: "\(source)/\(name)/\(file)", toPath: "\(folder)/\(name)/\(file)") }
+        for file in files {
+            try FileManager.default.copyItem(atPath: "\(source)/\(name)/\(file)", toPath: "\(folder)/\(name)/\(file)")
+        }
     }
 }
 
