@@ -145,11 +145,20 @@ let package = Package(
             ],
             exclude: ["Generated/onnx.proto"],
             swiftSettings: simdFlags),
+        // The command line's options as `ParsableArguments` (ranges checked in `validate()`), what
+        // turns them into the libraries' specs, and the progress line; tested without the tool.
+        .target(
+            name: "CommandOptions",
+            dependencies: [
+                "Benchmarks", "Classification", "Cluster", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN",
+                "Privacy", "Quality", "Serving", "Tracking", "Workflows",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
             dependencies: ["GAN", "Diffusion", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           "Tracking", "Serving", "Workflows", "Benchmarks", "Export", "Cluster",
+                           "Tracking", "Serving", "Workflows", "Benchmarks", "Export", "Cluster", "CommandOptions",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
@@ -175,7 +184,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Diffusion", "TestSupport"]),
         .testTarget(name: "WorkflowsTests", dependencies: ["TestSupport", "Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "CommandOptions", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ExportTests",
             dependencies: ["TestSupport", "Export", "Classification", "Datasets", "NN", "Autodiff", "SeededRandom", "Serving", "Tracking"]),
