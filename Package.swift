@@ -72,7 +72,7 @@ let package = Package(
         // decoding, and a test-file writer; the only place DCMTK's C++ types live.
         .target(
             name: "CDICOM",
-            linkerSettings: ["dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd"].map { .linkedLibrary($0) }),
+            linkerSettings: ["dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd", "z"].map { .linkedLibrary($0) }),
         // oneDNN wrappers and naive reference kernels; the only place oneDNN's C types live.
         .target(name: "Kernels", dependencies: ["CDNNL", "CPeak"], swiftSettings: simdFlags),
         // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.

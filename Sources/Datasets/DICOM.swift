@@ -72,9 +72,24 @@ public func hasDICOMPreamble(_ bytes: some Collection<UInt8>) -> Bool {
 /// deflated, RLE lossless, JPEG baseline, extended and lossless (processes 1, 2/4, 14, 14 SV1) and
 /// JPEG-LS (lossless and near-lossless). Others (JPEG 2000, MPEG, HTJ2K...) throw `unsupported`.
 /// Rows x Columns over `maxPixels` throws `imageTooLarge` before anything is decompressed;
-/// multi-frame files throw `unsupported` (one frame per file is the rule).
+/// multi-frame files throw `unsupported` (one frame per file is the rule). A deflated dataset is
+/// inflated once through a small buffer first and refused (`corrupt`) when it inflates past
+/// `maxInflatedBytes(maxPixels:)`, before DCMTK inflates it into memory: a small file that
+/// inflates to gigabytes allocates nothing.
 public func readDICOM(_ bytes: [UInt8], path: String, maxPixels: Int = defaultMaxPixels) throws -> DICOMImage {
     if bytes.isEmpty { throw DatasetError.emptyFile(path: path) }
+    if let start = deflatedDatasetOffset(bytes) {
+        let limit = maxInflatedBytes(maxPixels: maxPixels)
+        let inflated = bytes.withUnsafeBufferPointer {
+            cdicom_inflated_length($0.baseAddress! + start, $0.count - start, Int64(limit))
+        }
+        if inflated > Int64(limit) {
+            throw DatasetError.corrupt(
+                path: path,
+                reason: "DICOM: the deflated dataset inflates to more than \(limit) bytes, more than one frame of at most "
+                    + "\(maxPixels) pixels needs; refused before inflating it")
+        }
+    }
     var info = cdicom_info()
     var status = CDICOM_OK
     var message = [CChar](repeating: 0, count: 512)
@@ -90,6 +105,40 @@ public func readDICOM(_ bytes: [UInt8], path: String, maxPixels: Int = defaultMa
     }
     guard read == CDICOM_OK else { throw dicomError(read, message, info: info, path: path, maxPixels: maxPixels) }
     return DICOMImage(width: width, height: height, channels: channels, values: values, info: DICOMInfo(info))
+}
+
+/// Most bytes a deflated dataset may inflate to: one frame of `maxPixels` pixels of 3 samples of
+/// 16 bits (the most `readDICOM` decodes), plus 16 MiB for every other element.
+public func maxInflatedBytes(maxPixels: Int) -> Int {
+    let (frame, overflow) = maxPixels.multipliedReportingOverflow(by: 3 * 2)
+    return overflow ? Int.max / 2 : frame + (16 << 20)
+}
+
+/// Deflated Explicit VR Little Endian (PS3.5 A.5): the dataset after the file meta group is raw deflate data.
+let deflatedTransferSyntax = "1.2.840.10008.1.2.1.99"
+
+/// Where the dataset starts when the file meta group (explicit VR little endian, after the
+/// preamble) names the deflated transfer syntax; nil otherwise, and when the meta group cannot be
+/// walked (DCMTK then says what is wrong). Every length is checked against the bytes there are.
+func deflatedDatasetOffset(_ bytes: [UInt8]) -> Int? {
+    guard hasDICOMPreamble(bytes) else { return nil }
+    func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+    let longLengthVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+    var offset = 132, syntax: String?
+    while offset + 8 <= bytes.count, u16(offset) == 0x0002 {
+        let vr = String(decoding: bytes[(offset + 4)..<(offset + 6)], as: UTF8.self)
+        let long = longLengthVRs.contains(vr)
+        let header = long ? 12 : 8
+        guard offset + header <= bytes.count else { return nil }
+        let length = long ? u16(offset + 8) | u16(offset + 10) << 16 : u16(offset + 6)
+        guard length <= bytes.count - offset - header else { return nil }
+        if u16(offset + 2) == 0x0010 {
+            syntax = String(decoding: bytes[(offset + header)..<(offset + header + length)], as: UTF8.self)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\u{0} "))
+        }
+        offset += header + length
+    }
+    return syntax == deflatedTransferSyntax ? offset : nil
 }
 
 extension DICOMInfo {
