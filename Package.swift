@@ -145,6 +145,10 @@ let package = Package(
             ],
             exclude: ["Generated/onnx.proto"],
             swiftSettings: simdFlags),
+        // Seeded mutation fuzzing of the readers (PNG, JPEG, DICOM, npz, npy), and its driver
+        // `medsynth-fuzz` (not in CI; the command and a run's counts are in the README).
+        .target(name: "Fuzzing", dependencies: ["Datasets", "SeededRandom"], swiftSettings: simdFlags),
+        .executableTarget(name: "medsynth-fuzz", dependencies: ["Fuzzing"], path: "bench/fuzz", swiftSettings: simdFlags),
         // The command line's options as `ParsableArguments` (ranges checked in `validate()`), what
         // turns them into the libraries' specs, and the progress line; tested without the tool.
         .target(
@@ -168,7 +172,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["TestSupport", "NN", "Datasets"]),
         .testTarget(
             name: "DatasetsTests",
-            dependencies: ["TestSupport", "Datasets", "SeededRandom", "CTurboJPEG",
+            dependencies: ["TestSupport", "Datasets", "SeededRandom", "CTurboJPEG", "Fuzzing",
                            "CDICOM",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(
