@@ -78,6 +78,10 @@ public func hasDICOMPreamble(_ bytes: some Collection<UInt8>) -> Bool {
 /// inflates to gigabytes allocates nothing.
 public func readDICOM(_ bytes: [UInt8], path: String, maxPixels: Int = defaultMaxPixels) throws -> DICOMImage {
     if bytes.isEmpty { throw DatasetError.emptyFile(path: path) }
+    if jpegFragmentStallsDCMTK(bytes) {
+        throw DatasetError.corrupt(
+            path: path, reason: "DICOM: a TEM marker (FF 01) among the JPEG fragment's markers; refused before decoding")
+    }
     if let start = deflatedDatasetOffset(bytes) {
         let limit = maxInflatedBytes(maxPixels: maxPixels)
         let inflated = bytes.withUnsafeBufferPointer {
@@ -139,6 +143,40 @@ func deflatedDatasetOffset(_ bytes: [UInt8]) -> Int? {
         offset += header + length
     }
     return syntax == deflatedTransferSyntax ? offset : nil
+}
+
+/// Whether the first JPEG fragment of an encapsulated Pixel Data element would stall DCMTK.
+///
+/// NOTE: DCMTK 3.6.7's JPEG decoder walks the first fragment's markers for the bit depth and never
+/// moves past a TEM marker (FF 01): `dcmdjpeg` itself never ends on such a file, and a mutated
+/// JPEG-in-DICOM file hung the reader for good (found by medsynth-fuzz). The same walk is done
+/// here first (skipping RST/SOI/EOI, skipping marker segments by their length, stopping at a SOF or
+/// at anything that is not a marker, as DCMTK does), so such a file is refused instead.
+func jpegFragmentStallsDCMTK(_ bytes: [UInt8]) -> Bool {
+    let pixelData: [UInt8] = [0xE0, 0x7F, 0x10, 0x00, 0x4F, 0x42, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF]
+    guard bytes.count > pixelData.count,
+        let tag = stride(from: bytes.count - pixelData.count, through: 0, by: -1).first(where: {
+            bytes[$0] == 0xE0 && bytes[$0..<($0 + pixelData.count)].elementsEqual(pixelData)
+        })
+    else { return false }
+    func u32(_ at: Int) -> Int { (0..<4).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) } }
+    func isItem(_ at: Int) -> Bool { at + 8 <= bytes.count && bytes[at..<(at + 4)].elementsEqual([0xFE, 0xFF, 0x00, 0xE0]) }
+    var at = tag + pixelData.count
+    guard isItem(at) else { return false }
+    at += 8 + u32(at + 4)  // the basic offset table
+    guard at >= 0, isItem(at) else { return false }
+    let start = at + 8, end = min(bytes.count, start + u32(at + 4))
+    var offset = start
+    while offset + 4 < end {
+        switch Int(bytes[offset]) << 8 | Int(bytes[offset + 1]) {
+        case 0xFFC0...0xFFC3, 0xFFC5...0xFFC7, 0xFFC9...0xFFCB, 0xFFCD...0xFFCF: return false  // SOF: DCMTK stops
+        case 0xFF01: return true
+        case 0xFFD0...0xFFD9: offset += 2
+        case 0xFFC0...0xFFFE: offset += (Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])) + 2
+        default: return false
+        }
+    }
+    return false
 }
 
 extension DICOMInfo {

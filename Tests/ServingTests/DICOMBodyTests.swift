@@ -57,3 +57,32 @@ func dcmtkFiles(from jpeg: String, in folder: String) async throws -> (jpeg: Str
         }
     }
 }
+
+/// Found by medsynth-fuzz: DCMTK 3.6.7's JPEG decoder never moves past a TEM marker (FF 01)
+/// before the frame header (its own `dcmdjpeg` never ends on such a file). A JPEG-in-DICOM body
+/// with one right after SOI is refused with 400 at once instead of holding an inference thread.
+@Test func aJPEGInDICOMBodyWithATEMMarkerIsRefusedNotHung() async throws {
+    let app = buildApplication(state: try makeState())
+    let folder = sharedData("dermamnist-jpeg/actinic_keratosis")
+    let jpeg = folder + "/" + (try FileManager.default.contentsOfDirectory(atPath: folder).sorted()[0])
+    let work = try makeTemporaryFolder()
+    defer { removeTemporary(work) }
+    var bytes = try readFileBytes(try await dcmtkFiles(from: jpeg, in: work).jpeg)
+    // The first fragment: after Pixel Data (undefined length) and the empty basic offset table.
+    let pixelData: [UInt8] = [0xE0, 0x7F, 0x10, 0x00, 0x4F, 0x42, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF]
+    let tag = try #require((0...(bytes.count - 12)).last { bytes[$0..<($0 + 12)].elementsEqual(pixelData) })
+    let item = tag + 12 + 8 + Int(bytes[tag + 16])
+    let soi = item + 8
+    #expect(bytes[soi] == 0xFF && bytes[soi + 1] == 0xD8)
+    bytes.insert(contentsOf: [0xFF, 0x01], at: soi + 2)
+    #expect(bytes[item + 4] < 0xFE)
+    bytes[item + 4] += 2  // the fragment's length, low byte
+    let body = ByteBuffer(bytes: bytes)
+    try await app.test(.router) { client in
+        try await client.execute(uri: "/v1/models/breast/predict", method: .post, body: body) {
+            #expect($0.status.code == 400)
+            let error = object($0.body)["error"] as? String ?? ""
+            #expect(error.contains("TEM marker"), "\(error)")
+        }
+    }
+}
