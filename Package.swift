@@ -72,7 +72,7 @@ let package = Package(
         // decoding, and a test-file writer; the only place DCMTK's C++ types live.
         .target(
             name: "CDICOM",
-            linkerSettings: ["dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd"].map { .linkedLibrary($0) }),
+            linkerSettings: ["dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd", "z"].map { .linkedLibrary($0) }),
         // oneDNN wrappers and naive reference kernels; the only place oneDNN's C types live.
         .target(name: "Kernels", dependencies: ["CDNNL", "CPeak"], swiftSettings: simdFlags),
         // Tensor, reverse-mode autodiff; each op = forward kernel + backward closure.
@@ -145,11 +145,24 @@ let package = Package(
             ],
             exclude: ["Generated/onnx.proto"],
             swiftSettings: simdFlags),
+        // Seeded mutation fuzzing of the readers (PNG, JPEG, DICOM, npz, npy), and its driver
+        // `medsynth-fuzz` (not in CI; the command and a run's counts are in the README).
+        .target(name: "Fuzzing", dependencies: ["Datasets", "SeededRandom"], swiftSettings: simdFlags),
+        .executableTarget(name: "medsynth-fuzz", dependencies: ["Fuzzing"], path: "bench/fuzz", swiftSettings: simdFlags),
+        // The command line's options as `ParsableArguments` (ranges checked in `validate()`), what
+        // turns them into the libraries' specs, and the progress line; tested without the tool.
+        .target(
+            name: "CommandOptions",
+            dependencies: [
+                "Benchmarks", "Classification", "Cluster", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN",
+                "Privacy", "Quality", "Serving", "Tracking", "Workflows",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
             dependencies: ["GAN", "Diffusion", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           "Tracking", "Serving", "Workflows", "Benchmarks", "Export", "Cluster",
+                           "Tracking", "Serving", "Workflows", "Benchmarks", "Export", "Cluster", "CommandOptions",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
@@ -159,7 +172,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["TestSupport", "NN", "Datasets"]),
         .testTarget(
             name: "DatasetsTests",
-            dependencies: ["TestSupport", "Datasets", "SeededRandom", "CTurboJPEG",
+            dependencies: ["TestSupport", "Datasets", "SeededRandom", "CTurboJPEG", "Fuzzing",
                            "CDICOM",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(
@@ -175,7 +188,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Diffusion", "TestSupport"]),
         .testTarget(name: "WorkflowsTests", dependencies: ["TestSupport", "Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "CommandOptions", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ExportTests",
             dependencies: ["TestSupport", "Export", "Classification", "Datasets", "NN", "Autodiff", "SeededRandom", "Serving", "Tracking"]),

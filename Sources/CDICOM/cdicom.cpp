@@ -6,6 +6,8 @@
 
 #include "cdicom.h"
 
+#include <zlib.h>
+
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmdata/dcistrmb.h"
@@ -19,6 +21,8 @@
 #include "dcmtk/dcmjpls/djrparam.h"
 #include "dcmtk/oflog/oflog.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -371,4 +375,32 @@ extern "C" int cdicom_write_test_file(const char *path, const cdicom_write_spec 
         return -1;
     }
     return 0;
+}
+
+extern "C" int64_t cdicom_inflated_length(const uint8_t *bytes, size_t length, int64_t limit) {
+    z_stream stream;
+    std::memset(&stream, 0, sizeof stream);
+    if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) return -1;
+    stream.next_in = const_cast<Bytef *>(bytes);
+    stream.avail_in = uInt(std::min<size_t>(length, UINT32_MAX));
+    size_t left = length - stream.avail_in;
+    unsigned char buffer[1 << 16];
+    int64_t total = 0;
+    for (;;) {
+        if (stream.avail_in == 0 && left > 0) {
+            stream.avail_in = uInt(std::min<size_t>(left, UINT32_MAX));
+            left -= stream.avail_in;
+        }
+        stream.next_out = buffer;
+        stream.avail_out = sizeof buffer;
+        int result = inflate(&stream, Z_NO_FLUSH);
+        total += int64_t(sizeof buffer - stream.avail_out);
+        if (total > limit) { total = limit + 1; break; }
+        if (result == Z_STREAM_END) break;
+        // Z_BUF_ERROR: no progress is possible, the data ends (a truncated stream; DCMTK says so).
+        if (result == Z_BUF_ERROR && stream.avail_in == 0 && left == 0) break;
+        if (result != Z_OK) { total = -1; break; }
+    }
+    inflateEnd(&stream);
+    return total;
 }

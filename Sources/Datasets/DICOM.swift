@@ -72,9 +72,28 @@ public func hasDICOMPreamble(_ bytes: some Collection<UInt8>) -> Bool {
 /// deflated, RLE lossless, JPEG baseline, extended and lossless (processes 1, 2/4, 14, 14 SV1) and
 /// JPEG-LS (lossless and near-lossless). Others (JPEG 2000, MPEG, HTJ2K...) throw `unsupported`.
 /// Rows x Columns over `maxPixels` throws `imageTooLarge` before anything is decompressed;
-/// multi-frame files throw `unsupported` (one frame per file is the rule).
+/// multi-frame files throw `unsupported` (one frame per file is the rule). A deflated dataset is
+/// inflated once through a small buffer first and refused (`corrupt`) when it inflates past
+/// `maxInflatedBytes(maxPixels:)`, before DCMTK inflates it into memory: a small file that
+/// inflates to gigabytes allocates nothing.
 public func readDICOM(_ bytes: [UInt8], path: String, maxPixels: Int = defaultMaxPixels) throws -> DICOMImage {
     if bytes.isEmpty { throw DatasetError.emptyFile(path: path) }
+    if jpegFragmentStallsDCMTK(bytes) {
+        throw DatasetError.corrupt(
+            path: path, reason: "DICOM: a TEM marker (FF 01) among the JPEG fragment's markers; refused before decoding")
+    }
+    if let start = deflatedDatasetOffset(bytes) {
+        let limit = maxInflatedBytes(maxPixels: maxPixels)
+        let inflated = bytes.withUnsafeBufferPointer {
+            cdicom_inflated_length($0.baseAddress! + start, $0.count - start, Int64(limit))
+        }
+        if inflated > Int64(limit) {
+            throw DatasetError.corrupt(
+                path: path,
+                reason: "DICOM: the deflated dataset inflates to more than \(limit) bytes, more than one frame of at most "
+                    + "\(maxPixels) pixels needs; refused before inflating it")
+        }
+    }
     var info = cdicom_info()
     var status = CDICOM_OK
     var message = [CChar](repeating: 0, count: 512)
@@ -90,6 +109,74 @@ public func readDICOM(_ bytes: [UInt8], path: String, maxPixels: Int = defaultMa
     }
     guard read == CDICOM_OK else { throw dicomError(read, message, info: info, path: path, maxPixels: maxPixels) }
     return DICOMImage(width: width, height: height, channels: channels, values: values, info: DICOMInfo(info))
+}
+
+/// Most bytes a deflated dataset may inflate to: one frame of `maxPixels` pixels of 3 samples of
+/// 16 bits (the most `readDICOM` decodes), plus 16 MiB for every other element.
+public func maxInflatedBytes(maxPixels: Int) -> Int {
+    let (frame, overflow) = maxPixels.multipliedReportingOverflow(by: 3 * 2)
+    return overflow ? Int.max / 2 : frame + (16 << 20)
+}
+
+/// Deflated Explicit VR Little Endian (PS3.5 A.5): the dataset after the file meta group is raw deflate data.
+let deflatedTransferSyntax = "1.2.840.10008.1.2.1.99"
+
+/// Where the dataset starts when the file meta group (explicit VR little endian, after the
+/// preamble) names the deflated transfer syntax; nil otherwise, and when the meta group cannot be
+/// walked (DCMTK then says what is wrong). Every length is checked against the bytes there are.
+func deflatedDatasetOffset(_ bytes: [UInt8]) -> Int? {
+    guard hasDICOMPreamble(bytes) else { return nil }
+    func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+    let longLengthVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+    var offset = 132, syntax: String?
+    while offset + 8 <= bytes.count, u16(offset) == 0x0002 {
+        let vr = String(decoding: bytes[(offset + 4)..<(offset + 6)], as: UTF8.self)
+        let long = longLengthVRs.contains(vr)
+        let header = long ? 12 : 8
+        guard offset + header <= bytes.count else { return nil }
+        let length = long ? u16(offset + 8) | u16(offset + 10) << 16 : u16(offset + 6)
+        guard length <= bytes.count - offset - header else { return nil }
+        if u16(offset + 2) == 0x0010 {
+            syntax = String(decoding: bytes[(offset + header)..<(offset + header + length)], as: UTF8.self)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\u{0} "))
+        }
+        offset += header + length
+    }
+    return syntax == deflatedTransferSyntax ? offset : nil
+}
+
+/// Whether the first JPEG fragment of an encapsulated Pixel Data element would stall DCMTK.
+///
+/// NOTE: DCMTK 3.6.7's JPEG decoder walks the first fragment's markers for the bit depth and never
+/// moves past a TEM marker (FF 01): `dcmdjpeg` itself never ends on such a file, and a mutated
+/// JPEG-in-DICOM file hung the reader for good (found by medsynth-fuzz). The same walk is done
+/// here first (skipping RST/SOI/EOI, skipping marker segments by their length, stopping at a SOF or
+/// at anything that is not a marker, as DCMTK does), so such a file is refused instead.
+func jpegFragmentStallsDCMTK(_ bytes: [UInt8]) -> Bool {
+    let pixelData: [UInt8] = [0xE0, 0x7F, 0x10, 0x00, 0x4F, 0x42, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF]
+    guard bytes.count > pixelData.count,
+        let tag = stride(from: bytes.count - pixelData.count, through: 0, by: -1).first(where: {
+            bytes[$0] == 0xE0 && bytes[$0..<($0 + pixelData.count)].elementsEqual(pixelData)
+        })
+    else { return false }
+    func u32(_ at: Int) -> Int { (0..<4).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) } }
+    func isItem(_ at: Int) -> Bool { at + 8 <= bytes.count && bytes[at..<(at + 4)].elementsEqual([0xFE, 0xFF, 0x00, 0xE0]) }
+    var at = tag + pixelData.count
+    guard isItem(at) else { return false }
+    at += 8 + u32(at + 4)  // the basic offset table
+    guard at >= 0, isItem(at) else { return false }
+    let start = at + 8, end = min(bytes.count, start + u32(at + 4))
+    var offset = start
+    while offset + 4 < end {
+        switch Int(bytes[offset]) << 8 | Int(bytes[offset + 1]) {
+        case 0xFFC0...0xFFC3, 0xFFC5...0xFFC7, 0xFFC9...0xFFCB, 0xFFCD...0xFFCF: return false  // SOF: DCMTK stops
+        case 0xFF01: return true
+        case 0xFFD0...0xFFD9: offset += 2
+        case 0xFFC0...0xFFFE: offset += (Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])) + 2
+        default: return false
+        }
+    }
+    return false
 }
 
 extension DICOMInfo {

@@ -58,7 +58,9 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .corrupt(path, reason): "\(path): corrupt: \(reason)"
         case let .unsupported(path, reason): "\(path): not supported: \(reason)"
         case let .imageTooLarge(path, w, h, limit):
-            "\(path): image is \(w)x\(h) (\(w * h) pixels), over the limit of \(limit) pixels"
+            // NOTE: the sides come from a header; their product may not fit in an Int (medsynth-fuzz).
+            "\(path): image is \(w)x\(h) (\(w.multipliedReportingOverflow(by: h).overflow ? "over 2^63" : "\(w * h)") "
+                + "pixels), over the limit of \(limit) pixels"
         case let .badArray(path, entry, reason): "\(path): array '\(entry)': \(reason)"
         case let .labelOutOfRange(path, entry, label, classCount):
             "\(path): array '\(entry)': label \(label) outside 0..<\(classCount)"

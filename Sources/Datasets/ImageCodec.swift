@@ -97,7 +97,9 @@ func decodePNG(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> Decoded
     if bytes.count >= 24, bytes[12..<16].elementsEqual("IHDR".utf8) {
         let be = { (i: Int) in bytes[i..<i + 4].reduce(0) { $0 << 8 | Int($1) } }
         let (width, height) = (be(16), be(20))
-        guard width * height <= maxPixels else {
+        // NOTE: two 32-bit sides can multiply past Int.max (found by medsynth-fuzz): check the overflow.
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= maxPixels else {
             throw DatasetError.imageTooLarge(path: path, width: width, height: height, limit: maxPixels)
         }
     }

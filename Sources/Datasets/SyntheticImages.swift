@@ -22,3 +22,31 @@ public protocol SyntheticImages: AnyObject {
     /// gives a prefix of a larger one.
     func generate(className: String?, count: Int, seed: UInt64) throws -> [Float]
 }
+
+extension SyntheticImages {
+    /// `label(for:)` as both families answer it: nil for a per-class model (whose one class may be
+    /// named), the class's index for a conditional one; `unknown` (given the name) and `required`
+    /// make the family's error.
+    public func conditioningLabel<E: Error>(
+        for className: String?, unknown: (String) -> E, required: () -> E
+    ) throws(E) -> Int? {
+        guard isConditional else {
+            if let className, className != classNames[0] { throw unknown(className) }
+            return nil
+        }
+        guard let className else { throw required() }
+        guard let index = classNames.firstIndex(of: className) else { throw unknown(className) }
+        return index
+    }
+
+    /// An empty array with room for `count` images, refused with `tooMany(bytes)` (`Int.max` on
+    /// overflow) before anything is allocated when they would take more than `maximumBytes`.
+    public func reservedImages<E: Error>(count: Int, maximumBytes: Int, tooMany: (Int) -> E) throws(E) -> [Float] {
+        let perImage = channels * imageSize * imageSize
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: perImage * MemoryLayout<Float>.size)
+        guard count >= 0, !overflow, bytes <= maximumBytes else { throw tooMany(overflow ? Int.max : bytes) }
+        var out = [Float]()
+        out.reserveCapacity(count * perImage)
+        return out
+    }
+}

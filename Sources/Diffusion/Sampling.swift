@@ -73,17 +73,11 @@ public final class DiffusionImageSource {
     /// The label to condition on: nil for an unconditional model (whose one class may be named),
     /// the class's index for a conditional one.
     public func label(for className: String?) throws -> Int? {
-        guard config.classes != nil else {
-            if let className, className != classNames[0] {
-                throw DiffusionError.unknownClass(path: url.path, className: className, known: classNames)
-            }
-            return nil
+        try conditioningLabel(for: className) {
+            DiffusionError.unknownClass(path: url.path, className: $0, known: classNames)
+        } required: {
+            DiffusionError.classRequired(path: url.path, known: classNames)
         }
-        guard let className else { throw DiffusionError.classRequired(path: url.path, known: classNames) }
-        guard let index = classNames.firstIndex(of: className) else {
-            throw DiffusionError.unknownClass(path: url.path, className: className, known: classNames)
-        }
-        return index
     }
 
     /// `count` images (count, C, S, S), NCHW in [-1, 1]. Image i starts from the i-th stretch of
@@ -93,14 +87,10 @@ public final class DiffusionImageSource {
     public func generate(className: String?, count: Int, seed: UInt64) throws -> [Float] {
         let label = try self.label(for: className)
         let perImage = config.channels * config.imageSize * config.imageSize
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: perImage * MemoryLayout<Float>.size)
-        guard count >= 0, !overflow, bytes <= maximumBytes else {
-            throw DiffusionError.tooManyImages(
-                path: url.path, count: count, bytes: overflow ? Int.max : bytes, limit: maximumBytes)
+        var out = try reservedImages(count: count, maximumBytes: maximumBytes) {
+            DiffusionError.tooManyImages(path: url.path, count: count, bytes: $0, limit: maximumBytes)
         }
         var g = SeededGenerator(seed: seed)
-        var out = [Float]()
-        out.reserveCapacity(count * perImage)
         while out.count < count * perImage {
             let n = min(batchSize, count - out.count / perImage)
             let images = try model.sample(

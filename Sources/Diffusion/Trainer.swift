@@ -10,14 +10,8 @@ public typealias DiffusionTrainingData = GeneratorTrainingData
 /// How long and how often: epochs, checkpoints, grids (shared with GAN training).
 public typealias DiffusionTrainingPlan = TrainingPlan
 
-/// What the trainer reports while it runs (the command line draws it; libraries never print).
-public enum DiffusionEvent: Sendable {
-    case step(
-        epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int, loss: Float,
-        imagesPerSecond: Double, etaSeconds: Double)
-    case grid(path: String, epoch: Int)
-    case checkpoint(path: String, globalStep: Int)
-}
+/// What the trainer reports while it runs: a step's loss, grids, checkpoints.
+public typealias DiffusionEvent = GeneratorEvent<Float>
 
 /// Trains a `DiffusionModel` on real images: epochs of shuffled batches (deterministic from the
 /// seed), the loss as JSON Lines, fixed-noise DDIM grids, atomic full-state checkpoints (weights,
@@ -34,7 +28,11 @@ public final class DiffusionTrainer {
     public let data: DiffusionTrainingData
     public let plan: DiffusionTrainingPlan
     public let outputDirectory: URL
-    public private(set) var epoch = 0, stepInEpoch = 0, globalStep = 0
+    /// The shared loop: position, batch order, step log, checkpoint and grid cadence.
+    let loop: TrainingLoop
+    public var epoch: Int { loop.position.epoch }
+    public var stepInEpoch: Int { loop.position.stepInEpoch }
+    public var globalStep: Int { loop.position.globalStep }
     /// Grid labels (one row of 8 per class) and the grid's noise seed.
     let gridLabels: [Int]?
     let gridSeed: UInt64
@@ -57,13 +55,15 @@ public final class DiffusionTrainer {
         }
         if let problem = plan.problem { throw DiffusionError.invalidOption(problem) }
         self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
+        loop = TrainingLoop(
+            plan: plan, count: data.count, batchSize: min(model.options.batchSize, data.count),
+            stepLog: outputDirectory.appendingPathComponent("losses.jsonl"))
         gridLabels = model.config.classes.map { classes in (0..<classes).flatMap { Array(repeating: $0, count: 8) } }
         gridSeed = plan.seed &+ 0x5EED
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
     }
 
     public var checkpointURL: URL { outputDirectory.appendingPathComponent("checkpoint.safetensors") }
-    var lossLogURL: URL { outputDirectory.appendingPathComponent("losses.jsonl") }
     var batchSize: Int { min(model.options.batchSize, data.count) }
     var stepsPerEpoch: Int { max(1, data.count / batchSize) }
 
@@ -74,36 +74,14 @@ public final class DiffusionTrainer {
 
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
     public func run(_ observe: (DiffusionEvent) -> Void = { _ in }) throws {
-        let total = totalSteps
-        let log = try StepLog(url: lossLogURL, keepingStepsUpTo: globalStep)
-        var recent: [Double] = []
-        while globalStep < total {
-            let batches = epochBatches(count: data.count, batchSize: batchSize, epoch: epoch, seed: plan.seed, dropLast: true)
-            while stepInEpoch < batches.count && globalStep < total {
-                let t0 = Date()
-                let (x0, labels) = data.batch(batches[stepInEpoch])
-                let loss = try model.step(x0: x0, labels: labels)
-                stepInEpoch += 1; globalStep += 1
-                recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
-                let perStep = recent.reduce(0, +) / Double(recent.count)
-                try log.append(String(format: "{\"step\":%d,\"epoch\":%d,\"loss\":%.6g}", globalStep, epoch, loss))
-                observe(
-                    .step(
-                        epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
-                        totalSteps: total, loss: loss, imagesPerSecond: Double(batchSize) / perStep,
-                        etaSeconds: perStep * Double(total - globalStep)))
-                if globalStep % plan.checkpointEvery == 0 {
-                    try saveCheckpoint(); observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
-                }
-            }
-            if stepInEpoch >= batches.count {
-                epoch += 1; stepInEpoch = 0
-                if epoch % plan.gridEvery == 0 { try writeGrid(observe) }
-            }
-        }
-        try writeGrid(observe, final: true)
-        try saveCheckpoint()
-        observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
+        try loop.run(
+            totalSteps: totalSteps, checkpointPath: checkpointURL.path,
+            step: { batch in
+                let (x0, labels) = data.batch(batch)
+                return try model.step(x0: x0, labels: labels)
+            },
+            logLine: { loss, at in String(format: "{\"step\":%d,\"epoch\":%d,\"loss\":%.6g}", at.globalStep, at.epoch, loss) },
+            checkpoint: { try saveCheckpoint() }, grid: { try writeGrid(observe, final: $0) }, observe)
     }
 
     /// The fixed-noise DDIM grid, `grid-epoch-NNNN.png` and `grid-final.png`: one row of 8 per
@@ -190,7 +168,7 @@ public final class DiffusionTrainer {
         }
         try Checkpoint.restore(file, modules: ["unet": model.unet], optimizers: ["unet": model.optimizer])
         try model.restoreEMA(file.tensors)
-        epoch = e; stepInEpoch = s; globalStep = gs; model.noise = noise
+        loop.position = TrainingPosition(epoch: e, stepInEpoch: s, globalStep: gs); model.noise = noise
     }
 }
 

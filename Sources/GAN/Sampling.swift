@@ -100,17 +100,11 @@ public final class SyntheticImageSource {
     /// The label to condition on: nil for a per-class model (whose one class may be named),
     /// the class's index for a conditional one.
     public func label(for className: String?) throws -> Int? {
-        guard config.classes != nil else {
-            if let className, className != classNames[0] {
-                throw SamplingError.unknownClass(path: url.path, className: className, known: classNames)
-            }
-            return nil
+        try conditioningLabel(for: className) {
+            SamplingError.unknownClass(path: url.path, className: $0, known: classNames)
+        } required: {
+            SamplingError.classRequired(path: url.path, known: classNames)
         }
-        guard let className else { throw SamplingError.classRequired(path: url.path, known: classNames) }
-        guard let index = classNames.firstIndex(of: className) else {
-            throw SamplingError.unknownClass(path: url.path, className: className, known: classNames)
-        }
-        return index
     }
 
     /// `count` images (count, C, S, S), NCHW in [-1, 1], from the EMA generator.
@@ -124,14 +118,10 @@ public final class SyntheticImageSource {
     public func generate(className: String?, count: Int, seed: UInt64) throws -> [Float] {
         let label = try self.label(for: className)
         var g = SeededGenerator(seed: seed)
-        var out = [Float]()
         let perImage = config.channels * config.imageSize * config.imageSize
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: perImage * MemoryLayout<Float>.size)
-        guard count >= 0, !overflow, bytes <= maximumBytes else {
-            throw SamplingError.tooManyImages(
-                path: url.path, count: count, bytes: overflow ? Int.max : bytes, limit: maximumBytes)
+        var out = try reservedImages(count: count, maximumBytes: maximumBytes) {
+            SamplingError.tooManyImages(path: url.path, count: count, bytes: $0, limit: maximumBytes)
         }
-        out.reserveCapacity(count * perImage)
         // NOTE: a conditional G was trained on batches that mix classes; a batch of one class
         // would be normalised by statistics it never saw in training. So conditional batches
         // cycle through every class and only the requested class's images are kept.

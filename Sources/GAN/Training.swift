@@ -10,16 +10,8 @@ public typealias GANTrainingData = GeneratorTrainingData
 /// How long and how often: epochs, checkpoints, grids (shared with diffusion training).
 public typealias GANTrainingPlan = TrainingPlan
 
-/// What the trainer reports while it runs (the command line draws it; libraries never print).
-public enum GANEvent: Sendable {
-    case step(
-        epoch: Int, step: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int, stats: GANStepStats,
-        imagesPerSecond: Double, etaSeconds: Double)
-    case grid(path: String, epoch: Int)
-    case checkpoint(path: String, globalStep: Int)
-    case alarm(String)
-    case resumed(epoch: Int, step: Int, globalStep: Int)
-}
+/// What the trainer reports while it runs: a step's `GANStepStats`, grids, checkpoints, alarms.
+public typealias GANEvent = GeneratorEvent<GANStepStats>
 
 /// Trains a `GANModel` on real images: epochs of shuffled batches (deterministic from the seed),
 /// losses as JSON Lines, fixed-noise grids, atomic full-state checkpoints and exact resume,
@@ -29,7 +21,11 @@ public final class GANTrainer {
     public let data: GANTrainingData
     public let plan: GANTrainingPlan
     public let outputDirectory: URL
-    public private(set) var epoch = 0, stepInEpoch = 0, globalStep = 0
+    /// The shared loop: position, batch order, step log, checkpoint and grid cadence.
+    let loop: TrainingLoop
+    public var epoch: Int { loop.position.epoch }
+    public var stepInEpoch: Int { loop.position.stepInEpoch }
+    public var globalStep: Int { loop.position.globalStep }
     /// Fixed latent vectors (and labels) for the sample grids.
     let fixedLatent: Tensor
     let fixedLabels: [Int]?
@@ -49,6 +45,9 @@ public final class GANTrainer {
             throw GANError.invalidOption("batch size \(model.options.batchSize) is below 1")
         }
         self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
+        loop = TrainingLoop(
+            plan: plan, count: data.count, batchSize: min(model.options.batchSize, data.count),
+            stepLog: outputDirectory.appendingPathComponent("losses.jsonl"))
         var g = SeededGenerator(seed: plan.seed &+ 0x5EED)
         if let classes = model.config.classes {
             fixedLabels = (0..<classes).flatMap { Array(repeating: $0, count: 8) }  // one row per class
@@ -61,49 +60,24 @@ public final class GANTrainer {
     }
 
     public var checkpointURL: URL { outputDirectory.appendingPathComponent("checkpoint.safetensors") }
-    var lossLogURL: URL { outputDirectory.appendingPathComponent("losses.jsonl") }
     var stepsPerEpoch: Int { max(1, data.count / model.options.batchSize) }
 
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
     public func run(_ observe: (GANEvent) -> Void = { _ in }) throws {
-        let totalSteps = plan.totalSteps(stepsPerEpoch: stepsPerEpoch)
-        let log = try StepLog(url: lossLogURL, keepingStepsUpTo: globalStep)
-        var recent: [Double] = []
-        let batchSize = min(model.options.batchSize, data.count)
-        while globalStep < totalSteps {
-            // Drop the last partial batch so every step sees a full batch (batch norm, speed).
-            let batches = epochBatches(count: data.count, batchSize: batchSize, epoch: epoch, seed: plan.seed, dropLast: true)
-            while stepInEpoch < batches.count && globalStep < totalSteps {
-                let t0 = Date()
-                let (real, labels) = data.batch(privacy?.dpsgd.sampleBatch() ?? batches[stepInEpoch])
-                let stats =
-                    try privacy.map { try model.privateStep(real: real, labels: labels, privacy: $0) }
+        try loop.run(
+            totalSteps: plan.totalSteps(stepsPerEpoch: stepsPerEpoch), checkpointPath: checkpointURL.path,
+            step: { batch in
+                let (real, labels) = data.batch(privacy?.dpsgd.sampleBatch() ?? batch)
+                return try privacy.map { try model.privateStep(real: real, labels: labels, privacy: $0) }
                     ?? model.step(real: real, labels: labels)
-                stepInEpoch += 1; globalStep += 1
-                recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
-                let perStep = recent.reduce(0, +) / Double(recent.count)
-                try log.append(
-                    String(
-                        format: "{\"step\":%d,\"epoch\":%d,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g}",
-                        globalStep, epoch, stats.discriminatorLoss, stats.generatorLoss, stats.realScore, stats.fakeScore))
-                observe(
-                    .step(
-                        epoch: epoch, step: stepInEpoch, stepsPerEpoch: batches.count, globalStep: globalStep,
-                        totalSteps: totalSteps, stats: stats, imagesPerSecond: Double(batchSize) / perStep,
-                        etaSeconds: perStep * Double(totalSteps - globalStep)))
-                checkCollapse(stats, observe)
-                if globalStep % plan.checkpointEvery == 0 {
-                    try saveCheckpoint(); observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
-                }
-            }
-            if stepInEpoch >= batches.count {
-                epoch += 1; stepInEpoch = 0
-                if epoch % plan.gridEvery == 0 { try writeGrid(observe) }
-            }
-        }
-        try writeGrid(observe, final: true)
-        try saveCheckpoint()
-        observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
+            },
+            logLine: { stats, at in
+                String(
+                    format: "{\"step\":%d,\"epoch\":%d,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g}",
+                    at.globalStep, at.epoch, stats.discriminatorLoss, stats.generatorLoss, stats.realScore, stats.fakeScore)
+            },
+            afterStep: { checkCollapse($0, observe) }, checkpoint: { try saveCheckpoint() },
+            grid: { try writeGrid(observe, final: $0) }, observe)
     }
 
     /// Alarm when D wins outright for long (D(x) > 0.99 and D(G(z)) < 0.01 for two epochs or 100
@@ -242,6 +216,6 @@ public final class GANTrainer {
             try p.assign(t)
         }
         try resumePrivacy(metadata: m, atStep: gs, path: url.path)
-        epoch = e; stepInEpoch = s; globalStep = gs; model.noise = noise
+        loop.position = TrainingPosition(epoch: e, stepInEpoch: s, globalStep: gs); model.noise = noise
     }
 }

@@ -200,10 +200,14 @@ public struct MonitorResponse: Codable, Sendable {
 struct ReloadRequest: Codable { var model: String? }
 struct AliasRequest: Codable { var name: String; var version: Int; var alias: String }
 
-/// Decodes a PNG or JPEG body and resizes it to the model's (C, H, W), values in [0, 1].
+/// Decodes a PNG, JPEG or DICOM body and resizes it to the model's (C, H, W), values in [0, 1].
 ///
 /// Any size from 1x1 up to `maxPixels` is accepted (tiny images are upsampled, which the drift
-/// monitor will notice if it happens often); larger headers are refused before decoding.
+/// monitor will notice if it happens often); larger headers are refused before decoding. A DICOM
+/// body (told by "DICM" at offset 128) goes through the same bounded reader as a DICOM file in a
+/// dataset (`readDICOM`: Rows x Columns checked before decompressing, a deflated dataset's
+/// inflated size before inflating it) and is windowed to 8 bits as the data loader does, so a
+/// model trained on DICOM files sees the same pixels at serving time.
 func imagePixels(_ bytes: [UInt8], for model: any InferenceModel, maxPixels: Int) throws -> [Float] {
     let image = try decodeImage(bytes, path: "request body", maxPixels: maxPixels)
     let (c, h, w) = model.inputShape

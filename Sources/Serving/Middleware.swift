@@ -52,7 +52,7 @@ func statusAndMessage(_ error: any Error) -> (Int, String) {
     case let error as DatasetError:
         switch error {
         case .imageTooLarge: return (413, error.description)
-        case .notAnImage: return (415, "\(error.description) (send a PNG or JPEG)")
+        case .notAnImage: return (415, "\(error.description) (send a PNG, JPEG or DICOM file)")
         default: return (400, error.description)
         }
     case let error as TrackingError:

@@ -19,7 +19,7 @@ func webPage(modelName: String) -> String {
         #error { color: #b00; } #meta { color: #666; margin-top: 1rem; }
         </style></head><body>
         <h1>MedSynth classifier</h1>
-        <div id="drop">Drop a PNG or JPEG here, or click to choose one.<input id="file" type="file" accept="image/png,image/jpeg" hidden></div>
+        <div id="drop">Drop a PNG, JPEG or DICOM image here, or click to choose one.<input id="file" type="file" accept="image/png,image/jpeg,application/dicom,.dcm" hidden></div>
         <img id="preview" alt="">
         <div id="bars"></div><p id="error"></p><p id="meta"></p>
         <p><small>Research tool, not for diagnosis. <a href="/v1/monitor">monitor</a> · <a href="/metrics">metrics</a></small></p>

@@ -205,34 +205,19 @@ public enum GeneratorRun {
         let start = Date()
         let runID = try recording(GeneratorRunRecord(spec: spec, dcgan: config)) { recorder -> String? in
             try trainer.run { event in
-                switch event {
-                case let .step(epoch, step, perEpoch, global, total, s, ips, eta):
-                    if global % 10 == 0 || global == total {
-                        try? recorder?.log(
-                            [
-                                "loss_d": Double(s.discriminatorLoss), "loss_g": Double(s.generatorLoss),
-                                "d_real": Double(s.realScore), "d_fake": Double(s.fakeScore),
-                            ], step: global)
-                    }
-                    observe(
-                        .progress(
-                            Double(global) / Double(max(total, 1)),
-                            String(
-                                format: "epoch %d step %d/%d  D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  %.0f img/s  ETA %@",
-                                epoch + 1, step, perEpoch, s.discriminatorLoss, s.generatorLoss, s.realScore, s.fakeScore,
-                                ips, formatDuration(eta)), force: global == total))
-                case let .grid(path, _):
-                    observe(.note("grid: \(path)"))
-                    _ = try? recorder?.artifact(path: path, kind: "grid")
-                case let .checkpoint(path, step):
-                    if step == trainer.globalStep && trainer.globalStep % plan.checkpointEvery != 0 {
-                        observe(.note("checkpoint: \(path)"))
-                    }
-                case let .alarm(text):
-                    observe(.note("ALARM: \(text)"))
-                    try? recorder?.alarm(text)
-                case .resumed: break
-                }
+                report(
+                    event, recorder: recorder, globalStep: trainer.globalStep, checkpointEvery: plan.checkpointEvery,
+                    metrics: {
+                        [
+                            "loss_d": Double($0.discriminatorLoss), "loss_g": Double($0.generatorLoss),
+                            "d_real": Double($0.realScore), "d_fake": Double($0.fakeScore),
+                        ]
+                    },
+                    text: { s, ips in
+                        String(
+                            format: "D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  %.0f img/s", s.discriminatorLoss,
+                            s.generatorLoss, s.realScore, s.fakeScore, ips)
+                    }, observe)
             }
             _ = try recorder?.artifact(path: trainer.checkpointURL.path, kind: "checkpoint")
             if let privacy = trainer.privacy {
@@ -240,12 +225,7 @@ public enum GeneratorRun {
             }
             return recorder?.runID
         }
-        observe(.endProgress)
-        observe(
-            .note(
-                String(
-                    format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
-                    formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path)))
+        finished(steps: trainer.globalStep, since: start, checkpoint: trainer.checkpointURL, observe)
         var epsilon: Double?
         if let privacy = trainer.privacy {
             epsilon = try privacy.epsilon()
@@ -258,6 +238,44 @@ public enum GeneratorRun {
         if let runID { observe(.note("run \(runID)")) }
         return GeneratorRunResult(
             checkpoint: trainer.checkpointURL, steps: trainer.globalStep, epsilon: epsilon, runID: runID)
+    }
+
+    /// A trainer's event as both families report it: a progress line ("epoch E step S/N", then
+    /// `text` of the step's result and images per second, then the ETA), the step's `metrics`
+    /// recorded every 10 steps and at the last, grids noted and recorded, the final checkpoint noted
+    /// (`globalStep`: the trainer's now), alarms noted and recorded.
+    static func report<Step>(
+        _ event: GeneratorEvent<Step>, recorder: RunRecorder?, globalStep: Int, checkpointEvery: Int,
+        metrics: (Step) -> [String: Double], text: (Step, Double) -> String, _ observe: (WorkflowEvent) -> Void
+    ) {
+        switch event {
+        case let .step(epoch, step, perEpoch, global, total, result, ips, eta):
+            if global % 10 == 0 || global == total { try? recorder?.log(metrics(result), step: global) }
+            observe(
+                .progress(
+                    Double(global) / Double(max(total, 1)),
+                    String(format: "epoch %d step %d/%d  ", epoch + 1, step, perEpoch) + text(result, ips) + "  ETA "
+                        + formatDuration(eta), force: global == total))
+        case let .grid(path, _):
+            observe(.note("grid: \(path)"))
+            _ = try? recorder?.artifact(path: path, kind: "grid")
+        case let .checkpoint(path, step):
+            if step == globalStep && step % checkpointEvery != 0 { observe(.note("checkpoint: \(path)")) }
+        case let .alarm(text):
+            observe(.note("ALARM: \(text)"))
+            try? recorder?.alarm(text)
+        case .resumed: break
+        }
+    }
+
+    /// Ends the progress line and says how long the run took and where its checkpoint is.
+    static func finished(steps: Int, since start: Date, checkpoint: URL, _ observe: (WorkflowEvent) -> Void) {
+        observe(.endProgress)
+        observe(
+            .note(
+                String(
+                    format: "done: %d steps in %@; checkpoint %@", steps, formatDuration(Date().timeIntervalSince(start)),
+                    checkpoint.path)))
     }
 
     static func trainDiffusion(
@@ -291,31 +309,14 @@ public enum GeneratorRun {
         let start = Date()
         let runID = try recording(GeneratorRunRecord(spec: spec, unet: config)) { recorder -> String? in
             try trainer.run { event in
-                switch event {
-                case let .step(epoch, step, perEpoch, global, total, loss, ips, eta):
-                    if global % 10 == 0 || global == total { try? recorder?.log(["loss": Double(loss)], step: global) }
-                    observe(
-                        .progress(
-                            Double(global) / Double(max(total, 1)),
-                            String(
-                                format: "epoch %d step %d/%d  loss %.4f  %.1f img/s  ETA %@", epoch + 1, step, perEpoch,
-                                loss, ips, formatDuration(eta)), force: global == total))
-                case let .grid(path, _):
-                    observe(.note("grid: \(path)"))
-                    _ = try? recorder?.artifact(path: path, kind: "grid")
-                case let .checkpoint(path, step):
-                    if step == trainer.globalStep && step % plan.checkpointEvery != 0 { observe(.note("checkpoint: \(path)")) }
-                }
+                report(
+                    event, recorder: recorder, globalStep: trainer.globalStep, checkpointEvery: plan.checkpointEvery,
+                    metrics: { ["loss": Double($0)] }, text: { String(format: "loss %.4f  %.1f img/s", $0, $1) }, observe)
             }
             _ = try recorder?.artifact(path: trainer.checkpointURL.path, kind: "checkpoint")
             return recorder?.runID
         }
-        observe(.endProgress)
-        observe(
-            .note(
-                String(
-                    format: "done: %d steps in %@; checkpoint %@", trainer.globalStep,
-                    formatDuration(Date().timeIntervalSince(start)), trainer.checkpointURL.path)))
+        finished(steps: trainer.globalStep, since: start, checkpoint: trainer.checkpointURL, observe)
         if let runID { observe(.note("run \(runID)")) }
         return GeneratorRunResult(checkpoint: trainer.checkpointURL, steps: trainer.globalStep, epsilon: nil, runID: runID)
     }

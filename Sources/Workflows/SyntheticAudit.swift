@@ -140,3 +140,15 @@ public enum SyntheticAudit {
         }
     }
 }
+
+extension ClassAudit {
+    /// What `audit` prints for a class: its scores in one line, then the Fréchet distance's warnings.
+    public var summaryLines: [String] {
+        [
+            String(
+                format: "%@: KID %.4f +- %.4f  FD %.3f  P %.2f R %.2f D %.2f C %.2f  diversity %.2f  flagged %d/%d",
+                className, kid.mean, kid.std, frechetDistance.value, prdc.precision, prdc.recall, prdc.density,
+                prdc.coverage, diversity, memorization.flagged.count, syntheticCount)
+        ] + frechetDistance.warnings.map { "warning: \($0)" }
+    }
+}

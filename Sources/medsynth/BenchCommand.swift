@@ -1,68 +1,29 @@
 import ArgumentParser
 import Benchmarks
-import Diffusion
+import CommandOptions
+import Privacy
 import Workflows
 
+/// `medsynth bench ...`: benchmarks (not tests).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (not tests).",
         subcommands: [DCGANBench.self, DiffusionBench.self, PeakBench.self, LoopsBench.self])
 
-    struct DCGANBench: ParsableCommand {
+    struct DCGANBench: ParsableCommand, OptionsCommand {
         static let configuration = CommandConfiguration(
-            commandName: "dcgan",
-            abstract: "Time full DCGAN training steps (G and D forward, backward, Adam).")
-        @Option(help: "Image size: 28, 32, 64 or 128.") var imageSize = 64
-        @Option(help: "Channels: 1 or 3.") var channels = 3
-        @Option(help: Ranges.ganBatchSize.help("Images per step.")) var batchSize = 64
-        @Option(help: Ranges.benchSteps.help("Timed steps.")) var steps = 10
-        @Option(help: Ranges.warmup.help("Untimed steps first.")) var warmup = 3
-        @Option(help: Ranges.gflops.help("FP32 peak in GFLOP/s to compare against (default: measured).")) var peak: Double?
-        @Flag(help: "Print one JSON line.") var json = false
+            commandName: "dcgan", abstract: "Time full DCGAN training steps (G and D forward, backward, Adam).")
+        @OptionGroup var options: DCGANBenchOptions
 
-        func validate() throws {
-            try checkGANImageSize(imageSize); try checkChannels(channels);
-            try Ranges.ganBatchSize.check(batchSize, "--batch-size")
-            try Ranges.benchSteps.check(steps, "--steps"); try Ranges.warmup.check(warmup, "--warmup");
-            try Ranges.gflops.check(peak, "--peak")
-        }
-
-        func run() throws {
-            let r = try Benchmark.dcgan(
-                imageSize: imageSize, channels: channels, batchSize: batchSize, steps: steps, warmup: warmup)
-            let peak = self.peak ?? Benchmark.peakGFLOPS()
-            print(json ? try r.json(peak: peak) : r.summary(peak: peak))
-        }
+        func run() throws { print(try options.run()) }
     }
 
-    struct DiffusionBench: ParsableCommand {
+    struct DiffusionBench: ParsableCommand, OptionsCommand {
         static let configuration = CommandConfiguration(
             commandName: "diffusion", abstract: "Time diffusion training steps and DDIM sampling (25 and 50 steps, guidance 2).")
-        @Option(help: "Image size: 28, 32 or 64.") var imageSize = 28
-        @Option(help: "Channels: 1 or 3.") var channels = 1
-        @Option(help: Ranges.diffusionWidth.help("U-Net base width, a multiple of 8.")) var width = 32
-        @Flag(help: "Self-attention at the lowest resolution.") var attention = false
-        @Option(help: Ranges.diffusionBatchSize.help("Images per training step.")) var batchSize = 32
-        @Option(help: Ranges.benchSteps.help("Timed steps.")) var steps = 10
-        @Option(help: Ranges.warmup.help("Untimed steps first.")) var warmup = 2
-        @Option(help: Ranges.sampleCount.help("Images sampled per timing.")) var samples = 64
-        @Flag(help: "Print one JSON line.") var json = false
+        @OptionGroup var options: DiffusionBenchOptions
 
-        func validate() throws {
-            guard [28, 32, 64].contains(imageSize) else { throw ValidationError("--image-size \(imageSize): use 28, 32 or 64") }
-            try checkChannels(channels); try Ranges.diffusionWidth.check(width, "--width")
-            if width % 8 != 0 { throw ValidationError("--width \(width) is not a multiple of 8") }
-            try Ranges.diffusionBatchSize.check(batchSize, "--batch-size"); try Ranges.benchSteps.check(steps, "--steps")
-            try Ranges.warmup.check(warmup, "--warmup"); try Ranges.sampleCount.check(samples, "--samples")
-        }
-
-        func run() throws {
-            let config = try UNetConfig(
-                imageSize: imageSize, channels: channels, baseWidth: width, attention: attention, classes: 2)
-            let r = try DiffusionBenchmark.run(
-                config: config, batchSize: batchSize, steps: steps, warmup: warmup, sampleCount: samples)
-            print(json ? try r.json() : r.summary)
-        }
+        func run() throws { print(try options.run()) }
     }
 
     struct LoopsBench: ParsableCommand {
@@ -82,5 +43,32 @@ struct BenchCommand: ParsableCommand {
             let report = PeakReport.measure()
             print(json ? try report.json() : report.summary)
         }
+    }
+}
+
+/// `medsynth privacy ...`: the accountant as a calculator, and the cost of DP-SGD.
+struct PrivacyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "privacy", abstract: "Differential-privacy accounting and cost.", subcommands: [Epsilon.self, Bench.self])
+
+    struct Epsilon: ParsableCommand, OptionsCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Epsilon of DP-SGD (Poisson sampling, RDP accountant), or the noise multiplier for a target epsilon.")
+        @OptionGroup var options: EpsilonOptions
+
+        func run() throws { print(try options.summary()) }
+    }
+
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time a DP-SGD step (microbatches of one) against an ordinary step of a small CNN on 28 px.")
+        @Option(help: Ranges.batchSize.help("Images per step.")) var batchSize = 64
+        @Option(help: Ranges.benchSteps.help("Timed steps.")) var steps = 5
+
+        func validate() throws {
+            try Ranges.batchSize.check(batchSize, "--batch-size"); try Ranges.benchSteps.check(steps, "--steps")
+        }
+
+        func run() throws { print(try PrivacyBenchmark.run(batchSize: batchSize, steps: steps).summary) }
     }
 }

@@ -1,29 +1,10 @@
 import ArgumentParser
+import CommandOptions
 import Datasets
 import Foundation
 import Serving
 import Tracking
 import Workflows
-
-/// Where runs and models are stored; a command that records its run adds it with `@OptionGroup`
-/// and hands `storeUnlessNoTrack()` to the library function, which records into it.
-struct TrackingOptions: ParsableArguments {
-    @Option(help: "Run store (SQLite; default $MEDSYNTH_STORE or runs/medsynth.sqlite).")
-    var store: String = ProcessInfo.processInfo.environment["MEDSYNTH_STORE"] ?? "runs/medsynth.sqlite"
-    @Flag(help: "Do not record this run in the store.") var noTrack = false
-
-    func open() throws -> RunStore { try RunStore(path: store) }
-
-    /// Refuses to write `path` when it is the file behind a registered model version (the
-    /// registry would then serve other weights under the old name and hash).
-    func refuseOverwritingRegistered(_ path: String) throws {
-        guard FileManager.default.fileExists(atPath: store) else { return }
-        try open().refuseOverwritingRegistered(path)
-    }
-
-    /// The run store, or nil with `--no-track` (the library functions record into a store when given one).
-    func storeUnlessNoTrack() throws -> RunStore? { noTrack ? nil : try open() }
-}
 
 /// `medsynth runs ...`: the run history.
 struct RunsCommand: ParsableCommand {
@@ -72,9 +53,6 @@ struct RunsCommand: ParsableCommand {
         }
     }
 }
-
-extension RunKind: ExpressibleByArgument {}
-extension ModelAlias: ExpressibleByArgument {}
 
 /// `medsynth models ...`: the model registry.
 struct ModelsCommand: ParsableCommand {
@@ -138,51 +116,10 @@ struct ModelsCommand: ParsableCommand {
 }
 
 /// `medsynth serve`: the inference server.
-struct ServeCommand: AsyncParsableCommand {
+struct ServeCommand: AsyncParsableCommand, OptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Serve a registered model over HTTP (Open Inference Protocol v2, web page at /).")
-    @OptionGroup var tracking: TrackingOptions
-    @Option(help: "NAME@ALIAS, NAME@VERSION or NAME (latest).") var model: String
-    @Option var host = "127.0.0.1"
-    @Option(help: Ranges.port.help("TCP port (0: any free port).")) var port = 8080
-    @Option(help: "Bearer token for /admin routes (off without it).") var adminToken: String?
-    @Option(help: "Shell command run once on drift; its last line must be MEDSYNTH_RUN_ID=<id>.") var retrainCommand: String?
-    @Option(help: Ranges.maxBodyBytes.help("Largest request body in bytes.")) var maxBodyBytes = 8 << 20
-    @Option(help: Ranges.maxImagePixels.help("Largest image in pixels (checked before decoding).")) var maxImagePixels =
-        1024 * 1024
-    @Option(
-        help: Ranges.maxConcurrent.help(
-            "Inference requests admitted at once (receiving, queued or computing); more get 503 with Retry-After."))
-    var maxConcurrent = 16
-    @Option(
-        help: Ranges.inferenceThreads.help(
-            "Threads that decode requests and run the model (default: one per core, at most 8)."))
-    var inferenceThreads = ServingLimits.defaultInferenceThreads
-    @Option(help: Ranges.requestTimeout.help("Seconds to receive a request body (408 after).")) var requestTimeout = 10
-    @Option(
-        help: Ranges.headerTimeout.help(
-            "Seconds to receive a request's line and headers, from connect or the previous response (408 and close after)."))
-    var headerTimeout = 10
-    @Option(help: Ranges.driftWindow.help("Predictions in the drift window.")) var driftWindow = 200
+    @OptionGroup var options: ServeOptions
 
-    func validate() throws {
-        try Ranges.port.check(port, "--port"); try Ranges.maxBodyBytes.check(maxBodyBytes, "--max-body-bytes")
-        try Ranges.maxImagePixels.check(maxImagePixels, "--max-image-pixels")
-        try Ranges.maxConcurrent.check(maxConcurrent, "--max-concurrent")
-        try Ranges.inferenceThreads.check(inferenceThreads, "--inference-threads")
-        try Ranges.requestTimeout.check(requestTimeout, "--request-timeout")
-        try Ranges.headerTimeout.check(headerTimeout, "--header-timeout")
-        try Ranges.driftWindow.check(driftWindow, "--drift-window")
-    }
-
-    func run() async throws {
-        let limits = ServingLimits(
-            maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels, requestTimeout: .seconds(requestTimeout),
-            headerTimeout: .seconds(headerTimeout), maxConcurrentInferences: maxConcurrent,
-            inferenceThreads: inferenceThreads)
-        try await serve(
-            model: model, store: tracking.open(), host: host, port: port, limits: limits, adminToken: adminToken,
-            retrainCommand: retrainCommand, driftWindow: driftWindow
-        ) { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
-    }
+    func run() async throws { try await options.serve { FileHandle.standardError.write(Data("\($0)\n".utf8)) } }
 }

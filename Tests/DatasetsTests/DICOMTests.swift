@@ -102,7 +102,7 @@ private func writeDICOMTree(in root: String, perClass: Int) throws {
     try writeDICOM(root + "/bone/broken.dcm", Spec(omitPixelData: true), [0, 0, 0, 0])
 }
 
-private func run(_ arguments: [String], in folder: String) throws -> (status: Int32, output: String) {
+private func run(_ arguments: [String], in folder: String) async throws -> (status: Int32, output: String) {
     let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
     let p = Process()
     p.executableURL = exe
@@ -115,7 +115,7 @@ private func run(_ arguments: [String], in folder: String) throws -> (status: In
     p.standardOutput = handle
     p.standardError = handle
     try p.run()
-    p.waitUntilExit()
+    await exited(p)  // off the cooperative pool: `train` runs for a while
     return (p.terminationStatus, try String(contentsOfFile: out, encoding: .utf8))
 }
 
@@ -310,7 +310,7 @@ private func run(_ arguments: [String], in folder: String) throws -> (status: In
     /// The real CLI on a DICOM tree: `data inspect` shows the DICOM kinds; `train --epochs 1` writes
     /// its model, manifest, metrics and run store. No output file (nor the printed output) holds the
     /// planted patient name, ID or dates, while the DICOM files themselves do.
-    @Test func cliOutputsCarryNoPatientIdentifier() throws {
+    @Test func cliOutputsCarryNoPatientIdentifier() async throws {
         let work = try makeTemporaryFolder()
         defer { removeTemporary(work) }
         let data = work + "/data", out = work + "/out"
@@ -318,12 +318,12 @@ private func run(_ arguments: [String], in folder: String) throws -> (status: In
         let sample = try readFileBytes(data + "/air/img0.dcm")
         #expect(String(decoding: sample, as: UTF8.self).contains(plantedName))  // the check below can fail
 
-        let inspect = try run(["data", "inspect", data, "--image-size", "8"], in: work)
+        let inspect = try await run(["data", "inspect", data, "--image-size", "8"], in: work)
         #expect(inspect.output.contains("CT, 12/16-bit, MONOCHROME2 (10)"), "\(inspect.output)")
         #expect(inspect.output.contains("bone/broken.dcm: corrupt: DICOM: no Pixel Data element"))
         try FileManager.default.moveItem(atPath: work + "/cli-output.txt", toPath: work + "/inspect-output.txt")
 
-        let train = try run(
+        let train = try await run(
             [
                 "train", "--data", data, "--epochs", "1", "--arch", "paper-cnn", "--batch-size", "4",
                 "--out", out, "--store", out + "/runs.sqlite",

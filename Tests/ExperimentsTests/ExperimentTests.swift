@@ -4,20 +4,7 @@ import Testing
 
 @testable import Experiments
 
-/// A small copy of the breast-ultrasound set (30 malignant, 60 benign) in a temporary folder.
-func smallDataset() throws -> String {
-    let shared = URL(fileURLWithPath: sharedData("breastmnist-png"))
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-exp-\(UUID().uuidString)")
-    for (name, n) in [("malignant", 30), ("normal_or_benign", 60)] {
-        let src = shared.appendingPathComponent(name), dst = root.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: dst, withIntermediateDirectories: true)
-        for f in try FileManager.default.contentsOfDirectory(atPath: src.path).sorted().prefix(n) {
-            try FileManager.default.copyItem(at: src.appendingPathComponent(f), to: dst.appendingPathComponent(f))
-        }
-    }
-    return root.path
-}
-
+/// Options of a tiny experiment (2 seeds, 2 epochs, 2 GAN steps) on `smallDataset()`.
 func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     var o = ExperimentOptions(data: data, output: out)
     o.seeds = [0, 1]

@@ -138,66 +138,9 @@ func mpiArguments(ranks: Int) -> [String] {
     ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)"]
 }
 
-/// The environment of every run here: one OpenMP thread (the same numbers in every process
-/// layout), passive waiting, and Open MPI allowed to run as root (containers).
-func testEnvironment() -> [String: String] {
-    var environment = ProcessInfo.processInfo.environment
-    environment["OMP_NUM_THREADS"] = "1"
-    environment["OMP_WAIT_POLICY"] = "passive"
-    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-    environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-    return environment
-}
-
-/// Starts `executable arguments` with its output (both streams) written to `log`.
-func start(_ executable: String, _ arguments: [String], log: URL) throws -> Process {
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: log)
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    p.environment = testEnvironment()
-    p.standardOutput = handle; p.standardError = handle
-    try p.run()
-    return p
-}
-
-/// Runs `executable arguments` to the end: its exit status and output (both streams).
-func launch(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-run-\(UUID().uuidString).log")
-    defer { try? FileManager.default.removeItem(at: log) }
-    let p = try start(executable, arguments, log: log)
-    await exited(p)
-    return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
-}
-
 /// The lines in which a rank starts training a generator or a cell.
 func trainingLines(_ output: String) -> [String] {
     output.split(separator: "\n").map(String.init).filter {
         $0.hasPrefix("rank ") && ($0.contains(": training ") || $0.contains(": cell "))
     }
-}
-
-func readReport(_ out: URL) throws -> [String: Any] {
-    let url = out.appendingPathComponent("report.json")
-    return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
-}
-
-/// Each arm's name and test scores (mean and std over seeds), as text.
-func reportNumbers(_ report: [String: Any]) -> [String] {
-    ((report["arms"] as? [[String: Any]]) ?? []).map { arm in
-        let test = arm["test"] as? [String: Any] ?? [:]
-        let stats = ["balanced_accuracy", "accuracy", "macro_auc", "macro_f1"].map { key -> String in
-            let s = test[key] as? [String: Any] ?? [:]
-            return "\(key) \(s["mean"] ?? "-") \(s["std"] ?? "-")"
-        }
-        return "\(arm["name"] ?? "?") " + stats.joined(separator: " ")
-    }
-}
-
-/// Every claim file under `folder`.
-func claimFiles(_ folder: URL) -> [String] {
-    let walker = FileManager.default.enumerator(atPath: folder.path)
-    return (walker?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".claim") }
-        .map { folder.appendingPathComponent($0).path }
 }

@@ -7,10 +7,9 @@ import Testing
 
 /// One process takes a claim; a second taker gets nil; a claim left by a dead process (or by this
 /// process in an earlier, failed attempt) is taken over; a released claim is free again.
-@Test func fileClaimsAreExclusiveAndStaleOnesAreTakenOver() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-claim-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
+@Test func fileClaimsAreExclusiveAndStaleOnesAreTakenOver() async throws {
+    let dir = URL(fileURLWithPath: try makeTemporaryFolder())
+    defer { removeTemporary(dir.path) }
     // A live holder: a child process that sleeps.
     let sleeper = Process()
     sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
@@ -30,7 +29,7 @@ import Testing
     let done = Process()
     done.executableURL = URL(fileURLWithPath: "/bin/true")
     try done.run()
-    done.waitUntilExit()
+    await exited(done)
     let dead = dir.appendingPathComponent("dead.claim").path
     try "\(done.processIdentifier)\n\(localHost)\n".write(toFile: dead, atomically: false, encoding: .utf8)
     let taken = try #require(FileClaim.take(dead))
@@ -48,45 +47,27 @@ import Testing
 /// `--jobs 2` runs two worker processes that split the grid between them (each trains something,
 /// nothing is trained twice), and the report's numbers equal those of one process with the same
 /// thread count (one OpenMP thread).
-@Test func twoWorkersGiveTheReportOfOneProcess() throws {
-    guard let exe = medsynthExecutable() else {
-        Issue.record("medsynth executable not found next to the tests"); return
-    }
+@Test func twoWorkersGiveTheReportOfOneProcess() async throws {
+    let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
     let data = try smallDataset()
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-jobs-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: base) }
-    func run(_ out: String, jobs: Int) throws -> [String: Any] {
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = [
-            "experiment", "--data", data, "--out", out, "--arms", "original,weighted,dcgan,cdcgan,cdcgan+filter",
-            "--seeds", "2", "--epochs", "2", "--batch-size", "16", "--gan-steps", "2", "--gan-width", "4",
-            "--arch", "paper-cnn", "--resamples", "200", "--no-audit", "--no-track", "--jobs", "\(jobs)",
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_NUM_THREADS"] = "1"
-        p.environment = environment
-        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "experiment --jobs \(jobs) failed")
-        let url = URL(fileURLWithPath: out).appendingPathComponent("report.json")
-        return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    let base = URL(fileURLWithPath: try makeTemporaryFolder())
+    defer { removeTemporary(base.path); removeTemporary(data) }
+    // One OpenMP thread in each process (`testEnvironment`): the same numbers in every layout.
+    func run(_ out: URL, jobs: Int) async throws -> [String: Any] {
+        let run = try await launch(
+            exe.path,
+            [
+                "experiment", "--data", data, "--out", out.path, "--arms", "original,weighted,dcgan,cdcgan,cdcgan+filter",
+                "--seeds", "2", "--epochs", "2", "--batch-size", "16", "--gan-steps", "2", "--gan-width", "4",
+                "--arch", "paper-cnn", "--resamples", "200", "--no-audit", "--no-track", "--jobs", "\(jobs)",
+            ])
+        #expect(run.status == 0, "experiment --jobs \(jobs) failed:\n\(run.output)")
+        return try readReport(out)
     }
-    let one = try run(base.appendingPathComponent("one").path, jobs: 1)
-    let two = try run(base.appendingPathComponent("two").path, jobs: 2)
-    func numbers(_ report: [String: Any]) -> [String] {
-        (report["arms"] as! [[String: Any]]).map { arm in
-            let test = arm["test"] as! [String: Any]
-            let stats = ["balanced_accuracy", "accuracy", "macro_auc"].map { key -> String in
-                let s = test[key] as! [String: Any]
-                return "\(key) \(s["mean"] as! Double) \(s["std"] as! Double)"
-            }
-            return "\(arm["name"]!) " + stats.joined(separator: " ")
-        }
-    }
-    #expect(numbers(one) == numbers(two))
-    #expect(numbers(two).count == 5)
+    let one = try await run(base.appendingPathComponent("one"), jobs: 1)
+    let two = try await run(base.appendingPathComponent("two"), jobs: 2)
+    #expect(reportNumbers(one) == reportNumbers(two))
+    #expect(reportNumbers(two).count == 5)
     // Both workers trained something; no generator or cell was trained twice.
     let logs = base.appendingPathComponent("two/workers")
     var trained: [String] = []
@@ -97,21 +78,16 @@ import Testing
         trained += lines.map(String.init)
     }
     #expect(Set(trained).count == trained.count, "\(trained)")
-    // No claim is left behind.
-    let leftovers = FileManager.default.enumerator(atPath: base.appendingPathComponent("two").path)!
-        .compactMap { $0 as? String }.filter { $0.hasSuffix(".claim") }
-    #expect(leftovers.isEmpty, "\(leftovers)")
+    #expect(claimFiles(base.appendingPathComponent("two")).isEmpty, "\(claimFiles(base.appendingPathComponent("two")))")
 }
 
 /// A worker ends when the run that started it does: killing the parent (here a shell standing in
 /// for `experiment --jobs`) must not leave the worker training into the folder.
-@Test func aWorkerEndsWhenItsParentIsKilled() throws {
-    guard let exe = medsynthExecutable() else {
-        Issue.record("medsynth executable not found next to the tests"); return
-    }
+@Test func aWorkerEndsWhenItsParentIsKilled() async throws {
+    let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
     let data = try smallDataset()
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-orphan-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: out) }
+    let out = URL(fileURLWithPath: try makeTemporaryFolder()).appendingPathComponent("out")
+    defer { removeTemporary(out.deletingLastPathComponent().path); removeTemporary(data) }
     let shell = Process()
     shell.executableURL = URL(fileURLWithPath: "/bin/sh")
     // The worker runs long (many epochs); the shell prints its pid and waits for it.
@@ -126,12 +102,12 @@ import Testing
     try shell.run()
     let line = String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
     let worker = try #require(Int32(line.trimmingCharacters(in: .whitespacesAndNewlines)), "no pid: \(line)")
-    Thread.sleep(forTimeInterval: 2)
+    try await Task.sleep(for: .seconds(2))
     #expect(kill(worker, 0) == 0, "the worker did not start")
     kill(shell.processIdentifier, SIGKILL)  // not waited for: Foundation's wait can outlast the worker
     var alive = true
     for _ in 0..<100 where alive {  // up to 10 s
-        Thread.sleep(forTimeInterval: 0.1)
+        try await Task.sleep(for: .milliseconds(100))
         alive = kill(worker, 0) == 0 && !isZombie(worker)
     }
     if alive { kill(worker, SIGKILL) }

@@ -161,7 +161,7 @@ func inferRefusesMalformedRequests(body: String, status: Int, message: String) a
     let cases: [(String, [UInt8], Int, String)] = [
         ("empty", [], 400, "empty"),
         ("truncated PNG", Array(png.prefix(png.count / 2)), 400, "request body"),
-        ("text", Array("hello, world".utf8), 415, "PNG or JPEG"),
+        ("text", Array("hello, world".utf8), 415, "PNG, JPEG or DICOM"),
         ("20000x20000 header", huge, 413, "20000"),
         ("10 MB of noise", noise(10_000_000), 413, "over the limit"),
     ]

@@ -62,3 +62,77 @@ public func exited(_ process: Process) async {
         }
     }
 }
+
+/// A small class-folder dataset in a fresh temporary folder: the first 30 malignant and 60
+/// normal_or_benign images of the shared breastmnist-png (the experiment, worker and MPI tests).
+public func smallDataset() throws -> String {
+    let shared = URL(fileURLWithPath: sharedData("breastmnist-png"))
+    let root = URL(fileURLWithPath: try makeTemporaryFolder())
+    for (name, n) in [("malignant", 30), ("normal_or_benign", 60)] {
+        let src = shared.appendingPathComponent(name), dst = root.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: dst, withIntermediateDirectories: true)
+        for f in try FileManager.default.contentsOfDirectory(atPath: src.path).sorted().prefix(n) {
+            try FileManager.default.copyItem(at: src.appendingPathComponent(f), to: dst.appendingPathComponent(f))
+        }
+    }
+    return root.path
+}
+
+/// The environment of the tests' child processes: one OpenMP thread (the same numbers in every
+/// process layout), passive waiting, and Open MPI allowed to run as root (containers).
+public func testEnvironment() -> [String: String] {
+    var environment = ProcessInfo.processInfo.environment
+    environment["OMP_NUM_THREADS"] = "1"
+    environment["OMP_WAIT_POLICY"] = "passive"
+    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    return environment
+}
+
+/// Starts `executable arguments` in `testEnvironment()` with its output (both streams) written to `log`.
+public func start(_ executable: String, _ arguments: [String], log: URL) throws -> Process {
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: log)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    p.environment = testEnvironment()
+    p.standardOutput = handle; p.standardError = handle
+    try p.run()
+    return p
+}
+
+/// Runs `executable arguments` to the end, waiting off the cooperative pool (`exited`): its exit
+/// status and output (both streams).
+public func launch(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-run-\(UUID().uuidString).log")
+    defer { try? FileManager.default.removeItem(at: log) }
+    let p = try start(executable, arguments, log: log)
+    await exited(p)
+    return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+}
+
+/// An experiment's report.json in `out`, parsed.
+public func readReport(_ out: URL) throws -> [String: Any] {
+    let data = try Data(contentsOf: out.appendingPathComponent("report.json"))
+    return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+}
+
+/// Each arm's name and test scores (mean and std over seeds) in an experiment's report, as text.
+public func reportNumbers(_ report: [String: Any]) -> [String] {
+    ((report["arms"] as? [[String: Any]]) ?? []).map { arm in
+        let test = arm["test"] as? [String: Any] ?? [:]
+        let stats = ["balanced_accuracy", "accuracy", "macro_auc", "macro_f1"].map { key -> String in
+            let s = test[key] as? [String: Any] ?? [:]
+            return "\(key) \(s["mean"] ?? "-") \(s["std"] ?? "-")"
+        }
+        return "\(arm["name"] ?? "?") " + stats.joined(separator: " ")
+    }
+}
+
+/// Every claim file under `folder` (an experiment's output leaves none behind).
+public func claimFiles(_ folder: URL) -> [String] {
+    let walker = FileManager.default.enumerator(atPath: folder.path)
+    return (walker?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".claim") }
+        .map { folder.appendingPathComponent($0).path }
+}

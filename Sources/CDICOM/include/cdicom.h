@@ -72,6 +72,12 @@ cdicom_status cdicom_read_frame(cdicom_image *image, float *out, size_t count, c
 /// Frees an image from `cdicom_open` (NULL is ignored).
 void cdicom_close(cdicom_image *image);
 
+/// Inflates `length` bytes of raw deflate data (RFC 1951, as the Deflated Explicit VR Little
+/// Endian transfer syntax stores a dataset) through a small buffer, keeping nothing: returns how
+/// many bytes they inflate to (up to where the data ends), `limit` + 1 as soon as that passes
+/// `limit`, or -1 when they are not deflate data.
+int64_t cdicom_inflated_length(const uint8_t *bytes, size_t length, int64_t limit);
+
 // MARK: - Writing test files
 
 /// Transfer syntaxes `cdicom_write_test_file` can write.

@@ -6,10 +6,10 @@ import Workflows
 
 extension OptionRange {
     /// `help` with the range appended, for `@Option(help:)`.
-    func help(_ help: String) -> ArgumentHelp { ArgumentHelp(helpText(help)) }
+    public func help(_ help: String) -> ArgumentHelp { ArgumentHelp(helpText(help)) }
 
     /// Throws a `ValidationError` naming `option` unless `value` lies in the range.
-    func check(_ value: Value?, _ option: String) throws {
+    public func check(_ value: Value?, _ option: String) throws {
         if let refusal = refusal(value, option) { throw ValidationError(refusal) }
     }
 }
@@ -17,18 +17,18 @@ extension OptionRange {
 /// Runs `body`, reporting a library's refusal of the options (`OptionRefusal`) as a refused
 /// option is reported: with the usage, exit code 64.
 @discardableResult
-func refusedAsInvalid<T>(_ body: () throws -> T) throws -> T {
+public func refusedAsInvalid<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let refusal as OptionRefusal { throw ValidationError(refusal.message) }
 }
 
 /// Refuses a `--channels` other than 1 or 3 (nil: as the data).
-func checkChannels(_ channels: Int?, _ option: String = "--channels") throws {
+public func checkChannels(_ channels: Int?, _ option: String = "--channels") throws {
     guard let channels, channels != 1, channels != 3 else { return }
     throw ValidationError("\(option) \(channels) is not supported: use 1 or 3")
 }
 
 /// Refuses a GAN image size other than 28, 32, 64 or 128.
-func checkGANImageSize(_ size: Int, _ option: String = "--image-size") throws {
+public func checkGANImageSize(_ size: Int, _ option: String = "--image-size") throws {
     guard ![28, 32, 64, 128].contains(size) else { return }
     throw ValidationError("\(option) \(size) is not supported: use 28, 32, 64 or 128")
 }
