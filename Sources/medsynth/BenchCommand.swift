@@ -1,12 +1,13 @@
 import ArgumentParser
 import Benchmarks
+import Classification
 import Diffusion
 import Workflows
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (not tests).",
-        subcommands: [DCGANBench.self, DiffusionBench.self, PeakBench.self, LoopsBench.self])
+        subcommands: [DCGANBench.self, ClassifierBench.self, DiffusionBench.self, PeakBench.self, LoopsBench.self])
 
     struct DCGANBench: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -32,6 +33,32 @@ struct BenchCommand: ParsableCommand {
                 imageSize: imageSize, channels: channels, batchSize: batchSize, steps: steps, warmup: warmup)
             let peak = self.peak ?? Benchmark.peakGFLOPS()
             print(json ? try r.json(peak: peak) : r.summary(peak: peak))
+        }
+    }
+
+    struct ClassifierBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "classifier",
+            abstract: "Time classifier training steps (forward, cross-entropy, backward, Adam) and inference batches.")
+        @Option(help: "Architecture: resnet or paper-cnn.") var arch: Architecture = .resnet
+        @Option(help: Ranges.classifierImageSize.help("Image size (side of the square input).")) var imageSize = 28
+        @Option(help: "Channels: 1 or 3.") var channels = 3
+        @Option(help: Ranges.classes.help("Classes (7: DermaMNIST).")) var classes = 7
+        @Option(help: Ranges.ganBatchSize.help("Images per step.")) var batchSize = 64
+        @Option(help: Ranges.benchSteps.help("Timed steps (and as many timed inference batches).")) var steps = 20
+        @Option(help: Ranges.warmup.help("Untimed steps first.")) var warmup = 3
+        @Flag(help: "Print one JSON line.") var json = false
+
+        func validate() throws {
+            try Ranges.classifierImageSize.check(imageSize, "--image-size"); try checkChannels(channels)
+            try Ranges.classes.check(classes, "--classes"); try Ranges.ganBatchSize.check(batchSize, "--batch-size")
+            try Ranges.benchSteps.check(steps, "--steps"); try Ranges.warmup.check(warmup, "--warmup")
+        }
+
+        func run() throws {
+            let config = try ClassifierConfig(arch: arch, imageSize: imageSize, channels: channels, classes: classes)
+            let r = try Benchmark.classifier(config: config, batchSize: batchSize, steps: steps, warmup: warmup)
+            print(json ? try r.json() : r.summary)
         }
     }
 
