@@ -122,7 +122,9 @@ let package = Package(
         // step, the pure-Swift loops, the FP32 peak, image decoding; what `medsynth bench` prints.
         .target(
             name: "Benchmarks",
-            dependencies: ["GAN", "Diffusion", "Privacy", "NN", "Autodiff", "Kernels", "Datasets", "SeededRandom"],
+            dependencies: [
+                "GAN", "Diffusion", "Privacy", "NN", "Autodiff", "Kernels", "Datasets", "SeededRandom", "Classification",
+            ],
             swiftSettings: simdFlags),
         // HTTP inference server (Open Inference Protocol v2), monitoring and drift.
         .target(

@@ -1,38 +1,50 @@
 #!/usr/bin/env bash
-# Runs the MedSynth DCGAN benchmark and the PyTorch / TensorFlow peers on this
-# machine, one after another, saves the raw JSON lines to
+# Runs the MedSynth DCGAN and classifier benchmarks and their PyTorch / TensorFlow peers
+# (classifiers: PyTorch only) on this machine, one after another, saves the raw JSON lines to
 # bench/results/latest.jsonl and prints a Markdown comparison table.
 #
-# Usage: bash bench/compare.sh [--no-build] [--peers-only] [--steps N] [--warmup N] [--threads N]
+# Usage: bash bench/compare.sh [--no-build] [--peers-only] [--only dcgan|classifier] [--steps N] [--warmup N] [--threads N]
 #   --no-build    never run `swift build`, even if .build/release/medsynth is missing
 #   --peers-only  skip MedSynth entirely
+#   --only WHAT   run only the DCGAN part or only the classifier part (ResNet and paper CNN,
+#                 28 and 64 px, 3 channels, 7 classes, batch 64)
+#   --threads N   the peers' torch.set_num_threads and MedSynth's OMP_NUM_THREADS
 # Env: PEAK_GFLOPS for the "% of peak" column (default: `medsynth bench peak`, the widest FMA
 #      the CPU has on every core, AVX-512 where present);
-#      MEDSYNTH_BIN (default .build/release/medsynth) to benchmark another binary.
+#      MEDSYNTH_BIN (default .build/release/medsynth) to benchmark another binary;
+#      PEER_PYTHON: a python that already has the peers' frameworks (then no .venv-bench setup).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PY="$ROOT/.venv-bench/bin/python"
+PY="${PEER_PYTHON:-$ROOT/.venv-bench/bin/python}"
 BIN="${MEDSYNTH_BIN:-$ROOT/.build/release/medsynth}"
 RESULTS="$ROOT/bench/results"
 OUT="$RESULTS/latest.jsonl"
 
-BUILD=1; MEDSYNTH=1; STEPS=10; WARMUP=3; THREADS=2
+BUILD=1; MEDSYNTH=1; STEPS=10; WARMUP=3; THREADS=2; ONLY=all
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --no-build) BUILD=0 ;;
         --peers-only) MEDSYNTH=0 ;;
+        --only) ONLY="$2"; shift ;;
         --steps) STEPS="$2"; shift ;;
         --warmup) WARMUP="$2"; shift ;;
         --threads) THREADS="$2"; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
 done
+case "$ONLY" in all|dcgan|classifier) ;; *) echo "--only $ONLY: use dcgan or classifier" >&2; exit 2 ;; esac
+[[ "$THREADS" =~ ^[0-9]+$ && "$THREADS" -ge 1 && "$THREADS" -le 256 ]] || { echo "--threads $THREADS: use 1...256" >&2; exit 2; }
+export OMP_NUM_THREADS="$THREADS"
+# The classifiers: architecture, side, channels (the JSON "model" names: resnet28x3, ...).
+CLASSIFIERS=("resnet 28 3" "paper-cnn 28 3" "resnet 64 3" "paper-cnn 64 3")
 
-bash "$ROOT/bench/setup_peers.sh" || { echo "[compare] setup_peers.sh failed" >&2; exit 1; }
+if [[ -z "${PEER_PYTHON:-}" ]]; then
+    bash "$ROOT/bench/setup_peers.sh" || { echo "[compare] setup_peers.sh failed" >&2; exit 1; }
+fi
 mkdir -p "$RESULTS"
 : > "$OUT"
 {   # machine and versions, next to the raw results
@@ -77,8 +89,17 @@ if [[ $MEDSYNTH -eq 1 ]]; then
             PEAK_GFLOPS="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["gflops"])' "$peak_json")"
             export PEAK_GFLOPS
         fi
-        run_json "medsynth dcgan64" "$BIN" bench dcgan --image-size 64 --channels 3 --batch-size 64 --peak "$PEAK_GFLOPS" --json
-        run_json "medsynth dcgan28" "$BIN" bench dcgan --image-size 28 --channels 1 --batch-size 64 --peak "$PEAK_GFLOPS" --json
+        if [[ $ONLY != classifier ]]; then
+            run_json "medsynth dcgan64" "$BIN" bench dcgan --image-size 64 --channels 3 --batch-size 64 --peak "$PEAK_GFLOPS" --json
+            run_json "medsynth dcgan28" "$BIN" bench dcgan --image-size 28 --channels 1 --batch-size 64 --peak "$PEAK_GFLOPS" --json
+        fi
+        if [[ $ONLY != dcgan ]]; then
+            for c in "${CLASSIFIERS[@]}"; do
+                read -r arch size channels <<< "$c"
+                run_json "medsynth $arch$size" "$BIN" bench classifier --arch "$arch" --image-size "$size" \
+                    --channels "$channels" --classes 7 --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --json
+            done
+        fi
     else
         note "NOTE: $BIN does not exist (yet); running the peers only"
     fi
@@ -86,10 +107,18 @@ fi
 
 # ---- Peers ------------------------------------------------------------------
 for model in dcgan64 dcgan28; do
+    [[ $ONLY == classifier ]] && break
     run_json "pytorch $model" "$PY" "$ROOT/bench/peers/dcgan_torch.py" --model "$model" \
         --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"
     run_json "tensorflow $model" "$PY" "$ROOT/bench/peers/dcgan_tf.py" --model "$model" \
         --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"
+done
+
+for c in "${CLASSIFIERS[@]}"; do
+    [[ $ONLY == dcgan ]] && break
+    read -r arch size channels <<< "$c"
+    run_json "pytorch $arch$size" "$PY" "$ROOT/bench/peers/classifier_torch.py" --arch "$arch" --image-size "$size" \
+        --channels "$channels" --classes 7 --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"
 done
 
 cp "$OUT" "$RESULTS/run-$(date -u +%Y%m%dT%H%M%SZ).jsonl"

@@ -13,7 +13,8 @@ import sys
 # CPU has, AVX-512 where present) unless PEAK_GFLOPS is given; medsynth's rows carry it too.
 PEAK = float(os.environ["PEAK_GFLOPS"]) if os.environ.get("PEAK_GFLOPS") else None
 FW_ORDER = {"medsynth": 0, "pytorch": 1, "tensorflow": 2}
-MODEL_ORDER = {"dcgan64": 0, "dcgan28": 1}
+MODEL_ORDER = {"dcgan64": 0, "dcgan28": 1, "resnet28x3": 2, "papercnn28x3": 3, "resnet64x3": 4,
+               "papercnn64x3": 5}
 
 
 def model_key(r):
@@ -68,6 +69,18 @@ def main(path):
           "(PyTorch also computes D's weight grads in the G step, TF does not; see bench/README.md).")
     if not base:
         print("No medsynth results: ratios are n/a.")
+    inference = [r for r in rows if r.get("infer_ms_median")]
+    if inference:  # the classifiers' inference batches (evaluation mode, softmax, no graph)
+        ibase = {model_key(r): r["infer_ms_median"] for r in inference if r.get("framework") == "medsynth"}
+        print()
+        print("| model | framework | inference batch ms (median) | images/s | ratio to medsynth |")
+        print("|---|---|---:|---:|---:|")
+        for r in inference:
+            ms, b = r["infer_ms_median"], ibase.get(model_key(r))
+            fw = r.get("framework", "?")
+            fw_cell = f"{fw} ({r['memory_format']})" if fw == "pytorch" and r.get("memory_format") else fw
+            print(f"| {r.get('model', '?')} | {fw_cell} | {fmt(ms, 2)} | {fmt(r.get('infer_images_per_s'))} | "
+                  f"{f'{ms / b:.2f}x' if b else 'n/a'} |")
     return 0
 
 

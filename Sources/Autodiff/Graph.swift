@@ -64,7 +64,7 @@ extension Tensor {
         for n in order.reversed() {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(n)) else { continue }
             guard let pullback = n.pullback else {
-                n.grad = n.grad.map { accumulate($0, g) } ?? g.plain().detached()
+                n.grad = n.grad.map { accumulate($0, g.plain()) } ?? g.plain().detached()
                 continue
             }
             for (p, pg) in Swift.zip(n.parents, pullback(g)) {
@@ -78,10 +78,17 @@ extension Tensor {
 
 /// a + b into fresh storage (gradients are never written in place: a pullback may return a
 /// tensor that aliases an input's storage).
+///
+/// A residual block's input feeds a convolution and the shortcut, so both of its gradients come
+/// back in the convolutions' blocked layout: they are added in that layout (channel padding is
+/// zero in both), with no reorder to plain and back. Plain only when both are plain.
 func accumulate(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.shape == b.shape, "gradient shapes \(a.shape) and \(b.shape) differ")
-    let out = Tensor(uninitializedShape: a.shape)
-    let pa = a.pointer, pb = b.pointer, po = out.pointer
-    for i in 0..<a.count { po[i] = pa[i] + pb[i] }
+    let layout = a.layout.isPlain ? b.layout : a.layout
+    let out = Tensor(uninitializedShape: a.shape, layout: layout)
+    let (pa, keepA) = a.raw(in: layout), (pb, keepB) = b.raw(in: layout)
+    let po = out.raw
+    for i in 0..<layout.physicalCount(a.shape) { po[i] = pa[i] + pb[i] }
+    withExtendedLifetime((keepA, keepB)) {}
     return out
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import Classification
 import Diffusion
 import Foundation
 import Privacy
@@ -85,6 +86,33 @@ public struct DCGANBenchOptions: ParsableArguments {
         let r = try Benchmark.dcgan(imageSize: imageSize, channels: channels, batchSize: batchSize, steps: steps, warmup: warmup)
         let peak = self.peak ?? Benchmark.peakGFLOPS()
         return json ? try r.json(peak: peak) : r.summary(peak: peak)
+    }
+}
+
+/// `bench classifier`'s options.
+public struct ClassifierBenchOptions: ParsableArguments {
+    @Option(help: "Architecture: resnet or paper-cnn.") public var arch: Architecture = .resnet
+    @Option(help: Ranges.classifierImageSize.help("Image size (side of the square input).")) public var imageSize = 28
+    @Option(help: "Channels: 1 or 3.") public var channels = 3
+    @Option(help: Ranges.classes.help("Classes (7: DermaMNIST).")) public var classes = 7
+    @Option(help: Ranges.ganBatchSize.help("Images per step.")) public var batchSize = 64
+    @Option(help: Ranges.benchSteps.help("Timed steps (and as many timed inference batches).")) public var steps = 20
+    @Option(help: Ranges.warmup.help("Untimed steps first.")) public var warmup = 3
+    @Flag(help: "Print one JSON line.") public var json = false
+
+    public init() {}
+
+    public func validate() throws {
+        try Ranges.classifierImageSize.check(imageSize, "--image-size"); try checkChannels(channels)
+        try Ranges.classes.check(classes, "--classes"); try Ranges.ganBatchSize.check(batchSize, "--batch-size")
+        try Ranges.benchSteps.check(steps, "--steps"); try Ranges.warmup.check(warmup, "--warmup")
+    }
+
+    /// Times the steps and the inference batches; returns the summary (or JSON line) to print.
+    public func run() throws -> String {
+        let config = try ClassifierConfig(arch: arch, imageSize: imageSize, channels: channels, classes: classes)
+        let r = try Benchmark.classifier(config: config, batchSize: batchSize, steps: steps, warmup: warmup)
+        return json ? try r.json() : r.summary
     }
 }
 

@@ -85,6 +85,12 @@ enum OpenMP {
     }
 }
 
+/// The threads the kernels run with: OpenMP's count for the calling thread (`OMP_NUM_THREADS`,
+/// else every core), what benchmarks report beside their timings.
+public enum KernelThreads {
+    public static var count: Int { OpenMP.maxThreads ?? ProcessInfo.processInfo.activeProcessorCount }
+}
+
 /// A plain memory descriptor for `dims` in `tag` layout (f32).
 func plainDesc(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
@@ -156,6 +162,10 @@ final class BoundMemory {
 final class Primitive {
     let pd: dnnl_primitive_desc_t
     let primitive: dnnl_primitive_t
+    /// What it computes ("conv fwd", "bnorm bwd", "reorder"), as `KernelUse` reports it.
+    let name: String
+    /// The implementation oneDNN dispatched to, e.g. "jit:avx2" or "ref:any".
+    let implementation: String
 
     /// Creates the primitive desc from an op descriptor (pointer to a dnnl_*_desc_t).
     init(opDesc: UnsafeRawPointer, hint: Primitive? = nil, name: String) {
@@ -165,6 +175,8 @@ final class Primitive {
         var p: dnnl_primitive_t?
         check(dnnl_primitive_create(&p, pd), "primitive_create(\(name))")
         primitive = p!
+        self.name = name
+        implementation = Self.implementation(pd!)
     }
 
     init(reorderFrom src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t) {
@@ -176,6 +188,14 @@ final class Primitive {
         var p: dnnl_primitive_t?
         check(dnnl_primitive_create(&p, pd), "primitive_create(reorder)")
         primitive = p!
+        name = "reorder"
+        implementation = Self.implementation(pd!)
+    }
+
+    private static func implementation(_ pd: dnnl_primitive_desc_t) -> String {
+        var s: UnsafePointer<CChar>?
+        check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s), "query impl_info_str")
+        return s.map { String(cString: $0) } ?? "?"
     }
 
     /// The memory descriptor oneDNN chose for a query such as `dnnl_query_src_md`.
@@ -183,14 +203,8 @@ final class Primitive {
         dnnl_primitive_desc_query_md(pd, what, 0).pointee
     }
 
-    /// The implementation oneDNN dispatched to, e.g. "jit:avx2" or "ref:any".
-    var implementation: String {
-        var s: UnsafePointer<CChar>?
-        check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s), "query impl_info_str")
-        return s.map { String(cString: $0) } ?? "?"
-    }
-
     func execute(_ args: [(Int32, dnnl_memory_t)]) {
+        KernelImplementations.recorder?.add(KernelUse(primitive: name, implementation: implementation))
         let ctx = DNNLContext.shared
         var a = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
         check(dnnl_primitive_execute(primitive, ctx.stream, Int32(a.count), &a), "primitive_execute")
@@ -200,6 +214,45 @@ final class Primitive {
     deinit {
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(pd)
+    }
+}
+
+/// One primitive as executed: what it computes and the implementation oneDNN chose for it.
+public struct KernelUse: Hashable, Sendable, CustomStringConvertible {
+    /// "conv fwd", "conv bwd data", "bnorm bwd", "eltwise fwd", "pool bwd", "reorder", ...
+    public let primitive: String
+    /// oneDNN's implementation name, e.g. "jit:avx512_core" or "ref:any".
+    public let implementation: String
+    /// Whether oneDNN fell back to a naive reference loop (`ref:...`).
+    public var isReference: Bool { implementation.hasPrefix("ref") }
+    public var description: String { "\(primitive): \(implementation)" }
+}
+
+/// Which oneDNN implementations the kernels run: tests record a training step or an inference
+/// pass and check that no hot path fell back to a `ref:` implementation.
+public enum KernelImplementations {
+    final class Recorder: @unchecked Sendable {
+        private var seen: [KernelUse] = []
+        private let lock = NSLock()
+        func add(_ use: KernelUse) {
+            lock.lock(); defer { lock.unlock() }
+            if !seen.contains(use) { seen.append(use) }
+        }
+        var used: [KernelUse] {
+            lock.lock(); defer { lock.unlock() }
+            return seen
+        }
+    }
+
+    /// The recording of the current task, if any (task-local: concurrent tests record apart).
+    @TaskLocal static var recorder: Recorder?
+
+    /// Runs `body` and returns, with its result, every primitive it executed (each once, in
+    /// first-execution order): primitives cached by earlier calls are recorded too.
+    public static func recording<R>(_ body: () throws -> R) rethrows -> (result: R, used: [KernelUse]) {
+        let r = Recorder()
+        let result = try $recorder.withValue(r) { try body() }
+        return (result, r.used)
     }
 }
 

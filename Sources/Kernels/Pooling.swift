@@ -1,6 +1,6 @@
 import CDNNL
 
-// Max and average pooling on oneDNN over plain NCHW.
+// Max and average pooling on oneDNN over NCHW data, plain or in a convolution's blocked layout.
 // Legend: N batch, C channels, H x W input, R x R window, P x Q output.
 
 /// Geometry of a square pooling window.
@@ -19,13 +19,19 @@ public struct PoolGeometry: Hashable, Sendable {
     public var outputShape: [Int] { [n, c, p, q] }
 }
 
+struct PoolKey: Hashable { let g: PoolGeometry; let layout: Layout }
+
 final class PoolPrimitives {
     let forward: Primitive, backward: Primitive
     let src: BoundMemory, dst: BoundMemory, diffSrc: BoundMemory, diffDst: BoundMemory
     let workspace: BoundMemory?, workspaceBytes: Int
+    /// The output's layout: plain for plain input, else the blocked one oneDNN chose (the input's).
+    let dstLayout: Layout
 
-    init(_ g: PoolGeometry) {
-        var s = plainDesc(g.inputShape, dnnl_nchw), d = plainDesc(g.outputShape, dnnl_nchw)
+    init(_ key: PoolKey) {
+        let g = key.g
+        var s = LayoutTable.shared.desc(key.layout, shape: g.inputShape)
+        var d = key.layout.isPlain ? plainDesc(g.outputShape, dnnl_nchw) : anyDesc(g.outputShape)
         let alg = g.kind == .max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding
         let k: [Int64] = [Int64(g.kernel), Int64(g.kernel)], st: [Int64] = [Int64(g.stride), Int64(g.stride)]
         let dil: [Int64] = [0, 0], pl: [Int64] = [Int64(g.padding), Int64(g.padding)]
@@ -38,6 +44,8 @@ final class PoolPrimitives {
             dnnl_pooling_v2_forward_desc_init(&f, dnnl_forward_training, alg, &s, &d, st, k, dil, pl, pr),
             "pooling_v2_forward_desc_init")
         forward = Primitive(opDesc: &f, name: "pool fwd")
+        d = forward.desc(dnnl_query_dst_md)
+        dstLayout = LayoutTable.shared.intern(d)
         var b = dnnl_pooling_v2_desc_t()
         check(dnnl_pooling_v2_backward_desc_init(&b, alg, &s, &d, st, k, dil, pl, pr), "pooling_v2_backward_desc_init")
         backward = Primitive(opDesc: &b, hint: forward, name: "pool bwd")
@@ -49,21 +57,30 @@ final class PoolPrimitives {
 }
 
 /// Pooling kernels (oneDNN). Max pooling's backward needs the workspace its forward wrote.
+/// Input and its gradient in `layout` (plain, or the blocked one a convolution wrote); output and
+/// its gradient in `outputLayout(g, layout:)`.
 public enum PoolKernel {
-    private static let cache = PrimitiveCache<PoolGeometry, PoolPrimitives>()
-    private static func primitives(_ g: PoolGeometry) -> PoolPrimitives { cache.get(g) { PoolPrimitives(g) } }
+    private static let cache = PrimitiveCache<PoolKey, PoolPrimitives>()
+    private static func primitives(_ g: PoolGeometry, _ layout: Layout) -> PoolPrimitives {
+        cache.get(PoolKey(g: g, layout: layout)) { PoolPrimitives(PoolKey(g: g, layout: layout)) }
+    }
+
+    /// Layout of `forward`'s output for an input in `layout`.
+    public static func outputLayout(_ g: PoolGeometry, layout: Layout = .plain) -> Layout {
+        DNNLContext.shared.locked { primitives(g, layout).dstLayout }
+    }
 
     /// Bytes of workspace the forward writes (0 for average pooling).
-    public static func workspaceBytes(_ g: PoolGeometry) -> Int {
-        DNNLContext.shared.locked { primitives(g).workspaceBytes }
+    public static func workspaceBytes(_ g: PoolGeometry, layout: Layout = .plain) -> Int {
+        DNNLContext.shared.locked { primitives(g, layout).workspaceBytes }
     }
 
     public static func forward(
-        _ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        _ g: PoolGeometry, layout: Layout = .plain, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         workspace: UnsafeMutableRawPointer?
     ) {
         DNNLContext.shared.locked {
-            let p = primitives(g)
+            let p = primitives(g, layout)
             p.src.bind(input); p.dst.bind(output)
             var args = [(Arg.src, p.src.memory), (Arg.dst, p.dst.memory)]
             if let ws = p.workspace, let workspace { ws.bind(workspace); args.append((Arg.workspace, ws.memory)) }
@@ -72,11 +89,11 @@ public enum PoolKernel {
     }
 
     public static func backward(
-        _ g: PoolGeometry, gradOutput: UnsafePointer<Float>, workspace: UnsafeRawPointer?,
+        _ g: PoolGeometry, layout: Layout = .plain, gradOutput: UnsafePointer<Float>, workspace: UnsafeRawPointer?,
         gradInput: UnsafeMutablePointer<Float>
     ) {
         DNNLContext.shared.locked {
-            let p = primitives(g)
+            let p = primitives(g, layout)
             p.diffDst.bind(gradOutput); p.diffSrc.bind(gradInput)
             var args = [(Arg.diffDst, p.diffDst.memory), (Arg.diffSrc, p.diffSrc.memory)]
             if let ws = p.workspace, let workspace { ws.bind(workspace); args.append((Arg.workspace, ws.memory)) }

@@ -124,4 +124,7 @@ public enum Ranges {
     public static let repeats = OptionRange<Int>.closed(1...10_000)
     public static let benchSteps = OptionRange<Int>.closed(1...100_000)
     public static let gflops = OptionRange<Double>.positive(upTo: 1e9)
+    /// `bench classifier`: the sides `ClassifierConfig` accepts, and a class count.
+    public static let classifierImageSize = OptionRange<Int>.closed(28...128)
+    public static let classes = OptionRange<Int>.closed(2...1000)
 }

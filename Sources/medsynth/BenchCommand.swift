@@ -8,12 +8,21 @@ import Workflows
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (not tests).",
-        subcommands: [DCGANBench.self, DiffusionBench.self, PeakBench.self, LoopsBench.self])
+        subcommands: [DCGANBench.self, ClassifierBench.self, DiffusionBench.self, PeakBench.self, LoopsBench.self])
 
     struct DCGANBench: ParsableCommand, OptionsCommand {
         static let configuration = CommandConfiguration(
             commandName: "dcgan", abstract: "Time full DCGAN training steps (G and D forward, backward, Adam).")
         @OptionGroup var options: DCGANBenchOptions
+
+        func run() throws { print(try options.run()) }
+    }
+
+    struct ClassifierBench: ParsableCommand, OptionsCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "classifier",
+            abstract: "Time classifier training steps (forward, cross-entropy, backward, Adam) and inference batches.")
+        @OptionGroup var options: ClassifierBenchOptions
 
         func run() throws { print(try options.run()) }
     }

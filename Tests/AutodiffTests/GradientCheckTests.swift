@@ -115,6 +115,20 @@ let opCases: [OpCase] = [
     OpCase(name: "residual add of two blocked activations", shapes: [[2, 3, 6, 6], [16, 3, 3, 3], [16, 3, 3, 3]]) {
         try ($0[0].conv2d(weight: $0[1], padding: 1) + $0[0].conv2d(weight: $0[2], padding: 1)).tanh()
     },
+    OpCase(name: "globalAvgPool2d of a square image", shapes: [[2, 3, 4, 4]]) { try $0[0].globalAvgPool2d() },
+    // A residual block's input feeds a convolution and the identity: its two gradients are
+    // accumulated in the blocked layout; `h * 0.5` adds a plain gradient to a blocked one.
+    OpCase(
+        name: "blocked activation used twice (residual), plus a plain use",
+        shapes: [[2, 3, 6, 6], [16, 3, 3, 3], [16, 16, 3, 3]]
+    ) {
+        let h = try $0[0].conv2d(weight: $0[1], padding: 1)  // (2, 16, 6, 6), blocked
+        return try (h.conv2d(weight: $0[2], padding: 1) + h).tanh() + h * 0.5
+    },
+    OpCase(name: "globalAvgPool2d and avgPool2d of blocked activations", shapes: [[2, 3, 6, 6], [16, 3, 3, 3]]) {
+        let h = try $0[0].conv2d(weight: $0[1], padding: 1)  // (2, 16, 6, 6), blocked
+        return try h.avgPool2d(kernel: 2).globalAvgPool2d() + h.globalAvgPool2d()  // (2, 16)
+    },
     // Blocked layouts end to end: activations stay in oneDNN's layout between these ops.
     OpCase(
         name: "conv -> batchNorm -> tanh -> convTranspose -> sigmoid chain (smooth, so no kinks)",

@@ -1,4 +1,5 @@
 import Benchmarks
+import Classification
 import Diffusion
 import Foundation
 import TestSupport
@@ -16,6 +17,15 @@ import Testing
     let json = try r.json(peak: 100)
     #expect(json.contains(#""peak_gflops":100"#) && json.contains(#""step_ms_median":"#), "\(json)")
     #expect(try Benchmark.dcgan(imageSize: 32, channels: 1, batchSize: 2, steps: 1, warmup: 0).model == "dcgan32x1")
+}
+
+@Test func classifierBenchmarkTimesStepsAndInferenceAndCountsItsFLOP() throws {
+    let config = try ClassifierConfig(arch: .paperCNN, imageSize: 28, channels: 1, classes: 3)
+    let r = try Benchmark.classifier(config: config, batchSize: 4, steps: 3, warmup: 0)
+    #expect(r.model == "paper-cnn28x1" && r.batchSize == 4 && r.classes == 3)
+    #expect(r.stepMilliseconds.count == 3 && r.inferenceMilliseconds.count == 3 && r.gflopPerStep > 0)
+    #expect(r.summary.hasPrefix("paper-cnn28x1 batch 4, 3 classes, "), "\(r.summary)")
+    #expect(try r.json().contains(#""infer_ms_median":"#))
 }
 
 @Test func diffusionBenchmarkTimesStepsAndSampling() throws {

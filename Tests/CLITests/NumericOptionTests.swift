@@ -26,6 +26,7 @@ let baseArguments: [String: [String]] = [
     "runs list": ["runs", "list"],
     "serve": ["serve", "--model", "m"],
     "bench dcgan": ["bench", "dcgan"],
+    "bench classifier": ["bench", "classifier"],
     "bench diffusion": ["bench", "diffusion"],
 ]
 
@@ -38,6 +39,7 @@ let commandTypes: [String: any ParsableCommand.Type] = [
     "data inspect": DataCommand.Inspect.self, "data fetch": DataCommand.Fetch.self, "data bench": DataCommand.Bench.self,
     "runs list": RunsCommand.List.self, "serve": ServeCommand.self,
     "bench dcgan": BenchCommand.DCGANBench.self, "bench diffusion": BenchCommand.DiffusionBench.self,
+    "bench classifier": BenchCommand.ClassifierBench.self,
 ]
 
 /// Every numeric option of every command.
@@ -74,6 +76,7 @@ let numericOptions: [String: [String]] = [
         "--header-timeout", "--drift-window",
     ],
     "bench dcgan": ["--image-size", "--channels", "--batch-size", "--steps", "--warmup", "--peak"],
+    "bench classifier": ["--image-size", "--channels", "--classes", "--batch-size", "--steps", "--warmup"],
     "bench diffusion": ["--image-size", "--channels", "--width", "--batch-size", "--steps", "--warmup", "--samples"],
 ]
 
@@ -114,6 +117,8 @@ struct CLIRefusal: Error { let message: String }
     ("data inspect", "--image-size", "0"), ("data inspect", "--channels", "0"), ("data fetch", "--size", "27"),
     ("data bench", "--repeats", "0"), ("runs list", "--limit", "0"), ("privacy bench", "--steps", "0"),
     ("bench dcgan", "--warmup", "-1"), ("bench dcgan", "--peak", "nan"),
+    ("bench classifier", "--image-size", "27"), ("bench classifier", "--classes", "1"),
+    ("bench classifier", "--batch-size", "1"), ("bench classifier", "--channels", "2"),
 ])
 func badNumericValueIsRefusedNamingTheOption(_ command: String, _ option: String, _ value: String) throws {
     // `--opt=-5`: a bare `-5` would be read as a flag; the `=` form reaches the range check.

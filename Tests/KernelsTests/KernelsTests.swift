@@ -221,6 +221,41 @@ func gemmMatchesReference(_ mnk: (Int, Int, Int)) {
     #expect(maxRelativeError(got, expected) < 1e-4)
 }
 
+/// Pooling on the blocked layout a convolution writes (24 channels: one block padded) equals the
+/// reference on plain data, forward and backward: the paper CNN's max pools and the ResNet's
+/// global average pool run there.
+@Test(
+    "pooling in a blocked layout equals the reference",
+    arguments: [
+        PoolGeometry(kind: .max, n: 3, c: 24, h: 5, w: 5, kernel: 2, stride: 2),
+        PoolGeometry(kind: .average, n: 3, c: 24, h: 5, w: 5, kernel: 5, stride: 5),
+        PoolGeometry(kind: .max, n: 3, c: 24, h: 5, w: 5, kernel: 3, stride: 2, padding: 1),
+    ])
+func blockedPoolingMatchesReference(_ g: PoolGeometry) {
+    let layout = Conv.forwardLayout(ConvGeometry(n: g.n, c: 5, h: 9, w: 9, k: g.c, r: 3, s: 3, stride: 2, padding: 1))
+    #expect(!layout.isPlain, "expected oneDNN to pick a blocked layout here")
+    let outLayout = PoolKernel.outputLayout(g, layout: layout)
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 24)
+    var xBlocked = [Float](repeating: 0, count: layout.physicalCount(g.inputShape))
+    Reorder.run(shape: g.inputShape, from: .plain, x, to: layout, &xBlocked)
+    var ws = [UInt8](repeating: 0, count: max(PoolKernel.workspaceBytes(g, layout: layout), 1))
+    let y = plain(g.outputShape, outLayout) { out in
+        ws.withUnsafeMutableBytes {
+            PoolKernel.forward(g, layout: layout, input: xBlocked, output: out, workspace: $0.baseAddress)
+        }
+    }
+    #expect(maxRelativeError(y, Reference.poolForward(g, input: x)) < 1e-6, "\(g)")
+    let dy = randomArray(y.count, seed: 25)
+    var dyBlocked = [Float](repeating: 0, count: outLayout.physicalCount(g.outputShape))
+    Reorder.run(shape: g.outputShape, from: .plain, dy, to: outLayout, &dyBlocked)
+    let dx = plain(g.inputShape, layout) { out in
+        ws.withUnsafeBytes {
+            PoolKernel.backward(g, layout: layout, gradOutput: dyBlocked, workspace: $0.baseAddress, gradInput: out)
+        }
+    }
+    #expect(maxRelativeError(dx, Reference.poolBackward(g, input: x, gradOutput: dy)) < 1e-5, "\(g)")
+}
+
 @Test("SIMD Adam equals the scalar reference", arguments: [false, true])
 func adamVectorMatchesReference(decoupled: Bool) {
     for count in [1, 7, 8, 9, 1000] {

@@ -80,16 +80,20 @@ extension Tensor {
                 reason: "kernel \(kernel) stride \(g.stride) padding \(padding) "
                     + "does not fit input \(shape)")
         }
-        let out = Tensor(uninitializedShape: g.outputShape)
-        let wsBytes = PoolKernel.workspaceBytes(g)
+        // In the input's layout (blocked after a convolution): no reorder to plain and back.
+        let l = layout, outLayout = PoolKernel.outputLayout(g, layout: l)
+        let out = Tensor(uninitializedShape: g.outputShape, layout: outLayout)
+        let wsBytes = PoolKernel.workspaceBytes(g, layout: l)
         let workspace = wsBytes > 0 ? TensorStorage(count: (wsBytes + 3) / 4) : nil
         PoolKernel.forward(
-            g, input: pointer, output: out.pointer, workspace: workspace.map { UnsafeMutableRawPointer($0.pointer) })
+            g, layout: l, input: raw, output: out.raw, workspace: workspace.map { UnsafeMutableRawPointer($0.raw) })
         return Tensor.result(out, inputs: [self]) { dy, _ in
-            let dx = Tensor(uninitializedShape: g.inputShape)
+            let dx = Tensor(uninitializedShape: g.inputShape, layout: l)
+            let (dyRaw, keep) = dy.raw(in: outLayout)
             PoolKernel.backward(
-                g, gradOutput: dy.pointer, workspace: workspace.map { UnsafeRawPointer($0.pointer) },
-                gradInput: dx.pointer)
+                g, layout: l, gradOutput: dyRaw, workspace: workspace.map { UnsafeRawPointer($0.raw) },
+                gradInput: dx.raw)
+            withExtendedLifetime(keep) {}
             return [dx]
         }
     }
@@ -128,6 +132,8 @@ extension Tensor {
         guard rank == 4 else {
             throw TensorError.invalidShape(op: "globalAvgPool2d", shape: shape, reason: "input must be (N, C, H, W)")
         }
-        return try mean(axes: [2, 3])
+        // A square image is one H x H average-pooling window (oneDNN, in the input's layout).
+        guard shape[2] == shape[3] else { return try mean(axes: [2, 3]) }
+        return try avgPool2d(kernel: shape[2]).reshaped([shape[0], shape[1]])  // (N, C, 1, 1) -> (N, C)
     }
 }
