@@ -168,7 +168,9 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "Datasets", "NN"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "SeededRandom"]),
         .testTarget(name: "ClassificationTests", dependencies: ["TestSupport", "Classification", "Datasets", "Evaluation", "NN", "Privacy"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["TestSupport", "Experiments", "AtomicIO"]),
+        .testTarget(
+            name: "ExperimentsTests",
+            dependencies: ["TestSupport", "Experiments", "AtomicIO", "Autodiff", "NN", "GAN", "Classification", "SeededRandom"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["TestSupport", "Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),

@@ -48,6 +48,11 @@ public final class GANTrainer {
         guard model.options.batchSize >= 1 else {
             throw GANError.invalidOption("batch size \(model.options.batchSize) is below 1")
         }
+        if model.sync.isDataParallel, min(model.options.batchSize, data.count) < model.sync.size {
+            throw GANError.invalidOption(
+                "batch size \(min(model.options.batchSize, data.count)) over \(model.sync.size) ranks: "
+                    + "every rank needs at least one image of each batch")
+        }
         self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
         var g = SeededGenerator(seed: plan.seed &+ 0x5EED)
         if let classes = model.config.classes {
@@ -57,7 +62,10 @@ public final class GANTrainer {
             fixedLabels = nil
             fixedLatent = Tensor.randomNormal([64, model.config.latent, 1, 1], generator: &g)
         }
-        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        // Data-parallel: rank 0 alone writes (the directory, losses, grids, checkpoints).
+        if model.sync.writesOutputs {
+            try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        }
     }
 
     public var checkpointURL: URL { outputDirectory.appendingPathComponent("checkpoint.safetensors") }
@@ -67,7 +75,11 @@ public final class GANTrainer {
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
     public func run(_ observe: (GANEvent) -> Void = { _ in }) throws {
         let totalSteps = plan.totalSteps(stepsPerEpoch: stepsPerEpoch)
-        let log = try StepLog(url: lossLogURL, keepingStepsUpTo: globalStep)
+        if privacy != nil && model.sync.isDataParallel {
+            throw GANError.invalidOption("DP-SGD does not run data-parallel: train a private GAN as one process")
+        }
+        let writes = model.sync.writesOutputs
+        let log = writes ? try StepLog(url: lossLogURL, keepingStepsUpTo: globalStep) : nil
         var recent: [Double] = []
         let batchSize = min(model.options.batchSize, data.count)
         while globalStep < totalSteps {
@@ -82,7 +94,7 @@ public final class GANTrainer {
                 stepInEpoch += 1; globalStep += 1
                 recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
                 let perStep = recent.reduce(0, +) / Double(recent.count)
-                try log.append(
+                try log?.append(
                     String(
                         format: "{\"step\":%d,\"epoch\":%d,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g}",
                         globalStep, epoch, stats.discriminatorLoss, stats.generatorLoss, stats.realScore, stats.fakeScore))
@@ -92,15 +104,16 @@ public final class GANTrainer {
                         totalSteps: totalSteps, stats: stats, imagesPerSecond: Double(batchSize) / perStep,
                         etaSeconds: perStep * Double(totalSteps - globalStep)))
                 checkCollapse(stats, observe)
-                if globalStep % plan.checkpointEvery == 0 {
+                if writes && globalStep % plan.checkpointEvery == 0 {
                     try saveCheckpoint(); observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))
                 }
             }
             if stepInEpoch >= batches.count {
                 epoch += 1; stepInEpoch = 0
-                if epoch % plan.gridEvery == 0 { try writeGrid(observe) }
+                if writes && epoch % plan.gridEvery == 0 { try writeGrid(observe) }
             }
         }
+        guard writes else { return }
         try writeGrid(observe, final: true)
         try saveCheckpoint()
         observe(.checkpoint(path: checkpointURL.path, globalStep: globalStep))

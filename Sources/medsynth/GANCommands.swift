@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GAN
+import NN
 import Workflows
 
 struct GANCommand: ParsableCommand {
@@ -66,11 +67,12 @@ struct GANCommand: ParsableCommand {
 
         func run() throws {
             var progress = ProgressLine()
+            let sync = GradientSync.ranks  // under mpirun: data-parallel, rank 0 alone writes and reports
             _ = try refusedAsInvalid {
                 try GeneratorRun.train(
                     spec(), output: URL(fileURLWithPath: out), resume: resume, overwrite: overwrite,
-                    store: tracking.storeUnlessNoTrack()
-                ) { progress.show($0) }
+                    store: sync.writesOutputs ? tracking.storeUnlessNoTrack() : nil, sync: sync
+                ) { if sync.writesOutputs { progress.show($0) } }
             }
         }
 

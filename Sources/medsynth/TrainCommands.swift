@@ -3,6 +3,7 @@ import Classification
 import Datasets
 import Evaluation
 import Foundation
+import NN
 import Tracking
 import Workflows
 
@@ -89,12 +90,19 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
         try tracking.refuseOverwritingRegistered(outURL.appendingPathComponent("model.safetensors").path)
-        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        let dataPath =
-            try dryRun ? writeFakeClassFolders(in: outURL.appendingPathComponent("dry-run-data").path, seed: seed) : data!
-        let job = try ClassifierRun(spec: spec(data: dataPath), output: outURL)
+        // Under mpirun: data-parallel, rank 0 alone writes and reports.
+        let sync = GradientSync.ranks
+        let fake = outURL.appendingPathComponent("dry-run-data").path
+        try sync.rankZeroFirst {
+            try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+            if dryRun { _ = try writeFakeClassFolders(in: fake, seed: seed) }
+        }
+        let job = try ClassifierRun(spec: spec(data: dryRun ? fake : data!), output: outURL, sync: sync)
         var progress = ProgressLine()
-        let result = try job.runShowingProgress(store: tracking.storeUnlessNoTrack()) { progress.show($0) }
+        let result = try job.runShowingProgress(store: sync.writesOutputs ? tracking.storeUnlessNoTrack() : nil) {
+            if sync.writesOutputs { progress.show($0) }
+        }
+        guard sync.writesOutputs else { return }
         printReport(
             result.training.test, baseline: result.training.baseline, title: job.title(of: result), json: json,
             jsonValue: result.summary)
