@@ -14,14 +14,15 @@ import Testing
 ///
 ///     rel = ||w_2 - w_1|| / ||w_1 - w_0||   (every weight and running mean/variance)
 ///
-/// The tolerances (measured 2026-12-03, see the README's "Data-parallel training"):
-/// - paper CNN (no batch norm): only float rounding (oneDNN's kernels on 8 rows instead of 16,
-///   and the gradient summed in two halves), which Adam's first steps, normalising each gradient
-///   element by its own size, can amplify element-wise: rel < 0.02.
-/// - ResNet and the cDCGAN: batch norm normalises each rank's shard with its own statistics,
-///   so the gradients differ by design: rel < 0.25 (ResNet) and < 0.35 (cDCGAN).
-/// A missing allreduce (each rank trains on its own shard alone; rank 0's weights are written)
-/// gives rel of 0.6 to 1.1 in the same runs, above every tolerance.
+/// Measured 2026-12-03 (README, "Data-parallel training"), with the tolerance held here:
+/// - paper CNN (dropout, no batch norm): rel 2.0e-6, float rounding only (oneDNN's kernels on 8
+///   rows instead of 16, the gradient summed in two halves); tolerance 1e-3, room for other CPUs.
+/// - ResNet and the cDCGAN: batch norm normalises each rank's shard with its own statistics, so
+///   the gradients differ by design: rel 0.127 (ResNet, tolerance 0.25) and 0.036 (cDCGAN,
+///   tolerance 0.15).
+/// With the allreduce removed (an LD_PRELOADed MPI_Iallreduce that reduces nothing: each rank
+/// trains on its own shard, rank 0's weights are written) rel was 0.86 (paper CNN), 2.52 (ResNet)
+/// and 1.34 (cDCGAN): every case fails.
 ///
 /// Skipped when `mpirun` is missing (scripts/setup.sh installs openmpi-bin and libopenmpi-dev).
 @Suite(.serialized, .enabled(if: findMPIRun() != nil, "mpirun not found on PATH: install openmpi-bin (scripts/setup.sh)"))
@@ -35,7 +36,7 @@ struct DataParallelTests {
         ]
     }
 
-    @Test(arguments: [("paper-cnn", 0.02), ("resnet", 0.25)])
+    @Test(arguments: [("paper-cnn", 1e-3), ("resnet", 0.25)])
     func classifierOverTwoRanksMatchesOneProcess(arch: String, tolerance: Double) async throws {
         let (mpirun, exe) = try tools()
         let data = try smallDataset()
@@ -87,9 +88,9 @@ struct DataParallelTests {
             for (k, v) in module.stateDict() { w0["\(name).\(k)"] = v }
         }
         let rel = try relativeDistance(f2.tensors, f1.tensors, from: w0)
-        print("data-parallel cdcgan: rel = \(rel) (tolerance 0.35)")
-        #expect(rel < 0.35, "cdcgan: rel \(rel)")
-        // The losses are the global batch's: the same within the same tolerance.
+        print("data-parallel cdcgan: rel = \(rel) (tolerance 0.15)")
+        #expect(rel < 0.15, "cdcgan: rel \(rel)")
+        // One loss line per step: rank 0 alone logs.
         let losses1 = try String(contentsOf: one.appendingPathComponent("losses.jsonl"), encoding: .utf8)
         let losses2 = try String(contentsOf: two.appendingPathComponent("losses.jsonl"), encoding: .utf8)
         #expect(losses1.split(separator: "\n").count == 4 && losses2.split(separator: "\n").count == 4)
