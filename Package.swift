@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "Workflows",
             dependencies: [
-                "Autodiff", "Classification", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN", "Quality",
+                "Autodiff", "Classification", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN", "NN", "Quality",
                 "SeededRandom", "Tracking", "Cluster",
             ],
             swiftSettings: simdFlags),
@@ -156,7 +156,7 @@ let package = Package(
         .target(
             name: "CommandOptions",
             dependencies: [
-                "Benchmarks", "Classification", "Cluster", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN",
+                "Benchmarks", "Classification", "Cluster", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN", "NN",
                 "Privacy", "Quality", "Serving", "Tracking", "Workflows",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -183,7 +183,9 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "Datasets", "NN"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "SeededRandom"]),
         .testTarget(name: "ClassificationTests", dependencies: ["TestSupport", "Classification", "Datasets", "Evaluation", "NN", "Privacy"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["TestSupport", "Experiments", "AtomicIO"]),
+        .testTarget(
+            name: "ExperimentsTests",
+            dependencies: ["TestSupport", "Experiments", "AtomicIO", "Autodiff", "NN", "GAN", "Classification", "SeededRandom"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["TestSupport", "Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),

@@ -1,6 +1,7 @@
 import Datasets
 import Evaluation
 import Foundation
+import NN
 
 /// Everything one training run produced.
 public struct TrainingResult {
@@ -17,25 +18,26 @@ public struct TrainingResult {
 
 /// Trains on `train`, early-stops on `val`, scores the best model and the majority baseline on
 /// `test`, and writes the best model to `checkpoint` (rewritten with the test report at the end).
-/// Never looks at `test` before the best epoch is chosen.
+/// Never looks at `test` before the best epoch is chosen. Data-parallel over `sync`'s ranks,
+/// only rank 0 writes `checkpoint`.
 public func trainAndEvaluate(
     train: LabeledImages, val: LabeledImages, test: LabeledImages, config: ClassifierConfig,
     options: TrainingOptions, preprocessing: Preprocessing, data: DataProvenance?,
-    checkpoint: URL, progress: (TrainingEvent) -> Void = { _ in }
+    checkpoint: URL, sync: GradientSync = .single, progress: (TrainingEvent) -> Void = { _ in }
 ) throws -> TrainingResult {
     guard test.count > 0 else { throw ClassificationError.invalidData(what: "test split", reason: "is empty") }
-    let trainer = try ClassifierTrainer(config: config, options: options, train: train, val: val)
+    let trainer = try ClassifierTrainer(config: config, options: options, train: train, val: val, sync: sync)
     var metadata = ClassifierMetadata(
         config: config, classNames: train.classNames, preprocessing: preprocessing,
         training: options, data: data)
     let history = try trainer.run(
         checkpoint: { model, report, epoch in
             metadata.bestEpoch = epoch; metadata.validation = report
-            try ClassifierCheckpoint.save(model, metadata: metadata, to: checkpoint)
+            if sync.writesOutputs { try ClassifierCheckpoint.save(model, metadata: metadata, to: checkpoint) }
         }, progress: progress)
     let report = try evaluate(trainer.model, on: test)
     metadata.test = report
-    try ClassifierCheckpoint.save(trainer.model, metadata: metadata, to: checkpoint)
+    if sync.writesOutputs { try ClassifierCheckpoint.save(trainer.model, metadata: metadata, to: checkpoint) }
     let baseline = try majorityBaseline(trainLabels: train.labels, testLabels: test.labels, classNames: test.classNames)
     return TrainingResult(model: trainer.model, history: history, metadata: metadata, test: report, baseline: baseline)
 }

@@ -142,9 +142,16 @@ public final class ClassifierTrainer {
     let optimizer: Adam
     /// The best weights so far (copies).
     public private(set) var bestState: [String: Tensor]?
+    /// Data-parallel training over ranks (see NN's DataParallel.swift); one process by default.
+    public let sync: GradientSync
 
     /// Sets up the model, optimizer and loss weights; both sets must match `config`'s shape.
-    public init(config: ClassifierConfig, options: TrainingOptions, train: LabeledImages, val: LabeledImages) throws {
+    /// With `sync` over N ranks every batch is split over them: it must hold at least 2 images
+    /// per rank (batch norm), and DP-SGD is refused.
+    public init(
+        config: ClassifierConfig, options: TrainingOptions, train: LabeledImages, val: LabeledImages,
+        sync: GradientSync = .single
+    ) throws {
         for (name, set) in [("training set", train), ("validation set", val)] {
             guard (set.channels, set.height, set.width) == (config.channels, config.imageSize, config.imageSize) else {
                 throw ClassificationError.invalidData(
@@ -165,6 +172,14 @@ public final class ClassifierTrainer {
                     + "\(options.epochs), patience \(options.patience)", reason: "batch size must be > 1, epochs and patience > 0"
             )
         }
+        guard options.batchSize >= 2 * sync.size, options.privacy == nil || !sync.isDataParallel else {
+            throw ClassificationError.invalidConfig(
+                field: "batch size", value: "\(options.batchSize)",
+                reason: options.privacy != nil
+                    ? "DP-SGD does not run data-parallel: train a private classifier as one process"
+                    : "over \(sync.size) ranks every rank needs at least 2 images of each batch (batch norm)")
+        }
+        self.sync = sync
         var g = SeededGenerator(seed: options.seed)
         model = Classifier(config, generator: &g)
         if let path = options.initialCheckpoint {
@@ -210,7 +225,8 @@ public final class ClassifierTrainer {
 
     /// The index batches of one epoch: a seeded shuffle, or class-balanced draws (as many
     /// batches as a shuffled epoch has) when oversampling.
-    /// NOTE: a final batch of one example is dropped: batch norm cannot normalise a single value.
+    /// NOTE: a final batch of one example is dropped: batch norm cannot normalise a single value
+    /// (data-parallel over N ranks: a final batch of fewer than 2N, so that every shard has 2).
     public func batches(epoch: Int) -> [[Int]] {
         let size = options.batchSize, n = train.count
         if options.oversample {
@@ -219,7 +235,15 @@ public final class ClassifierTrainer {
                 seed: streamSeed(0xBA1 + UInt64(epoch)))
             return (0..<(n + size - 1) / size).map { _ in sampler.nextBatch(size: size) }
         }
-        return epochBatches(count: n, batchSize: size, epoch: epoch, seed: options.seed).filter { $0.count > 1 }
+        return epochBatches(count: n, batchSize: size, epoch: epoch, seed: options.seed).filter { $0.count >= 2 * sync.size }
+    }
+
+    /// This rank's part of the batch loss's normaliser (the sum of the batch's class weights; the
+    /// count without them): n_r / B unweighted, so that the ranks' shares sum to 1.
+    func lossShare(_ labels: [Int], _ shard: BatchShard) -> Float {
+        guard !shard.isWhole else { return 1 }
+        let w = labels.map { classWeights?[$0] ?? 1 }
+        return w[shard.rows].reduce(0, +) / max(w.reduce(0, +), 1e-12)
     }
 
     /// A seed for one random stream of this run (sampling, augmentation), forked from `options.seed`.
@@ -278,17 +302,25 @@ public final class ClassifierTrainer {
             for (b, indices) in plan.enumerated() where dpsgd == nil {
                 var (pixels, labels) = train.gather(indices)
                 augmenter?.apply(toBatch: &pixels, count: indices.count, channels: c, height: s, width: s)
-                let x = try Tensor(shape: [indices.count, c, s, s], scalars: pixels)
+                // Data-parallel: every rank gathers and augments the whole batch, then trains on its shard.
+                let shard = sync.shard(of: indices.count), share = lossShare(labels, shard)
+                let x = try shard.take(Tensor(shape: [indices.count, c, s, s], scalars: pixels))
+                labels = shard.take(labels)
                 model.zeroGrad()
-                let logits = try model(x)  // (B, K)
+                model.setBatchShard(sync.isDataParallel ? shard : nil)
+                let logits = try model(x)  // (n_r, K)
                 let l = try loss(logits: logits, labels: labels)
                 l.backward()
-                optimizer.step()
                 let predicted = argmaxRows(logits.scalars, classCount: model.config.classes)
-                correct += zip(predicted, labels).filter { $0 == $1 }.count
-                lossSum += Double(l.item) * Double(indices.count); seen += indices.count
-                progress(.batch(epoch: epoch, batch: b + 1, batches: plan.count, loss: l.item))
+                // The whole batch's loss and correct count (one process: share 1, nothing summed).
+                var batch = [l.item * share, Float(zip(predicted, labels).filter { $0 == $1 }.count)]
+                sync.average(gradientsOf: model.parameters, share: share, runningStatisticsOf: [model], extras: &batch)
+                optimizer.step()
+                correct += Int(batch[1])
+                lossSum += Double(batch[0]) * Double(indices.count); seen += indices.count
+                progress(.batch(epoch: epoch, batch: b + 1, batches: plan.count, loss: batch[0]))
             }
+            model.setBatchShard(nil)
             let report = try evaluate(model, on: val)
             let record = EpochRecord(
                 epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),

@@ -3,6 +3,7 @@ import Classification
 import Datasets
 import Evaluation
 import Foundation
+import NN
 import Workflows
 
 extension Architecture: ExpressibleByArgument {}
@@ -89,20 +90,29 @@ public struct TrainOptions: ParsableArguments {
     }
 
     /// The job: refuses to overwrite a registered model, makes the output folder and (with
-    /// `--dry-run`) the fake class folders in it.
-    public func job() throws -> ClassifierRun {
+    /// `--dry-run`) the fake class folders in it. Under `mpirun` the ranks train data-parallel
+    /// (`sync`); rank 0 makes the folders before the others read them.
+    public func job(sync: GradientSync = .ranks) throws -> ClassifierRun {
         let outURL = URL(fileURLWithPath: out)
         try tracking.refuseOverwritingRegistered(outURL.appendingPathComponent("model.safetensors").path)
-        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        let dataPath =
-            try dryRun ? writeFakeClassFolders(in: outURL.appendingPathComponent("dry-run-data").path, seed: seed) : data!
-        return try ClassifierRun(spec: spec(data: dataPath), output: outURL)
+        let fake = outURL.appendingPathComponent("dry-run-data").path
+        try sync.rankZeroFirst {
+            try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+            if dryRun { _ = try writeFakeClassFolders(in: fake, seed: seed) }
+        }
+        return try ClassifierRun(spec: spec(data: dryRun ? fake : data!), output: outURL, sync: sync)
     }
 
-    /// Trains, tests and records the run unless `--no-track`; returns the job and its result.
-    public func train(_ observe: (WorkflowEvent) -> Void) throws -> (job: ClassifierRun, result: ClassifierRunResult) {
-        let job = try job()
-        return (job, try job.runShowingProgress(store: tracking.storeUnlessNoTrack(), report: observe))
+    /// Trains, tests and records the run unless `--no-track`; returns the job and its result, or
+    /// nil on a data-parallel rank other than 0 (which trains in step but neither writes nor reports).
+    public func train(
+        sync: GradientSync = .ranks, _ observe: (WorkflowEvent) -> Void
+    ) throws -> (job: ClassifierRun, result: ClassifierRunResult)? {
+        let job = try job(sync: sync)
+        let result = try job.runShowingProgress(store: sync.writesOutputs ? tracking.storeUnlessNoTrack() : nil) {
+            if sync.writesOutputs { observe($0) }
+        }
+        return sync.writesOutputs ? (job, result) : nil
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Diffusion
 import Foundation
 import GAN
+import NN
 import Workflows
 
 // `gan train` and `gan sample`, for GANs and diffusion models.
@@ -93,12 +94,14 @@ public struct GANTrainOptions: ParsableArguments {
         }
     }
 
-    /// Trains as the options ask, recording the run unless `--no-track`.
-    public func train(_ observe: (WorkflowEvent) -> Void) throws {
+    /// Trains as the options ask, recording the run unless `--no-track`. Under `mpirun` the ranks
+    /// train data-parallel (`sync`); rank 0 alone writes, records and reports.
+    public func train(sync: GradientSync = .ranks, _ observe: (WorkflowEvent) -> Void) throws {
         _ = try refusedAsInvalid {
             try GeneratorRun.train(
                 spec(), output: URL(fileURLWithPath: out), resume: resume, overwrite: overwrite,
-                store: tracking.storeUnlessNoTrack(), observe)
+                store: sync.writesOutputs ? tracking.storeUnlessNoTrack() : nil, sync: sync
+            ) { if sync.writesOutputs { observe($0) } }
         }
     }
 

@@ -33,9 +33,13 @@ public final class TrainingLoop {
     /// The per-step log (JSON Lines; see `StepLog`).
     public let stepLog: URL
     public var position = TrainingPosition()
+    /// False on every data-parallel rank but 0: it trains in step but writes no log, grid or
+    /// checkpoint (rank 0 alone writes).
+    public let writesOutputs: Bool
 
-    public init(plan: TrainingPlan, count: Int, batchSize: Int, stepLog: URL) {
+    public init(plan: TrainingPlan, count: Int, batchSize: Int, stepLog: URL, writesOutputs: Bool = true) {
         self.plan = plan; self.count = count; self.batchSize = batchSize; self.stepLog = stepLog
+        self.writesOutputs = writesOutputs
     }
 
     /// Runs until `totalSteps` from `position`. `step` trains on a batch's image indices;
@@ -51,7 +55,7 @@ public final class TrainingLoop {
         grid: (_ final: Bool) throws -> Void,
         _ observe: (GeneratorEvent<Step>) -> Void
     ) throws {
-        let log = try StepLog(url: stepLog, keepingStepsUpTo: position.globalStep)
+        let log = writesOutputs ? try StepLog(url: stepLog, keepingStepsUpTo: position.globalStep) : nil
         var recent: [Double] = []
         while position.globalStep < totalSteps {
             // Drop the last partial batch so every step sees a full batch (batch norm, speed).
@@ -63,7 +67,7 @@ public final class TrainingLoop {
                 position.stepInEpoch += 1; position.globalStep += 1
                 recent.append(Date().timeIntervalSince(t0)); if recent.count > 20 { recent.removeFirst() }
                 let perStep = recent.reduce(0, +) / Double(recent.count)
-                try log.append(logLine(result, position))
+                try log?.append(logLine(result, position))
                 observe(
                     .step(
                         epoch: position.epoch, step: position.stepInEpoch, stepsPerEpoch: batches.count,
@@ -71,15 +75,16 @@ public final class TrainingLoop {
                         imagesPerSecond: Double(batchSize) / perStep,
                         etaSeconds: perStep * Double(totalSteps - position.globalStep)))
                 afterStep(result)
-                if position.globalStep % plan.checkpointEvery == 0 {
+                if writesOutputs && position.globalStep % plan.checkpointEvery == 0 {
                     try checkpoint(); observe(.checkpoint(path: checkpointPath, globalStep: position.globalStep))
                 }
             }
             if position.stepInEpoch >= batches.count {
                 position.epoch += 1; position.stepInEpoch = 0
-                if position.epoch % plan.gridEvery == 0 { try grid(false) }
+                if writesOutputs && position.epoch % plan.gridEvery == 0 { try grid(false) }
             }
         }
+        guard writesOutputs else { return }
         try grid(true)
         try checkpoint()
         observe(.checkpoint(path: checkpointPath, globalStep: position.globalStep))

@@ -46,6 +46,8 @@ public final class GANModel {
     public var noise: SeededGenerator
     /// Exponential moving average of G's parameters, by name (nil when off).
     public private(set) var ema: [(String, Parameter)]?
+    /// Data-parallel training over ranks (see NN's DataParallel.swift); one process by default.
+    public var sync: GradientSync = .single
 
     public init(config: DCGANConfig, options: GANTrainingOptions = .init(), seed: UInt64) {
         self.config = config
@@ -63,10 +65,10 @@ public final class GANModel {
         ema = options.emaDecay.map { _ in generator.parameters.map { ($0.0, Parameter($0.1.value, requiresGrad: false)) } }
     }
 
-    /// D's view of a batch: DiffAugment when enabled.
-    func augment(_ x: Tensor) throws -> Tensor {
+    /// D's view of a batch (this rank's `shard` of it): DiffAugment when enabled.
+    func augment(_ x: Tensor, _ shard: BatchShard? = nil) throws -> Tensor {
         guard let a = options.diffAugment else { return x }
-        return try a(x, generator: &noise)
+        return try a(x, generator: &noise, shard: shard)
     }
 
     /// ema = decay * ema + (1 - decay) * weights, after each G update.
@@ -99,19 +101,24 @@ public final class GANModel {
     /// One D step and one G step on a batch of real images (N, C, S, S) in [-1, 1].
     /// `labels` are the real images' classes (conditional model only); fakes get labels drawn
     /// from the same batch's labels, so class frequencies match.
+    /// Data-parallel (`sync`): every rank passes the whole batch and draws z, the fake labels and
+    /// DiffAugment for all of it, then trains on its shard; the losses and scores are the batch's.
     @discardableResult
     public func step(real: Tensor, labels: [Int]? = nil) throws -> GANStepStats {
         let n = real.shape[0]
-        let z = sampleLatent(n)
+        var z = sampleLatent(n)
         var fakeLabels: [Int]? = nil
         if let labels { fakeLabels = (0..<n).map { _ in labels[noise.int(below: labels.count)] } }
+        let shard = sync.shard(of: n), share = Float(shard.rows.count) / Float(n)
+        let real = try shard.take(real), labels = labels.map { shard.take($0) }
+        z = try shard.take(z); fakeLabels = fakeLabels.map { shard.take($0) }
         generator.train(); discriminator.train()
-        let fake = try generator(z, labels: fakeLabels)  // (N, C, S, S)
+        let fake = try generator(z, labels: fakeLabels)  // (n_r, C, S, S)
 
         // (1) D step: maximise log D(x) + log(1 - D(G(z))) (BCE), or the hinge objective.
         discriminator.zeroGrad()
-        let realLogits = try discriminator(augment(real), labels: labels)
-        let fakeLogits = try discriminator(augment(fake.detached()), labels: fakeLabels)
+        let realLogits = try discriminator(augment(real, shard), labels: labels)
+        let fakeLogits = try discriminator(augment(fake.detached(), shard), labels: fakeLabels)
         let lossD: Tensor
         switch options.loss {
         case .bce:
@@ -122,31 +129,38 @@ public final class GANModel {
             lossD = Loss.hingeDiscriminator(real: realLogits, fake: fakeLogits)
         }
         lossD.backward()
+        var dStats = [lossD.item, realLogits.sigmoid().mean().item, fakeLogits.sigmoid().mean().item].map { $0 * share }
+        sync.average(
+            gradientsOf: discriminator.parameters, share: share, runningStatisticsOf: [discriminator, generator],
+            extras: &dStats)
         discriminatorOptimizer.step()
 
         // (2) G step.
-        let lossG = try generatorStep(fake: fake, labels: fakeLabels)
+        let lossG = try generatorStep(fake: fake, labels: fakeLabels, shard: shard)
 
-        return GANStepStats(
-            discriminatorLoss: lossD.item, generatorLoss: lossG,
-            realScore: realLogits.sigmoid().mean().item, fakeScore: fakeLogits.sigmoid().mean().item)
+        // The whole batch's means (one process: share 1, nothing summed).
+        return GANStepStats(discriminatorLoss: dStats[0], generatorLoss: lossG, realScore: dStats[1], fakeScore: dStats[2])
     }
 
     /// G step: maximise log D(G(z)) (non-saturating), gradients through the updated D; returns G's loss.
     /// D's parameters are frozen so no weight gradients are computed for them.
-    func generatorStep(fake: Tensor, labels fakeLabels: [Int]?) throws -> Float {
+    func generatorStep(fake: Tensor, labels fakeLabels: [Int]?, shard: BatchShard? = nil) throws -> Float {
+        let shard = shard ?? .whole(fake.shape[0]), share = Float(shard.rows.count) / Float(shard.total)
         generator.zeroGrad()
         discriminator.setRequiresGrad(false)
         defer { discriminator.setRequiresGrad(true) }
-        let fakeLogitsG = try discriminator(augment(fake), labels: fakeLabels)
+        let fakeLogitsG = try discriminator(augment(fake, shard), labels: fakeLabels)
         let lossG =
             options.loss == .bce
             ? try Loss.binaryCrossEntropyWithLogits(fakeLogitsG, target: 1)
             : Loss.hingeGenerator(fake: fakeLogitsG)
         lossG.backward()
+        var gLoss = [lossG.item * share]
+        sync.average(
+            gradientsOf: generator.parameters, share: share, runningStatisticsOf: [generator, discriminator], extras: &gLoss)
         generatorOptimizer.step()
         updateEMA()
-        return lossG.item
+        return gLoss[0]
     }
 
     /// Images (N, C, S, S) in [-1, 1] from the generator's moving-average weights (when kept).

@@ -44,10 +44,15 @@ public final class GANTrainer {
         guard model.options.batchSize >= 1 else {
             throw GANError.invalidOption("batch size \(model.options.batchSize) is below 1")
         }
+        if model.sync.isDataParallel, min(model.options.batchSize, data.count) < model.sync.size {
+            throw GANError.invalidOption(
+                "batch size \(min(model.options.batchSize, data.count)) over \(model.sync.size) ranks: "
+                    + "every rank needs at least one image of each batch")
+        }
         self.model = model; self.data = data; self.plan = plan; self.outputDirectory = outputDirectory
         loop = TrainingLoop(
             plan: plan, count: data.count, batchSize: min(model.options.batchSize, data.count),
-            stepLog: outputDirectory.appendingPathComponent("losses.jsonl"))
+            stepLog: outputDirectory.appendingPathComponent("losses.jsonl"), writesOutputs: model.sync.writesOutputs)
         var g = SeededGenerator(seed: plan.seed &+ 0x5EED)
         if let classes = model.config.classes {
             fixedLabels = (0..<classes).flatMap { Array(repeating: $0, count: 8) }  // one row per class
@@ -56,7 +61,10 @@ public final class GANTrainer {
             fixedLabels = nil
             fixedLatent = Tensor.randomNormal([64, model.config.latent, 1, 1], generator: &g)
         }
-        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        // Data-parallel: rank 0 alone writes (the directory, losses, grids, checkpoints).
+        if model.sync.writesOutputs {
+            try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        }
     }
 
     public var checkpointURL: URL { outputDirectory.appendingPathComponent("checkpoint.safetensors") }
@@ -64,6 +72,9 @@ public final class GANTrainer {
 
     /// Runs until `plan.epochs` (or `plan.maxSteps`) from wherever the trainer stands.
     public func run(_ observe: (GANEvent) -> Void = { _ in }) throws {
+        if privacy != nil && model.sync.isDataParallel {
+            throw GANError.invalidOption("DP-SGD does not run data-parallel: train a private GAN as one process")
+        }
         try loop.run(
             totalSteps: plan.totalSteps(stepsPerEpoch: stepsPerEpoch), checkpointPath: checkpointURL.path,
             step: { batch in

@@ -188,8 +188,19 @@ public final class Dropout: Layer {
         self.generator = generator.fork(0xD0)
         _ = generator.next()
     }
+    /// Data-parallel training: the rows of the global batch this input holds (`setBatchShard`);
+    /// nil: the input is the whole batch.
+    public var shard: BatchShard?
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        isTraining ? try x.dropout(probability: probability, generator: &generator) : x
+        guard isTraining else { return x }
+        guard let shard, !shard.isWhole else { return try x.dropout(probability: probability, generator: &generator) }
+        // The whole batch's mask (B, D), drawn as one process draws it, then this shard's rows.
+        guard x.rank >= 1, x.shape[0] == shard.rows.count else {
+            throw TensorError.invalidShape(op: "dropout", shape: x.shape, reason: "not the \(shard.rows.count) rows of its shard")
+        }
+        let perRow = x.count / max(x.shape[0], 1)
+        let mask = try Tensor(repeating: 1, shape: [shard.total, perRow]).dropout(probability: probability, generator: &generator)
+        return try x * shard.take(mask).reshaped(x.shape)
     }
 }
 

@@ -2,6 +2,7 @@ import Classification
 import Datasets
 import Evaluation
 import Foundation
+import NN
 import Tracking
 
 /// Everything that decides what a classifier run (`medsynth train`) produces: the data and its
@@ -71,15 +72,19 @@ public final class ClassifierRun {
     public let split: SplitDataset
     /// SHA-256 of the split's manifest (JSON Lines): the data fingerprint the run carries.
     public let manifestHash: String
+    /// Data-parallel training over ranks (`GradientSync.ranks` under mpirun); rank 0 alone writes.
+    public let sync: GradientSync
 
     /// The weights file in `output`.
     public var modelURL: URL { output.appendingPathComponent("model.safetensors") }
 
-    /// Loads and splits the data and writes `output/manifest.jsonl`; creates `output`.
-    public init(spec: ClassifierRunSpec, output: URL) throws {
+    /// Loads and splits the data and writes `output/manifest.jsonl`; creates `output`. Over
+    /// several ranks (`sync`) every rank loads and splits alike, and rank 0 alone writes.
+    public init(spec: ClassifierRunSpec, output: URL, sync: GradientSync = .single) throws {
         self.spec = spec
         self.output = output
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        self.sync = sync
+        if sync.writesOutputs { try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true) }
         let preprocessing = Preprocessing(imageSize: spec.imageSize, channels: spec.channels, scaling: .unit)
         dataset = try loadDataset(
             at: spec.data,
@@ -96,7 +101,7 @@ public final class ClassifierRun {
                     maxReadBytes: spec.maxReadBytes))
         }
         split = try makeSplits(dataset, ratio: spec.splitRatio, seed: spec.splitSeed, explicitTest: testSet)
-        try writeSplitManifest(split, to: output.appendingPathComponent("manifest.jsonl").path)
+        if sync.writesOutputs { try writeSplitManifest(split, to: output.appendingPathComponent("manifest.jsonl").path) }
         manifestHash = try Datasets.manifestHash(split.manifest())
     }
 
@@ -107,7 +112,7 @@ public final class ClassifierRun {
         store: RunStore? = nil, commandLine: [String] = CommandLine.arguments,
         progress: (TrainingEvent) -> Void = { _ in }
     ) throws -> ClassifierRunResult {
-        guard let store else { return try run(recorder: nil, progress) }
+        guard let store, sync.writesOutputs else { return try run(recorder: nil, progress) }
         return try RunRecorder.recording(
             store: store, kind: .train, config: spec, commandLine: commandLine,
             dataManifestHash: manifestHash, seed: spec.training.seed
@@ -129,10 +134,11 @@ public final class ClassifierRun {
             data: DataProvenance(
                 path: spec.data, testPath: spec.test, splitRatio: spec.splitRatio, splitSeed: spec.splitSeed,
                 selection: spec.selection),
-            checkpoint: modelURL, progress: progress)
+            checkpoint: modelURL, sync: sync, progress: progress)
         let summary = ClassifierRunSummary(
             test: result.test, baseline: result.baseline, bestEpoch: result.history.bestEpoch,
             validation: result.metadata.validation, seconds: Date().timeIntervalSince(start))
+        guard sync.writesOutputs else { return ClassifierRunResult(training: result, summary: summary, runID: nil) }
         try writeJSON(result.history, to: output.appendingPathComponent("history.json"))
         try writeJSON(summary, to: output.appendingPathComponent("metrics.json"))
         let stats = ReferenceStats(pixels: train.pixels, count: train.count, labels: train.labels, classNames: train.classNames)

@@ -2,6 +2,7 @@ import Datasets
 import Diffusion
 import Foundation
 import GAN
+import NN
 import SeededRandom
 import Tracking
 
@@ -97,25 +98,37 @@ public struct GeneratorRunResult: Sendable {
 public enum GeneratorRun {
     /// Refuses an `output` that already holds a run unless `resume` (continue it from its
     /// checkpoint exactly) or `overwrite`; records the run in `store` when given one.
+    /// Over several ranks (`sync`, DCGANs only, no DP-SGD) every rank loads the same data (and
+    /// the same checkpoint when resuming) and trains on its shard of each batch; rank 0 alone
+    /// writes the manifest, losses, grids, checkpoints and the recorded run.
     public static func train(
         _ spec: GeneratorRunSpec, output: URL, resume: Bool = false, overwrite: Bool = false, store: RunStore? = nil,
-        commandLine: [String] = CommandLine.arguments, _ observe: (WorkflowEvent) -> Void = { _ in }
+        sync: GradientSync = .single, commandLine: [String] = CommandLine.arguments,
+        _ observe: (WorkflowEvent) -> Void = { _ in }
     ) throws -> GeneratorRunResult {
         var spec = spec
         spec.plan.seed = spec.seed  // one seed: the checkpoint's, which `balance` and `audit` compare with theirs
+        if sync.isDataParallel && (spec.generator == .diffusion || spec.privacy != nil) {
+            throw OptionRefusal(
+                "\(spec.generator == .diffusion ? "diffusion training" : "DP-SGD") does not run data-parallel over "
+                    + "\(sync.size) MPI ranks: run it as one process (without mpirun)")
+        }
         let existing =
             spec.generator == .diffusion ? DiffusionTrainer.existingRun(in: output) : GANTrainer.existingRun(in: output)
+        // Every rank has looked before rank 0 writes anything.
+        sync.barrier()
         if !resume && !overwrite && !existing.isEmpty {
             throw OptionRefusal(
                 "\(output.relativePath) already holds a run (\(existing.joined(separator: ", "))): "
                     + "pass --resume to continue it or --overwrite to start afresh")
         }
-        let (data, manifestHash) = try trainingData(spec, output: output, observe)
-        let recording = Recording(store: store, commandLine: commandLine, manifestHash: manifestHash, seed: spec.seed)
+        let (data, manifestHash) = try trainingData(spec, output: output, writes: sync.writesOutputs, observe)
+        let recording = Recording(
+            store: sync.writesOutputs ? store : nil, commandLine: commandLine, manifestHash: manifestHash, seed: spec.seed)
         if spec.generator == .diffusion {
             return try trainDiffusion(spec, data: data, output: output, resume: resume, recording: recording, observe)
         }
-        return try trainGAN(spec, data: data, output: output, resume: resume, recording: recording, observe)
+        return try trainGAN(spec, data: data, output: output, resume: resume, recording: recording, sync: sync, observe)
     }
 
     /// Where and how a run is recorded (nil store: not recorded).
@@ -136,7 +149,8 @@ public enum GeneratorRun {
 
     /// The training split of the chosen class(es) in [-1, 1] (its manifest written to
     /// `output/manifest.jsonl`), or fake data for the dry run; with the manifest's hash.
-    static func trainingData(_ spec: GeneratorRunSpec, output: URL, _ observe: (WorkflowEvent) -> Void) throws
+    static func trainingData(_ spec: GeneratorRunSpec, output: URL, writes: Bool = true, _ observe: (WorkflowEvent) -> Void)
+        throws
         -> (GANTrainingData, String?)
     {
         guard let path = spec.data else { return (fakeData(spec), nil) }
@@ -146,8 +160,10 @@ public enum GeneratorRun {
         let set = try loadGANTrainingSet(
             at: path, options: options, className: spec.className, conditional: spec.isConditional, seed: spec.seed)
         for warning in set.warnings { observe(.note("warning: \(warning)")) }
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        try writeManifest(set.manifest, to: output.appendingPathComponent("manifest.jsonl").path)
+        if writes {
+            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+            try writeManifest(set.manifest, to: output.appendingPathComponent("manifest.jsonl").path)
+        }
         return (set.data, try manifestHash(set.manifest))
     }
 
@@ -163,7 +179,7 @@ public enum GeneratorRun {
 
     static func trainGAN(
         _ spec: GeneratorRunSpec, data: GANTrainingData, output: URL, resume: Bool, recording: Recording,
-        _ observe: (WorkflowEvent) -> Void
+        sync: GradientSync = .single, _ observe: (WorkflowEvent) -> Void
     ) throws -> GeneratorRunResult {
         var config = try DCGANConfig(
             imageSize: spec.imageSize, channels: data.channels, generatorWidth: spec.ganWidth,
@@ -173,6 +189,7 @@ public enum GeneratorRun {
         config.discriminatorBatchNorm = spec.privacy == nil && !spec.spectralNorm
         let plan = spec.plan
         let model = GANModel(config: config, options: spec.gan, seed: spec.seed)
+        model.sync = sync
         let trainer = try GANTrainer(model: model, data: data, plan: plan, outputDirectory: output)
         if let dp = spec.privacy {
             let delta = dp.delta ?? min(1e-5, 0.1 / Double(data.count))

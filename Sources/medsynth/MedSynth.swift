@@ -16,8 +16,8 @@ struct MedSynth: AsyncParsableCommand {
 
     /// Under `mpirun` (Sources/Cluster): MPI starts before the command and ends after it, with
     /// `MPI_Finalize` after a success and `MPI_Abort` (which stops every rank) after a failure.
-    /// Only `experiment` runs over several ranks; any other command refuses, rather than running
-    /// N copies of one job into the same files.
+    /// `experiment` (a grid of workers), `train` and `gan train` (data-parallel) run over several
+    /// ranks; any other command refuses, rather than running N copies of one job into the same files.
     static func main() async {
         OpenMPSettings.reexecIfNeeded()  // before any oneDNN work; see OpenMPSettings
         do {
@@ -28,10 +28,10 @@ struct MedSynth: AsyncParsableCommand {
         }
         do {
             var command = try parseAsRoot(nil)
-            if Ranks.size > 1 && !(command is ExperimentCommand) {
+            if Ranks.size > 1 && !(command is ExperimentCommand || command is TrainCommand || command is GANCommand.Train) {
                 throw ValidationError(
                     "this command does not run over several MPI ranks (\(Ranks.size) here): run it without mpirun; "
-                        + "`experiment` is the one that does")
+                        + "`experiment`, `train` and `gan train` are the ones that do")
             }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()

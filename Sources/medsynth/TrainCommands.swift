@@ -13,7 +13,8 @@ struct TrainCommand: ParsableCommand, OptionsCommand {
 
     func run() throws {
         var progress = ProgressLine()
-        let (job, result) = try options.train { progress.show($0) }
+        // Under mpirun: data-parallel; ranks other than 0 train in step and report nothing.
+        guard let (job, result) = try options.train({ progress.show($0) }) else { return }
         printReport(
             result.training.test, baseline: result.training.baseline, title: job.title(of: result), json: options.json,
             jsonValue: result.summary)
