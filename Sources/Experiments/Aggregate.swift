@@ -86,6 +86,7 @@ extension Experiment {
         try compareWithOriginal(arms: arms, reports: &reports)
         let baseline = try majorityBaseline(trainLabels: train.labels, testLabels: test.labels, classNames: names)
         var all = alarms
+        all += arms.compactMap { uniformWeightsNote($0, trainImages: cells(of: $0).map(\.trainImages)) }
         for arm in reports { all += arm.alarms.map { "\(arm.name): \($0)" } }
         if !arms.contains(.original) { all.append("no `original` arm: differences against it are not reported") }
         return ExperimentReport(
@@ -230,6 +231,22 @@ extension Experiment {
 /// seeds: "class 'x' is never predicted (9 examples, recall 0) in seeds 0, 2 of 3". Without the
 /// seeds, "never predicted" (one seed) and "never predicted correctly" (another) read as one
 /// class raising two alarms.
+/// When a weighted generative arm's synthetic images leave every class with the same number of
+/// training images in every seed, its inverse-frequency weights are all 1 and it trains exactly as
+/// the arm without `weighted` (same seeds, same images): say so, since it still counts in the Holm
+/// correction. `trainImages`: per seed, each class's real and synthetic counts.
+func uniformWeightsNote(_ arm: Arm, trainImages: [[String: ImageCounts]]) -> String? {
+    guard arm.classWeights, arm.isGenerative, !trainImages.isEmpty else { return nil }
+    let totals = trainImages.map { Set($0.values.map { $0.real + $0.synthetic }) }
+    guard totals.allSatisfy({ $0.count == 1 }) else { return nil }
+    var unweighted = arm
+    unweighted.classWeights = false
+    let sizes = Set(totals.compactMap(\.first)).sorted().map(String.init).joined(separator: ", ")
+    return "\(arm.name) trains exactly as \(unweighted.name): after synthesis every class holds \(sizes) training "
+        + "images, so its class weights are all 1 (it still counts in the Holm correction; cap the synthetic share, "
+        + "e.g. --max-synthetic-ratio 1, or leave the arm out)"
+}
+
 func seedAlarms(_ seeds: [UInt64], _ alarms: [[String]]) -> [String] {
     var raisedBy: [String: [UInt64]] = [:]
     for (seed, list) in zip(seeds, alarms) { for alarm in Set(list) { raisedBy[alarm, default: []].append(seed) } }

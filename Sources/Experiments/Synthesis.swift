@@ -348,60 +348,59 @@ extension Experiment {
 /// Filtered synthesis: a classifier trained on the real training split scores each candidate;
 /// a candidate of class c is kept when p(c) reaches the threshold of class c — the `quantile` of
 /// p(c) over the real validation images of c, so the threshold is chosen on validation and adapts
-/// to how confidently the classifier recognises real images of that class — and when it is not a
-/// near-copy: nearer (pixel space) to a training image of c than the 1st percentile of the real
-/// validation images' nearest-training distances (the memorization audit's rule).
+/// to how confidently the classifier recognises real images of that class — and when the
+/// memorization audit would not flag it (`NearCopyRule`: as near a training image of c, in pixel
+/// or random-CNN feature space, as the 1st percentile of the real validation images of c).
 struct SyntheticFilter {
     let predictor: Predictor
     let thresholds: [Double]
-    let copyThresholds: [Double]
-    let trainByClass: [FeatureMatrix]
-    let classCount: Int
+    /// Per class, the audit's near-copy rule (nil: no training or validation image of the class).
+    let copyRules: [NearCopyRule?]
+    let classCount: Int, channels: Int, side: Int
 
     init(judge: URL, train: LabeledImages, val: LabeledImages, quantile q: Double) throws {
         predictor = try Predictor(checkpoint: judge)
         let k = train.classNames.count
-        classCount = k
+        classCount = k; channels = train.channels; side = train.height
         let p = try predictor.probabilities(pixels: val.pixels, count: val.count)
-        let per = train.channels * train.height * train.width
-        func matrix(_ set: LabeledImages, _ indices: [Int]) throws -> FeatureMatrix {
-            var values: [Double] = []
-            values.reserveCapacity(indices.count * per)
-            for i in indices { values += set.pixels[(i * per)..<((i + 1) * per)].map(Double.init) }
-            return try FeatureMatrix(count: indices.count, dimension: per, values: values)
-        }
-        var thresholds: [Double] = [], copies: [Double] = [], byClass: [FeatureMatrix] = []
+        let extractor = RandomCNNFeatures(channels: train.channels)  // the audit's extractor
+        var thresholds: [Double] = [], rules: [NearCopyRule?] = []
         for c in 0..<k {
             let v = val.labels.indices.filter { val.labels[$0] == c }
             let confidences = v.map { Double(p[$0 * k + c]) }
             thresholds.append(confidences.isEmpty ? 1 / Double(k) : Quality.quantile(confidences, q))
-            let t = try matrix(train, train.labels.indices.filter { train.labels[$0] == c })
-            byClass.append(t)
-            if v.isEmpty || t.count == 0 { copies.append(0); continue }
-            let d = distances(try matrix(val, v), t)
-            let nearest = (0..<v.count).map { i in d[(i * t.count)..<((i + 1) * t.count)].min()! }
-            copies.append(Quality.quantile(nearest, 0.01))
+            let t = train.labels.indices.filter { train.labels[$0] == c }
+            if v.isEmpty || t.isEmpty { rules.append(nil); continue }
+            rules.append(
+                try NearCopyRule(
+                    training: try Self.tensor(train.subset(t)), heldOut: try Self.tensor(val.subset(v)), extractor: extractor))
         }
-        self.thresholds = thresholds; copyThresholds = copies; trainByClass = byClass
+        self.thresholds = thresholds; copyRules = rules
+    }
+
+    /// Images in [0, 1] as the audit sees them: (N, C, H, W) in [-1, 1].
+    static func tensor(_ set: LabeledImages) throws -> Tensor {
+        try Tensor(shape: [set.count, set.channels, set.height, set.width], scalars: set.pixels.map { $0 * 2 - 1 })
     }
 
     /// Indices of the kept candidates (in generation order, at most `wanted`) and the counts.
+    /// `candidates`: images in [0, 1], flattened.
     func select(_ candidates: [Float], classIndex c: Int, wanted: Int) throws -> ([Int], Acceptance) {
-        let per = candidates.count == 0 ? 1 : trainByClass[c].dimension
+        let per = channels * side * side
         let n = candidates.count / per
         let p = try predictor.probabilities(pixels: candidates, count: n)
         let confident = (0..<n).filter { Double(p[$0 * classCount + c]) >= thresholds[c] }
         var kept: [Int] = [], copies = 0
-        let t = trainByClass[c]
         for chunk in stride(from: 0, to: confident.count, by: 256) {
             let ids = Array(confident[chunk..<min(chunk + 256, confident.count)])
-            var values: [Double] = []
+            var values: [Float] = []
             values.reserveCapacity(ids.count * per)
-            for i in ids { values += candidates[(i * per)..<((i + 1) * per)].map(Double.init) }
-            let d = distances(try FeatureMatrix(count: ids.count, dimension: per, values: values), t)
+            for i in ids { values += candidates[(i * per)..<((i + 1) * per)].map { $0 * 2 - 1 } }
+            let flags =
+                try copyRules[c]?.flags(try Tensor(shape: [ids.count, channels, side, side], scalars: values))
+                ?? Array(repeating: [], count: ids.count)
             for (r, i) in ids.enumerated() {
-                let nearest = t.count == 0 ? Double.infinity : d[(r * t.count)..<((r + 1) * t.count)].min()!
-                if nearest <= copyThresholds[c] { copies += 1; continue }
+                if !flags[r].isEmpty { copies += 1; continue }
                 if kept.count < wanted { kept.append(i) }
             }
         }

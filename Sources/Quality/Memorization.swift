@@ -1,3 +1,4 @@
+import Autodiff
 import Evaluation
 import Foundation
 import SeededRandom
@@ -49,8 +50,8 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
                 "memorization audit needs held-out images (got \(heldOut.pixels.count)) and at "
                     + "least \(neighbours) training images (got \(training.pixels.count))")
         }
-        let pixelThreshold = Evaluation.quantile(nearest(heldOut.pixels, training.pixels).map(\.0), percentile / 100)
-        let featureThreshold = Evaluation.quantile(nearest(heldOut.features, training.features).map(\.0), percentile / 100)
+        let pixelThreshold = threshold(heldOut: heldOut.pixels, training: training.pixels, percentile: percentile)
+        let featureThreshold = threshold(heldOut: heldOut.features, training: training.features, percentile: percentile)
         let nt = training.pixels.count
         let pd = distances(synthetic.pixels, training.pixels)
         let fd = nearest(synthetic.features, training.features)
@@ -80,6 +81,12 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
             heldOutCount: heldOut.pixels.count, flagged: flagged, shown: shown)
     }
 
+    /// The `percentile`-th percentile of the held-out rows' distances to their nearest training row:
+    /// a synthetic row at or below it is flagged (in that space).
+    static func threshold(heldOut: FeatureMatrix, training: FeatureMatrix, percentile: Double) -> Double {
+        Evaluation.quantile(nearest(heldOut, training).map(\.0), percentile / 100)
+    }
+
     /// For each row of `a`, the distance to its nearest row of `b` and that row's index.
     static func nearest(_ a: FeatureMatrix, _ b: FeatureMatrix) -> [(Double, Int)] {
         let d = distances(a, b), nb = b.count
@@ -87,6 +94,46 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
             var best = (Double.infinity, -1)
             for j in 0..<nb where d[i * nb + j] < best.0 { best = (d[i * nb + j], j) }
             return best
+        }
+    }
+}
+
+/// The memorization audit's rule, to apply to images as they are made (the experiment's filter
+/// drops what it flags): an image is a likely copy when it is at least as near a training image,
+/// in pixel space or in the extractor's feature space, as the `percentile`-th percentile of the
+/// held-out images' nearest-training distances. Same thresholds, same spaces, same extractor as
+/// `ClassAudit` with `MemorizationAudit`.
+public struct NearCopyRule {
+    public let pixelThreshold: Double, featureThreshold: Double
+    let trainingPixels: FeatureMatrix, trainingFeatures: FeatureMatrix
+    let extractor: any FeatureExtractor
+
+    /// `training` and `heldOut`: (N, C, H, W) images of one class, scaled as the images to judge
+    /// will be. Needs at least one image in each.
+    public init(training: Tensor, heldOut: Tensor, extractor: any FeatureExtractor, percentile: Double = 1) throws {
+        guard training.shape[0] >= 1, heldOut.shape[0] >= 1 else {
+            throw QualityError.invalidInput(
+                "near-copy rule needs training and held-out images (got \(training.shape[0]) and \(heldOut.shape[0]))")
+        }
+        guard (0...100).contains(percentile) else {
+            throw QualityError.invalidInput("memorization percentile \(percentile) must lie in [0, 100]")
+        }
+        self.extractor = extractor
+        trainingPixels = try FeatureMatrix(training); trainingFeatures = try extractor.features(training)
+        pixelThreshold = MemorizationAudit.threshold(
+            heldOut: try FeatureMatrix(heldOut), training: trainingPixels, percentile: percentile)
+        featureThreshold = MemorizationAudit.threshold(
+            heldOut: try extractor.features(heldOut), training: trainingFeatures, percentile: percentile)
+    }
+
+    /// For each image of `images` (N, C, H, W), the spaces ("pixel", "feature") that flag it; empty
+    /// when it is not a likely copy.
+    public func flags(_ images: Tensor) throws -> [[String]] {
+        let pixels = MemorizationAudit.nearest(try FeatureMatrix(images), trainingPixels)
+        let features = MemorizationAudit.nearest(try extractor.features(images), trainingFeatures)
+        return zip(pixels, features).map { p, f in
+            // "<=" as in the audit: exact copies are flagged even at a threshold of 0.
+            (p.0 <= pixelThreshold ? ["pixel"] : []) + (f.0 <= featureThreshold ? ["feature"] : [])
         }
     }
 }

@@ -149,8 +149,24 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     // Validation comes before loading: a bad number is reported even though the data path does not exist.
     var o = base
     o.ganSteps = -1
-    do { _ = try Experiment(options: o) } catch { #expect(error is ExperimentError) }
+    let error = #expect(throws: ExperimentError.self) { _ = try Experiment(options: o) }
+    #expect(error.map { "\($0)".contains("--gan-steps") } == true, "\(String(describing: error))")
     #expect(!FileManager.default.fileExists(atPath: out.path))
+}
+
+/// A weighted generative arm whose synthesis balances every class (weights all 1) is named as a
+/// duplicate of the unweighted arm; with unequal classes in any seed, or without weights, it is not.
+@Test func weightedArmThatSynthesisBalancedIsNamedADuplicate() throws {
+    let balanced = ["a": ImageCounts(real: 100, synthetic: 0), "b": ImageCounts(real: 30, synthetic: 70)]
+    let capped = ["a": ImageCounts(real: 100, synthetic: 0), "b": ImageCounts(real: 30, synthetic: 30)]
+    let note = try #require(uniformWeightsNote(try Arm(parsing: "diffusion+weighted"), trainImages: [balanced, balanced]))
+    #expect(note.hasPrefix("diffusion+weighted trains exactly as diffusion: after synthesis every class holds 100 "))
+    #expect(
+        uniformWeightsNote(try Arm(parsing: "diffusion+filter+weighted"), trainImages: [balanced])?.contains(
+            "exactly as diffusion+filter:") == true)
+    #expect(uniformWeightsNote(try Arm(parsing: "diffusion+weighted"), trainImages: [balanced, capped]) == nil)
+    #expect(uniformWeightsNote(try Arm(parsing: "diffusion"), trainImages: [balanced]) == nil)
+    #expect(uniformWeightsNote(try Arm(parsing: "weighted"), trainImages: [balanced]) == nil)
 }
 
 /// An arm's alarms name the seeds that raised them, once each; one seed keeps the plain text.
