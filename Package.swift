@@ -188,7 +188,7 @@ let package = Package(
             dependencies: ["TestSupport", "Experiments", "AtomicIO", "Autodiff", "NN", "GAN", "Classification", "SeededRandom"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["TestSupport", "Quality", "NN", "Datasets"]),
-        .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(name: "TrackingTests", dependencies: ["TestSupport", "Tracking"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Diffusion", "TestSupport"]),
         .testTarget(name: "WorkflowsTests", dependencies: ["TestSupport", "Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).

@@ -96,11 +96,14 @@ public struct TrainOptions: ParsableArguments {
         let outURL = URL(fileURLWithPath: out)
         try tracking.refuseOverwritingRegistered(outURL.appendingPathComponent("model.safetensors").path)
         let fake = outURL.appendingPathComponent("dry-run-data").path
+        let spec = try spec(data: dryRun ? fake : data!)
+        // Every rank refuses alike, before anything is written.
+        if let refusal = spec.dataParallelRefusal(sync) { throw ValidationError(refusal) }
         try sync.rankZeroFirst {
             try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
             if dryRun { _ = try writeFakeClassFolders(in: fake, seed: seed) }
         }
-        return try ClassifierRun(spec: spec(data: dryRun ? fake : data!), output: outURL, sync: sync)
+        return try ClassifierRun(spec: spec, output: outURL, sync: sync)
     }
 
     /// Trains, tests and records the run unless `--no-track`; returns the job and its result, or

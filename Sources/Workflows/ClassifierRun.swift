@@ -81,6 +81,7 @@ public final class ClassifierRun {
     /// Loads and splits the data and writes `output/manifest.jsonl`; creates `output`. Over
     /// several ranks (`sync`) every rank loads and splits alike, and rank 0 alone writes.
     public init(spec: ClassifierRunSpec, output: URL, sync: GradientSync = .single) throws {
+        if let refusal = spec.dataParallelRefusal(sync) { throw OptionRefusal(refusal) }
         self.spec = spec
         self.output = output
         self.sync = sync
@@ -172,4 +173,22 @@ func writeJSON(_ value: some Encodable, to url: URL) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     try writeFileAtomically(try encoder.encode(value), to: url.path)
+}
+
+extension ClassifierRunSpec {
+    /// Why this run cannot train over `sync`'s ranks, or nil: DP-SGD does not run data-parallel,
+    /// and every rank needs at least 2 images of each batch (batch norm). Asked before any file
+    /// is written (`ClassificationTrainer` refuses the same, later).
+    public func dataParallelRefusal(_ sync: GradientSync) -> String? {
+        guard sync.isDataParallel else { return nil }
+        if training.privacy != nil {
+            return "DP-SGD does not run data-parallel over \(sync.size) MPI ranks: "
+                + "train a private classifier as one process (without mpirun)"
+        }
+        if training.batchSize < 2 * sync.size {
+            return "batch size \(training.batchSize) over \(sync.size) ranks: "
+                + "every rank needs at least 2 images of each batch (batch norm)"
+        }
+        return nil
+    }
 }

@@ -113,6 +113,11 @@ public enum GeneratorRun {
                 "\(spec.generator == .diffusion ? "diffusion training" : "DP-SGD") does not run data-parallel over "
                     + "\(sync.size) MPI ranks: run it as one process (without mpirun)")
         }
+        // Before the data is loaded or anything written (the trainer checks the same against the data's count).
+        if sync.isDataParallel && spec.gan.batchSize < sync.size {
+            throw OptionRefusal(
+                "batch size \(spec.gan.batchSize) over \(sync.size) ranks: every rank needs at least one image of each batch")
+        }
         let existing =
             spec.generator == .diffusion ? DiffusionTrainer.existingRun(in: output) : GANTrainer.existingRun(in: output)
         // Every rank has looked before rank 0 writes anything.

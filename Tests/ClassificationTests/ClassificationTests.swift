@@ -153,7 +153,7 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     }
 }
 
-func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+func runMedsynth(_ arguments: [String]) async throws -> (status: Int32, stdout: String) {
     let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
     let p = Process()
     p.executableURL = exe
@@ -162,16 +162,15 @@ func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String
     p.standardOutput = pipe
     p.standardError = FileHandle.nullDevice
     try p.run()
-    let out = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
+    let out = await exited(p, reading: pipe)
     return (p.terminationStatus, String(decoding: out, as: UTF8.self))
 }
 
 /// `medsynth train --dry-run` end to end, then `medsynth evaluate` on what it wrote.
-@Test func trainDryRunEndToEnd() throws {
+@Test func trainDryRunEndToEnd() async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-train-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }
-    let train = try runMedsynth(["train", "--dry-run", "--arch", "paper-cnn", "--out", dir.path, "--json"])
+    let train = try await runMedsynth(["train", "--dry-run", "--arch", "paper-cnn", "--out", dir.path, "--json"])
     #expect(train.status == 0)
     for file in ["model.safetensors", "history.json", "metrics.json"] {
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(file).path), "missing \(file)")
@@ -183,7 +182,7 @@ func runMedsynth(_ arguments: [String]) throws -> (status: Int32, stdout: String
     let history = try JSONDecoder().decode(
         TrainingHistory.self, from: Data(contentsOf: dir.appendingPathComponent("history.json")))
     #expect(history.epochs.count == 2)
-    let evaluated = try runMedsynth([
+    let evaluated = try await runMedsynth([
         "evaluate", "--model", dir.appendingPathComponent("model.safetensors").path,
         "--data", dir.appendingPathComponent("dry-run-data").path, "--json",
     ])

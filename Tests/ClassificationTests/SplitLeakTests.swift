@@ -13,16 +13,16 @@ func readManifest(_ url: URL) throws -> [ManifestEntry] {
 /// Issue #15: `gan train` and `train`, run from the command line on the same npz (which has no
 /// test arrays), split it the same way: no image the classifier is tested on, compared by
 /// SHA-256, is in the GAN's training set.
-@Test func ganTrainingNeverSeesAClassifierTestImage() throws {
+@Test func ganTrainingNeverSeesAClassifierTestImage() async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-leak-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }
     let npz = sharedData("pneumoniamnist/pneumoniamnist-trainval.npz")
-    let gan = try runMedsynth([
+    let gan = try await runMedsynth([
         "gan", "train", "--data", npz, "--class", "normal", "--max-steps", "1", "--batch-size", "8",
         "--grid-every", "1000", "--seed", "3", "--no-track", "--out", dir.appendingPathComponent("gan").path,
     ])
     #expect(gan.status == 0)
-    let train = try runMedsynth([
+    let train = try await runMedsynth([
         "train", "--data", npz, "--arch", "paper-cnn", "--epochs", "1", "--seed", "3", "--no-track",
         "--out", dir.appendingPathComponent("classifier").path,
     ])

@@ -6,7 +6,7 @@ import Testing
 @Suite("Fetch and inspect", .serialized)
 struct FetchInspectTests {
     /// Serves `folder` on 127.0.0.1 with Python's http.server; stop it with `stop`.
-    func startServer(serving folder: String) throws -> (Process, Int) {
+    func startServer(serving folder: String) async throws -> (Process, Int) {
         let port = try freePort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -17,16 +17,16 @@ struct FetchInspectTests {
         // Wait (at most 10 s) until the port accepts connections.
         for _ in 0..<100 {
             if server.isRunning && canConnect(port: port) { return (server, port) }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
-        stop(server)
+        await stop(server)
         throw DatasetError.downloadFailed(url: "http://127.0.0.1:\(port)/", reason: "test server did not start")
     }
 
     /// SIGKILL: the child may inherit a blocked SIGTERM from the test runner's thread.
-    func stop(_ server: Process) {
+    func stop(_ server: Process) async {
         kill(server.processIdentifier, SIGKILL)
-        server.waitUntilExit()
+        await exited(server)
     }
 
     func loopback(port: Int) -> sockaddr_in {
@@ -67,8 +67,18 @@ struct FetchInspectTests {
         let source = sharedData("pneumoniamnist/pneumoniamnist-trainval.npz")
         try FileManager.default.copyItem(atPath: source, toPath: served + "/p.npz")
         let md5 = try md5Hex(ofFile: source)
-        let (server, port) = try startServer(serving: served)
-        defer { stop(server) }
+        let (server, port) = try await startServer(serving: served)
+        do {
+            try await fetchChecksMD5(port: port, source: source, md5: md5, cache: cache)
+        } catch {
+            await stop(server)
+            throw error
+        }
+        await stop(server)
+    }
+
+    /// `fetchFromLocalServerChecksMD5` with the server up on `port` (stopped by the caller).
+    func fetchChecksMD5(port: Int, source: String, md5: String, cache: String) async throws {
         let url = "http://127.0.0.1:\(port)/p.npz"
 
         // Wrong MD5: fails, and leaves nothing in the cache (not even a partial file).

@@ -26,34 +26,37 @@ struct HostileInputTests {
     }
 
     /// Runs `body` on a thread; if it has not returned after `seconds`, records a hang and opens
-    /// `fifo` for writing, which releases a reader blocked in `open`.
-    func withoutHanging(_ seconds: Double, unblocking fifo: String, _ body: @escaping @Sendable () -> Void) {
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            body(); done.signal()
-        }
-        if done.wait(timeout: .now() + seconds) == .timedOut {
-            Issue.record("reading hung on the FIFO \(fifo)")
+    /// `fifo` for writing, which releases a reader blocked in `open`. The waiting is done on a
+    /// thread of its own too (TestSupport's `onOwnThread`), not on the cooperative pool.
+    func withoutHanging(_ seconds: Double, unblocking fifo: String, _ body: @escaping @Sendable () -> Void) async {
+        let hung = await onOwnThread {
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                body(); done.signal()
+            }
+            guard done.wait(timeout: .now() + seconds) == .timedOut else { return false }
             let fd = open(fifo, O_WRONLY | O_NONBLOCK)
             if fd >= 0 { close(fd) }
             done.wait()
+            return true
         }
+        if hung { Issue.record("reading hung on the FIFO \(fifo)") }
     }
 
-    @Test func aFIFONamedLikeAnImageIsSkippedAndListedWithoutHanging() throws {
+    @Test func aFIFONamedLikeAnImageIsSkippedAndListedWithoutHanging() async throws {
         let root = try makeBreastTree()
         defer { removeTemporary(root) }
         let fifo = root + "/malignant/zz.png"
         #expect(mkfifo(fifo, 0o644) == 0)
         let result = LockedBox<Result<LoadedDataset, Error>?>(nil)
-        withoutHanging(20, unblocking: fifo) { result.value = Result { try loadDataset(at: root) } }
+        await withoutHanging(20, unblocking: fifo) { result.value = Result { try loadDataset(at: root) } }
         let loaded = try #require(try result.value?.get())
         #expect(loaded.images.classCounts == [5, 5])
         #expect(loaded.skipped.map(\.path) == [fifo])
         #expect(loaded.skipped.first?.reason.contains("not a regular file (a FIFO)") == true)
     }
 
-    @Test func inspectListsEveryProblemInTheTree() throws {
+    @Test func inspectListsEveryProblemInTheTree() async throws {
         let root = try makeBreastTree()
         defer { removeTemporary(root) }
         try FileManager.default.createDirectory(atPath: root + "/empty_class", withIntermediateDirectories: true)
@@ -62,7 +65,9 @@ struct HostileInputTests {
         let first = try FileManager.default.contentsOfDirectory(atPath: root + "/malignant").sorted()[0]
         try FileManager.default.copyItem(atPath: root + "/malignant/" + first, toPath: root + "/normal_or_benign/copy.png")
         let result = LockedBox<Result<InspectionReport, Error>?>(nil)
-        withoutHanging(20, unblocking: root + "/malignant/zz.png") { result.value = Result { try inspectDataset(at: root) } }
+        await withoutHanging(20, unblocking: root + "/malignant/zz.png") {
+            result.value = Result { try inspectDataset(at: root) }
+        }
         let report = try #require(try result.value?.get())
         let problems = report.problems.joined(separator: "\n")
         #expect(report.problems.count == 4, "\(problems)")

@@ -109,7 +109,7 @@ let runtimeScript = """
     """
 
 /// Runs the exported `onnx` file in ONNX Runtime on `pixels`: the logits (N, K) and the report.
-func runInONNXRuntime(_ onnx: URL, pixels: [Float], count: Int, shape: ExportCase, classes: Int) throws -> (
+func runInONNXRuntime(_ onnx: URL, pixels: [Float], count: Int, shape: ExportCase, classes: Int) async throws -> (
     logits: [Float], report: RuntimeReport
 ) {
     let folder = onnx.deletingLastPathComponent()
@@ -122,8 +122,7 @@ func runInONNXRuntime(_ onnx: URL, pixels: [Float], count: Int, shape: ExportCas
         + ["\(count)", "\(shape.channels)", "\(shape.imageSize)"]
     p.standardOutput = stdout
     try p.run()
-    let json = stdout.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
+    let json = await exited(p, reading: stdout)
     try #require(p.terminationStatus == 0, "ONNX Runtime refused or failed on the exported file (its error is above)")
     let raw = try Data(contentsOf: outputs)
     let logits = raw.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
@@ -147,7 +146,7 @@ func argmaxRows(_ values: [Float], columns k: Int) -> [Int] {
 /// opset 13, `input` (N, C, S, S), `logits` (N, K), and carries the class names and the
 /// checkpoint's hash.
 @Test("ONNX Runtime matches MedSynth's logits", .serialized, arguments: exportCases)
-func onnxRuntimeMatchesOurLogits(_ shape: ExportCase) throws {
+func onnxRuntimeMatchesOurLogits(_ shape: ExportCase) async throws {
     try requireONNXRuntime()
     let folder = try makeTemporaryFolder()
     defer { removeTemporary(folder) }
@@ -165,7 +164,8 @@ func onnxRuntimeMatchesOurLogits(_ shape: ExportCase) throws {
     let k = trained.classNames.count
     let x = try Tensor(shape: [trained.count, shape.channels, shape.imageSize, shape.imageSize], scalars: trained.pixels)
     let ours = try noGrad { try model(x) }.scalars  // (N, K)
-    let (theirs, report) = try runInONNXRuntime(onnx, pixels: trained.pixels, count: trained.count, shape: shape, classes: k)
+    let (theirs, report) = try await runInONNXRuntime(
+        onnx, pixels: trained.pixels, count: trained.count, shape: shape, classes: k)
     // NOTE: a NaN compares false with everything, so `max` would pass over it: count it as infinite.
     let difference = zip(ours, theirs).map { abs($0 - $1) }.map { $0.isNaN ? .infinity : $0 }.max() ?? .infinity
     print("onnx export \(shape): max |logit difference| \(difference) over \(trained.count) images")

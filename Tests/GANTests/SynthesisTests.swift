@@ -48,35 +48,38 @@ func readAllNPZ(_ path: String) throws -> [String: NPYArray] {
     return out
 }
 
-let numpyAvailable: Bool = {
+/// Whether python3 imports numpy (waiting off the cooperative pool: TestSupport's `exited`).
+func numpyAvailable() async -> Bool {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["python3", "-c", "import numpy"]
     p.standardError = FileHandle.nullDevice
     guard (try? p.run()) != nil else { return false }
-    p.waitUntilExit()
+    await exited(p)
     return p.terminationStatus == 0
-}()
+}
 
 /// Runs python3 with `script`; returns its standard output.
-func python(_ script: String, _ args: [String]) throws -> String {
+func python(_ script: String, _ args: [String]) async throws -> String {
     let p = Process(), pipe = Pipe()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["python3", "-c", script] + args
     p.standardOutput = pipe
-    try p.run(); p.waitUntilExit()
+    try p.run()
+    let output = await exited(p, reading: pipe)
     #expect(p.terminationStatus == 0)
-    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return String(decoding: output, as: UTF8.self)
 }
 
 /// Runs the medsynth executable; returns its exit status.
-func medsynth(_ args: [String]) throws -> Int32 {
+func medsynth(_ args: [String]) async throws -> Int32 {
     let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
     let p = Process()
     p.executableURL = exe
     p.arguments = args
     p.standardError = FileHandle.nullDevice
-    try p.run(); p.waitUntilExit()
+    try p.run()
+    await exited(p)
     return p.terminationStatus
 }
 
@@ -171,14 +174,14 @@ func medsynth(_ args: [String]) throws -> Int32 {
     #expect(try readAllNPZ(grayNPZ)["images"]?.shape == [5, 28, 28])
 }
 
-@Test(.enabled(if: numpyAvailable, "python3 with numpy"))
-func numpyReadsTheNPZ() throws {
+@Test(.enabled("python3 with numpy") { await numpyAvailable() })
+func numpyReadsTheNPZ() async throws {
     let dir = temporaryDirectory()
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let pixels: [Float] = (0..<(3 * 3 * 5 * 5)).map { Float($0 % 17) / 8 - 1 }
     let path = dir.appendingPathComponent("s.npz").path
     try writeImages(pixels, labels: [0, 1, 2], channels: 3, size: 5, to: path)
-    let out = try python(
+    let out = try await python(
         """
         import sys, numpy as np
         d = np.load(sys.argv[1])
@@ -319,23 +322,26 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
 
 // MARK: Command line
 
-@Test func sampleAndBalanceCommandsEndToEnd() throws {
+@Test func sampleAndBalanceCommandsEndToEnd() async throws {
     let dir = temporaryDirectory()
     let run = dir.appendingPathComponent("gan").path
     #expect(
-        try medsynth(["gan", "train", "--dry-run", "--conditional", "--spectral-norm", "--loss", "hinge", "--out", run]) == 0)
+        try await medsynth(["gan", "train", "--dry-run", "--conditional", "--spectral-norm", "--loss", "hinge", "--out", run])
+            == 0)
     let checkpoint = run + "/checkpoint.safetensors"
     let npz = dir.appendingPathComponent("b.npz").path
     #expect(
-        try medsynth([
+        try await medsynth([
             "gan", "sample", "--checkpoint", checkpoint, "--class", "b", "--count", "10", "--batch-size", "8",
             "--out", npz,
         ]) == 0)
     let arrays = try readAllNPZ(npz)
     #expect(arrays["images"]?.shape == [10, 28, 28] && arrays["labels"]?.integers() == Array(repeating: 1, count: 10))
-    #expect(try medsynth(["gan", "sample", "--checkpoint", checkpoint, "--class", "zebra", "--count", "2", "--out", npz]) != 0)
+    #expect(
+        try await medsynth(["gan", "sample", "--checkpoint", checkpoint, "--class", "zebra", "--count", "2", "--out", npz]) != 0)
     let pngs = dir.appendingPathComponent("pngs").path
-    #expect(try medsynth(["gan", "sample", "--checkpoint", checkpoint, "--class", "a", "--count", "3", "--out", pngs]) == 0)
+    #expect(
+        try await medsynth(["gan", "sample", "--checkpoint", checkpoint, "--class", "a", "--count", "3", "--out", pngs]) == 0)
     #expect(
         try FileManager.default.contentsOfDirectory(atPath: pngs).sorted()
             == ["sample-00000.png", "sample-00001.png", "sample-00002.png"])
@@ -353,7 +359,7 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     }
     let out = dir.appendingPathComponent("balanced").path
     #expect(
-        try medsynth([
+        try await medsynth([
             "balance", "--data", data, "--gan", checkpoint, "--select", "discriminator",
             "--candidates-factor", "2", "--out", out,
         ]) == 0)
@@ -362,7 +368,7 @@ func tinyTrainingSet(_ counts: [Int], names: [String]) -> LabeledImages {
     let realA = entries.filter { $0.className == "a" }.count, b = entries.filter { $0.className == "b" }
     #expect(realA == 16 && b.count == 16 && b.filter(\.synthetic).count >= 10, "\(realA) a, \(b.count) b")
     #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/b").count == 16)
-    #expect(try medsynth(["balance", "--data", data, "--gan", checkpoint, "--out", out]) != 0)  // already there
+    #expect(try await medsynth(["balance", "--data", data, "--gan", checkpoint, "--out", out]) != 0)  // already there
 }
 
 /// A conditional generator that ignores z (its first layer's z weights zeroed) makes identical

@@ -76,7 +76,7 @@ func smallNet(seed: UInt64) -> Sequential {
 /// The file must be readable by the Python `safetensors` package (the reference reader).
 /// scripts/setup.sh installs python3 with safetensors, so a machine without them fails here
 /// instead of skipping the only independent check of our writer.
-@Test func pythonSafetensorsReadsOurFile() throws {
+@Test func pythonSafetensorsReadsOurFile() async throws {
     try #require(try pythonCanImport("safetensors.numpy"), "python3 with safetensors is not installed: run scripts/setup.sh")
     let url = tempURL("py.safetensors")
     let t = try Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6.5])
@@ -96,7 +96,8 @@ func smallNet(seed: UInt64) -> Sequential {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["python3", "-c", script]
-    try p.run(); p.waitUntilExit()
+    try p.run()
+    await exited(p)
     #expect(p.terminationStatus == 0, "the Python reader refused or misread our file (its assertion is above)")
 }
 

@@ -18,13 +18,6 @@ func requireTritonClient() throws {
 /// Runs `executable arguments`; its exit status and standard output, standard error appended to `log`.
 @discardableResult
 func runProcess(_ executable: URL, _ arguments: [String], log: String) async throws -> (status: Int32, stdout: String) {
-    // On a thread of its own, not one of the cooperative pool's (see TestSupport's `exited`).
-    try await withCheckedThrowingContinuation { done in
-        Thread.detachNewThread { done.resume(with: Result { try runProcessBlocking(executable, arguments, log: log) }) }
-    }
-}
-
-func runProcessBlocking(_ executable: URL, _ arguments: [String], log: String) throws -> (status: Int32, stdout: String) {
     let p = Process(), stdout = Pipe()
     p.executableURL = executable
     p.arguments = arguments
@@ -32,8 +25,8 @@ func runProcessBlocking(_ executable: URL, _ arguments: [String], log: String) t
     _ = FileManager.default.createFile(atPath: log, contents: nil)
     p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     try p.run()
-    let out = stdout.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
+    // Read and waited for on a thread of its own, not one of the cooperative pool's.
+    let out = await exited(p, reading: stdout)
     return (p.terminationStatus, String(decoding: out, as: UTF8.self))
 }
 
@@ -101,10 +94,27 @@ func copyImages(to folder: String, skip: Int, count: Int) throws {
     server.standardOutput = FileHandle.nullDevice
     server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: serveLog))
     try server.run()
-    defer {
+    do {
+        try await checkServer(
+            at: serveLog, server: server, folder: folder, images: images,
+            evaluated: (evaluateMatrix, evaluateLoss, evaluateClasses))
+    } catch {
         server.terminate()
-        server.waitUntilExit()
+        await exited(server)
+        throw error
     }
+    server.terminate()
+    await exited(server)
+}
+
+/// The rest of `tritonClientDrivesMedsynthServe` once `server` runs (its caller stops it): the
+/// client's answer on `images` scores as `medsynth evaluate` scored them (`evaluated`: its
+/// confusion matrix, mean cross-entropy and class names).
+func checkServer(
+    at serveLog: String, server: Process, folder: String, images: LabeledImages,
+    evaluated: (matrix: [[Int]], loss: Double, classes: [String])
+) async throws {
+    let (evaluateMatrix, evaluateLoss, evaluateClasses) = evaluated
     var port: Int?
     let deadline = ContinuousClock.now + .seconds(60)
     while port == nil, ContinuousClock.now < deadline, server.isRunning {

@@ -63,6 +63,28 @@ public func exited(_ process: Process) async {
     }
 }
 
+/// `exited`, reading `pipe` (the process's standard output or error) to its end on that same
+/// thread of its own: what the process wrote there. Reading before waiting, as the blocking
+/// versions did, so that a child that fills the pipe never waits for a reader.
+public func exited(_ process: Process, reading pipe: Pipe) async -> Data {
+    let p = process
+    return await withCheckedContinuation { (done: CheckedContinuation<Data, Never>) in
+        Thread.detachNewThread {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            done.resume(returning: data)
+        }
+    }
+}
+
+/// Runs `body` on a thread of its own (not one of the cooperative pool's, see `exited`) and
+/// returns once it has: for a test's blocking work (a read that may hang, a semaphore).
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
+        Thread.detachNewThread { done.resume(returning: body()) }
+    }
+}
+
 /// A small class-folder dataset in a fresh temporary folder: the first 30 malignant and 60
 /// normal_or_benign images of the shared breastmnist-png (the experiment, worker and MPI tests).
 public func smallDataset() throws -> String {

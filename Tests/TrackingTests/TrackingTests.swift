@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TestSupport
 import Testing
 
 @testable import Tracking
@@ -41,29 +42,28 @@ struct TrainConfig: Codable { var data = "/data/breast"; var epochs = 3; var lea
 
 /// Runs git in `directory`; its trimmed standard output.
 @discardableResult
-func git(_ arguments: [String], in directory: URL) throws -> String {
+func git(_ arguments: [String], in directory: URL) async throws -> String {
     let p = Process(), out = Pipe()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["git", "-C", directory.path, "-c", "user.name=t", "-c", "user.email=t@example.org"] + arguments
     p.standardOutput = out
     try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
+    let data = await exited(p, reading: out)
     try #require(p.terminationStatus == 0, "git \(arguments.joined(separator: " ")) failed")
     return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// A run records the commit of the code folder and whether tracked files changed; an untracked
 /// file does not make the tree dirty; outside a work tree nothing is recorded.
-@Test func runsRecordTheCodeVersion() throws {
+@Test func runsRecordTheCodeVersion() async throws {
     let (store, dir) = try makeStore()
     let repo = dir.appendingPathComponent("code")
     try FileManager.default.createDirectory(at: repo, withIntermediateDirectories: true)
-    try git(["init", "-q"], in: repo)
+    try await git(["init", "-q"], in: repo)
     try Data("one".utf8).write(to: repo.appendingPathComponent("a.swift"))
-    try git(["add", "a.swift"], in: repo)
-    try git(["commit", "-q", "-m", "first"], in: repo)
-    let head = try git(["rev-parse", "HEAD"], in: repo)
+    try await git(["add", "a.swift"], in: repo)
+    try await git(["commit", "-q", "-m", "first"], in: repo)
+    let head = try await git(["rev-parse", "HEAD"], in: repo)
     #expect(head.count == 40)
     func recorded() throws -> Run {
         try store.run(RunRecorder.start(store: store, kind: .train, config: TrainConfig(), codeDirectory: repo.path).runID)
@@ -84,12 +84,12 @@ func git(_ arguments: [String], in directory: URL) throws -> String {
     #expect(outside.codeCommit == nil && outside.codeDirty == nil)
 }
 
-@Test func runLeftRunningByAGoneProcessShowsAsInterrupted() throws {
+@Test func runLeftRunningByAGoneProcessShowsAsInterrupted() async throws {
     let (store, _) = try makeStore()
     let child = Process()
     child.executableURL = URL(fileURLWithPath: "/bin/true")
     try child.run()
-    child.waitUntilExit()
+    await exited(child)
     let recorder = try RunRecorder.start(store: store, kind: .gan, config: TrainConfig())
     try store.write { db in
         try db.execute(sql: "UPDATE run SET pid = ? WHERE id = ?", arguments: [child.processIdentifier, recorder.runID])
