@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Workflows
 
 // The option ranges (`Ranges`, in Workflows) in ArgumentParser's terms: a range in each
@@ -31,4 +32,33 @@ public func checkChannels(_ channels: Int?, _ option: String = "--channels") thr
 public func checkGANImageSize(_ size: Int, _ option: String = "--image-size") throws {
     guard ![28, 32, 64, 128].contains(size) else { return }
     throw ValidationError("\(option) \(size) is not supported: use 28, 32, 64 or 128")
+}
+
+/// A file-system error as a person reads it: the path and the system's reason ("PATH: Not a
+/// directory"), where Foundation's own text is `Error Domain=NSCocoaErrorDomain Code=512 "(null)"
+/// UserInfo={...}`.
+public struct FileProblem: Error, CustomStringConvertible {
+    public var path: String, reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// `error` as a `FileProblem` when it is a Foundation file error that names its path; else unchanged.
+public func plainFileError(_ error: any Error) -> any Error {
+    guard let e = error as? CocoaError, let path = e.filePath ?? (e.userInfo[NSURLErrorKey] as? URL)?.path else {
+        return error
+    }
+    let reason: String
+    if let posix = e.userInfo[NSUnderlyingErrorKey] as? POSIXError {
+        reason = String(cString: strerror(posix.code.rawValue))
+    } else if let underlying = e.userInfo[NSUnderlyingErrorKey] as? any Error {
+        reason = (underlying as NSError).localizedDescription
+    } else {
+        switch e.code {
+        case .fileNoSuchFile, .fileReadNoSuchFile: reason = "No such file or directory"
+        case .fileReadNoPermission, .fileWriteNoPermission: reason = "Permission denied"
+        case .fileWriteOutOfSpace: reason = "No space left on device"
+        default: reason = "file error \(e.code.rawValue)"
+        }
+    }
+    return FileProblem(path: path, reason: reason)
 }

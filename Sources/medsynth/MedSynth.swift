@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import CommandOptions
 import Foundation
 
 @main
@@ -39,7 +40,8 @@ struct MedSynth: AsyncParsableCommand {
                 try command.run()
             }
             Ranks.finish()
-        } catch {
+        } catch let raw {
+            let error = plainFileError(raw)  // a path and a reason, not Foundation's dictionary
             guard Ranks.started else { exit(withError: error) }
             // Every rank fails alike on a bad option; print once.
             if Ranks.rank == 0 || exitCode(for: error) != .validationFailure {
