@@ -20,11 +20,12 @@ import argparse
 import json
 import statistics
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from timing import time_interleaved  # bench/peers/timing.py, beside this script
 
 
 class BasicBlock(nn.Module):
@@ -105,20 +106,6 @@ def count_flop(step):
     with counter:
         step()
     return counter.get_total_flops()
-
-
-def time_interleaved(fns, steps, warmup):
-    """Warm up every variant, then alternate them call by call, so that load from other
-    processes on a shared machine hits all variants alike."""
-    times = {n: [] for n in fns}
-    for i in range(warmup + steps):
-        for n, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            dt = time.perf_counter() - t0
-            if i >= warmup:
-                times[n].append(dt * 1e3)
-    return times
 
 
 def main():

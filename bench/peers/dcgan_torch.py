@@ -16,13 +16,14 @@ import json
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dcgan_spec import MODELS, gflop_per_step, step_flops_per_image  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
+
+from timing import time_interleaved  # noqa: E402  (bench/peers/timing.py, beside this script)
 
 
 def build(layers):
@@ -99,20 +100,6 @@ def make_step(spec, batch, memory_format, seed=1234):
         assert loss == loss, "NaN loss"
 
     return step
-
-
-def time_interleaved(steps_by_name, steps, warmup):
-    """Warm up every variant, then alternate them step by step, so that load
-    from other processes on a shared machine hits all variants alike."""
-    times = {n: [] for n in steps_by_name}
-    for i in range(warmup + steps):
-        for n, step in steps_by_name.items():
-            t0 = time.perf_counter()
-            step()
-            dt = time.perf_counter() - t0
-            if i >= warmup:
-                times[n].append(dt * 1e3)
-    return times
 
 
 def main():
