@@ -313,9 +313,7 @@ extension Experiment {
         defer { generatorCache[seed] = nil }
         let extractor = RandomCNNFeatures(channels: train.channels)
         let s = train.height, ch = train.channels
-        func tensor(_ set: LabeledImages) throws -> Tensor {
-            try Tensor(shape: [set.count, ch, s, s], scalars: set.pixels.map { $0 * 2 - 1 })
-        }
+        let tensor = SyntheticFilter.tensor
         var audits: [GeneratorAudit] = []
         for kind in GeneratorKind.allCases where kinds.contains(kind) {
             for name in minorityClasses {

@@ -59,11 +59,9 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
         for i in 0..<synthetic.pixels.count {
             let row = Array(pd[(i * nt)..<((i + 1) * nt)])
             let order = row.indices.sorted { row[$0] < row[$1] }.prefix(neighbours)
-            var spaces: [String] = []
-            // NOTE: "<=" so that exact copies are flagged even when the threshold is 0 (datasets
-            // such as BreastMNIST hold duplicate images, which can put a held-out image at distance 0).
-            if row[order.first!] <= pixelThreshold { spaces.append("pixel") }
-            if fd[i].0 <= featureThreshold { spaces.append("feature") }
+            let spaces = flaggedSpaces(
+                pixelDistance: row[order.first!], featureDistance: fd[i].0, pixelThreshold: pixelThreshold,
+                featureThreshold: featureThreshold)
             all.append(
                 NearestTraining(
                     index: i, name: i < synthetic.names.count ? synthetic.names[i] : "#\(i)",
@@ -79,6 +77,15 @@ public struct MemorizationAudit: Codable, Equatable, Sendable {
         return MemorizationAudit(
             percentile: percentile, pixelThreshold: pixelThreshold, featureThreshold: featureThreshold,
             heldOutCount: heldOut.pixels.count, flagged: flagged, shown: shown)
+    }
+
+    /// The spaces ("pixel", "feature") whose threshold an image's nearest-training distance does
+    /// not exceed. "<=" so that exact copies are flagged even when a threshold is 0 (datasets such as
+    /// BreastMNIST hold duplicate images, which can put a held-out image at distance 0).
+    static func flaggedSpaces(
+        pixelDistance: Double, featureDistance: Double, pixelThreshold: Double, featureThreshold: Double
+    ) -> [String] {
+        (pixelDistance <= pixelThreshold ? ["pixel"] : []) + (featureDistance <= featureThreshold ? ["feature"] : [])
     }
 
     /// The `percentile`-th percentile of the held-out rows' distances to their nearest training row:
@@ -132,8 +139,8 @@ public struct NearCopyRule {
         let pixels = MemorizationAudit.nearest(try FeatureMatrix(images), trainingPixels)
         let features = MemorizationAudit.nearest(try extractor.features(images), trainingFeatures)
         return zip(pixels, features).map { p, f in
-            // "<=" as in the audit: exact copies are flagged even at a threshold of 0.
-            (p.0 <= pixelThreshold ? ["pixel"] : []) + (f.0 <= featureThreshold ? ["feature"] : [])
+            MemorizationAudit.flaggedSpaces(
+                pixelDistance: p.0, featureDistance: f.0, pixelThreshold: pixelThreshold, featureThreshold: featureThreshold)
         }
     }
 }
