@@ -66,7 +66,9 @@ def main(path):
     print()
     print("ratio to medsynth = peer step ms / medsynth step ms (>1: MedSynth is faster).")
     print("GFLOP/s = analytic FLOPs of what each framework's step computes / median step time "
-          "(PyTorch also computes D's weight grads in the G step, TF does not; see bench/README.md).")
+          "(PyTorch also computes D's weight grads in the G step, TF does not; see bench/README.md). "
+          "MedSynth runs 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) on AVX-512 CPUs and "
+          "counts them at their direct cost, so its GFLOP/s can pass the FMA peak.")
     if not base:
         print("No medsynth results: ratios are n/a.")
     inference = [r for r in rows if r.get("infer_ms_median")]

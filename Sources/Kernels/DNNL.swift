@@ -25,7 +25,7 @@ func check(_ status: dnnl_status_t, _ call: @autoclosure () -> String) {
 enum Arg {
     static let src: Int32 = 1, dst: Int32 = 17, weights: Int32 = 33, bias: Int32 = 41
     static let mean: Int32 = 49, variance: Int32 = 50, scale: Int32 = 51, shift: Int32 = 52
-    static let workspace: Int32 = 64
+    static let workspace: Int32 = 64, scratchpad: Int32 = 80
     static let diffSrc: Int32 = 129, diffDst: Int32 = 145, diffWeights: Int32 = 161, diffBias: Int32 = 169
     static let diffScale: Int32 = 255, diffShift: Int32 = 256
 }
@@ -36,14 +36,35 @@ final class DNNLContext: @unchecked Sendable {
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
     let lock = NSRecursiveLock()
+    /// Every primitive is created with these: a user-managed scratchpad (`scratchpad(bytes:)`).
+    ///
+    /// NOTE: oneDNN's default "library" scratchpad is a thread-local buffer sized when a
+    /// primitive is created, on the creating thread. Our primitives are created on one thread and
+    /// executed on whichever thread the Swift runtime or the server gives the caller, so a
+    /// primitive ran with another thread's, smaller buffer and wrote past it: Winograd
+    /// convolutions (scratchpads of megabytes for their tile transforms) crashed the full test
+    /// suite in the Swift runtime's metadata cache, a heap overwritten far from the kernel.
+    let attributes: dnnl_primitive_attr_t
+    private var scratchpadBuffer = AlignedBuffer(bytes: 1 << 16)
 
     private init() {
         var e: dnnl_engine_t?
         check(dnnl_engine_create(&e, dnnl_cpu, 0), "dnnl_engine_create")
         var s: dnnl_stream_t?
         check(dnnl_stream_create(&s, e, UInt32(dnnl_stream_default_flags.rawValue)), "dnnl_stream_create")
+        var a: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&a), "dnnl_primitive_attr_create")
+        check(dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
         engine = e!
         stream = s!
+        attributes = a!
+    }
+
+    /// The one scratchpad every execution shares (executions hold `lock`, so one at a time),
+    /// grown to the largest any primitive has asked for. Call with `lock` held.
+    func scratchpad(bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > scratchpadBuffer.bytes { scratchpadBuffer = AlignedBuffer(bytes: bytes) }
+        return scratchpadBuffer.pointer
     }
 
     /// Runs `body` while holding the execution lock.
@@ -168,28 +189,55 @@ final class Primitive {
     let implementation: String
 
     /// Creates the primitive desc from an op descriptor (pointer to a dnnl_*_desc_t).
-    init(opDesc: UnsafeRawPointer, hint: Primitive? = nil, name: String) {
+    convenience init(opDesc: UnsafeRawPointer, hint: Primitive? = nil, name: String) {
         var pd: dnnl_primitive_desc_t?
-        check(dnnl_primitive_desc_create(&pd, opDesc, nil, DNNLContext.shared.engine, hint?.pd), "primitive_desc_create(\(name))")
-        self.pd = pd!
+        let ctx = DNNLContext.shared
+        check(dnnl_primitive_desc_create(&pd, opDesc, ctx.attributes, ctx.engine, hint?.pd), "primitive_desc_create(\(name))")
+        self.init(pd: pd!, name: name)
+    }
+
+    /// nil where oneDNN has no implementation of the descriptor on this CPU (Winograd
+    /// convolutions exist for AVX-512 only); programmer errors still stop in `check`.
+    convenience init?(ifImplemented opDesc: UnsafeRawPointer, hint: Primitive? = nil, name: String) {
+        var pd: dnnl_primitive_desc_t?
+        let ctx = DNNLContext.shared
+        let status = dnnl_primitive_desc_create(&pd, opDesc, ctx.attributes, ctx.engine, hint?.pd)
+        guard status != dnnl_unimplemented else { return nil }
+        check(status, "primitive_desc_create(\(name))")
+        self.init(pd: pd!, name: name)
+    }
+
+    private init(pd: dnnl_primitive_desc_t, name: String) {
+        self.pd = pd
         var p: dnnl_primitive_t?
         check(dnnl_primitive_create(&p, pd), "primitive_create(\(name))")
         primitive = p!
         self.name = name
-        implementation = Self.implementation(pd!)
+        implementation = Self.implementation(pd)
+        scratchpad = Self.scratchpad(pd)
     }
 
-    init(reorderFrom src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t) {
+    /// The scratchpad memory this primitive asks for (nil when it needs none); its handle is
+    /// pointed at the shared buffer at each execution.
+    private let scratchpad: (memory: dnnl_memory_t, bytes: Int)?
+
+    private static func scratchpad(_ pd: dnnl_primitive_desc_t) -> (memory: dnnl_memory_t, bytes: Int)? {
+        guard let md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0) else { return nil }
+        let bytes = descBytes(md.pointee)
+        guard bytes > 0 else { return nil }
+        var m: dnnl_memory_t?
+        check(dnnl_memory_create(&m, md, DNNLContext.shared.engine, nil), "dnnl_memory_create(scratchpad)")
+        return (m!, bytes)
+    }
+
+    convenience init(reorderFrom src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t) {
         var pd: dnnl_primitive_desc_t?
         var s = src, d = dst
         let e = DNNLContext.shared.engine
-        check(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, nil), "reorder_primitive_desc_create")
-        self.pd = pd!
-        var p: dnnl_primitive_t?
-        check(dnnl_primitive_create(&p, pd), "primitive_create(reorder)")
-        primitive = p!
-        name = "reorder"
-        implementation = Self.implementation(pd!)
+        check(
+            dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, DNNLContext.shared.attributes),
+            "reorder_primitive_desc_create")
+        self.init(pd: pd!, name: "reorder")
     }
 
     private static func implementation(_ pd: dnnl_primitive_desc_t) -> String {
@@ -206,12 +254,20 @@ final class Primitive {
     func execute(_ args: [(Int32, dnnl_memory_t)]) {
         KernelImplementations.recorder?.add(KernelUse(primitive: name, implementation: implementation))
         let ctx = DNNLContext.shared
-        var a = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
-        check(dnnl_primitive_execute(primitive, ctx.stream, Int32(a.count), &a), "primitive_execute")
-        check(dnnl_stream_wait(ctx.stream), "stream_wait")
+        ctx.locked {
+            var a = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+            if let scratchpad {
+                check(
+                    dnnl_memory_set_data_handle(scratchpad.memory, ctx.scratchpad(bytes: scratchpad.bytes)), "scratchpad handle")
+                a.append(dnnl_exec_arg_t(arg: Arg.scratchpad, memory: scratchpad.memory))
+            }
+            check(dnnl_primitive_execute(primitive, ctx.stream, Int32(a.count), &a), "primitive_execute")
+            check(dnnl_stream_wait(ctx.stream), "stream_wait")
+        }
     }
 
     deinit {
+        if let scratchpad { dnnl_memory_destroy(scratchpad.memory) }
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(pd)
     }

@@ -49,4 +49,13 @@ func noReferenceImplementationOnClassifierHotPaths(_ arch: Architecture, _ shape
     }
     let slow = used.filter(\.isReference)
     #expect(slow.isEmpty, "\(arch) \(shape): \(slow)")
+    // Both networks have 3x3 stride-1 convolutions with 32 to 128 channels: Winograd where the
+    // CPU has oneDNN's AVX-512 kernels for it (KernelsTests checks the geometries one by one).
+    if VectorISA.avx512.isSupported && ConvAlgorithm.autoTakesWinograd {
+        for primitive in ["conv fwd", "conv bwd data", "conv bwd weights"] {
+            #expect(
+                used.contains { $0.primitive == primitive && $0.implementation.contains("wino") },
+                "\(arch) \(shape): no Winograd \(primitive) in \(used)")
+        }
+    }
 }

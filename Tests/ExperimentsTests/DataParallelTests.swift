@@ -16,7 +16,10 @@ import Testing
 ///
 /// Measured 2026-12-03 (README, "Data-parallel training"), with the tolerance held here:
 /// - paper CNN (dropout, no batch norm): rel 2.0e-6, float rounding only (oneDNN's kernels on 8
-///   rows instead of 16, the gradient summed in two halves); tolerance 1e-3, room for other CPUs.
+///   rows instead of 16, the gradient summed in two halves). With its 3x3 convolutions as
+///   Winograd F(4x4, 3x3) (2026-12-04, AVX-512), whose rounding is coarser than the direct
+///   algorithm's, rel 2.7e-3: still rounding (Adam divides tiny, noisy gradients by their own
+///   size), still 300 times under the 0.86 of a missing allreduce; tolerance 2e-2.
 /// - ResNet and the cDCGAN: batch norm normalises each rank's shard with its own statistics, so
 ///   the gradients differ by design: rel 0.127 (ResNet, tolerance 0.25) and 0.036 (cDCGAN,
 ///   tolerance 0.15).
@@ -36,7 +39,7 @@ struct DataParallelTests {
         ]
     }
 
-    @Test(arguments: [("paper-cnn", 1e-3), ("resnet", 0.25)])
+    @Test(arguments: [("paper-cnn", 2e-2), ("resnet", 0.25)])
     func classifierOverTwoRanksMatchesOneProcess(arch: String, tolerance: Double) async throws {
         let (mpirun, exe) = try tools()
         let data = try smallDataset()

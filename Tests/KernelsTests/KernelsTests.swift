@@ -1,3 +1,4 @@
+import Foundation
 import SeededRandom
 import Testing
 
@@ -26,17 +27,27 @@ func plain(_ shape: [Int], _ layout: Layout, _ body: (UnsafeMutablePointer<Float
 func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
 
 /// Awkward shapes: odd sizes, batch 1, one channel, stride 1 and 2, padding, output padding.
-let convCases: [ConvGeometry] = [
-    ConvGeometry(n: 1, c: 1, h: 5, w: 5, k: 1, r: 3, s: 3),
-    ConvGeometry(n: 2, c: 3, h: 7, w: 9, k: 5, r: 3, s: 3, stride: 2, padding: 1, hasBias: true),
-    ConvGeometry(n: 3, c: 16, h: 8, w: 8, k: 8, r: 4, s: 4, stride: 2, padding: 1),
-    ConvGeometry(n: 1, c: 3, h: 13, w: 11, k: 7, r: 1, s: 1),
-    ConvGeometry(n: 2, c: 8, h: 7, w: 7, k: 1, r: 7, s: 7),
-    ConvGeometry(n: 1, c: 5, h: 1, w: 1, k: 16, r: 4, s: 4, transposed: true),
-    ConvGeometry(n: 2, c: 16, h: 4, w: 4, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
-    ConvGeometry(
-        n: 3, c: 7, h: 5, w: 3, k: 9, r: 3, s: 3, stride: 2, padding: 1, outputPadding: 1, transposed: true, hasBias: true),
-    ConvGeometry(n: 1, c: 1, h: 6, w: 6, k: 1, r: 3, s: 3, stride: 1, padding: 1, transposed: true),
+let convCases: [ConvGeometry] =
+    [
+        ConvGeometry(n: 1, c: 1, h: 5, w: 5, k: 1, r: 3, s: 3),
+        ConvGeometry(n: 2, c: 3, h: 7, w: 9, k: 5, r: 3, s: 3, stride: 2, padding: 1, hasBias: true),
+        ConvGeometry(n: 3, c: 16, h: 8, w: 8, k: 8, r: 4, s: 4, stride: 2, padding: 1),
+        ConvGeometry(n: 1, c: 3, h: 13, w: 11, k: 7, r: 1, s: 1),
+        ConvGeometry(n: 2, c: 8, h: 7, w: 7, k: 1, r: 7, s: 7),
+        ConvGeometry(n: 1, c: 5, h: 1, w: 1, k: 16, r: 4, s: 4, transposed: true),
+        ConvGeometry(n: 2, c: 16, h: 4, w: 4, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+        ConvGeometry(
+            n: 3, c: 7, h: 5, w: 3, k: 9, r: 3, s: 3, stride: 2, padding: 1, outputPadding: 1, transposed: true, hasBias: true),
+        ConvGeometry(n: 1, c: 1, h: 6, w: 6, k: 1, r: 3, s: 3, stride: 1, padding: 1, transposed: true),
+    ] + winogradCases
+
+/// Winograd F(4x4, 3x3) geometries: odd sides not multiples of its 4x4 tiles, padding 0 and 1,
+/// a bias, batch 1; each also forced direct, so both algorithms meet the same reference.
+let winogradCases: [ConvGeometry] = [
+    ConvGeometry(n: 3, c: 16, h: 9, w: 11, k: 32, r: 3, s: 3, padding: 1, algorithm: .winograd),
+    ConvGeometry(n: 2, c: 32, h: 7, w: 5, k: 16, r: 3, s: 3, hasBias: true, algorithm: .winograd),
+    ConvGeometry(n: 1, c: 48, h: 6, w: 6, k: 16, r: 3, s: 3, padding: 1, algorithm: .winograd),
+    ConvGeometry(n: 3, c: 16, h: 9, w: 11, k: 32, r: 3, s: 3, padding: 1, algorithm: .direct),
 ]
 
 @Test("conv and deconv forward equal the reference", arguments: convCases)
@@ -110,6 +121,59 @@ func noReferenceImplementations(_ g: ConvGeometry) {
     for name in [impl.forward, impl.backwardData, impl.backwardWeights] {
         #expect(!name.hasPrefix("ref"), "\(g) uses \(name)")
     }
+}
+
+/// Where Winograd applies it is what runs on a CPU with oneDNN's AVX-512 Winograd kernels (a
+/// silent fallback to direct would lose its speed without failing any numeric test), and only
+/// there: stride 2, 1x1, channels not multiples of 16 and transposed convolutions stay direct.
+@Test func winogradRunsWhereItApplies() {
+    for g in winogradCases where g.algorithm == .winograd {
+        #expect(g.usesWinograd, "\(g)")
+        guard VectorISA.avx512.isSupported else { continue }
+        let impl = Conv.implementations(g)
+        for name in [impl.forward, impl.backwardData, impl.backwardWeights] {
+            #expect(name.contains("wino"), "\(g) runs \(name)")
+        }
+    }
+    let direct = ConvGeometry(n: 3, c: 16, h: 9, w: 11, k: 32, r: 3, s: 3, padding: 1, algorithm: .direct)
+    #expect(!direct.usesWinograd)
+    #expect(!Conv.implementations(direct).forward.contains("wino"))
+    let notApplicable = [
+        ConvGeometry(n: 2, c: 32, h: 8, w: 8, k: 32, r: 3, s: 3, stride: 2, padding: 1, algorithm: .winograd),
+        ConvGeometry(n: 2, c: 32, h: 8, w: 8, k: 32, r: 1, s: 1, algorithm: .winograd),
+        ConvGeometry(n: 2, c: 3, h: 8, w: 8, k: 32, r: 3, s: 3, padding: 1, algorithm: .winograd),
+        ConvGeometry(n: 2, c: 32, h: 8, w: 8, k: 24, r: 3, s: 3, padding: 1, algorithm: .winograd),
+        ConvGeometry(n: 2, c: 32, h: 8, w: 8, k: 32, r: 3, s: 3, padding: 1, transposed: true, algorithm: .winograd),
+    ]
+    for g in notApplicable {
+        #expect(!g.usesWinograd, "\(g)")
+        #expect(!Conv.implementations(g).forward.contains("wino"), "\(g)")
+    }
+}
+
+/// Primitives are created on one thread and run on others (the cooperative pool, the server's
+/// inference threads). With oneDNN's default scratchpad, a thread-local buffer sized on the
+/// creating thread, a Winograd convolution (megabytes of scratchpad) run on a thread that never
+/// created a primitive wrote through a null buffer and crashed; every primitive now brings its
+/// scratchpad from `DNNLContext`. Each pass runs here first, then on a fresh thread.
+@Test func primitivesRunOnThreadsThatDidNotCreateThem() async {
+    let g = ConvGeometry(n: 16, c: 64, h: 28, w: 28, k: 64, r: 3, s: 3, padding: 1, algorithm: .winograd)
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 21), w = randomArray(g.weightShape.reduce(1, *), seed: 22)
+    let dy = randomArray(g.outputShape.reduce(1, *), seed: 23)
+    @Sendable func passes() -> [[Float]] {
+        let y = plain(g.outputShape, Conv.forwardLayout(g)) { Conv.forward(g, input: x, weight: w, bias: nil, output: $0) }
+        let dx = plain(g.inputShape, Conv.backwardDataLayout(g)) {
+            Conv.backwardData(g, gradOutput: dy, weight: w, gradInput: $0)
+        }
+        var dw = [Float](repeating: .nan, count: w.count), db = [Float](repeating: .nan, count: g.k)
+        Conv.backwardWeights(g, input: x, gradOutput: dy, gradWeight: &dw, gradBias: &db)
+        return [y, dx, dw]
+    }
+    let here = passes()
+    let there = await withCheckedContinuation { (done: CheckedContinuation<[[Float]], Never>) in
+        Thread.detachNewThread { done.resume(returning: passes()) }
+    }
+    #expect(here == there)
 }
 
 @Test(
