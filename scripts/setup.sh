@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(libdnnl-dev libpng-dev libturbojpeg0-dev libsqlite3-dev pkg-config)
 packages+=(libdcmtk-dev)  # DICOM input: DCMTK's dcmdata with its RLE, JPEG and JPEG-LS decoders
+packages+=(dcmtk)  # DCMTK's tools (img2dcm, dcmdjpeg, dcmodify): the DICOM tests make their files with them
 # Open MPI: `mpirun -np N medsynth experiment` (the build links it when its header is present).
 packages+=(libopenmpi-dev openmpi-bin)
 missing=()
