@@ -129,8 +129,8 @@ final class BasicBlock: Layer {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {  // x: (N, Cin, H, W)
-        let y = try bn2(conv2(bn1(conv1(x)).relu()))  // (N, Cout, H/stride, W/stride)
-        return try (y + (shortcut.map { try $0(x) } ?? x)).relu()
+        let y = try bn2(conv2(bn1(conv1(x), thenReLU: true)))  // (N, Cout, H/stride, W/stride)
+        return try Tensor.residualReLU(y, shortcut.map { try $0(x) } ?? x)
     }
 }
 

@@ -149,14 +149,16 @@ public final class Generator: Module {
         for (i, (conv, bn)) in blocks.enumerated() {
             h = try conv(h)
             guard let bn else { h = h.tanh(); continue }
-            h = try bn(h)
-            if let labels, i < classScales.count {
-                let n = h.shape[0], c = h.shape[1]
-                let scale = try classScales[i](labels).reshaped([n, c, 1, 1]) + 1  // (N, C, 1, 1)
-                let shift = try classShifts[i](labels).reshaped([n, c, 1, 1])
-                h = try h * scale + shift
+            guard let labels, i < classScales.count else {
+                h = try bn(h, thenReLU: true)
+                continue
             }
-            h = h.relu()
+            // Conditional: the class's scale and shift sit between the batch norm and the ReLU.
+            h = try bn(h)
+            let n = h.shape[0], c = h.shape[1]
+            let scale = try classScales[i](labels).reshaped([n, c, 1, 1]) + 1  // (N, C, 1, 1)
+            let shift = try classShifts[i](labels).reshaped([n, c, 1, 1])
+            h = try (h * scale + shift).relu()
         }
         return h
     }

@@ -1,6 +1,7 @@
 import Foundation
 
-// Pure-Swift vector loops that sit beside the oneDNN primitives (optimizer updates). Written on
+// Pure-Swift vector loops that sit beside the oneDNN primitives (optimizer updates, the residual
+// connection's add and ReLU). Written on
 // SIMD8<Float> so they vectorise whatever the compiler can prove about aliasing: with AVX2+FMA
 // enabled (Package.swift) each SIMD8 operation is one ymm instruction, otherwise two SSE ones.
 // Each has a scalar reference in Reference/ that the tests compare with.
@@ -52,5 +53,40 @@ public enum VectorKernels {
         if vectorEnd < count {
             Reference.adam(c, range: vectorEnd..<count, weights: w, gradients: g, firstMoment: m, secondMoment: v)
         }
+    }
+
+    /// out = max(a + b, 0) over `count` floats: a residual connection and the ReLU after it in
+    /// one pass (one read of each input, one write), where oneDNN's eltwise would read the sum again.
+    public static func addReLU(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        typealias V = SIMD16<Float>
+        let zero = V(repeating: 0)
+        let vectorEnd = count & ~15
+        var i = 0
+        while i < vectorEnd {
+            let sum = UnsafeRawPointer(a + i).loadUnaligned(as: V.self) + UnsafeRawPointer(b + i).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: pointwiseMax(sum, zero), as: V.self)
+            i += 16
+        }
+        if vectorEnd < count { Reference.addReLU(range: vectorEnd..<count, a, b, output: out) }
+    }
+
+    /// gradInput = gradOutput where output > 0, else 0: the ReLU's backward read from its output.
+    public static func reluBackward(
+        output: UnsafePointer<Float>, gradOutput g: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+        count: Int
+    ) {
+        typealias V = SIMD16<Float>
+        let zero = V(repeating: 0)
+        let vectorEnd = count & ~15
+        var i = 0
+        while i < vectorEnd {
+            let y = UnsafeRawPointer(output + i).loadUnaligned(as: V.self)
+            let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: zero.replacing(with: gi, where: y .> zero), as: V.self)
+            i += 16
+        }
+        if vectorEnd < count { Reference.reluBackward(range: vectorEnd..<count, output: output, gradOutput: g, gradInput: dx) }
     }
 }

@@ -122,13 +122,18 @@ public final class BatchNorm2d: Layer {
         [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", batchesTracked)]
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try callAsFunction(x, thenReLU: false) }
+
+    /// `thenReLU`: ReLU(BatchNorm2d(x)) in one pass, equal to the two layers in a row (which
+    /// `Sequential` fuses this way).
+    public func callAsFunction(_ x: Tensor, thenReLU: Bool) throws -> Tensor {
         guard isTraining else {
             return try x.batchNormInference(
                 scale: weight.tensor, shift: bias.tensor, mean: runningMean.value,
-                variance: runningVar.value, epsilon: epsilon)
+                variance: runningVar.value, epsilon: epsilon, thenReLU: thenReLU)
         }
-        let (y, mean, variance) = try x.batchNormTraining(scale: weight.tensor, shift: bias.tensor, epsilon: epsilon)
+        let (y, mean, variance) = try x.batchNormTraining(
+            scale: weight.tensor, shift: bias.tensor, epsilon: epsilon, thenReLU: thenReLU)
         guard tracksRunningStats else { return y }
         let n = Float(x.count / x.shape[1])
         let unbiased = n > 1 ? n / (n - 1) : 1

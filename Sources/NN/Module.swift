@@ -79,7 +79,18 @@ public final class Sequential: Layer {
     public var isTraining = true
     public init(_ layers: [any Layer]) { self.layers = layers }
     public var children: [(String, any Module)] { layers.enumerated().map { ("\($0.offset)", $0.element) } }
+    /// Runs the layers in order; a `BatchNorm2d` followed by a `ReLU` runs as one fused pass.
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try layers.reduce(x) { try $1($0) }
+        var h = x, i = 0
+        while i < layers.count {
+            if let bn = layers[i] as? BatchNorm2d, i + 1 < layers.count, layers[i + 1] is ReLU {
+                h = try bn(h, thenReLU: true)
+                i += 2
+            } else {
+                h = try layers[i](h)
+                i += 1
+            }
+        }
+        return h
     }
 }

@@ -207,6 +207,80 @@ func batchNormMatchesReference(_ g: BatchNormGeometry) {
     #expect(maxRelativeError(dshift, ref.shift) < 1e-4)
 }
 
+/// Batch norm with the ReLU fused (training forward, its backward through the saved mask, and
+/// inference) equals the reference batch norm followed by max(0, y), on plain data and on the
+/// blocked layout a convolution writes (24 channels: one block padded).
+@Test("fused batch norm + ReLU equals the reference", arguments: [false, true])
+func fusedBatchNormReLUMatchesReference(_ blocked: Bool) {
+    let cg = ConvGeometry(n: 3, c: 5, h: 9, w: 9, k: 24, r: 3, s: 3, stride: 2, padding: 1)
+    let g = BatchNormGeometry(n: cg.n, c: cg.k, h: cg.p, w: cg.q)
+    let layout = blocked ? Conv.forwardLayout(cg) : .plain
+    #expect(layout.isPlain != blocked)
+    let x = randomArray(g.shape.reduce(1, *), seed: 30).map { $0 * 2 + 1 }
+    let scale = randomArray(g.c, seed: 31), shift = randomArray(g.c, seed: 32), dy = randomArray(x.count, seed: 33)
+    let physical = layout.physicalCount(g.shape)
+    func toLayout(_ a: [Float]) -> [Float] {
+        var out = [Float](repeating: 0, count: physical)
+        Reorder.run(shape: g.shape, from: .plain, a, to: layout, &out)
+        return out
+    }
+    func toPlain(_ a: [Float]) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        Reorder.run(shape: g.shape, from: layout, a, to: .plain, &out)
+        return out
+    }
+    var y = [Float](repeating: 0, count: physical), mean = [Float](repeating: 0, count: g.c), variance = mean
+    var mask = [UInt8](repeating: 0, count: BatchNormKernel.workspaceBytes(g, layout: layout))
+    #expect(!mask.isEmpty)
+    mask.withUnsafeMutableBytes { w in
+        BatchNormKernel.forwardTraining(
+            g, layout: layout, input: toLayout(x), scale: scale, shift: shift, output: &y, mean: &mean,
+            variance: &variance, reluWorkspace: w.baseAddress)
+    }
+    let stats = Reference.batchNormStatistics(g, input: x)
+    let normed = Reference.batchNormForward(g, input: x, scale: scale, shift: shift, mean: stats.mean, variance: stats.variance)
+    let expected = normed.map { max($0, 0) }
+    #expect(maxRelativeError(toPlain(y), expected) < 1e-4)
+    #expect(expected.contains(0) && expected.contains { $0 > 0 }, "both sides of the ReLU are exercised")
+    var dx = [Float](repeating: 0, count: physical), dscale = scale, dshift = shift
+    mask.withUnsafeBytes { w in
+        BatchNormKernel.backward(
+            g, layout: layout, input: toLayout(x), gradOutput: toLayout(dy), scale: scale, shift: shift, mean: mean,
+            variance: variance, gradInput: &dx, gradScale: &dscale, gradShift: &dshift, reluWorkspace: w.baseAddress)
+    }
+    let maskedDy = zip(dy, normed).map { $1 > 0 ? $0 : 0 }
+    let ref = Reference.batchNormBackward(
+        g, input: x, gradOutput: maskedDy, scale: scale, mean: stats.mean, variance: stats.variance)
+    #expect(maxRelativeError(toPlain(dx), ref.input) < 1e-3)
+    #expect(maxRelativeError(dscale, ref.scale) < 1e-4)
+    #expect(maxRelativeError(dshift, ref.shift) < 1e-4)
+    var yi = [Float](repeating: 0, count: physical)
+    BatchNormKernel.forwardInference(
+        g, layout: layout, input: toLayout(x), scale: scale, shift: shift, mean: stats.mean,
+        variance: stats.variance, output: &yi, fusedReLU: true)
+    #expect(maxRelativeError(toPlain(yi), expected) < 1e-4)
+    let impl = BatchNormKernel.implementations(g, layout: layout, fusedReLU: true)
+    #expect(!impl.forward.hasPrefix("ref") && !impl.backward.hasPrefix("ref"), "\(impl)")
+}
+
+/// The residual add + ReLU and the ReLU backward read from the output equal their scalar
+/// references, at counts around the 16-float vector width (tails included), with exact zeros.
+@Test("residual add + ReLU loops equal the reference", arguments: [1, 15, 16, 17, 1031])
+func residualReLULoopsMatchReference(_ count: Int) {
+    let a = randomArray(count, seed: 40), b = randomArray(count, seed: 41).enumerated().map { $0 % 5 == 0 ? -a[$0] : $1 }
+    let g = randomArray(count, seed: 42)
+    var out = [Float](repeating: .nan, count: count), expected = out
+    VectorKernels.addReLU(a, b, output: &out, count: count)
+    Reference.addReLU(range: 0..<count, a, b, output: &expected)
+    #expect(out == expected)
+    #expect(expected == zip(a, b).map { max($0 + $1, 0) })
+    var dx = [Float](repeating: .nan, count: count), dxExpected = dx
+    VectorKernels.reluBackward(output: out, gradOutput: g, gradInput: &dx, count: count)
+    Reference.reluBackward(range: 0..<count, output: out, gradOutput: g, gradInput: &dxExpected)
+    #expect(dx == dxExpected)
+    #expect(dxExpected == zip(out, g).map { $0 > 0 ? $1 : 0 })
+}
+
 @Test(
     "activations equal the reference",
     arguments: [Activation.relu(slope: 0), .relu(slope: 0.2), .tanh, .sigmoid, .silu])

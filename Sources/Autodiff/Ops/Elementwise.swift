@@ -112,6 +112,23 @@ extension Tensor {
         return result(out, inputs: [a, b]) { g, _ in [g.sumToShape(a.shape), g.sumToShape(b.shape)] }
     }
 
+    /// max(x + shortcut, 0), equal to `(x + shortcut).relu()`: the end of a residual block in one
+    /// pass over memory, forward and backward (the ReLU's mask is read from the output, and both
+    /// inputs get the same gradient). Runs in the inputs' layout when they share one.
+    public static func residualReLU(_ x: Tensor, _ shortcut: Tensor) throws -> Tensor {
+        guard x.shape == shortcut.shape, x.layout == shortcut.layout else { return try (x + shortcut).relu() }
+        let l = x.layout, n = l.physicalCount(x.shape)
+        let out = Tensor(uninitializedShape: x.shape, layout: l)
+        VectorKernels.addReLU(x.raw, shortcut.raw, output: out.raw, count: n)
+        return result(out, inputs: [x, shortcut]) { g, _ in
+            let (gRaw, keep) = g.raw(in: l)
+            let dx = Tensor(uninitializedShape: x.shape, layout: l)
+            VectorKernels.reluBackward(output: out.raw, gradOutput: gRaw, gradInput: dx.raw, count: n)
+            withExtendedLifetime(keep) {}
+            return [dx, dx]
+        }
+    }
+
     public static func - (a: Tensor, b: Tensor) throws -> Tensor {
         let out = try broadcastBinary("subtract", a, b, -)
         return result(out, inputs: [a, b]) { g, _ in [g.sumToShape(a.shape), g.map { -$0 }.sumToShape(b.shape)] }

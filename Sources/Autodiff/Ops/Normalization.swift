@@ -4,7 +4,8 @@ import SeededRandom
 extension Tensor {
     /// Batch normalisation in training mode over (N, C, H, W) or (N, C): normalises with the
     /// batch's statistics and returns them (mean, biased variance) for the running averages.
-    public func batchNormTraining(scale: Tensor, shift: Tensor, epsilon: Float = 1e-5) throws
+    /// `thenReLU`: the output is max(0, y), in the same pass (equal to `.relu()` after it).
+    public func batchNormTraining(scale: Tensor, shift: Tensor, epsilon: Float = 1e-5, thenReLU: Bool = false) throws
         -> (output: Tensor, mean: Tensor, variance: Tensor)
     {
         let g = try batchNormGeometry(scale: scale, shift: shift, epsilon: epsilon)
@@ -13,9 +14,11 @@ extension Tensor {
         let l = x.layout
         let out = Tensor(uninitializedShape: x.shape, layout: l)
         let mean = Tensor(uninitializedShape: [g.c]), variance = Tensor(uninitializedShape: [g.c])
+        // The ReLU's mask (bytes, held as floats), written by the forward, read by the backward.
+        let mask = thenReLU ? Tensor(uninitializedShape: [(BatchNormKernel.workspaceBytes(g, layout: l) + 3) / 4]) : nil
         BatchNormKernel.forwardTraining(
             g, layout: l, input: x.raw, scale: scale.pointer, shift: shift.pointer, output: out.raw,
-            mean: mean.raw, variance: variance.raw)
+            mean: mean.raw, variance: variance.raw, reluWorkspace: mask.map { UnsafeMutableRawPointer($0.raw) })
         var y = Tensor.result(out, inputs: [x, scale, shift]) { dy, _ in
             let dx = Tensor(uninitializedShape: x.shape, layout: l)
             let dscale = Tensor(uninitializedShape: [g.c]), dshift = Tensor(uninitializedShape: [g.c])
@@ -23,7 +26,7 @@ extension Tensor {
             BatchNormKernel.backward(
                 g, layout: l, input: x.raw, gradOutput: dyRaw, scale: scale.pointer, shift: shift.pointer,
                 mean: mean.raw, variance: variance.raw, gradInput: dx.raw,
-                gradScale: dscale.raw, gradShift: dshift.raw)
+                gradScale: dscale.raw, gradShift: dshift.raw, reluWorkspace: mask.map { UnsafeRawPointer($0.raw) })
             withExtendedLifetime(keep) {}
             return [dx, dscale, dshift]
         }
@@ -31,17 +34,18 @@ extension Tensor {
         return (y, mean, variance)
     }
 
-    /// Batch normalisation with fixed statistics (evaluation mode).
+    /// Batch normalisation with fixed statistics (evaluation mode); `thenReLU` as in training.
     public func batchNormInference(
         scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
-        epsilon: Float = 1e-5
+        epsilon: Float = 1e-5, thenReLU: Bool = false
     ) throws -> Tensor {
         let g = try batchNormGeometry(scale: scale, shift: shift, epsilon: epsilon)
         let out = Tensor(uninitializedShape: shape, layout: layout)
         BatchNormKernel.forwardInference(
             g, layout: layout, input: raw, scale: scale.pointer, shift: shift.pointer,
-            mean: mean.pointer, variance: variance.pointer, output: out.raw)
-        // d out / d x = scale / sqrt(var + eps) per channel; d/d scale = xhat; d/d shift = 1.
+            mean: mean.pointer, variance: variance.pointer, output: out.raw, fusedReLU: thenReLU)
+        // d out / d x = scale / sqrt(var + eps) per channel; d/d scale = xhat; d/d shift = 1
+        // (times the ReLU's 1[out > 0] when fused).
         let x = self
         return Tensor.result(out, inputs: [self, scale, shift]) { dy, needs in
             let hw = g.h * g.w
@@ -52,9 +56,10 @@ extension Tensor {
                 for n in 0..<g.n {
                     for j in 0..<hw {
                         let i = (n * g.c + c) * hw + j
-                        dx.pointer[i] = dy.pointer[i] * scale.pointer[c] * inv
-                        dscale.pointer[c] += dy.pointer[i] * (x.pointer[i] - mean.pointer[c]) * inv
-                        dshift.pointer[c] += dy.pointer[i]
+                        let d = thenReLU && !(out.pointer[i] > 0) ? 0 : dy.pointer[i]
+                        dx.pointer[i] = d * scale.pointer[c] * inv
+                        dscale.pointer[c] += d * (x.pointer[i] - mean.pointer[c]) * inv
+                        dshift.pointer[c] += d
                     }
                 }
             }

@@ -218,6 +218,23 @@ public enum Reference {
 }
 
 extension Reference {
+    /// out = max(a + b, 0) over `range` (the reference for `VectorKernels.addReLU`).
+    public static func addReLU(
+        range: Range<Int>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) {
+        for j in range { output[j] = max(a[j] + b[j], 0) }
+    }
+
+    /// gradInput = output > 0 ? gradOutput : 0 over `range` (the reference for `VectorKernels.reluBackward`).
+    public static func reluBackward(
+        range: Range<Int>, output: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        gradInput: UnsafeMutablePointer<Float>
+    ) {
+        for j in range { gradInput[j] = output[j] > 0 ? gradOutput[j] : 0 }
+    }
+}
+
+extension Reference {
     /// Scalar Adam/AdamW update over `range` (the reference for `VectorKernels.adam`).
     public static func adam(
         _ c: AdamCoefficients, range: Range<Int>, weights w: UnsafeMutablePointer<Float>,
