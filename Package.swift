@@ -169,7 +169,7 @@ let package = Package(
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SeededRandom"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CPeak", "SeededRandom"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"]),
         .testTarget(name: "NNTests", dependencies: ["TestSupport", "NN", "Datasets"]),
         .testTarget(

@@ -27,9 +27,11 @@ public struct ClassifierBenchmarkResult: Codable, Sendable {
     /// FLOP the kernels ran per training step (convolutions and GEMMs, counted), in GFLOP.
     public var gflopPerStep: Double
     public var gflops: Double
+    /// The number format the convolutions multiplied in: "f32" or "bf16" (`ConvPrecision`).
+    public var precision = ConvPrecision.processDefault.rawValue
 
     enum CodingKeys: String, CodingKey {
-        case framework, model, classes, threads, gflops
+        case framework, model, classes, threads, gflops, precision
         case batchSize = "batch_size"
         case stepMillisecondsMedian = "step_ms_median"
         case stepMilliseconds = "step_ms_all"
@@ -43,9 +45,9 @@ public struct ClassifierBenchmarkResult: Codable, Sendable {
     /// Step and inference times, throughput and FLOP rate.
     public var summary: String {
         String(
-            format: "%@ batch %d, %d classes, %d threads: training step %.2f ms (median of %d), %.0f images/s, "
+            format: "%@ batch %d, %d classes, %d threads, %@ convolutions: training step %.2f ms (median of %d), %.0f images/s, "
                 + "%.3f GFLOP/step, %.1f GFLOP/s; inference batch %.2f ms (median of %d), %.0f images/s",
-            model, batchSize, classes, threads, stepMillisecondsMedian, stepMilliseconds.count, imagesPerSecond,
+            model, batchSize, classes, threads, precision, stepMillisecondsMedian, stepMilliseconds.count, imagesPerSecond,
             gflopPerStep, gflops, inferenceMillisecondsMedian, inferenceMilliseconds.count, inferenceImagesPerSecond)
     }
 

@@ -18,9 +18,11 @@ public struct DCGANBenchmarkResult: Codable, Sendable {
     /// FLOP the kernels actually ran per step (counted, not estimated), in GFLOP.
     public var gflopPerStep: Double
     public var gflops: Double
+    /// The number format the convolutions multiplied in: "f32" or "bf16" (`ConvPrecision`).
+    public var precision = ConvPrecision.processDefault.rawValue
 
     enum CodingKeys: String, CodingKey {
-        case framework, model, threads
+        case framework, model, threads, precision
         case batchSize = "batch_size"
         case stepMillisecondsMedian = "step_ms_median"
         case stepMilliseconds = "step_ms_all"
@@ -91,7 +93,11 @@ public enum Benchmark {
         return SwiftLoopsResult(adamMilliseconds: adamMs, lossMilliseconds: lossMs)
     }
 
-    /// The machine's FP32 peak in GFLOP/s, what every "% of peak" divides by: the widest FMA
-    /// loop the CPU runs (AVX-512 where present) on every core (`FMAPeak`).
-    public static func peakGFLOPS() -> Double { FMAPeak.widest().gflops }
+    /// The machine's peak in GFLOP/s, what every "% of peak" divides by: the widest FMA loop the
+    /// CPU runs (AVX-512 where present) on every core (`FMAPeak`), or the bf16 dot-product loop
+    /// when this process's convolutions run in bf16 (`ConvPrecision.processDefault`).
+    public static func peakGFLOPS() -> Double {
+        if ConvPrecision.processDefault == .bf16, let bf16 = FMAPeak.bf16() { return bf16 }
+        return FMAPeak.widest().gflops
+    }
 }

@@ -9,9 +9,9 @@ extension DCGANBenchmarkResult {
     public func summary(peak: Double) -> String {
         String(
             format:
-                "%@ batch %d: %.1f ms/step (median of %d), %.1f images/s, %.2f GFLOP/step, %.1f GFLOP/s = %.0f%% of %.0f GFLOP/s peak",
-            model, batchSize, stepMillisecondsMedian, stepMilliseconds.count, imagesPerSecond, gflopPerStep, gflops,
-            100 * gflops / peak, peak)
+                "%@ batch %d, %@ convolutions: %.1f ms/step (median of %d), %.1f images/s, %.2f GFLOP/step, %.1f GFLOP/s = %.0f%% of %.0f GFLOP/s %@ peak",
+            model, batchSize, precision, stepMillisecondsMedian, stepMilliseconds.count, imagesPerSecond, gflopPerStep,
+            gflops, 100 * gflops / peak, peak, precision)
     }
 
     /// The result as one JSON line with sorted keys, `peak_gflops` added.
@@ -55,25 +55,43 @@ public struct SwiftLoopsResult: Sendable {
 public struct PeakReport: Sendable {
     public var widest: PeakMeasurement
     public var narrower: [PeakMeasurement]
+    /// The bf16 dot-product peak (VDPBF16PS) in GFLOP/s, where the CPU has AVX512_BF16: what
+    /// "% of peak" divides by when the convolutions run in bf16.
+    public var bf16: Double?
 
-    /// Measures the widest loop the CPU runs, then each narrower one (not the generic loop).
+    /// Measures the widest loop the CPU runs, then each narrower one (not the generic loop), and
+    /// the bf16 loop where the CPU has it.
     public static func measure() -> PeakReport {
         let widest = FMAPeak.widest()
         let narrower = VectorISA.allCases.filter { $0 < widest.isa && $0 != .generic }.compactMap { FMAPeak.measure($0) }
-        return PeakReport(widest: widest, narrower: narrower)
+        return PeakReport(widest: widest, narrower: narrower, bf16: FMAPeak.bf16(threads: widest.threads))
     }
 
-    /// `peak: ...`, then the narrower loops, narrowest last.
+    /// `peak: ...`, then the narrower loops, narrowest last, then the bf16 loop.
     public var summary: String {
-        (["peak: \(widest)"] + narrower.reversed().map { "      \($0)" }).joined(separator: "\n")
+        let bf16Line = bf16.map {
+            String(
+                format: "bf16: %.1f GFLOP/s (avx512_bf16: VDPBF16PS, 32 products an instruction, %d chains, %d threads)", $0,
+                widest.chains, widest.threads)
+        }
+        return (["peak: \(widest)"] + narrower.reversed().map { "      \($0)" } + (bf16Line.map { [$0] } ?? []))
+            .joined(separator: "\n")
     }
 
-    /// One JSON line: the widest loop's ISA, GFLOP/s and threads, and each narrower loop's GFLOP/s.
+    /// One JSON line: the widest loop's ISA, GFLOP/s and threads, each narrower loop's GFLOP/s,
+    /// and `bf16_gflops` where the CPU has AVX512_BF16.
     public func json() throws -> String {
-        struct Report: Encodable { var isa: String, gflops: Double, threads: Int, narrower: [String: Double] }
+        struct Report: Encodable {
+            var isa: String, gflops: Double, threads: Int, narrower: [String: Double]
+            var bf16Gflops: Double?
+            enum CodingKeys: String, CodingKey {
+                case isa, gflops, threads, narrower
+                case bf16Gflops = "bf16_gflops"
+            }
+        }
         let report = Report(
             isa: widest.isa.description, gflops: widest.gflops, threads: widest.threads,
-            narrower: Dictionary(uniqueKeysWithValues: narrower.map { ($0.isa.description, $0.gflops) }))
+            narrower: Dictionary(uniqueKeysWithValues: narrower.map { ($0.isa.description, $0.gflops) }), bf16Gflops: bf16)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(report), as: UTF8.self)

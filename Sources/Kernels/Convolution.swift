@@ -47,6 +47,40 @@ public enum ConvAlgorithm: String, Hashable, Sendable, CaseIterable {
     }()
 }
 
+/// The number format a convolution multiplies in. Tensors stay f32 everywhere; with `bf16` the
+/// convolution's inputs (source, weights, incoming gradient) are rounded to bfloat16 on their way
+/// in (a reorder that converts), products are accumulated in f32 and every output (destination,
+/// gradients of input, weights and bias) is f32. On CPUs with AVX512_BF16 (Cooper Lake, Sapphire
+/// Rapids, Zen 4 and 5) oneDNN's `avx512_core_bf16` kernels issue twice the multiply-adds per
+/// instruction of f32 FMA; elsewhere oneDNN emulates bf16, slower than f32, so `auto` keeps f32.
+public enum ConvPrecision: String, Hashable, Sendable, CaseIterable {
+    /// f32, unless `MEDSYNTH_CONV_PRECISION=bf16` is set in the environment and the CPU has
+    /// AVX512_BF16.
+    case auto
+    /// Always f32.
+    case f32
+    /// bfloat16 inputs, f32 accumulation and outputs, whatever the CPU (emulated where it lacks
+    /// AVX512_BF16; used by tests to compare against the reference).
+    case bf16
+
+    /// What `auto` resolves to in this process (`f32` or `bf16`): what benchmarks report.
+    public static var processDefault: ConvPrecision { autoTakesBF16 ? .bf16 : .f32 }
+
+    /// Whether `auto` takes bf16 in this process: `MEDSYNTH_CONV_PRECISION=bf16` and a CPU with
+    /// AVX512_BF16. Any value other than f32, bf16 or auto is named on stderr once and read as f32.
+    public static let autoTakesBF16: Bool = {
+        guard let value = ProcessInfo.processInfo.environment["MEDSYNTH_CONV_PRECISION"] else { return false }
+        switch value.lowercased() {
+        case "bf16": return CPUFeatures.hasAVX512BF16
+        case "f32", "auto", "": return false
+        default:
+            FileHandle.standardError.write(
+                Data("medsynth: MEDSYNTH_CONV_PRECISION=\(value) is not auto, f32 or bf16; using f32\n".utf8))
+            return false
+        }
+    }()
+}
+
 /// Geometry of a 2-D convolution or transposed convolution.
 public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var n: Int, c: Int, h: Int, w: Int
@@ -56,14 +90,27 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var hasBias: Bool
     /// The algorithm asked for; `usesWinograd` says what it resolves to.
     public var algorithm: ConvAlgorithm
+    /// The number format asked for; `usesBF16` says what it resolves to.
+    public var precision: ConvPrecision
 
     public init(
         n: Int, c: Int, h: Int, w: Int, k: Int, r: Int, s: Int, stride: Int = 1, padding: Int = 0,
-        outputPadding: Int = 0, transposed: Bool = false, hasBias: Bool = false, algorithm: ConvAlgorithm = .auto
+        outputPadding: Int = 0, transposed: Bool = false, hasBias: Bool = false, algorithm: ConvAlgorithm = .auto,
+        precision: ConvPrecision = .auto
     ) {
         self.n = n; self.c = c; self.h = h; self.w = w; self.k = k; self.r = r; self.s = s
         self.stride = stride; self.padding = padding; self.outputPadding = outputPadding
         self.transposed = transposed; self.hasBias = hasBias; self.algorithm = algorithm
+        self.precision = precision
+    }
+
+    /// Whether the primitives multiply in bfloat16.
+    public var usesBF16: Bool {
+        switch precision {
+        case .f32: false
+        case .bf16: true
+        case .auto: ConvPrecision.autoTakesBF16
+        }
     }
 
     /// Whether oneDNN's Winograd F(4x4, 3x3) can compute this convolution: not transposed, 3x3,
@@ -74,11 +121,13 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether the primitives are asked for Winograd (they still fall back to direct on a CPU
     /// without its AVX-512 kernels; `Conv.implementations` tells).
+    /// bf16 convolutions are always direct (oneDNN has no bf16 Winograd).
     public var usesWinograd: Bool {
+        if usesBF16 { return false }
         switch algorithm {
-        case .direct: false
-        case .winograd: winogradApplies
-        case .auto: winogradApplies && ConvAlgorithm.autoTakesWinograd
+        case .direct: return false
+        case .winograd: return winogradApplies
+        case .auto: return winogradApplies && ConvAlgorithm.autoTakesWinograd
         }
     }
 
@@ -104,6 +153,7 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "\(transposed ? "deconv" : "conv") N\(n) C\(c) \(h)x\(w) -> K\(k) \(p)x\(q) k\(r)x\(s) s\(stride) p\(padding)"
             + (outputPadding > 0 ? " op\(outputPadding)" : "") + (algorithm == .auto ? "" : " \(algorithm)")
+            + (precision == .auto ? "" : " \(precision)")
     }
 
     fileprivate var oneDNNWeightDims: [Int] { [k, c, r, s] }
@@ -121,6 +171,8 @@ final class ConvPrimitives {
     let strides: [Int64], padL: [Int64], padR: [Int64]
     let plainSrc: dnnl_memory_desc_t, plainDst: dnnl_memory_desc_t, plainWeights: dnnl_memory_desc_t
     let biasDesc: dnnl_memory_desc_t
+    /// The type the inputs of every primitive are multiplied in (f32 or bf16); outputs are f32.
+    let multiplied: dnnl_data_type_t
 
     init(_ g: ConvGeometry) {
         self.g = g
@@ -131,6 +183,7 @@ final class ConvPrimitives {
         plainDst = plainDesc(g.outputShape, dnnl_nchw)
         plainWeights = plainDesc(g.oneDNNWeightDims, g.plainWeightTag)
         biasDesc = plainDesc([g.k], dnnl_a)
+        multiplied = g.usesBF16 ? dnnl_bf16 : dnnl_f32
     }
 
     /// A convolution primitive with Winograd where the geometry asks for it and this CPU has it,
@@ -154,7 +207,8 @@ final class ConvPrimitives {
             prim: Primitive, src: InputPort, weights: InputPort, dst: BoundMemory, dstLayout: Layout,
             bias: BoundMemory
         ) = {
-            var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+            var s = anyDesc(g.inputShape, multiplied), w = anyDesc(g.oneDNNWeightDims, multiplied)
+            var d = anyDesc(g.outputShape)
             let b = biasDesc
             let prim: Primitive
             if g.transposed {
@@ -188,7 +242,8 @@ final class ConvPrimitives {
             prim: Primitive, diffDst: InputPort, weights: InputPort, diffSrc: BoundMemory,
             diffSrcLayout: Layout
         ) = {
-            var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+            var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims, multiplied)
+            var d = anyDesc(g.outputShape, multiplied)
             let prim: Primitive
             if g.transposed {
                 var desc = dnnl_deconvolution_desc_t()
@@ -215,7 +270,8 @@ final class ConvPrimitives {
             prim: Primitive, src: InputPort, diffDst: InputPort, diffWeights: LayoutPort,
             diffBias: BoundMemory
         ) = {
-            var s = anyDesc(g.inputShape), w = anyDesc(g.oneDNNWeightDims), d = anyDesc(g.outputShape)
+            var s = anyDesc(g.inputShape, multiplied), w = anyDesc(g.oneDNNWeightDims)
+            var d = anyDesc(g.outputShape, multiplied)
             let b = biasDesc
             let prim: Primitive
             if g.transposed {

@@ -112,11 +112,11 @@ public enum KernelThreads {
     public static var count: Int { OpenMP.maxThreads ?? ProcessInfo.processInfo.activeProcessorCount }
 }
 
-/// A plain memory descriptor for `dims` in `tag` layout (f32).
-func plainDesc(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+/// A plain memory descriptor for `dims` in `tag` layout (f32 unless `type` says otherwise).
+func plainDesc(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
     let d = dims.map { Int64($0) }
-    check(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, dnnl_f32, tag), "dnnl_memory_desc_init_by_tag")
+    check(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, type, tag), "dnnl_memory_desc_init_by_tag")
     return md
 }
 
@@ -137,7 +137,9 @@ func optionalDesc<R>(_ desc: dnnl_memory_desc_t, _ present: Bool, _ body: (Unsaf
     return present ? withUnsafePointer(to: &d) { body($0) } : body(nil)
 }
 
-func anyDesc(_ dims: [Int]) -> dnnl_memory_desc_t { plainDesc(dims, dnnl_format_tag_any) }
+func anyDesc(_ dims: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
+    plainDesc(dims, dnnl_format_tag_any, type)
+}
 
 func descEqual(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
     var a = a, b = b

@@ -75,6 +75,25 @@ public enum FMAPeak {
         iterations: Int = 20_000_000, repeats: Int = 3
     ) -> PeakMeasurement? {
         guard isa.isSupported, threads >= 1, iterations >= 1, repeats >= 1 else { return nil }
+        let best = bestRate(threads: threads, repeats: repeats) { seconds in medsynth_peak_run(isa.c, iterations, &seconds) }
+        return PeakMeasurement(isa: isa, threads: threads, chains: Int(medsynth_peak_chains()), gflops: best)
+    }
+
+    /// The bf16 peak in GFLOP/s: 12 chains of VDPBF16PS (two bf16 multiply-adds into each f32
+    /// lane, twice the FLOP of an FMA) on `threads` threads; what "% of peak" divides by when the
+    /// convolutions run in bf16. Nil without AVX512_BF16.
+    public static func bf16(
+        threads: Int = physicalCores(), iterations: Int = 20_000_000, repeats: Int = 3
+    ) -> Double? {
+        guard CPUFeatures.hasAVX512BF16, threads >= 1, iterations >= 1, repeats >= 1 else { return nil }
+        return bestRate(threads: threads, repeats: repeats) { seconds in medsynth_peak_run_bf16(iterations, &seconds) }
+    }
+
+    /// Runs `loop` (returns its FLOP, writes its thread CPU seconds) on `threads` threads at once,
+    /// `repeats` times; the best of the summed per-thread rates, in GFLOP/s.
+    private static func bestRate(
+        threads: Int, repeats: Int, _ loop: @escaping @Sendable (inout Double) -> Double
+    ) -> Double {
         var best = 0.0
         for _ in 0..<repeats {
             let rate = RateCounter()
@@ -85,7 +104,7 @@ public enum FMAPeak {
                 done.enter()
                 Thread.detachNewThread {
                     var seconds = 0.0
-                    let flop = medsynth_peak_run(isa.c, iterations, &seconds)
+                    let flop = loop(&seconds)
                     rate.add(seconds > 0 ? flop / seconds / 1e9 : 0)
                     done.leave()
                 }
@@ -93,7 +112,7 @@ public enum FMAPeak {
             done.wait()
             best = max(best, rate.total)
         }
-        return PeakMeasurement(isa: isa, threads: threads, chains: Int(medsynth_peak_chains()), gflops: best)
+        return best
     }
 
     /// The peak of the widest instruction set, the figure "% of peak" divides by.
@@ -125,4 +144,10 @@ public enum FMAPeak {
         func add(_ value: Double) { lock.withLock { sum += value } }
         var total: Double { lock.withLock { sum } }
     }
+}
+
+/// CPU features the kernels choose by, read with CPUID at run time.
+public enum CPUFeatures {
+    /// AVX512_BF16 (bfloat16 dot products): where oneDNN's bf16 convolutions run natively.
+    public static let hasAVX512BF16: Bool = medsynth_has_avx512_bf16() != 0
 }

@@ -1,3 +1,4 @@
+import CPeak
 import Foundation
 import Testing
 
@@ -38,4 +39,16 @@ func theReportedPeakIsTheAVX512LoopsAndNoLowerThanAVX2s() throws {
     #expect(reported.description.contains("avx512f") && reported.description.contains("16 lanes"), "\(reported)")
     #expect(avx512 >= 0.9 * avx2, "avx512f \(avx512) GFLOP/s, avx2+fma \(avx2) GFLOP/s")
     #expect(reported.gflops >= 0.9 * avx2, "reported \(reported.gflops) GFLOP/s, avx2+fma \(avx2) GFLOP/s")
+}
+
+/// AVX512_BF16 detection agrees with the kernel's flags, and the bf16 loop exists exactly where
+/// the CPU has it, counting 64 FLOP per VDPBF16PS (32 bf16 products, each added).
+@Test(.enabled(if: cpuFlags() != nil))
+func bf16DetectionAndLoopAgreeWithProcCpuinfo() throws {
+    let flags = try #require(cpuFlags())
+    #expect(CPUFeatures.hasAVX512BF16 == flags.contains("avx512_bf16"))
+    var seconds = 0.0
+    let flop = medsynth_peak_run_bf16(1000, &seconds)
+    #expect(flop == (CPUFeatures.hasAVX512BF16 ? Double(1000 * medsynth_peak_chains() * 64) : 0))
+    #expect((FMAPeak.bf16(iterations: 100_000, repeats: 1) != nil) == CPUFeatures.hasAVX512BF16)
 }

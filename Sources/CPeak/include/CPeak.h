@@ -16,6 +16,15 @@ typedef enum {
 /// 1 when this CPU and its operating system can run `isa` (CPUID and XGETBV, at run time).
 int medsynth_peak_supported(medsynth_peak_isa isa);
 
+/// 1 when this CPU has AVX512_BF16 (bfloat16 dot products, VDPBF16PS: CPUID leaf 7 subleaf 1,
+/// EAX bit 5) and the operating system saves the AVX-512 state.
+int medsynth_has_avx512_bf16(void);
+
+/// The bf16 loop: `CHAINS` chains of VDPBF16PS (two bf16 products added into each of 16 f32
+/// lanes: 64 FLOP an instruction) for `iterations` iterations; returns the FLOP it executed (0
+/// without AVX512_BF16) and the thread's CPU time in `cpu_seconds`.
+double medsynth_peak_run_bf16(long iterations, double *cpu_seconds);
+
 /// Independent accumulator chains per loop iteration (enough to hide a 4-cycle FMA latency at
 /// two FMAs a cycle, with room to spare).
 int medsynth_peak_chains(void);

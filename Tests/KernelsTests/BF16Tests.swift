@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+@testable import Kernels
+
+// bf16 convolutions: inputs rounded to bfloat16, f32 accumulation, f32 outputs. The reference
+// run on the same rounded inputs must agree to f32 rounding (the kernels and the reference sum
+// in different orders); the reference on the unrounded inputs must not (else nothing was rounded
+// and the option would be a no-op).
+
+/// `x` rounded to the nearest bfloat16 (ties to even), as oneDNN's f32 -> bf16 reorder does.
+func bf16Rounded(_ x: Float) -> Float {
+    let bits = x.bitPattern
+    let rounding: UInt32 = 0x7FFF + ((bits >> 16) & 1)
+    return Float(bitPattern: (bits &+ rounding) & 0xFFFF_0000)
+}
+
+/// The f32 cases of `convCases` (Winograd ones included: bf16 always runs direct), in bf16.
+let bf16ConvCases: [ConvGeometry] = convCases.map {
+    var g = $0
+    g.precision = .bf16
+    return g
+}
+
+@Test func bf16RoundingMatchesTheFormat() {
+    #expect(bf16Rounded(1) == 1)
+    #expect(bf16Rounded(1 + 1.0 / 256) == 1)  // a tie, to even (down)
+    #expect(bf16Rounded(1 + 3.0 / 256) == 1 + 4.0 / 256)  // a tie, to even (up)
+    #expect(bf16Rounded(1 + 1.0 / 128) == 1 + 1.0 / 128)  // representable: 7 fraction bits
+    #expect(bf16Rounded(-3.14159) == -3.140625)
+}
+
+@Test("bf16 conv and deconv forward equal the reference on rounded inputs", arguments: bf16ConvCases)
+func bf16ConvForward(_ g: ConvGeometry) {
+    #expect(g.usesBF16 && !g.usesWinograd)
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 11)
+    let w = randomArray(g.weightShape.reduce(1, *), seed: 12)
+    let b = randomArray(g.k, seed: 13)
+    let y = plain(g.outputShape, Conv.forwardLayout(g)) {
+        Conv.forward(g, input: x, weight: w, bias: g.hasBias ? b : nil, output: $0)
+    }
+    let rounded = Reference.convForward(
+        g, input: x.map(bf16Rounded), weight: w.map(bf16Rounded), bias: g.hasBias ? b : nil)
+    #expect(maxRelativeError(y, rounded) < 1e-5, "\(g)")
+    let unrounded = Reference.convForward(g, input: x, weight: w, bias: g.hasBias ? b : nil)
+    #expect(maxRelativeError(y, unrounded) > 1e-4, "\(g): inputs were not rounded to bf16")
+    #expect(maxRelativeError(y, unrounded) < 2e-2, "\(g)")
+}
+
+@Test("bf16 conv and deconv backward equal the reference on rounded inputs", arguments: bf16ConvCases)
+func bf16ConvBackward(_ g: ConvGeometry) {
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 14)
+    let w = randomArray(g.weightShape.reduce(1, *), seed: 15)
+    let dy = randomArray(g.outputShape.reduce(1, *), seed: 16)
+    let xr = x.map(bf16Rounded), wr = w.map(bf16Rounded), dyr = dy.map(bf16Rounded)
+    let dx = plain(g.inputShape, Conv.backwardDataLayout(g)) { Conv.backwardData(g, gradOutput: dy, weight: w, gradInput: $0) }
+    #expect(maxRelativeError(dx, Reference.convBackwardData(g, gradOutput: dyr, weight: wr)) < 1e-5, "\(g)")
+    #expect(maxRelativeError(dx, Reference.convBackwardData(g, gradOutput: dy, weight: w)) > 1e-4, "\(g)")
+    var dw = [Float](repeating: .nan, count: w.count), db = [Float](repeating: .nan, count: g.k)
+    Conv.backwardWeights(g, input: x, gradOutput: dy, gradWeight: &dw, gradBias: &db)
+    let ref = Reference.convBackwardWeights(g, input: xr, gradOutput: dyr)
+    #expect(maxRelativeError(dw, ref.weight) < 1e-5, "\(g)")
+    #expect(maxRelativeError(dw, Reference.convBackwardWeights(g, input: x, gradOutput: dy).weight) > 1e-4, "\(g)")
+    if g.hasBias { #expect(maxRelativeError(db, ref.bias) < 1e-5, "\(g)") }
+}
+
+/// On a CPU with AVX512_BF16 the bf16 primitives are oneDNN's native bf16 kernels on the DCGAN
+/// and ResNet shapes (a `ref:` or emulated fallback would lose the speed without failing any
+/// numeric test); `auto` resolves to f32 unless the environment asks for bf16.
+@Test func bf16RunsNativeKernelsWhereTheCPUHasThem() {
+    let shapes = [
+        ConvGeometry(n: 64, c: 100, h: 1, w: 1, k: 512, r: 4, s: 4, transposed: true),
+        ConvGeometry(n: 64, c: 64, h: 32, w: 32, k: 3, r: 4, s: 4, stride: 2, padding: 1, transposed: true),
+        ConvGeometry(n: 64, c: 3, h: 64, w: 64, k: 64, r: 4, s: 4, stride: 2, padding: 1),
+        ConvGeometry(n: 64, c: 512, h: 4, w: 4, k: 1, r: 4, s: 4),
+        ConvGeometry(n: 64, c: 64, h: 28, w: 28, k: 64, r: 3, s: 3, padding: 1),
+        ConvGeometry(n: 64, c: 3, h: 28, w: 28, k: 64, r: 3, s: 3, padding: 1),
+    ]
+    for var g in shapes {
+        g.precision = .bf16
+        let impl = Conv.implementations(g)
+        for name in [impl.forward, impl.backwardData, impl.backwardWeights] {
+            #expect(!name.hasPrefix("ref"), "\(g) uses \(name)")
+            if CPUFeatures.hasAVX512BF16 { #expect(name.contains("avx512_core_bf16"), "\(g) uses \(name)") }
+        }
+    }
+    let environment = ProcessInfo.processInfo.environment["MEDSYNTH_CONV_PRECISION"]?.lowercased()
+    #expect(ConvPrecision.autoTakesBF16 == (environment == "bf16" && CPUFeatures.hasAVX512BF16))
+    #expect(!ConvGeometry(n: 1, c: 1, h: 4, w: 4, k: 1, r: 3, s: 3, precision: .f32).usesBF16)
+}
