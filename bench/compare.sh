@@ -3,12 +3,14 @@
 # (classifiers: PyTorch only) on this machine, one after another, saves the raw JSON lines to
 # bench/results/latest.jsonl and prints a Markdown comparison table.
 #
-# Usage: bash bench/compare.sh [--no-build] [--peers-only] [--only dcgan|classifier] [--steps N] [--warmup N] [--threads N]
+# Usage: bash bench/compare.sh [--no-build] [--peers-only] [--only dcgan|classifier] [--bf16] [--steps N] [--warmup N] [--threads N]
 #   --no-build    never run `swift build`, even if .build/release/medsynth is missing
 #   --peers-only  skip MedSynth entirely
 #   --only WHAT   run only the DCGAN part or only the classifier part (ResNet and paper CNN,
 #                 28 and 64 px, 3 channels, 7 classes, batch 64)
 #   --threads N   the peers' torch.set_num_threads and MedSynth's OMP_NUM_THREADS
+#   --bf16        also run MedSynth with MEDSYNTH_CONV_PRECISION=bf16 and PyTorch under bf16
+#                 autocast (on a CPU with AVX512_BF16; TensorFlow stays f32), each row labelled
 # Env: PEAK_GFLOPS for the "% of peak" column (default: `medsynth bench peak`, the widest FMA
 #      the CPU has on every core, AVX-512 where present);
 #      MEDSYNTH_BIN (default .build/release/medsynth) to benchmark another binary;
@@ -22,7 +24,7 @@ BIN="${MEDSYNTH_BIN:-$ROOT/.build/release/medsynth}"
 RESULTS="$ROOT/bench/results"
 OUT="$RESULTS/latest.jsonl"
 
-BUILD=1; MEDSYNTH=1; STEPS=10; WARMUP=3; THREADS=2; ONLY=all
+BUILD=1; MEDSYNTH=1; STEPS=10; WARMUP=3; THREADS=2; ONLY=all; BF16=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -31,7 +33,8 @@ while [[ $# -gt 0 ]]; do
         --steps) STEPS="$2"; shift ;;
         --warmup) WARMUP="$2"; shift ;;
         --threads) THREADS="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --bf16) BF16=1 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -87,29 +90,45 @@ if [[ $MEDSYNTH -eq 1 ]]; then
             note "peak: $peak_json"
             echo "$peak_json" >> "$RESULTS/latest-env.txt"
             PEAK_GFLOPS="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["gflops"])' "$peak_json")"
-            export PEAK_GFLOPS
+            BF16_PEAK_GFLOPS="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("bf16_gflops") or "")' "$peak_json")"
+            export PEAK_GFLOPS BF16_PEAK_GFLOPS
         fi
-        if [[ $ONLY != classifier ]]; then
-            run_json "medsynth dcgan64" "$BIN" bench dcgan --image-size 64 --channels 3 --batch-size 64 --peak "$PEAK_GFLOPS" --json
-            run_json "medsynth dcgan28" "$BIN" bench dcgan --image-size 28 --channels 1 --batch-size 64 --peak "$PEAK_GFLOPS" --json
+        if [[ $BF16 -eq 1 && -z "${BF16_PEAK_GFLOPS:-}" ]]; then
+            note "--bf16: this CPU has no AVX512_BF16 (bench peak measured no bf16 loop); running f32 only"
+            BF16=0
         fi
-        if [[ $ONLY != dcgan ]]; then
-            for c in "${CLASSIFIERS[@]}"; do
-                read -r arch size channels <<< "$c"
-                run_json "medsynth $arch$size" "$BIN" bench classifier --arch "$arch" --image-size "$size" \
-                    --channels "$channels" --classes 7 --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --json
-            done
-        fi
+        PRECISIONS=(f32); [[ $BF16 -eq 1 ]] && PRECISIONS+=(bf16)
+        for precision in "${PRECISIONS[@]}"; do
+            peak="$PEAK_GFLOPS"; [[ $precision == bf16 ]] && peak="$BF16_PEAK_GFLOPS"
+            if [[ $ONLY != classifier ]]; then
+                for m in "64 3" "28 1"; do
+                    read -r size channels <<< "$m"
+                    run_json "medsynth dcgan$size $precision" env MEDSYNTH_CONV_PRECISION=$precision "$BIN" bench dcgan \
+                        --image-size "$size" --channels "$channels" --batch-size 64 --peak "$peak" --json
+                done
+            fi
+            if [[ $ONLY != dcgan ]]; then
+                for c in "${CLASSIFIERS[@]}"; do
+                    read -r arch size channels <<< "$c"
+                    run_json "medsynth $arch$size $precision" env MEDSYNTH_CONV_PRECISION=$precision "$BIN" bench classifier \
+                        --arch "$arch" --image-size "$size" --channels "$channels" --classes 7 --batch-size 64 \
+                        --steps "$STEPS" --warmup "$WARMUP" --json
+                done
+            fi
+        done
     else
         note "NOTE: $BIN does not exist (yet); running the peers only"
     fi
 fi
 
 # ---- Peers ------------------------------------------------------------------
+PEER_PRECISIONS=(f32); [[ $BF16 -eq 1 ]] && PEER_PRECISIONS+=(bf16)
 for model in dcgan64 dcgan28; do
     [[ $ONLY == classifier ]] && break
-    run_json "pytorch $model" "$PY" "$ROOT/bench/peers/dcgan_torch.py" --model "$model" \
-        --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"
+    for precision in "${PEER_PRECISIONS[@]}"; do
+        run_json "pytorch $model $precision" "$PY" "$ROOT/bench/peers/dcgan_torch.py" --model "$model" \
+            --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --precision "$precision"
+    done
     run_json "tensorflow $model" "$PY" "$ROOT/bench/peers/dcgan_tf.py" --model "$model" \
         --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"
 done
@@ -117,8 +136,11 @@ done
 for c in "${CLASSIFIERS[@]}"; do
     [[ $ONLY == dcgan ]] && break
     read -r arch size channels <<< "$c"
-    run_json "pytorch $arch$size" "$PY" "$ROOT/bench/peers/classifier_torch.py" --arch "$arch" --image-size "$size" \
-        --channels "$channels" --classes 7 --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"
+    for precision in "${PEER_PRECISIONS[@]}"; do
+        run_json "pytorch $arch$size $precision" "$PY" "$ROOT/bench/peers/classifier_torch.py" --arch "$arch" \
+            --image-size "$size" --channels "$channels" --classes 7 --batch-size 64 --steps "$STEPS" \
+            --warmup "$WARMUP" --threads "$THREADS" --precision "$precision"
+    done
 done
 
 cp "$OUT" "$RESULTS/run-$(date -u +%Y%m%dT%H%M%SZ).jsonl"

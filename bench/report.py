@@ -12,6 +12,8 @@ import sys
 # The machine's FP32 peak: compare.sh measures it with `medsynth bench peak` (the widest FMA the
 # CPU has, AVX-512 where present) unless PEAK_GFLOPS is given; medsynth's rows carry it too.
 PEAK = float(os.environ["PEAK_GFLOPS"]) if os.environ.get("PEAK_GFLOPS") else None
+# The bf16 dot-product peak (VDPBF16PS), for rows whose convolutions ran in bf16 (compare.sh --bf16).
+BF16_PEAK = float(os.environ["BF16_PEAK_GFLOPS"]) if os.environ.get("BF16_PEAK_GFLOPS") else None
 FW_ORDER = {"medsynth": 0, "pytorch": 1, "tensorflow": 2}
 MODEL_ORDER = {"dcgan64": 0, "dcgan28": 1, "resnet28x3": 2, "papercnn28x3": 3, "resnet64x3": 4,
                "papercnn64x3": 5}
@@ -43,15 +45,26 @@ def main(path):
         print("[report] no results", file=sys.stderr)
         return 1
 
-    peak = PEAK or next((r["peak_gflops"] for r in rows if r.get("peak_gflops")), None)
-    base = {model_key(r): r["step_ms_median"] for r in rows
-            if r.get("framework") == "medsynth" and r.get("step_ms_median")}
-    rows.sort(key=lambda r: (MODEL_ORDER.get(model_key(r), 9), model_key(r),
-                             FW_ORDER.get(r.get("framework"), 9)))
+    peak = PEAK or next((r["peak_gflops"] for r in rows
+                         if r.get("peak_gflops") and r.get("precision", "f32") == "f32"), None)
+    bf16_peak = BF16_PEAK or next((r["peak_gflops"] for r in rows
+                                   if r.get("peak_gflops") and r.get("precision") == "bf16"), None)
 
-    print(f"| model | framework | step ms (median) | images/s | GFLOP/s | % of {fmt(peak)} GFLOP/s peak "
-          f"| ratio to medsynth |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    def precision(r):
+        return r.get("precision", "f32")
+
+    # MedSynth's step time per model and precision: every row's ratio is to MedSynth in f32 and,
+    # where MedSynth ran in bf16 too, to MedSynth in bf16.
+    base = {(model_key(r), precision(r)): r["step_ms_median"] for r in rows
+            if r.get("framework") == "medsynth" and r.get("step_ms_median")}
+    has_bf16 = any(p == "bf16" for (_, p) in base)
+    rows.sort(key=lambda r: (MODEL_ORDER.get(model_key(r), 9), model_key(r),
+                             FW_ORDER.get(r.get("framework"), 9), precision(r) != "f32"))
+
+    peaks = f"% of peak ({fmt(peak)} f32" + (f", {fmt(bf16_peak)} bf16" if bf16_peak else "") + " GFLOP/s)"
+    print(f"| model | framework | precision | step ms (median) | images/s | GFLOP/s | {peaks} "
+          f"| ratio to medsynth f32 |" + (" ratio to medsynth bf16 |" if has_bf16 else ""))
+    print("|---|---|---|---:|---:|---:|---:|---:|" + ("---:|" if has_bf16 else ""))
     for r in rows:
         fw = r.get("framework", "?")
         extra = r.get("memory_format") if fw == "pytorch" else (
@@ -59,30 +72,37 @@ def main(path):
         fw_cell = f"{fw} ({extra})" if extra else fw
         ms = r.get("step_ms_median")
         gf = r.get("gflops")
-        b = base.get(model_key(r))
-        ratio = f"{ms / b:.2f}x" if (b and ms) else "n/a"
-        print(f"| {r.get('model', '?')} | {fw_cell} | {fmt(ms)} | {fmt(r.get('images_per_s'))} | "
-              f"{fmt(gf)} | {fmt(None if gf is None or not peak else 100 * gf / peak)}% | {ratio} |")
+        row_peak = bf16_peak if precision(r) == "bf16" else peak
+        ratios = [base.get((model_key(r), p)) for p in (["f32", "bf16"] if has_bf16 else ["f32"])]
+        cells = " | ".join(f"{ms / b:.2f}x" if (b and ms) else "n/a" for b in ratios)
+        print(f"| {r.get('model', '?')} | {fw_cell} | {precision(r)} | {fmt(ms)} | {fmt(r.get('images_per_s'))} | "
+              f"{fmt(gf)} | {fmt(None if gf is None or not row_peak else 100 * gf / row_peak)}% | {cells} |")
     print()
     print("ratio to medsynth = peer step ms / medsynth step ms (>1: MedSynth is faster).")
     print("GFLOP/s = analytic FLOPs of what each framework's step computes / median step time "
           "(PyTorch also computes D's weight grads in the G step, TF does not; see bench/README.md). "
           "MedSynth runs 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) on AVX-512 CPUs and "
-          "counts them at their direct cost, so its GFLOP/s can pass the FMA peak.")
+          "counts them at their direct cost, so its GFLOP/s can pass the FMA peak. "
+          "bf16 rows: convolutions with bfloat16 inputs and f32 accumulation (MedSynth: "
+          "MEDSYNTH_CONV_PRECISION=bf16; PyTorch: CPU autocast), % of the bf16 dot-product peak.")
     if not base:
         print("No medsynth results: ratios are n/a.")
     inference = [r for r in rows if r.get("infer_ms_median")]
     if inference:  # the classifiers' inference batches (evaluation mode, softmax, no graph)
-        ibase = {model_key(r): r["infer_ms_median"] for r in inference if r.get("framework") == "medsynth"}
+        ibase = {(model_key(r), precision(r)): r["infer_ms_median"] for r in inference
+                 if r.get("framework") == "medsynth"}
         print()
-        print("| model | framework | inference batch ms (median) | images/s | ratio to medsynth |")
-        print("|---|---|---:|---:|---:|")
+        print("| model | framework | precision | inference batch ms (median) | images/s | ratio to medsynth f32 |"
+              + (" ratio to medsynth bf16 |" if has_bf16 else ""))
+        print("|---|---|---|---:|---:|---:|" + ("---:|" if has_bf16 else ""))
         for r in inference:
-            ms, b = r["infer_ms_median"], ibase.get(model_key(r))
+            ms = r["infer_ms_median"]
             fw = r.get("framework", "?")
             fw_cell = f"{fw} ({r['memory_format']})" if fw == "pytorch" and r.get("memory_format") else fw
-            print(f"| {r.get('model', '?')} | {fw_cell} | {fmt(ms, 2)} | {fmt(r.get('infer_images_per_s'))} | "
-                  f"{f'{ms / b:.2f}x' if b else 'n/a'} |")
+            ratios = [ibase.get((model_key(r), p)) for p in (["f32", "bf16"] if has_bf16 else ["f32"])]
+            cells = " | ".join(f"{ms / b:.2f}x" if b else "n/a" for b in ratios)
+            print(f"| {r.get('model', '?')} | {fw_cell} | {precision(r)} | {fmt(ms, 2)} | "
+                  f"{fmt(r.get('infer_images_per_s'))} | {cells} |")
     return 0
 
 

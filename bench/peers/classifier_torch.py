@@ -17,6 +17,7 @@ training median as the headline (both under "variants"). Prints ONE JSON line on
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -70,7 +71,15 @@ def paper_cnn(size, channels, classes):
 ARCHS = {"resnet": resnet, "paper-cnn": paper_cnn}
 
 
-def make(arch, size, channels, classes, batch, memory_format, seed=1234):
+def precision_context(precision):
+    """The forward passes' context: CPU autocast to bfloat16 (convolutions and matmuls in bf16,
+    weights and optimizer in f32, as MedSynth's MEDSYNTH_CONV_PRECISION=bf16), or nothing."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make(arch, size, channels, classes, batch, memory_format, precision="f32", seed=1234):
     """Model, optimizer and data; returns (training step, inference batch) closures."""
     torch.manual_seed(seed)
     net = ARCHS[arch](size, channels, classes).to(memory_format=memory_format)
@@ -83,14 +92,15 @@ def make(arch, size, channels, classes, batch, memory_format, seed=1234):
     def train_step():
         net.train()
         opt.zero_grad()
-        loss = F.cross_entropy(net(x), y)
+        with precision_context(precision):
+            loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
         assert loss.item() == loss.item(), "NaN loss"
 
     def infer():
         net.eval()
-        with torch.no_grad():
+        with torch.no_grad(), precision_context(precision):
             F.softmax(net(x), dim=1)
 
     return train_step, infer
@@ -120,6 +130,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory-format", choices=["both", "contiguous", "channels_last"], default="both",
                     help="which memory format(s) to time (default: both, report the faster)")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="bf16: forward passes under CPU autocast to bfloat16")
     args = ap.parse_args()
     if not (28 <= args.image_size <= 128 and 2 <= args.classes <= 1000 and 2 <= args.batch_size <= 4096
             and 1 <= args.steps <= 100_000 and 0 <= args.warmup <= 10_000 and 1 <= args.threads <= 256):
@@ -129,8 +141,8 @@ def main():
     torch.set_num_threads(args.threads)
     formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
     names = list(formats) if args.memory_format == "both" else [args.memory_format]
-    made = {n: make(args.arch, args.image_size, args.channels, args.classes, args.batch_size, formats[n])
-            for n in names}
+    made = {n: make(args.arch, args.image_size, args.channels, args.classes, args.batch_size, formats[n],
+                   args.precision) for n in names}
     train = time_interleaved({n: m[0] for n, m in made.items()}, args.steps, args.warmup)
     infer = time_interleaved({n: m[1] for n, m in made.items()}, args.steps, args.warmup)
     model = f"{args.arch}{args.image_size}x{args.channels}"
@@ -156,6 +168,7 @@ def main():
         "gflop_per_step": None if flop is None else round(flop / 1e9, 4),
         "gflops": None if flop is None else round(flop / 1e9 / (med / 1e3), 2),
         "memory_format": best,
+        "precision": args.precision,
         "variants": {n: {"step_ms_median": round(statistics.median(train[n]), 3),
                          "infer_ms_median": round(statistics.median(infer[n]), 3)} for n in names},
         "version": torch.__version__,

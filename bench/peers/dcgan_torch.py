@@ -12,6 +12,7 @@ the faster median as the headline and both medians under "variants".  Prints ONE
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -54,7 +55,15 @@ def build(layers):
     return net
 
 
-def make_step(spec, batch, memory_format, seed=1234):
+def precision_context(precision):
+    """The forward passes' context: CPU autocast to bfloat16 (convolutions in bf16, weights,
+    batch norm and optimizer in f32, as MedSynth's MEDSYNTH_CONV_PRECISION=bf16), or nothing."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_step(spec, batch, memory_format, precision="f32", seed=1234):
     """Build G, D, optimizers and data; return a closure running one training step."""
     torch.manual_seed(seed)
     G = build(spec.G)
@@ -81,19 +90,22 @@ def make_step(spec, batch, memory_format, seed=1234):
     def step():
         # (1) D: maximize log(D(x)) + log(1 - D(G(z)))
         D.zero_grad()
-        out = D(real).view(-1)
-        errD_real = criterion(out, ones)
+        with precision_context(precision):
+            out = D(real).view(-1)
+            errD_real = criterion(out.float(), ones)
         errD_real.backward()
         noise = torch.randn(batch, spec.nz, 1, 1).contiguous(memory_format=memory_format)
-        fake = G(noise)
-        out = D(fake.detach()).view(-1)
-        errD_fake = criterion(out, zeros)
+        with precision_context(precision):
+            fake = G(noise)
+            out = D(fake.detach()).view(-1)
+            errD_fake = criterion(out.float(), zeros)
         errD_fake.backward()
         optD.step()
         # (2) G: maximize log(D(G(z)))
         G.zero_grad()
-        out = D(fake).view(-1)
-        errG = criterion(out, ones)
+        with precision_context(precision):
+            out = D(fake).view(-1)
+            errG = criterion(out.float(), ones)
         errG.backward()
         optG.step()
         loss = errD_real.item() + errD_fake.item() + errG.item()
@@ -111,6 +123,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory-format", choices=["both", "contiguous", "channels_last"], default="both",
                     help="which memory format(s) to time (default: both, report the faster)")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="bf16: forward passes under CPU autocast to bfloat16")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -123,7 +137,7 @@ def main():
 
     formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
     names = list(formats) if args.memory_format == "both" else [args.memory_format]
-    results = time_interleaved({n: make_step(spec, args.batch_size, formats[n]) for n in names},
+    results = time_interleaved({n: make_step(spec, args.batch_size, formats[n], args.precision) for n in names},
                                args.steps, args.warmup)
     for name, times in results.items():
         print(f"[dcgan_torch] {spec.name} {name}: median {statistics.median(times):.1f} ms/step "
@@ -144,6 +158,7 @@ def main():
         "gflop_per_step": round(gflop, 4),
         "gflops": round(gflop / (med / 1e3), 2),
         "memory_format": best,
+        "precision": args.precision,
         "variants": {n: {"step_ms_median": round(statistics.median(t), 3), "step_ms_min": round(min(t), 3)}
                      for n, t in results.items()},
         "gflop_per_image": round(per_img, 4),
