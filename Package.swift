@@ -104,7 +104,7 @@ let package = Package(
         // CNN classifiers (paper CNN, small ResNet), trainer with early stopping, predictor.
         .target(name: "Classification", dependencies: ["NN", "Datasets", "Evaluation", "Privacy"], swiftSettings: simdFlags),
         // The experiment: arms, seeds, reports (JSON, Markdown, HTML with SVG charts).
-        .target(name: "Experiments", dependencies: ["AtomicIO", "GAN", "Diffusion", "Classification", "Evaluation", "Datasets", "Quality"], swiftSettings: simdFlags),
+        .target(name: "Experiments", dependencies: ["AtomicIO", "Kernels", "GAN", "Diffusion", "Classification", "Evaluation", "Datasets", "Quality"], swiftSettings: simdFlags),
         // Run store and model registry (SQLite through GRDB; Debian: libsqlite3-dev).
         .target(
             name: "Tracking",

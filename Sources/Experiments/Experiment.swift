@@ -3,6 +3,7 @@ import Datasets
 import Evaluation
 import Foundation
 import GAN
+import Kernels
 
 /// Everything an experiment needs to know.
 ///
@@ -217,6 +218,9 @@ public final class Experiment {
         ]
         // Keys added later appear only when set, so folders of earlier versions still resume.
         .merging(c.schedule.map { ["lr_schedule": "\($0)"] } ?? [:]) { a, _ in a }
+        // bf16 convolutions (MEDSYNTH_CONV_PRECISION=bf16) change every number a cell computes, so
+        // cells of both kinds never share a folder; f32 folders of earlier versions still resume.
+        .merging(ConvPrecision.processDefault == .bf16 ? ["conv_precision": "bf16"] : [:]) { a, _ in a }
     }
 
     /// Writes `experiment.json` with the settings, or checks that an existing one matches.

@@ -11,7 +11,8 @@ extension ExperimentReport {
     /// tuned decisions beside the default, differences against `original`, the synthetic-share curve.
     public func markdown() -> String {
         var s = "# MedSynth experiment: \(URL(fileURLWithPath: dataset).lastPathComponent)\n\n"
-        s += "Classifier `\(arch)` at \(imageSize) px, seeds \(seeds.map(String.init).joined(separator: ", ")); "
+        let precision = settings["conv_precision"].map { ", convolutions in \($0) (MEDSYNTH_CONV_PRECISION)" } ?? ""
+        s += "Classifier `\(arch)` at \(imageSize) px\(precision), seeds \(seeds.map(String.init).joined(separator: ", ")); "
         s += "test set: \(testSource). Values are mean ± standard deviation over seeds. \(restsOn)\n\n"
         if !alarms.isEmpty {
             s += "## ALARMS\n\n" + alarms.map { "- **\($0)**" }.joined(separator: "\n") + "\n\n"
