@@ -47,6 +47,60 @@ extension Layout {
     }
 }
 
+extension Layout {
+    /// The channel block B when this layout of a 4-D `shape` (N, C, H, W) is plain (B = 1) or
+    /// oneDNN's dense nChw{B}c blocking with B = 8 or 16 and C a multiple of B (no padded
+    /// channels): element (n, c, h, w) at ((n C/B + c/B) H W + h W + w) B + c % B. Nil for any
+    /// other layout; kernels written for these two read activations where a convolution left them.
+    public func channelBlock(_ shape: [Int]) -> Int? {
+        guard shape.count == 4 else { return nil }
+        if isPlain { return 1 }
+        let desc = LayoutTable.shared.desc(self, shape: shape)
+        for (block, tag) in [(16, dnnl_aBcd16b), (8, dnnl_aBcd8b)] where shape[1] % block == 0 {
+            if descEqual(desc, plainDesc(shape, tag)) { return block }
+        }
+        return nil
+    }
+
+    /// oneDNN's nChw{B}c layout (B = 8 or 16) for a 4-D `shape`, interned: what a convolution
+    /// writes on AVX-512 (16) or AVX2 (8) CPUs; for tests and kernels that make such data.
+    public static func channelBlocked(_ block: Int, shape: [Int]) -> Layout {
+        precondition(shape.count == 4 && (block == 8 || block == 16), "channelBlocked(\(block), \(shape))")
+        return LayoutTable.shared.intern(plainDesc(shape, block == 16 ? dnnl_aBcd16b : dnnl_aBcd8b))
+    }
+}
+
+/// Work split over the kernels' threads (OpenMP's count for the caller, `KernelThreads.count`):
+/// `count` items in contiguous ranges, one per thread, on GCD's pool; `body` gets the thread's
+/// index (0 ..< `threads(count)`, for per-thread partial results) and its range. oneDNN's own threads are
+/// idle meanwhile (executions hold the context's lock; OpenMP waits passively), so the two pools
+/// never compete; one thread (or one item) runs inline.
+enum KernelParallel {
+    /// How many threads `forEach` uses for `count` items (at least 1).
+    static func threads(_ count: Int) -> Int { max(1, min(KernelThreads.count, count)) }
+
+    static func forEach(_ count: Int, _ body: (_ thread: Int, _ items: Range<Int>) -> Void) {
+        let threads = threads(count)
+        guard threads > 1 else {
+            if count > 0 { body(0, 0..<count) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let run = UnsafeSendable(body)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                run.value(t, (t * count / threads)..<((t + 1) * count / threads))
+            }
+        }
+    }
+
+    /// NOTE: @unchecked: each thread gets a disjoint range; what `body` shares is the caller's
+    /// to make safe (the kernels write disjoint slices, or per-thread partial sums).
+    private struct UnsafeSendable<T>: @unchecked Sendable {
+        let value: T
+        init(_ value: T) { self.value = value }
+    }
+}
+
 struct ReorderKey: Hashable { let from: Layout, to: Layout, shape: [Int] }
 
 /// Conversions between layouts (oneDNN reorders, created once per pair and shape).

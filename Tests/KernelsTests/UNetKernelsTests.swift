@@ -80,3 +80,82 @@ func timestepEmbeddingMatchesReference(_ dimension: Int) {
     // Rows start sin(0) = 0 ... cos(0) = 1 at t = 0.
     #expect(out[0] == 0 && out[dimension / 2] == 1)
 }
+
+/// The group norm on a convolution's channel-blocked layout (nChw16c and nChw8c) equals the plain
+/// reference: groups narrower than a block (4 channels), as wide (16), wider (32, two blocks), one
+/// channel each; batch 3 so images split unevenly over two threads.
+@Test(
+    "group norm on blocked layouts equals the reference",
+    arguments: [
+        GroupNormGeometry(n: 3, c: 32, groups: 8, h: 7, w: 5),
+        GroupNormGeometry(n: 2, c: 48, groups: 3, h: 4, w: 4),
+        GroupNormGeometry(n: 3, c: 64, groups: 2, h: 3, w: 3),
+        GroupNormGeometry(n: 1, c: 16, groups: 16, h: 2, w: 3),
+        GroupNormGeometry(n: 2, c: 96, groups: 8, h: 14, w: 14),
+    ], [16, 8])
+func groupNormOnBlockedLayouts(_ g: GroupNormGeometry, _ block: Int) {
+    let layout = Layout.channelBlocked(block, shape: g.shape)
+    #expect(layout.channelBlock(g.shape) == block && GroupNormKernel.reads(layout, g))
+    let x = randomArray(g.shape.reduce(1, *), seed: 50).map { $0 * 3 + 5 }
+    let scale = randomArray(g.c, seed: 51), shift = randomArray(g.c, seed: 52), dy = randomArray(x.count, seed: 53)
+    func blocked(_ a: [Float]) -> [Float] {
+        var out = [Float](repeating: .nan, count: layout.physicalCount(g.shape))
+        Reorder.run(shape: g.shape, from: .plain, a, to: layout, &out)
+        return out
+    }
+    let (xb, dyb) = (blocked(x), blocked(dy))
+    var mean = [Float](repeating: .nan, count: g.n * g.groups), rstd = mean
+    let y = plain(g.shape, layout) {
+        GroupNormKernel.forward(g, layout: layout, input: xb, scale: scale, shift: shift, output: $0, mean: &mean, rstd: &rstd)
+    }
+    let ref = Reference.groupNormForward(g, input: x, scale: scale, shift: shift)
+    #expect(maxRelativeError(y, ref.output) < 1e-4, "\(g) nChw\(block)c")
+    #expect(maxRelativeError(mean, ref.mean) < 1e-5 && maxRelativeError(rstd, ref.rstd) < 1e-4, "\(g) nChw\(block)c")
+    var dscale = [Float](repeating: .nan, count: g.c), dshift = dscale
+    let dx = plain(g.shape, layout) {
+        GroupNormKernel.backward(
+            g, layout: layout, input: xb, gradOutput: dyb, scale: scale, mean: mean, rstd: rstd, gradInput: $0,
+            gradScale: &dscale, gradShift: &dshift)
+    }
+    let back = Reference.groupNormBackward(g, input: x, gradOutput: dy, scale: scale)
+    if g.groupSize > 1 { #expect(maxRelativeError(dx, back.input) < 1e-3, "\(g) nChw\(block)c") }
+    #expect(maxRelativeError(dscale, back.scale) < 1e-4 && maxRelativeError(dshift, back.shift) < 1e-4, "\(g) nChw\(block)c")
+}
+
+/// y = x + bias[n, c] and its bias gradient, plain and on both blocked layouts, equal the reference.
+@Test("per-channel bias equals the reference", arguments: [1, 8, 16])
+func channelBiasMatchesReference(_ block: Int) {
+    let shape = [3, 32, 5, 7]
+    let layout = block == 1 ? Layout.plain : Layout.channelBlocked(block, shape: shape)
+    let x = randomArray(shape.reduce(1, *), seed: 54), bias = randomArray(3 * 32, seed: 55)
+    let dy = randomArray(x.count, seed: 56)
+    var xb = [Float](repeating: .nan, count: layout.physicalCount(shape)), dyb = xb
+    Reorder.run(shape: shape, from: .plain, x, to: layout, &xb)
+    Reorder.run(shape: shape, from: .plain, dy, to: layout, &dyb)
+    let y = plain(shape, layout) { ChannelBiasKernel.forward(shape: shape, layout: layout, input: xb, bias: bias, output: $0) }
+    #expect(maxRelativeError(y, Reference.channelBiasForward(shape: shape, input: x, bias: bias)) < 1e-6)
+    var db = [Float](repeating: .nan, count: bias.count)
+    ChannelBiasKernel.backward(shape: shape, layout: layout, gradOutput: dyb, gradBias: &db)
+    #expect(maxRelativeError(db, Reference.channelBiasBackward(shape: shape, gradOutput: dy)) < 1e-5)
+}
+
+/// Upsampling a convolution's nChw16c / nChw8c data (B channels a pixel) equals the plain reference.
+@Test("nearest upsampling on blocked layouts equals the reference", arguments: [8, 16], [2, 3])
+func upsampleOnBlockedLayouts(_ block: Int, _ factor: Int) {
+    let (n, c, h, w) = (2, 32, 3, 5)
+    let inShape = [n, c, h, w], outShape = [n, c, h * factor, w * factor]
+    let (inLayout, outLayout) = (Layout.channelBlocked(block, shape: inShape), Layout.channelBlocked(block, shape: outShape))
+    let x = randomArray(n * c * h * w, seed: 57), dy = randomArray(outShape.reduce(1, *), seed: 58)
+    var xb = [Float](repeating: .nan, count: x.count), dyb = [Float](repeating: .nan, count: dy.count)
+    Reorder.run(shape: inShape, from: .plain, x, to: inLayout, &xb)
+    Reorder.run(shape: outShape, from: .plain, dy, to: outLayout, &dyb)
+    let y = plain(outShape, outLayout) {
+        UpsampleKernel.forward(n: n, c: c, h: h, w: w, factor: factor, lanes: block, input: xb, output: $0)
+    }
+    #expect(y == Reference.upsampleNearestForward(n: n, c: c, h: h, w: w, factor: factor, input: x))
+    let dx = plain(inShape, inLayout) {
+        UpsampleKernel.backward(n: n, c: c, h: h, w: w, factor: factor, lanes: block, gradOutput: dyb, gradInput: $0)
+    }
+    let ref = Reference.upsampleNearestBackward(n: n, c: c, h: h, w: w, factor: factor, gradOutput: dy)
+    #expect(maxRelativeError(dx, ref) < 1e-6)
+}

@@ -118,11 +118,20 @@ extension Tensor {
             throw TensorError.invalidArgument(op: "upsampleNearest", reason: "factor \(s) not in 1...64")
         }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-        let out = Tensor(uninitializedShape: [n, c, h * s, w * s])
-        UpsampleKernel.forward(n: n, c: c, h: h, w: w, factor: s, input: pointer, output: out.pointer)
+        // A convolution's nChw{B}c output is upsampled in place of its layout (B channels a pixel).
+        let lanes = layout.channelBlock(shape) ?? 1
+        let (inLayout, outShape) = (lanes > 1 ? layout : .plain, [n, c, h * s, w * s])
+        let outLayout = lanes > 1 ? Layout.channelBlocked(lanes, shape: outShape) : .plain
+        let (xRaw, keepX) = raw(in: inLayout)
+        let out = Tensor(uninitializedShape: outShape, layout: outLayout)
+        UpsampleKernel.forward(n: n, c: c, h: h, w: w, factor: s, lanes: lanes, input: xRaw, output: out.raw)
+        withExtendedLifetime(keepX) {}
         return Tensor.result(out, inputs: [self]) { dy, _ in
-            let dx = Tensor(uninitializedShape: [n, c, h, w])
-            UpsampleKernel.backward(n: n, c: c, h: h, w: w, factor: s, gradOutput: dy.pointer, gradInput: dx.pointer)
+            let dx = Tensor(uninitializedShape: [n, c, h, w], layout: inLayout)
+            let (dyRaw, keep) = dy.raw(in: outLayout)
+            UpsampleKernel.backward(
+                n: n, c: c, h: h, w: w, factor: s, lanes: lanes, gradOutput: dyRaw, gradInput: dx.raw)
+            withExtendedLifetime(keep) {}
             return [dx]
         }
     }

@@ -108,6 +108,31 @@ extension Tensor {
             for i in 0..<n { po[i] = pa[i] + pb[i] }
             return result(out, inputs: [a, b]) { g, _ in [g, g] }
         }
+        // The same shape in two layouts (a residual whose shortcut is plain): add in the blocked
+        // one, reordering the other operand, not both to plain.
+        if a.shape == b.shape, a.layout != b.layout {
+            let target = a.layout.isPlain ? b.layout : a.layout
+            let (pa, ka) = a.raw(in: target), (pb, kb) = b.raw(in: target)
+            let out = Tensor(uninitializedShape: a.shape, layout: target)
+            let po = out.raw
+            for i in 0..<target.physicalCount(a.shape) { po[i] = pa[i] + pb[i] }
+            withExtendedLifetime((ka, kb)) {}
+            return result(out, inputs: [a, b]) { g, _ in [g, g] }
+        }
+        // A per-(image, channel) term (N, C, 1, 1) over a blocked activation (the U-Net's
+        // embeddings): stays in the activation's layout.
+        if a.rank == 4, b.shape == [a.shape[0], a.shape[1], 1, 1], !a.layout.isPlain, a.layout.channelBlock(a.shape) != nil {
+            let l = a.layout
+            let out = Tensor(uninitializedShape: a.shape, layout: l)
+            ChannelBiasKernel.forward(shape: a.shape, layout: l, input: a.raw, bias: b.pointer, output: out.raw)
+            return result(out, inputs: [a, b]) { g, _ in
+                let (gRaw, keep) = g.raw(in: l)
+                let db = Tensor(uninitializedShape: b.shape)
+                ChannelBiasKernel.backward(shape: a.shape, layout: l, gradOutput: gRaw, gradBias: db.raw)
+                withExtendedLifetime(keep) {}
+                return [g, db]
+            }
+        }
         let out = try broadcastBinary("add", a, b, +)
         return result(out, inputs: [a, b]) { g, _ in [g.sumToShape(a.shape), g.sumToShape(b.shape)] }
     }

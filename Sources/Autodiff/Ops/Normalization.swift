@@ -82,8 +82,9 @@ extension Tensor {
     /// fall in `groups` consecutive groups, each normalised by its own mean and biased variance,
     /// then y = scale[c] xhat + shift[c]. Independent of the batch, so it behaves the same in
     /// training and sampling, with any batch size.
-    /// NOTE: the kernel reads plain NCHW, so an input in a convolution's blocked layout is
-    /// reordered once here; the output and the input's gradient are plain.
+    /// Runs in the input's layout when the kernel reads it (plain, or a convolution's nChw8c /
+    /// nChw16c), so the U-Net's convolution -> group norm -> SiLU -> convolution chain stays
+    /// blocked; any other layout is reordered to plain once here.
     public func groupNorm(groups: Int, scale: Tensor, shift: Tensor, epsilon: Float = 1e-5) throws -> Tensor {
         guard rank == 4 else {
             throw TensorError.invalidShape(op: "groupNorm", shape: shape, reason: "input must be (N, C, H, W)")
@@ -98,19 +99,22 @@ extension Tensor {
         guard scale.shape == [g.c], shift.shape == [g.c] else {
             throw TensorError.shapeMismatch(op: "groupNorm scale/shift", lhs: shape, rhs: scale.shape)
         }
-        let x = self
-        let out = Tensor(uninitializedShape: shape)
+        let l = GroupNormKernel.reads(layout, g) ? layout : .plain
+        // `x` owns the buffer `xRaw` points into (this tensor, or its values reordered).
+        let (xRaw, x) = raw(in: l)
+        let out = Tensor(uninitializedShape: shape, layout: l)
         let mean = Tensor(uninitializedShape: [g.n * groups]), rstd = Tensor(uninitializedShape: [g.n * groups])
         GroupNormKernel.forward(
-            g, input: x.pointer, scale: scale.pointer, shift: shift.pointer, output: out.pointer,
+            g, layout: l, input: xRaw, scale: scale.pointer, shift: shift.pointer, output: out.raw,
             mean: mean.pointer, rstd: rstd.pointer)
-        return Tensor.result(out, inputs: [x, scale, shift]) { dy, _ in
-            let dx = Tensor(uninitializedShape: x.shape)
+        return Tensor.result(out, inputs: [self, scale, shift]) { dy, _ in
+            let dx = Tensor(uninitializedShape: x.shape, layout: l)
             let dscale = Tensor(uninitializedShape: [g.c]), dshift = Tensor(uninitializedShape: [g.c])
+            let (dyRaw, keep) = dy.raw(in: l)
             GroupNormKernel.backward(
-                g, input: x.pointer, gradOutput: dy.pointer, scale: scale.pointer, mean: mean.pointer,
-                rstd: rstd.pointer, gradInput: dx.pointer, gradScale: dscale.pointer,
-                gradShift: dshift.pointer)
+                g, layout: l, input: xRaw, gradOutput: dyRaw, scale: scale.pointer, mean: mean.pointer,
+                rstd: rstd.pointer, gradInput: dx.raw, gradScale: dscale.pointer, gradShift: dshift.pointer)
+            withExtendedLifetime((x, keep)) {}
             return [dx, dscale, dshift]
         }
     }

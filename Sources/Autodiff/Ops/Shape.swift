@@ -1,5 +1,7 @@
 // Views and rearrangements: reshape, flatten, concat, slice, transpose of a matrix.
 
+import Kernels
+
 extension Tensor {
     /// The same values with another shape (one dimension may be -1). Shares storage.
     public func reshaped(_ newShape: [Int]) throws -> Tensor {
@@ -40,6 +42,7 @@ extension Tensor {
         let outer = first.shape[..<axis].reduce(1, *), inner = first.shape[(axis + 1)...].reduce(1, *)
         var shape = first.shape
         shape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
+        if axis == 1, let blocked = try concatBlocked(tensors, shape: shape) { return blocked }
         let out = Tensor(uninitializedShape: shape)
         let outRow = shape[axis] * inner
         var offset = 0
@@ -54,6 +57,45 @@ extension Tensor {
             return sizes.enumerated().map { i, size in
                 defer { start += size }
                 return needs[i] ? g.sliceRaw(axis: axis, start: start, length: size) : nil
+            }
+        }
+    }
+
+    /// Channels of (N, C_i, H, W) tensors joined in oneDNN's nChw{B}c, when one of them is a
+    /// convolution's output in that layout and every C_i is a multiple of B (nil otherwise): an
+    /// image's channel blocks are then one run of C_i H W floats per input, in order, so the
+    /// plain row copies work on the blocked buffers, forward and backward (the U-Net's skip
+    /// concatenations stay blocked for the group norm and convolutions after them).
+    private static func concatBlocked(_ tensors: [Tensor], shape: [Int]) throws -> Tensor? {
+        guard shape.count == 4,
+            let block = tensors.lazy.compactMap({ $0.layout.isPlain ? nil : $0.layout.channelBlock($0.shape) }).first,
+            block > 1, tensors.allSatisfy({ $0.shape[1] % block == 0 })
+        else { return nil }
+        let n = shape[0], hw = shape[2] * shape[3]
+        let layouts = tensors.map { Layout.channelBlocked(block, shape: $0.shape) }
+        let outLayout = Layout.channelBlocked(block, shape: shape)
+        let out = Tensor(uninitializedShape: shape, layout: outLayout)
+        let outRow = shape[1] * hw
+        var offset = 0
+        for (t, l) in Swift.zip(tensors, layouts) {
+            let row = t.shape[1] * hw
+            let (src, keep) = t.raw(in: l)
+            for i in 0..<n { (out.raw + i * outRow + offset).update(from: src + i * row, count: row) }
+            withExtendedLifetime(keep) {}
+            offset += row
+        }
+        let sizes = tensors.map { $0.shape[1] }
+        return result(out, inputs: tensors) { g, needs in
+            let (gRaw, keep) = g.raw(in: outLayout)
+            defer { withExtendedLifetime(keep) {} }
+            var start = 0
+            return Swift.zip(sizes, layouts).enumerated().map { i, sizeAndLayout in
+                let (size, l) = sizeAndLayout
+                defer { start += size }
+                guard needs[i] else { return nil }
+                let piece = Tensor(uninitializedShape: [shape[0], size, shape[2], shape[3]], layout: l)
+                for j in 0..<n { (piece.raw + j * size * hw).update(from: gRaw + j * outRow + start * hw, count: size * hw) }
+                return piece
             }
         }
     }

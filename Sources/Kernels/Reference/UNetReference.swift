@@ -185,3 +185,19 @@ extension Reference {
         return out
     }
 }
+
+extension Reference {
+    // MARK: Per-(image, channel) bias (plain NCHW)
+
+    /// y[n, c, h, w] = x[n, c, h, w] + bias[n, c].
+    public static func channelBiasForward(shape: [Int], input: [Float], bias: [Float]) -> [Float] {
+        let hw = shape[2] * shape[3]
+        return input.indices.map { input[$0] + bias[$0 / hw] }
+    }
+
+    /// d bias[n, c] = sum over h, w of dy[n, c, h, w].
+    public static func channelBiasBackward(shape: [Int], gradOutput dy: [Float]) -> [Float] {
+        let hw = shape[2] * shape[3]
+        return (0..<(shape[0] * shape[1])).map { nc in Float((0..<hw).reduce(0.0) { $0 + Double(dy[nc * hw + $1]) }) }
+    }
+}
