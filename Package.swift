@@ -189,7 +189,7 @@ let package = Package(
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["TestSupport", "Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["TestSupport", "Tracking"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Diffusion", "TestSupport"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Diffusion", "Kernels", "TestSupport"]),
         .testTarget(name: "WorkflowsTests", dependencies: ["TestSupport", "Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "CommandOptions", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -2,6 +2,7 @@ import Benchmarks
 import Classification
 import Diffusion
 import Foundation
+import Kernels
 import TestSupport
 import Testing
 
@@ -12,10 +13,16 @@ import Testing
     let r = try Benchmark.dcgan(imageSize: 28, channels: 1, batchSize: 2, steps: 3, warmup: 0)
     #expect(r.model == "dcgan28" && r.batchSize == 2 && r.stepMilliseconds.count == 3)
     #expect(r.gflopPerStep > 0 && r.stepMillisecondsMedian > 0)
-    #expect(r.summary(peak: 100).hasPrefix("dcgan28 batch 2: ") && r.summary(peak: 100).contains("(median of 3)"))
-    #expect(r.summary(peak: 100).hasSuffix("of 100 GFLOP/s peak"))
+    // The line names the convolutions' number format and the peak it divides by (f32 unless
+    // MEDSYNTH_CONV_PRECISION=bf16 on a CPU with AVX512_BF16).
+    let precision = ConvPrecision.processDefault.rawValue
+    #expect(r.precision == precision)
+    let line = r.summary(peak: 100)
+    #expect(line.hasPrefix("dcgan28 batch 2, \(precision) convolutions: ") && line.contains("(median of 3)"), "\(line)")
+    #expect(line.hasSuffix("of 100 GFLOP/s \(precision) peak"), "\(line)")
     let json = try r.json(peak: 100)
     #expect(json.contains(#""peak_gflops":100"#) && json.contains(#""step_ms_median":"#), "\(json)")
+    #expect(json.contains(#""precision":"\#(precision)""#), "\(json)")
     #expect(try Benchmark.dcgan(imageSize: 32, channels: 1, batchSize: 2, steps: 1, warmup: 0).model == "dcgan32x1")
 }
 
@@ -25,6 +32,7 @@ import Testing
     #expect(r.model == "paper-cnn28x1" && r.batchSize == 4 && r.classes == 3)
     #expect(r.stepMilliseconds.count == 3 && r.inferenceMilliseconds.count == 3 && r.gflopPerStep > 0)
     #expect(r.summary.hasPrefix("paper-cnn28x1 batch 4, 3 classes, "), "\(r.summary)")
+    #expect(r.summary.contains("\(ConvPrecision.processDefault.rawValue) convolutions: training step"), "\(r.summary)")
     #expect(try r.json().contains(#""infer_ms_median":"#))
 }
 
