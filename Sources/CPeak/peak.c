@@ -62,44 +62,31 @@ int medsynth_has_avx512_bf16(void) {
     op " %%" r "13, %%" r "12, %%" r "8\n\t" op " %%" r "13, %%" r "12, %%" r "9\n\t"    \
     op " %%" r "13, %%" r "12, %%" r "10\n\t" op " %%" r "13, %%" r "12, %%" r "11\n\t"
 
+// The zmm loops: zero zmm0-13, then `n` iterations of 12 independent `op zmm13, zmm12, zmm_i`.
+#define ZMM_LOOP(op, n)                                                                                  \
+    __asm__ volatile(                                                                                    \
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"                                                              \
+        "vmovaps %%zmm0, %%zmm1\n\t vmovaps %%zmm0, %%zmm2\n\t vmovaps %%zmm0, %%zmm3\n\t"               \
+        "vmovaps %%zmm0, %%zmm4\n\t vmovaps %%zmm0, %%zmm5\n\t vmovaps %%zmm0, %%zmm6\n\t"               \
+        "vmovaps %%zmm0, %%zmm7\n\t vmovaps %%zmm0, %%zmm8\n\t vmovaps %%zmm0, %%zmm9\n\t"               \
+        "vmovaps %%zmm0, %%zmm10\n\t vmovaps %%zmm0, %%zmm11\n\t vmovaps %%zmm0, %%zmm12\n\t"            \
+        "vmovaps %%zmm0, %%zmm13\n\t"                                                                  \
+        "1:\n\t" FMA12(op, "zmm") "dec %0\n\t jnz 1b\n\t vzeroupper\n\t"                                \
+        : "+r"(n)                                                                                        \
+        :                                                                                                \
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", \
+          "xmm12", "xmm13", "cc")
+
 // acc_i += zmm12 * zmm13 for i in 0..<12, `n` times: 12 x 16 lanes x 2 = 384 FLOP an iteration.
 __attribute__((target("avx512f"))) static void loop_avx512(long n) {
-    __asm__ volatile(
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-        "vmovaps %%zmm0, %%zmm1\n\t vmovaps %%zmm0, %%zmm2\n\t vmovaps %%zmm0, %%zmm3\n\t"
-        "vmovaps %%zmm0, %%zmm4\n\t vmovaps %%zmm0, %%zmm5\n\t vmovaps %%zmm0, %%zmm6\n\t"
-        "vmovaps %%zmm0, %%zmm7\n\t vmovaps %%zmm0, %%zmm8\n\t vmovaps %%zmm0, %%zmm9\n\t"
-        "vmovaps %%zmm0, %%zmm10\n\t vmovaps %%zmm0, %%zmm11\n\t vmovaps %%zmm0, %%zmm12\n\t"
-        "vmovaps %%zmm0, %%zmm13\n\t"
-        "1:\n\t" FMA12("vfmadd231ps", "zmm")
-        "dec %0\n\t"
-        "jnz 1b\n\t"
-        "vzeroupper\n\t"
-        : "+r"(n)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
-          "xmm12", "xmm13", "cc");
+    ZMM_LOOP("vfmadd231ps", n);
 }
 
 // acc_i += dot(zmm12, zmm13) over bf16 pairs, for i in 0..<12: each VDPBF16PS multiplies 32 bf16
 // pairs and adds them pairwise into 16 f32 lanes, 12 x 32 x 2 = 768 FLOP an iteration.
 // The registers hold zeros, which are zeros in bf16 too.
 static void loop_avx512_bf16(long n) {
-    __asm__ volatile(
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-        "vmovaps %%zmm0, %%zmm1\n\t vmovaps %%zmm0, %%zmm2\n\t vmovaps %%zmm0, %%zmm3\n\t"
-        "vmovaps %%zmm0, %%zmm4\n\t vmovaps %%zmm0, %%zmm5\n\t vmovaps %%zmm0, %%zmm6\n\t"
-        "vmovaps %%zmm0, %%zmm7\n\t vmovaps %%zmm0, %%zmm8\n\t vmovaps %%zmm0, %%zmm9\n\t"
-        "vmovaps %%zmm0, %%zmm10\n\t vmovaps %%zmm0, %%zmm11\n\t vmovaps %%zmm0, %%zmm12\n\t"
-        "vmovaps %%zmm0, %%zmm13\n\t"
-        "1:\n\t" FMA12("vdpbf16ps", "zmm")
-        "dec %0\n\t"
-        "jnz 1b\n\t"
-        "vzeroupper\n\t"
-        : "+r"(n)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
-          "xmm12", "xmm13", "cc");
+    ZMM_LOOP("vdpbf16ps", n);
 }
 
 double medsynth_peak_run_bf16(long iterations, double *cpu_seconds) {

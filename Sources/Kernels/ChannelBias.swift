@@ -10,10 +10,7 @@ public enum ChannelBiasKernel {
         shape: [Int], layout: Layout, input x: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         output y: UnsafeMutablePointer<Float>
     ) {
-        guard let block = layout.channelBlock(shape) else {
-            preconditionFailure("ChannelBiasKernel: layout \(layout) not readable for \(shape)")
-        }
-        let (n, c, hw) = (shape[0], shape[1], shape[2] * shape[3])
+        let (block, n, c, hw) = geometry(shape, layout)
         KernelParallel.forEach(n) { _, images in
             for i in images {
                 for cb in 0..<(c / block) {
@@ -33,10 +30,7 @@ public enum ChannelBiasKernel {
     public static func backward(
         shape: [Int], layout: Layout, gradOutput dy: UnsafePointer<Float>, gradBias: UnsafeMutablePointer<Float>
     ) {
-        guard let block = layout.channelBlock(shape) else {
-            preconditionFailure("ChannelBiasKernel: layout \(layout) not readable for \(shape)")
-        }
-        let (n, c, hw) = (shape[0], shape[1], shape[2] * shape[3])
+        let (block, n, c, hw) = geometry(shape, layout)
         KernelParallel.forEach(n) { _, images in
             for i in images {
                 for cb in 0..<(c / block) {
@@ -54,5 +48,13 @@ public enum ChannelBiasKernel {
                 }
             }
         }
+    }
+
+    /// (channel block, N, C, H W) of a 4-D shape in a layout the kernels read.
+    private static func geometry(_ shape: [Int], _ layout: Layout) -> (Int, Int, Int, Int) {
+        guard let block = layout.channelBlock(shape) else {
+            preconditionFailure("ChannelBiasKernel: layout \(layout) not readable for \(shape)")
+        }
+        return (block, shape[0], shape[1], shape[2] * shape[3])
     }
 }
