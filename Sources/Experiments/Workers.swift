@@ -61,12 +61,14 @@ extension Experiment {
         return (finished, total)
     }
 
-    /// Runs `count` workers (`runWorkerProcesses`) with their logs in `OUT/workers/`.
+    /// Runs `count` workers (`runWorkerProcesses`) with their logs in `OUT/workers/`. `started`
+    /// runs once the output folder is claimed (a folder of other settings is refused first).
     public func runWorkers(
         executable: String, arguments: [String], count: Int, threadsPerWorker: Int,
-        poll: () -> Void
+        started: () -> Void = {}, poll: () -> Void
     ) throws {
         try claimOutputFolder()
+        started()
         try runWorkerProcesses(
             executable: executable, arguments: arguments, count: count, threadsPerWorker: threadsPerWorker,
             logs: options.output.appendingPathComponent("workers"), poll: poll)

@@ -83,8 +83,11 @@ extension Experiment {
         if jobs > 1 {
             startedAt = start
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
-            observe(.note("\(jobs) workers, \(threads) thread\(threads == 1 ? "" : "s") each; logs in \(out)/workers/"))
-            try runWorkers(executable: executable, arguments: workerArguments, count: jobs, threadsPerWorker: threads) {
+            let note = "\(jobs) workers, \(threads) thread\(threads == 1 ? "" : "s") each; logs in \(out)/workers/"
+            try runWorkers(
+                executable: executable, arguments: workerArguments, count: jobs, threadsPerWorker: threads,
+                started: { observe(.note(note)) }
+            ) {
                 let (finished, total) = gridProgress()
                 observe(
                     .progress(
