@@ -42,7 +42,7 @@ extension Tensor {
         let outer = first.shape[..<axis].reduce(1, *), inner = first.shape[(axis + 1)...].reduce(1, *)
         var shape = first.shape
         shape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
-        if axis == 1, let blocked = try concatBlocked(tensors, shape: shape) { return blocked }
+        if axis == 1, let blocked = concatBlocked(tensors, shape: shape) { return blocked }
         let out = Tensor(uninitializedShape: shape)
         let outRow = shape[axis] * inner
         var offset = 0
@@ -66,7 +66,7 @@ extension Tensor {
     /// image's channel blocks are then one run of C_i H W floats per input, in order, so the
     /// plain row copies work on the blocked buffers, forward and backward (the U-Net's skip
     /// concatenations stay blocked for the group norm and convolutions after them).
-    private static func concatBlocked(_ tensors: [Tensor], shape: [Int]) throws -> Tensor? {
+    private static func concatBlocked(_ tensors: [Tensor], shape: [Int]) -> Tensor? {
         guard shape.count == 4,
             let block = tensors.lazy.compactMap({ $0.layout.isPlain ? nil : $0.layout.channelBlock($0.shape) }).first,
             block > 1, tensors.allSatisfy({ $0.shape[1] % block == 0 })
