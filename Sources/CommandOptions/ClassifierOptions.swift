@@ -29,8 +29,9 @@ public struct TrainOptions: ParsableArguments {
     @Flag(help: "Classic augmentation (flip, rotation, shift, zoom, brightness, contrast).") public var augment = false
     @Option(help: Ranges.patience.help("Epochs without a better validation score before stopping.")) public var patience = 8
     @Option(help: "Early-stopping score: macro-f1 or balanced-accuracy.") public var monitor: Monitor = .macroF1
-    @Option(help: "train:val:test ratio for data without its own splits.") public var ratio = "8:1:1"
-    @Option(help: "Seeds the split, the weights and the batches.") public var seed: UInt64 = 0
+    @OptionGroup public var split: SplitOptions
+    @Option(help: "Seeds the weights, the batches and the augmentation (not the split: --split-seed).")
+    public var seed: UInt64 = 0
     @Option(help: "Output folder: model.safetensors, history.json, metrics.json, manifest.jsonl (every image with its split).")
     public var out: String
     @OptionGroup public var tracking: TrackingOptions
@@ -58,7 +59,6 @@ public struct TrainOptions: ParsableArguments {
         try Ranges.noiseMultiplier.check(dpNoiseMultiplier, "--dp-noise-multiplier")
         try Ranges.epsilon.check(dpEpsilon, "--dp-epsilon")
         try Ranges.maxGradNorm.check(dpMaxGradNorm, "--dp-max-grad-norm"); try Ranges.delta.check(dpDelta, "--dp-delta")
-        _ = try SplitRatio(parsing: ratio)
     }
 
     /// What the run does, as the library takes it (and the run store records it): every option
@@ -66,9 +66,10 @@ public struct TrainOptions: ParsableArguments {
     public func spec(data: String) throws -> ClassifierRunSpec {
         var spec = ClassifierRunSpec(data: data)
         spec.test = test
-        spec.selection = try selection.selection(seed: seed)
-        spec.splitRatio = try SplitRatio(parsing: ratio)
-        spec.splitSeed = seed
+        let split = try self.split.choice()
+        spec.selection = try selection.selection(seed: split.seed)
+        spec.splitRatio = split.ratio
+        spec.splitSeed = split.seed
         spec.arch = arch; spec.imageSize = imageSize; spec.channels = channels
         spec.maxReadBytes = limits.maxReadBytes
         var o = TrainingOptions()

@@ -24,8 +24,13 @@ public struct AuditCommandOptions: ParsableArguments {
     @OptionGroup public var selection: ClassSelectionOptions
     @Option(name: .customLong("class"), help: "Audit this class only (required for a folder of one class's images).")
     public var className: String?
-    @Option(help: "Split seed: must equal the seed the generator was trained with, so the training split matches.")
-    public var seed: UInt64 = 0
+    @Option(
+        help: ArgumentHelp(
+            "Seed of the split whose training images are compared (default: a checkpoint's own split, else 0; "
+                + "another than the checkpoint's is refused)."))
+    public var splitSeed: UInt64?
+    @Option(help: "train:val:test ratio of that split (default: a checkpoint's own, else 8:1:1).") public var ratio: String?
+    @Option(help: "Seed of sampling from a checkpoint.") public var seed: UInt64 = 0
     @Option(help: Ranges.imageSize.help("Image size the images are compared at.")) public var imageSize = 28
     @Option(help: Ranges.percentile.help("Flag synthetic images nearer to training than this percentile of held-out images."))
     public var percentile = 1.0
@@ -37,12 +42,14 @@ public struct AuditCommandOptions: ParsableArguments {
     public func validate() throws {
         try Ranges.sampleCount.check(count, "--count"); try Ranges.imageSize.check(imageSize, "--image-size")
         try Ranges.percentile.check(percentile, "--percentile"); try Ranges.kidSubsets.check(kidSubsets, "--kid-subsets")
+        _ = try parsedRatio(ratio)
     }
 
     /// The audit as the library takes it.
     public func spec() throws -> SyntheticAuditSpec {
         var spec = SyntheticAuditSpec(synthetic: synthetic, data: data)
-        spec.count = count; spec.selection = try selection.selection(seed: seed); spec.className = className
+        spec.count = count; spec.selection = try selection.selection(seed: splitSeed ?? 0); spec.className = className
+        spec.splitSeed = splitSeed; spec.splitRatio = try parsedRatio(ratio)
         spec.seed = seed; spec.imageSize = imageSize
         spec.options.percentile = percentile; spec.options.kidSubsets = kidSubsets
         return spec
@@ -71,7 +78,10 @@ public struct BalanceCommandOptions: ParsableArguments {
     public var generator: GeneratorFamily?
     @Option(help: Ranges.candidatesFactor.help("With --select discriminator: candidates generated per image kept."))
     public var candidatesFactor = 4
-    @Option(help: "Split seed (as for gan train) and base seed of generation.") public var seed: UInt64 = 0
+    @Option(help: "Seed of the split topped up (default: the checkpoints' own; another is refused).")
+    public var splitSeed: UInt64?
+    @Option(help: "train:val:test ratio of that split (default: the checkpoints' own).") public var ratio: String?
+    @Option(help: "Base seed of generation.") public var seed: UInt64 = 0
     @Option(help: "Output folder (must not hold a balanced set yet).") public var out: String
 
     public init() {}
@@ -83,12 +93,14 @@ public struct BalanceCommandOptions: ParsableArguments {
         }
         try Ranges.candidatesFactor.check(candidatesFactor, "--candidates-factor")
         try Ranges.ratio.check(maxSyntheticRatio, "--max-synthetic-ratio")
+        _ = try parsedRatio(ratio)
     }
 
     /// The balancing as the library takes it.
     public func spec() throws -> BalanceSpec {
         var spec = BalanceSpec(data: data, checkpoints: checkpoints)
-        spec.selection = try selection.selection(seed: seed); spec.generator = generator; spec.seed = seed
+        spec.selection = try selection.selection(seed: splitSeed ?? 0); spec.generator = generator; spec.seed = seed
+        spec.splitSeed = splitSeed; spec.splitRatio = try parsedRatio(ratio)
         spec.options.target = target; spec.options.maxSyntheticRatio = maxSyntheticRatio
         spec.options.selection = select; spec.options.candidatesFactor = candidatesFactor
         return spec
@@ -104,15 +116,16 @@ public struct BalanceCommandOptions: ParsableArguments {
 public struct InspectOptions: ParsableArguments {
     @Argument(help: "A class-folder tree or a MedMNIST .npz.") public var path: String
     @OptionGroup public var loading: LoadingOptions
-    @Option(help: "train:val:test ratio for data without its own splits.") public var ratio = "8:1:1"
-    @Option(help: "Seed of the stratified split and of --subsample.") public var seed: UInt64 = 0
+    @OptionGroup public var split: SplitOptions
     @Flag(help: "Print the report as JSON.") public var json = false
 
     public init() {}
 
     /// The dataset's report.
     public func report() throws -> InspectionReport {
-        try inspectDataset(at: path, options: loading.loadOptions(seed: seed), ratio: SplitRatio(parsing: ratio), seed: seed)
+        let split = try self.split.choice()
+        return try inspectDataset(
+            at: path, options: loading.loadOptions(seed: split.seed), ratio: split.ratio, seed: split.seed)
     }
 }
 
@@ -138,5 +151,12 @@ public struct FetchOptions: ParsableArguments {
             name: name, size: size, cacheDirectory: cache ?? defaultCacheDirectory, url: url, md5: md5)
         let state = result.downloaded ? "downloaded" : "already cached"
         return "\(result.path) (\(state); md5 \(result.md5)\(result.verified ? " verified" : ", NOT verified"))"
+    }
+}
+
+/// `--ratio`'s value parsed, nil when not given; a malformed one is a usage error.
+func parsedRatio(_ text: String?) throws -> SplitRatio? {
+    do { return try text.map(SplitRatio.init(parsing:)) } catch let error as DatasetError {
+        throw ValidationError("--ratio: \(error.description)")
     }
 }

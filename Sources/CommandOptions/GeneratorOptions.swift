@@ -33,7 +33,8 @@ public struct GANTrainOptions: ParsableArguments {
     @Option(help: Ranges.epochs.help("Passes over the training images.")) public var epochs = 100
     @Option(help: Ranges.steps.help("Stop after this many steps in all.")) public var maxSteps: Int?
     @Option(help: Ranges.ganBatchSize.help("Real images per step (default 64; 32 for diffusion).")) public var batchSize: Int?
-    @Option public var seed: UInt64 = 0
+    @OptionGroup public var split: SplitOptions
+    @Option(help: "Seeds the weights, the batches and the noise (not the split: --split-seed).") public var seed: UInt64 = 0
     @Option(help: "Output folder (grids, losses.jsonl, checkpoint, manifest.jsonl of the training images).") public var out:
         String
     @Flag(help: "Continue from <out>/checkpoint.safetensors exactly where it stopped.") public var resume = false
@@ -110,7 +111,8 @@ public struct GANTrainOptions: ParsableArguments {
     public func spec() throws -> GeneratorRunSpec {
         var spec = GeneratorRunSpec()
         spec.generator = generator; spec.data = dryRun ? nil : data
-        spec.selection = try selection.selection(seed: seed)
+        spec.split = try split.choice()
+        spec.selection = try selection.selection(seed: spec.split.seed)
         spec.className = className; spec.conditional = conditional
         spec.imageSize = imageSize; spec.channels = channels; spec.maxReadBytes = limits.maxReadBytes
         spec.seed = seed; spec.plan = plan

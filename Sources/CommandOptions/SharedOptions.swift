@@ -34,6 +34,28 @@ public struct ClassSelectionOptions: ParsableArguments {
     }
 }
 
+/// `--split-seed` and `--ratio`: the split (`makeSplits`) of every command that reads a dataset.
+/// Apart from `--seed` (weights, batches, noise), so runs with different seeds on one dataset
+/// share one split and no classifier's test image reaches a generator.
+public struct SplitOptions: ParsableArguments {
+    @Option(
+        help: "Seed of the train/val/test split and of --subsample (default 0; the same for every command on a dataset).")
+    public var splitSeed: UInt64?
+    @Option(help: "train:val:test ratio for data without its own splits (default 8:1:1).") public var ratio: String?
+
+    public init() {}
+
+    public func validate() throws { _ = try givenRatio() }
+
+    /// The ratio given, nil when none was.
+    public func givenRatio() throws -> SplitRatio? { try parsedRatio(ratio) }
+
+    /// The split asked for, with the defaults for what was not given.
+    public func choice() throws -> SplitChoice {
+        SplitChoice(seed: splitSeed ?? 0, ratio: try givenRatio() ?? .standard)
+    }
+}
+
 /// Where runs and models are stored; a command that records its run adds it with `@OptionGroup`
 /// and hands `storeUnlessNoTrack()` to the library function, which records into it.
 public struct TrackingOptions: ParsableArguments {

@@ -121,6 +121,21 @@ public struct SplitDataset: Sendable {
     }
 }
 
+/// Which split a model's training images came from: `makeSplits` with this seed and ratio. Every
+/// command that reads data takes both (`--split-seed`, `--ratio`; defaults 0 and 8:1:1), apart
+/// from the seeds of weights and noise, so a generator and a classifier trained with different
+/// `--seed`s still share one split and no test image reaches a generator. Generator checkpoints
+/// record it (`TrainingPlan.split`); `audit` and `balance` use it and refuse another.
+public struct SplitChoice: Codable, Equatable, Sendable, CustomStringConvertible {
+    public var seed: UInt64
+    public var ratio: SplitRatio
+
+    public init(seed: UInt64 = 0, ratio: SplitRatio = .standard) { self.seed = seed; self.ratio = ratio }
+
+    /// `"split seed 0, ratio 8:1:1"`.
+    public var description: String { "split seed \(seed), ratio \(ratio)" }
+}
+
 /// Assigns splits to a loaded dataset: the one split function every command and library uses,
 /// so a GAN never trains on an image that a classifier is later tested on.
 ///

@@ -12,8 +12,8 @@ public protocol SyntheticImages: AnyObject {
     var imageSize: Int { get }
     /// One model for several classes, conditioned on the class (else a per-class model).
     var isConditional: Bool { get }
-    /// The seed it was trained with (its data split used the same seed).
-    var trainingSeed: UInt64 { get }
+    /// The split its training images came from (`TrainingPlan.trainingSplit`).
+    var trainingSplit: SplitChoice { get }
     /// Images per network call.
     var batchSize: Int { get set }
     /// The label a class is stored under: nil for a per-class model, the class's index otherwise.

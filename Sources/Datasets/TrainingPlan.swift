@@ -14,7 +14,14 @@ public struct TrainingPlan: Codable, Equatable, Sendable {
     public var checkpointEvery = 200
     /// Write a fixed-noise sample grid every this many epochs, and at the end.
     public var gridEvery = 10
+    /// The split the training images came from. nil in checkpoints written before it was
+    /// recorded: their split seed was `seed` (see `trainingSplit`).
+    public var split: SplitChoice? = nil
     public init() {}
+
+    /// The split the training images came from: `split`, or for older checkpoints the one
+    /// `gan train` used then (seed `seed`, ratio 8:1:1).
+    public var trainingSplit: SplitChoice { split ?? SplitChoice(seed: seed) }
 
     /// What makes the plan unrunnable: a count below 1 (it would divide by zero or never stop);
     /// nil when nothing does. Each trainer throws it as its own error.
@@ -32,6 +39,21 @@ public struct TrainingPlan: Codable, Equatable, Sendable {
         let (all, overflow) = epochs.multipliedReportingOverflow(by: stepsPerEpoch)
         return min(maxSteps ?? Int.max, overflow ? Int.max : all)
     }
+}
+
+/// The top-level fields in which two values of a configuration type differ, sorted by name: what
+/// a `--resume` with other options would silently change, named for the refusal.
+public func differingFields<T: Encodable>(_ a: T, _ b: T) -> [String] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    func fields(_ value: T) -> [String: Any] {
+        (try? encoder.encode(value)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+    }
+    func text(_ value: Any?) -> Data? {
+        value.flatMap { try? JSONSerialization.data(withJSONObject: ["v": $0], options: .sortedKeys) }
+    }
+    let (fa, fb) = (fields(a), fields(b))
+    return Set(fa.keys).union(fb.keys).filter { text(fa[$0]) != text(fb[$0]) }.sorted()
 }
 
 /// A generator's per-step log as JSON Lines, one object per step with a `"step"` key; on resume,

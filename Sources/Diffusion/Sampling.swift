@@ -13,8 +13,8 @@ public final class DiffusionImageSource {
     public let model: DiffusionModel
     /// One class for an unconditional (per-class) model, all of them for a conditional one.
     public let classNames: [String]
-    /// The seed the model was trained with.
-    public let trainingSeed: UInt64
+    /// The split its training images came from.
+    public let trainingSplit: SplitChoice
     /// Images per U-Net call (twice as many rows with guidance).
     public var batchSize = 64
     /// DDIM steps and guidance scale (defaults: the checkpoint's options).
@@ -59,7 +59,7 @@ public final class DiffusionImageSource {
         } catch {
             throw DiffusionError.notADiffusionCheckpoint(path: url.path, reason: "weights do not fit its configuration: \(error)")
         }
-        self.url = url; classNames = names; trainingSeed = plan?.seed ?? 0
+        self.url = url; classNames = names; trainingSplit = plan?.trainingSplit ?? SplitChoice()
         steps = options.samplingSteps; guidanceScale = options.guidanceScale
     }
 

@@ -134,6 +134,7 @@ extension Experiment {
         var plan = GANTrainingPlan()
         plan.maxSteps = options.ganSteps
         plan.seed = derivedSeed(seed, name)
+        plan.split = SplitChoice(seed: options.splitSeed, ratio: options.splitRatio)
         let stepsPerEpoch = max(1, images.count / ganOptions.batchSize)
         plan.epochs = (options.ganSteps + stepsPerEpoch - 1) / stepsPerEpoch
         plan.gridEvery = max(1, plan.epochs / 4)
@@ -213,6 +214,7 @@ extension Experiment {
         var plan = DiffusionTrainingPlan()
         plan.maxSteps = options.diffusionSteps
         plan.seed = derivedSeed(seed, name)
+        plan.split = SplitChoice(seed: options.splitSeed, ratio: options.splitRatio)
         let stepsPerEpoch = max(1, train.count / diffusionOptions.batchSize)
         plan.epochs = (options.diffusionSteps + stepsPerEpoch - 1) / stepsPerEpoch
         plan.gridEvery = max(1, plan.epochs / 4)

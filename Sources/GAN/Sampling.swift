@@ -43,8 +43,8 @@ public final class SyntheticImageSource {
     public let model: GANModel
     /// The classes the checkpoint was trained on: one for a per-class model, all for a conditional one.
     public let classNames: [String]
-    /// The seed the GAN was trained with (its data split used the same seed).
-    public let trainingSeed: UInt64
+    /// The split its training images came from.
+    public let trainingSplit: SplitChoice
     /// Images per generator call; batch norm normalises with the statistics of full batches of this size.
     public var batchSize = 64
     /// Most bytes of Float pixels `generate` returns in one call (default 4 GiB).
@@ -91,7 +91,7 @@ public final class SyntheticImageSource {
         }
         // Scoring uses D's running statistics and stored singular vectors; nothing is updated.
         model.discriminator.train(false)
-        self.url = url; self.classNames = names; self.trainingSeed = plan?.seed ?? 0
+        self.url = url; self.classNames = names; self.trainingSplit = plan?.trainingSplit ?? SplitChoice()
     }
 
     /// The model's configuration (image size, channels, conditional or not).

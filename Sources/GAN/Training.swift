@@ -183,8 +183,9 @@ public final class GANTrainer {
     public private(set) var resumedChecksumVerified = true
 
     /// Restores the state written by `saveCheckpoint` into this trainer. Refuses, before loading
-    /// any weight, a checkpoint of other classes, image size, channels or conditional-ness, and
-    /// one whose position (epoch, steps) is negative or inconsistent.
+    /// any weight, a checkpoint of other classes, image size, channels or conditional-ness, other
+    /// training options (naming the fields), another seed or split, and one whose position
+    /// (epoch, steps) is negative or inconsistent. Epochs and steps may change: a run is extended.
     public func resume(from url: URL) throws {
         let file = try SafeTensors.read(url)
         let m = file.metadata
@@ -215,6 +216,24 @@ public final class GANTrainer {
             throw GANError.invalidOption(
                 "--resume: \(url.path) was trained on class(es) \(saved.joined(separator: ", ")), "
                     + "not \(data.classNames.joined(separator: ", "))")
+        }
+        if let text = m["options"], let saved = try? JSONDecoder().decode(GANTrainingOptions.self, from: Data(text.utf8)),
+            saved != model.options
+        {
+            throw GANError.invalidOption(
+                "--resume: \(url.path) was trained with other options (\(differingFields(saved, model.options).joined(separator: ", "))"
+                    + " differ): resume with the options it was started with, or use another --out")
+        }
+        if let text = m["plan"], let saved = try? JSONDecoder().decode(GANTrainingPlan.self, from: Data(text.utf8)) {
+            if saved.seed != plan.seed {
+                throw GANError.invalidOption(
+                    "--resume: \(url.path) was trained with --seed \(saved.seed), not \(plan.seed): its batches and noise would change"
+                )
+            }
+            if saved.trainingSplit != plan.trainingSplit {
+                throw GANError.invalidOption(
+                    "--resume: \(url.path) was trained on the \(saved.trainingSplit), not the \(plan.trainingSplit)")
+            }
         }
         try Checkpoint.restore(
             file, modules: ["generator": model.generator, "discriminator": model.discriminator],

@@ -38,8 +38,10 @@ public struct GeneratorRunSpec: Codable, Equatable, Sendable {
     public var generator: GeneratorFamily = .dcgan
     /// Class-folder tree or MedMNIST `.npz`; nil: 24 images of fake data (the dry run).
     public var data: String?
-    /// Classes kept, merged or capped while loading (drawn with `seed`).
+    /// Classes kept, merged or capped while loading (drawn with the split's seed).
     public var selection: ClassSelection?
+    /// The split the training images come from (recorded in the checkpoint as `plan.split`).
+    public var split = SplitChoice()
     /// Train on this class only.
     public var className: String?
     /// One model for every class, conditioned on the class (also with `generator == .cdcgan`).
@@ -49,9 +51,10 @@ public struct GeneratorRunSpec: Codable, Equatable, Sendable {
     public var channels: Int?
     /// Most bytes read from one image file or inflated from one `.npz`.
     public var maxReadBytes = defaultMaxArchiveBytes
-    /// Seeds the split, the weights, the batches and the noise.
+    /// Seeds the weights, the batches and the noise (not the split: `split`).
     public var seed: UInt64 = 0
-    /// Epochs, steps, checkpoint and grid intervals (`plan.seed` is set to `seed`).
+    /// Epochs, steps, checkpoint and grid intervals (`plan.seed` and `plan.split` are set from
+    /// `seed` and `split`).
     public var plan = GANTrainingPlan()
     /// GANs: batch size, loss, learning rates, DiffAugment, EMA.
     public var gan = GANTrainingOptions()
@@ -107,7 +110,8 @@ public enum GeneratorRun {
         _ observe: (WorkflowEvent) -> Void = { _ in }
     ) throws -> GeneratorRunResult {
         var spec = spec
-        spec.plan.seed = spec.seed  // one seed: the checkpoint's, which `balance` and `audit` compare with theirs
+        spec.plan.seed = spec.seed
+        spec.plan.split = spec.split  // the checkpoint's split, which `balance` and `audit` take
         if sync.isDataParallel && (spec.generator == .diffusion || spec.privacy != nil) {
             throw OptionRefusal(
                 "\(spec.generator == .diffusion ? "diffusion training" : "DP-SGD") does not run data-parallel over "
@@ -163,7 +167,8 @@ public enum GeneratorRun {
             preprocessing: Preprocessing(imageSize: spec.imageSize, channels: spec.channels),
             selection: spec.selection, maxReadBytes: spec.maxReadBytes)
         let set = try loadGANTrainingSet(
-            at: path, options: options, className: spec.className, conditional: spec.isConditional, seed: spec.seed)
+            at: path, options: options, className: spec.className, conditional: spec.isConditional,
+            ratio: spec.split.ratio, seed: spec.split.seed)
         for warning in set.warnings { observe(.note("warning: \(warning)")) }
         if writes {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)

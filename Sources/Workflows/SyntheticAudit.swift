@@ -18,8 +18,12 @@ public struct SyntheticAuditSpec: Sendable {
     public var selection: ClassSelection?
     /// Audit this class only (required for a folder of one class's images).
     public var className: String?
-    /// Split seed (must equal the generator's training seed so the training split matches); also
-    /// the sampling seed.
+    /// The split whose training images the synthetic ones are compared with. nil fields: a
+    /// checkpoint's own split (`SyntheticImages.trainingSplit`), else seed 0 and 8:1:1; a given
+    /// value that differs from a checkpoint's is refused.
+    public var splitSeed: UInt64?
+    public var splitRatio: SplitRatio?
+    /// Seed of sampling from a checkpoint.
     public var seed: UInt64 = 0
     /// Side the images are compared at.
     public var imageSize = 28
@@ -43,19 +47,27 @@ public enum SyntheticAudit {
     public static func run(_ spec: SyntheticAuditSpec, output: URL, progress: (ClassAudit) -> Void = { _ in }) throws
         -> AuditReport
     {
+        let source =
+            try spec.synthetic.hasSuffix(".safetensors")
+            ? openGenerator(checkpoint: spec.synthetic, expected: nil) : nil
+        let split = try resolvedSplit(
+            seed: spec.splitSeed, ratio: spec.splitRatio, sources: source.map { [$0] } ?? [])
+        var selection = spec.selection
+        selection?.seed = split.seed
         let real = try loadDataset(
             at: spec.data,
             options: LoadOptions(
-                preprocessing: Preprocessing(imageSize: spec.imageSize, scaling: .symmetric), selection: spec.selection))
-        let splits = try makeSplits(real, seed: spec.seed)
+                preprocessing: Preprocessing(imageSize: spec.imageSize, scaling: .symmetric), selection: selection))
+        let splits = try makeSplits(real, ratio: split.ratio, seed: split.seed)
         let (train, val) = (splits.subset(.train), splits.subset(.val))
         let channels = real.images.channels
         let fakes =
-            spec.synthetic.hasSuffix(".safetensors")
-            ? try sample(
-                checkpoint: URL(fileURLWithPath: spec.synthetic), className: spec.className, count: spec.count,
-                seed: spec.seed, imageSize: spec.imageSize, channels: channels)
-            : try loadSyntheticImages(
+            try source.map {
+                try sample(
+                    source: $0, className: spec.className, count: spec.count, seed: spec.seed, imageSize: spec.imageSize,
+                    channels: channels)
+            }
+            ?? loadSyntheticImages(
                 at: spec.synthetic,
                 preprocessing: Preprocessing(
                     imageSize: spec.imageSize, channels: channels,
@@ -124,12 +136,18 @@ public enum SyntheticAudit {
     public static func sample(checkpoint: URL, className: String?, count: Int, seed: UInt64, imageSize: Int, channels: Int) throws
         -> [SyntheticClassImages]
     {
-        let source: any SyntheticImages =
-            DiffusionImageSource.holdsDiffusionModel(checkpoint)
-            ? try DiffusionImageSource(checkpoint: checkpoint) : try SyntheticImageSource(checkpoint: checkpoint)
+        try sample(
+            source: openGenerator(checkpoint: checkpoint.path, expected: nil), className: className, count: count, seed: seed,
+            imageSize: imageSize, channels: channels)
+    }
+
+    /// `sample(checkpoint:...)` from a generator already opened.
+    static func sample(
+        source: any SyntheticImages, className: String?, count: Int, seed: UInt64, imageSize: Int, channels: Int
+    ) throws -> [SyntheticClassImages] {
         guard source.imageSize == imageSize, source.channels == channels else {
             throw SamplingError.shapeMismatch(
-                path: checkpoint.path,
+                path: source.url.path,
                 reason: "it makes \(source.channels)x\(source.imageSize) px images; the data is "
                     + "\(channels)x\(imageSize) (set the image size)")
         }

@@ -58,7 +58,11 @@ public struct BalanceSpec: Sendable {
     public var generator: GeneratorFamily?
     /// Target, ratio cap, selection, candidates (`options.seed` is set from `seed`).
     public var options = BalanceOptions()
-    /// Split seed (as for `gan train`) and base seed of generation.
+    /// The split whose training part is topped up. nil fields: the checkpoints' own split (they
+    /// must agree); a given value that differs from theirs is refused.
+    public var splitSeed: UInt64?
+    public var splitRatio: SplitRatio?
+    /// Base seed of generation.
     public var seed: UInt64 = 0
 
     public init(data: String, checkpoints: [String]) { self.data = data; self.checkpoints = checkpoints }
@@ -71,16 +75,14 @@ extension BalanceSpec {
     public func write(to out: String, _ observe: (WorkflowEvent) -> Void = { _ in }) throws -> BalancedSet {
         let sources = try checkpoints.map { try openGenerator(checkpoint: $0, expected: generator) }
         let first = sources[0]
-        for s in sources where s.trainingSeed != seed {
-            observe(
-                .note(
-                    "warning: \(s.url.path) was trained on the split of seed \(s.trainingSeed), not \(seed): "
-                        + "its training images may lie in this split's validation or test set"))
-        }
+        let split = try resolvedSplit(seed: splitSeed, ratio: splitRatio, sources: sources)
+        var selection = self.selection
+        selection?.seed = split.seed
         let loading = LoadOptions(
             preprocessing: Preprocessing(imageSize: first.imageSize, channels: first.channels, scaling: .symmetric),
             selection: selection)
-        let train = try makeSplits(loadDataset(at: data, options: loading), seed: seed).subset(.train)
+        let train = try makeSplits(loadDataset(at: data, options: loading), ratio: split.ratio, seed: split.seed)
+            .subset(.train)
         var options = self.options
         options.seed = seed
         let set = try balanceTrainingSet(train, scaling: .symmetric, sources: sources, options: options)
@@ -93,4 +95,28 @@ extension BalanceSpec {
         observe(.note("\(set.count) images -> \(out) (manifest.jsonl)"))
         return set
     }
+}
+
+/// The split a command that uses `sources`' images must work on: the one they were trained on
+/// (they must agree), or seed 0 and 8:1:1 when there is no source. A given `seed` or `ratio` that
+/// differs from the sources' is refused: their training images would lie in that split's
+/// validation or test set.
+func resolvedSplit(seed: UInt64?, ratio: SplitRatio?, sources: [any SyntheticImages]) throws -> SplitChoice {
+    guard let first = sources.first else { return SplitChoice(seed: seed ?? 0, ratio: ratio ?? .standard) }
+    if let other = sources.first(where: { $0.trainingSplit != first.trainingSplit }) {
+        throw OptionRefusal(
+            "\(first.url.path) was trained on the \(first.trainingSplit), \(other.url.path) on the "
+                + "\(other.trainingSplit): use generators trained on one split")
+    }
+    let split = first.trainingSplit
+    if let seed, seed != split.seed {
+        throw OptionRefusal(
+            "--split-seed \(seed): \(first.url.path) was trained on the \(split); its training images would lie in "
+                + "another split's validation or test set (leave --split-seed out to use its split)")
+    }
+    if let ratio, ratio != split.ratio {
+        throw OptionRefusal(
+            "--ratio \(ratio): \(first.url.path) was trained on the \(split) (leave --ratio out to use its split)")
+    }
+    return split
 }

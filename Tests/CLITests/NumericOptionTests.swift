@@ -46,17 +46,17 @@ let commandTypes: [String: any ParsableCommand.Type] = [
 let numericOptions: [String: [String]] = [
     "gan train": [
         "--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
-        "--lr-g", "--lr-d", "--ema-decay", "--dp-noise-multiplier", "--dp-max-grad-norm", "--seed",
+        "--lr-g", "--lr-d", "--ema-decay", "--dp-noise-multiplier", "--dp-max-grad-norm", "--seed", "--split-seed",
     ],
     "gan train:diffusion": [
         "--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
-        "--ema-decay", "--seed", "--width", "--lr", "--class-drop", "--sampling-steps", "--guidance-scale",
+        "--ema-decay", "--seed", "--split-seed", "--width", "--lr", "--class-drop", "--sampling-steps", "--guidance-scale",
     ],
     "gan sample": ["--count", "--batch-size", "--label", "--seed", "--sampling-steps", "--guidance-scale"],
-    "balance": ["--max-synthetic-ratio", "--candidates-factor", "--target", "--seed"],
+    "balance": ["--max-synthetic-ratio", "--candidates-factor", "--target", "--seed", "--split-seed"],
     "train": [
         "--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--label-smoothing", "--patience",
-        "--dp-noise-multiplier", "--dp-epsilon", "--dp-max-grad-norm", "--dp-delta", "--seed",
+        "--dp-noise-multiplier", "--dp-epsilon", "--dp-max-grad-norm", "--dp-delta", "--seed", "--split-seed",
     ],
     "experiment": [
         "--seeds", "--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--patience", "--gan-steps",
@@ -64,10 +64,10 @@ let numericOptions: [String: [String]] = [
         "--resamples", "--alpha", "--split-seed", "--diffusion-steps", "--diffusion-batch-size", "--diffusion-width",
         "--diffusion-sampling-steps", "--guidance-scale",
     ],
-    "audit": ["--count", "--image-size", "--percentile", "--kid-subsets", "--seed"],
+    "audit": ["--count", "--image-size", "--percentile", "--kid-subsets", "--seed", "--split-seed"],
     "privacy epsilon": ["--n", "--batch-size", "--epochs", "--delta", "--noise-multiplier"],
     "privacy bench": ["--batch-size", "--steps"],
-    "data inspect": ["--image-size", "--channels", "--seed"],
+    "data inspect": ["--image-size", "--channels", "--split-seed"],
     "data fetch": ["--size"],
     "data bench": ["--image-size", "--repeats"],
     "runs list": ["--limit"],

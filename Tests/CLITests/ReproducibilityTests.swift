@@ -58,6 +58,7 @@ func checkEveryOptionChangesTheRecord<Recorded: Equatable>(
             "--image-size": "32", "--channels": "3", "--epochs": "5", "--batch-size": "16", "--lr": "0.01",
             "--class-weights": nil, "--label-smoothing": "0.1", "--oversample": nil, "--augment": nil, "--patience": "3",
             "--monitor": "balanced-accuracy", "--lr-schedule": "cosine", "--ratio": "7:2:1", "--seed": "5",
+            "--split-seed": "4",
             "--dp-noise-multiplier": "2",
             "--dp-epsilon": "3", "--dp-max-grad-norm": "2", "--dp-delta": "1e-6", "--max-read-bytes": "1000000",
             "--dry-run": nil,
@@ -156,7 +157,8 @@ func onlyRun(in store: String) throws -> Run {
         changes: [
             "--generator": "cdcgan", "--data": "/other", "--classes": "a,b", "--subsample": "a=3", "--class": "a",
             "--conditional": nil, "--image-size": "32", "--channels": "3", "--epochs": "5", "--max-steps": "10",
-            "--batch-size": "16", "--seed": "5", "--checkpoint-every": "7", "--grid-every": "3", "--loss": "hinge",
+            "--batch-size": "16", "--seed": "5", "--split-seed": "4", "--ratio": "7:2:1", "--checkpoint-every": "7",
+            "--grid-every": "3", "--loss": "hinge",
             "--lr-g": "0.001", "--lr-d": "0.001", "--no-diff-augment": nil, "--spectral-norm": nil, "--ema-decay": "0.9",
             "--dry-run": nil, "--max-read-bytes": "1000000", "--dp-noise-multiplier": "2", "--dp-epsilon": "3",
             "--dp-max-grad-norm": "2", "--dp-delta": "1e-6",
@@ -182,7 +184,8 @@ func onlyRun(in store: String) throws -> Run {
         changes: [
             "--generator": "dcgan", "--data": "/other", "--classes": "a,b", "--subsample": "a=3", "--class": "a",
             "--conditional": nil, "--image-size": "32", "--channels": "3", "--epochs": "5", "--max-steps": "10",
-            "--batch-size": "16", "--seed": "5", "--checkpoint-every": "7", "--grid-every": "3", "--ema-decay": "0.9",
+            "--batch-size": "16", "--seed": "5", "--split-seed": "4", "--ratio": "7:2:1", "--checkpoint-every": "7",
+            "--grid-every": "3", "--ema-decay": "0.9",
             "--dry-run": nil, "--max-read-bytes": "1000000", "--width": "16", "--attention": nil,
             "--prediction": "epsilon", "--schedule": "linear", "--lr": "0.001", "--class-drop": "0.2",
             "--sampling-steps": "10", "--guidance-scale": "3",

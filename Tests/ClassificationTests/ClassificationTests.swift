@@ -153,14 +153,14 @@ func outputShapes(_ arch: Architecture, _ shape: (Int, Int)) throws {
     }
 }
 
-func runMedsynth(_ arguments: [String]) async throws -> (status: Int32, stdout: String) {
+func runMedsynth(_ arguments: [String], withErrors: Bool = false) async throws -> (status: Int32, stdout: String) {
     let exe = try #require(medsynthExecutable(), "medsynth executable not found next to the tests")
     let p = Process()
     p.executableURL = exe
     p.arguments = arguments
     let pipe = Pipe()
     p.standardOutput = pipe
-    p.standardError = FileHandle.nullDevice
+    p.standardError = withErrors ? pipe : FileHandle.nullDevice
     try p.run()
     let out = await exited(p, reading: pipe)
     return (p.terminationStatus, String(decoding: out, as: UTF8.self))

@@ -12,20 +12,33 @@ func readManifest(_ url: URL) throws -> [ManifestEntry] {
 
 /// Issue #15: `gan train` and `train`, run from the command line on the same npz (which has no
 /// test arrays), split it the same way: no image the classifier is tested on, compared by
-/// SHA-256, is in the GAN's training set.
-@Test func ganTrainingNeverSeesAClassifierTestImage() async throws {
+/// SHA-256, is in the GAN's training set. The split has its own seed (`--split-seed`, default 0),
+/// so runs with different `--seed`s share it; the second case leaked before it had (both
+/// commands split with their `--seed`).
+@Test(arguments: [
+    (gan: ["--seed", "3"], train: ["--seed", "3"]),
+    (gan: ["--seed", "1"], train: ["--seed", "2"]),
+    (
+        gan: ["--seed", "1", "--split-seed", "5", "--ratio", "7:1:2"],
+        train: ["--seed", "2", "--split-seed", "5", "--ratio", "7:1:2"]
+    ),
+])
+func ganTrainingNeverSeesAClassifierTestImage(gan ganArgs: [String], train trainArgs: [String]) async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-leak-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }
     let npz = sharedData("pneumoniamnist/pneumoniamnist-trainval.npz")
-    let gan = try await runMedsynth([
-        "gan", "train", "--data", npz, "--class", "normal", "--max-steps", "1", "--batch-size", "8",
-        "--grid-every", "1000", "--seed", "3", "--no-track", "--out", dir.appendingPathComponent("gan").path,
-    ])
+    let checkpoint = dir.appendingPathComponent("gan/checkpoint.safetensors").path
+    let gan = try await runMedsynth(
+        [
+            "gan", "train", "--data", npz, "--class", "normal", "--max-steps", "1", "--batch-size", "8",
+            "--grid-every", "1000", "--no-track", "--out", dir.appendingPathComponent("gan").path,
+        ] + ganArgs)
     #expect(gan.status == 0)
-    let train = try await runMedsynth([
-        "train", "--data", npz, "--arch", "paper-cnn", "--epochs", "1", "--seed", "3", "--no-track",
-        "--out", dir.appendingPathComponent("classifier").path,
-    ])
+    let train = try await runMedsynth(
+        [
+            "train", "--data", npz, "--arch", "paper-cnn", "--epochs", "1", "--no-track",
+            "--out", dir.appendingPathComponent("classifier").path,
+        ] + trainArgs)
     #expect(train.status == 0)
     let ganImages = try readManifest(dir.appendingPathComponent("gan/manifest.jsonl"))
     let split = try readManifest(dir.appendingPathComponent("classifier/manifest.jsonl"))
@@ -34,4 +47,13 @@ func readManifest(_ url: URL) throws -> [ManifestEntry] {
     #expect(testImages.count > 500)
     let leaked = Set(ganImages.map(\.sha256)).intersection(testImages.map(\.sha256))
     #expect(leaked.count == 0, "test images in the GAN's training set")
+    // `balance` and `audit` take the checkpoint's split, and refuse another.
+    let wrongSeed = ganArgs.contains("--split-seed") ? "0" : "9"
+    for command in [
+        ["balance", "--data", npz, "--gan", checkpoint, "--out", dir.appendingPathComponent("balanced").path],
+        ["audit", "--data", npz, "--synthetic", checkpoint, "--count", "8", "--out", dir.appendingPathComponent("audit").path],
+    ] {
+        let refused = try await runMedsynth(command + ["--split-seed", wrongSeed], withErrors: true)
+        #expect(refused.status != 0 && refused.stdout.contains("--split-seed \(wrongSeed)"), "\(command[0]): \(refused.stdout)")
+    }
 }

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import NN
 import SeededRandom
@@ -6,7 +7,10 @@ import Testing
 @testable import GAN
 
 /// A trainer like `tinyTrainer` whose data names other classes, or a conditional one.
-func trainer(_ dir: URL, classNames: [String] = ["x"], conditional: Bool = false, maxSteps: Int = 2) throws -> GANTrainer {
+func trainer(
+    _ dir: URL, classNames: [String] = ["x"], conditional: Bool = false, maxSteps: Int = 2,
+    change: (inout GANTrainingOptions, inout GANTrainingPlan) -> Void = { _, _ in }
+) throws -> GANTrainer {
     let config = try DCGANConfig(
         imageSize: 28, channels: 1, generatorWidth: 4, discriminatorWidth: 4,
         classes: conditional ? classNames.count : nil)
@@ -14,6 +18,7 @@ func trainer(_ dir: URL, classNames: [String] = ["x"], conditional: Bool = false
     options.batchSize = 4
     var plan = GANTrainingPlan()
     plan.maxSteps = maxSteps; plan.checkpointEvery = 1000; plan.gridEvery = 1000
+    change(&options, &plan)
     var data = tinyData()
     data.classNames = classNames
     if conditional { data.labels = (0..<data.count).map { $0 % classNames.count } }
@@ -32,6 +37,35 @@ func trainer(_ dir: URL, classNames: [String] = ["x"], conditional: Bool = false
         #expect(error.description.contains("trained on class(es) malignant, not normal_or_benign"), "\(error)")
     }
     #expect(other.globalStep == 0)
+}
+
+/// Issue #13: `--resume` with other training options (or another seed or split) used to continue
+/// silently under the new ones and overwrite the checkpoint's record of the old. Epochs and
+/// steps may change: that is how a run is extended.
+@Test func resumeRefusesOtherOptionsSeedOrSplitNamingThem() throws {
+    let dir = temporaryDirectory()
+    try trainer(dir).run()
+    let checkpoint = dir.appendingPathComponent("checkpoint.safetensors")
+    let cases: [(String, (inout GANTrainingOptions, inout GANTrainingPlan) -> Void)] = [
+        (
+            "batchSize, generatorLearningRate",
+            { o, _ in
+                o.batchSize = 2; o.generatorLearningRate = 0.01
+            }
+        ),
+        ("emaDecay", { o, _ in o.emaDecay = nil }),
+        ("--seed 0, not 3", { _, p in p.seed = 3 }),
+        ("split seed 5", { _, p in p.split = SplitChoice(seed: 5) }),
+    ]
+    for (named, change) in cases {
+        let other = try trainer(temporaryDirectory(), change: change)
+        #expect(throws: GANError.self, "\(named)") { try other.resume(from: checkpoint) }
+        do { try other.resume(from: checkpoint) } catch { #expect("\(error)".contains(named), "\(error)") }
+        #expect(other.globalStep == 0)
+    }
+    let longer = try trainer(temporaryDirectory(), maxSteps: 4)  // same options, a longer run
+    try longer.resume(from: checkpoint)
+    #expect(longer.globalStep == 2)
 }
 
 @Test func resumeRefusesAConditionalCheckpointForAPerClassRunNamingBoth() throws {

@@ -89,7 +89,7 @@ func medsynth(_ args: [String]) async throws -> Int32 {
     let trainer = try trainTiny(classNames: ["lesion"])
     let source = try SyntheticImageSource(checkpoint: trainer.checkpointURL)
     source.batchSize = 4
-    #expect(source.classNames == ["lesion"] && source.trainingSeed == 7)
+    #expect(source.classNames == ["lesion"] && source.trainingSplit == SplitChoice(seed: 7))
     let a = try source.generate(className: nil, count: 6, seed: 5)
     #expect(a.count == 6 * 28 * 28)
     #expect(a.allSatisfy { $0 >= -1 && $0 <= 1 })

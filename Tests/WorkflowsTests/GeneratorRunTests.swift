@@ -8,13 +8,13 @@ import Tracking
 @testable import Workflows
 
 /// A conditional GAN trained on real files by `GeneratorRun` records its data's manifest, and
-/// `BalanceSpec` tops up the same split with it; balancing on another split seed warns that the
-/// generator may have seen that split's validation or test images.
+/// `BalanceSpec` tops up the same split with it (the checkpoint records it); balancing on another
+/// split seed is refused: the generator has seen that split's validation or test images.
 @Test func aGeneratorRunOnFilesBalancesItsOwnSplit() throws {
     let root = URL(fileURLWithPath: try makeTemporaryFolder())
     let data = try writeFakeClassFolders(in: root.appendingPathComponent("data").path, seed: 1)
     var spec = GeneratorRunSpec()
-    spec.generator = .cdcgan; spec.data = data; spec.seed = 2
+    spec.generator = .cdcgan; spec.data = data; spec.seed = 2; spec.split = SplitChoice(seed: 4)
     spec.plan.maxSteps = 1; spec.gan.batchSize = 4; spec.ganWidth = 8
     let store = try RunStore(path: root.appendingPathComponent("runs.sqlite").path)
     let result = try GeneratorRun.train(spec, output: root.appendingPathComponent("gan"), store: store)
@@ -22,11 +22,11 @@ import Tracking
     #expect(run.dataManifestHash?.count == 64)
     let manifest = try String(contentsOf: root.appendingPathComponent("gan/manifest.jsonl"), encoding: .utf8)
     let record = try JSONDecoder().decode(GeneratorRunRecord.self, from: Data(run.config.utf8))
-    spec.plan.seed = 2  // the run's one seed
+    spec.plan.seed = 2; spec.plan.split = SplitChoice(seed: 4)  // the checkpoint's seed and split
     #expect(record.spec == spec && record.dcgan?.classes == 2)
 
     var balance = BalanceSpec(data: data, checkpoints: [result.checkpoint.path])
-    balance.seed = 2
+    balance.seed = 2  // generation's seed; the split is the checkpoint's
     balance.options.target = .count(20)
     var notes: [String] = []
     let set = try balance.write(to: root.appendingPathComponent("balanced").path) {
@@ -36,9 +36,11 @@ import Tracking
     #expect(set.perClass.allSatisfy { $0.synthetic > 0 })
     // The GAN's training images are the training split balancing tops up.
     #expect(manifest.split(separator: "\n").count == set.perClass.map(\.real).reduce(0, +), "\(manifest)")
-    #expect(!notes.contains { $0.contains("was trained on the split of seed") }, "\(notes)")
-    balance.seed = 3
-    notes = []
-    try balance.write(to: root.appendingPathComponent("balanced-3").path) { if case .note(let s) = $0 { notes.append(s) } }
-    #expect(notes.contains { $0.contains("was trained on the split of seed 2, not 3") }, "\(notes)")
+    balance.splitSeed = 3
+    #expect {
+        try balance.write(to: root.appendingPathComponent("balanced-3").path)
+    } throws: { ($0 as? OptionRefusal)?.description.contains("--split-seed 3: ") == true }
+    #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("balanced-3").path))
+    balance.splitSeed = 4  // the checkpoint's own, given explicitly
+    try balance.write(to: root.appendingPathComponent("balanced-4").path)
 }
