@@ -163,9 +163,8 @@ let package = Package(
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["GAN", "Diffusion", "Datasets", "Classification", "Evaluation", "Experiments", "Quality", "Privacy",
-                           "Tracking", "Serving", "Workflows", "Benchmarks", "Export", "Cluster", "CommandOptions",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Datasets", "Experiments", "Privacy", "Tracking", "Serving", "Workflows", "Benchmarks", "Export",
+                           "Cluster", "CommandOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -368,7 +368,7 @@ struct SyntheticFilter {
         for c in 0..<k {
             let v = val.labels.indices.filter { val.labels[$0] == c }
             let confidences = v.map { Double(p[$0 * k + c]) }
-            thresholds.append(confidences.isEmpty ? 1 / Double(k) : Quality.quantile(confidences, q))
+            thresholds.append(confidences.isEmpty ? 1 / Double(k) : Evaluation.quantile(confidences, q))
             let t = train.labels.indices.filter { train.labels[$0] == c }
             if v.isEmpty || t.isEmpty { rules.append(nil); continue }
             rules.append(

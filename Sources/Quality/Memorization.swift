@@ -144,9 +144,3 @@ public struct NearCopyRule {
         }
     }
 }
-
-/// The q-quantile, as `Evaluation.quantile` (the one implementation).
-@available(
-    *, deprecated, renamed: "Evaluation.quantile", message: "kept until Experiments/Synthesis.swift calls Evaluation.quantile"
-)
-public func quantile(_ values: [Double], _ q: Double) -> Double { Evaluation.quantile(values, q) }

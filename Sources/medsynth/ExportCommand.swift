@@ -3,6 +3,8 @@ import CommandOptions
 import Export
 import Foundation
 
+extension ExportFormat: ExpressibleByArgument {}
+
 extension ModelsCommand {
     /// `medsynth models export`: a registered model (or a checkpoint file) as an ONNX model.
     struct ExportModel: ParsableCommand {
@@ -16,18 +18,17 @@ extension ModelsCommand {
         @OptionGroup var tracking: TrackingOptions
         @Argument(help: "NAME@ALIAS, NAME@VERSION or NAME (latest); the file's hash is checked.") var model: String?
         @Option(help: "A classifier checkpoint (.safetensors) instead of a registered model.") var checkpoint: String?
-        @Option(help: "Output format (onnx).") var format = "onnx"
+        @Option(help: "Output format (onnx).") var format: ExportFormat = .onnx
         @Option(help: "Output file.") var out: String
 
         func validate() throws {
             guard (model == nil) != (checkpoint == nil) else {
                 throw ValidationError("give one of a registered model (NAME@ALIAS) and --checkpoint FILE, not both or neither")
             }
-            do { _ = try ExportFormat(named: format) } catch { throw ValidationError("\(error)") }
         }
 
         func run() throws {
-            let format = try ExportFormat(named: format), target = URL(fileURLWithPath: out)
+            let target = URL(fileURLWithPath: out)
             let summary =
                 if let model {
                     try exportRegisteredModel(model, store: tracking.open(), format: format, to: target)

@@ -28,7 +28,9 @@ let diffusionTrain = ["gan", "train", "--generator", "diffusion", "--dry-run", "
         "gan", "train", "--generator", "diffusion", "--conditional", "--dry-run", "--max-steps", "3",
         "--out", out, "--no-track",
     ])
-    #expect(throws: (any Error).self) { try again.run() }  // refuses to overwrite
+    #expect {  // refuses to overwrite
+        try again.run()
+    } throws: { ($0 as? ValidationError)?.message.contains("already holds a run") == true }
     var resumed = try MedSynth.parseAsRoot([
         "gan", "train", "--generator", "diffusion", "--conditional", "--dry-run", "--max-steps", "5",
         "--out", out, "--no-track", "--resume",
@@ -46,7 +48,9 @@ let diffusionTrain = ["gan", "train", "--generator", "diffusion", "--dry-run", "
         "gan", "sample", "--checkpoint", out + "/checkpoint.safetensors", "--class", "b",
         "--count", "3", "--generator", "dcgan", "--out", root + "/t.npz",
     ])
-    #expect(throws: (any Error).self) { try wrong.run() }
+    #expect {
+        try wrong.run()
+    } throws: { "\($0)".contains("--generator dcgan: \(out)/checkpoint.safetensors holds a diffusion model") }
 }
 
 @Test(arguments: [

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Export
 import Testing
 
 @testable import medsynth
@@ -9,11 +10,11 @@ import Testing
 @Test func modelsExportTakesARegisteredModelOrACheckpoint() throws {
     #expect(throws: Never.self) { try MedSynth.parseAsRoot(["models", "export", "breast@champion", "--out", "m.onnx"]) }
     let checkpoint = try MedSynth.parseAsRoot(["models", "export", "--checkpoint", "c.safetensors", "--out", "m.onnx"])
-    #expect((checkpoint as? ModelsCommand.ExportModel)?.format == "onnx")
+    #expect((checkpoint as? ModelsCommand.ExportModel)?.format == .onnx)
 }
 
 @Test(arguments: [
-    (["breast", "--format", "tflite"], "unknown export format 'tflite' (known: onnx)"),
+    (["breast", "--format", "tflite"], "'tflite' is invalid for '--format <format>'. Please provide one of 'onnx'"),
     (["breast", "--checkpoint", "c.safetensors"], "not both"),
     ([], "or neither"),
 ])

@@ -2,16 +2,11 @@ import Datasets
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TestSupport
 import Testing
 import Tracking
 
 @testable import Serving
-
-/// The shared real data sits beside the repository: <root>/../shared/data.
-func sharedData(_ relative: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(relative).path
-}
 
 /// A tiny CNN trained for a few steps on real ultrasound images, saved as safetensors with the
 /// training set's reference statistics; built once for all tests.

@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TestSupport
 import Testing
 import Tracking
 
