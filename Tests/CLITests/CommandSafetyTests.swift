@@ -84,3 +84,29 @@ import Workflows
         ExperimentCommand.workerArguments(["reproduce", "paper", "--jobs", "2", "--out", "o"])
             == ["reproduce", "paper", "--out", "o", "--worker"])
 }
+
+/// Issue #13: `train --out` into the folder of a registered model is refused before anything is
+/// written, so the file behind `NAME@1` keeps the hash the registry holds; another folder trains.
+@Test func trainRefusesToWriteOverARegisteredModel() throws {
+    let folder = try makeTemporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let store = folder + "/runs.sqlite", out = folder + "/out"
+    let train = ["train", "--dry-run", "--arch", "paper-cnn", "--epochs", "1", "--store", store]
+    var first = try MedSynth.parseAsRoot(train + ["--out", out])
+    try first.run()
+    let runID = try onlyRun(in: store).id
+    var register = try MedSynth.parseAsRoot(["models", "register", runID, "--name", "breast", "--store", store])
+    try register.run()
+    let weights = out + "/model.safetensors"
+    let before = try Data(contentsOf: URL(fileURLWithPath: weights))
+    var again = try MedSynth.parseAsRoot(train + ["--out", out, "--seed", "5"])
+    do {
+        try again.run()
+        Issue.record("trained over the registered breast@1")
+    } catch {
+        #expect("\(error)".contains(weights) && "\(error)".contains("breast"), "\(error)")
+    }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: weights)) == before)
+    var elsewhere = try MedSynth.parseAsRoot(train + ["--out", folder + "/other", "--seed", "5"])
+    try elsewhere.run()
+}

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NN
 import Testing
 import Tracking
 
@@ -181,6 +182,43 @@ func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async throws -> 
         try await client.execute(uri: "/v2/health/ready", method: .get) { response in
             #expect(response.status == .serviceUnavailable && object(response.body)["state"] as? String == "failed")
             #expect((object(response.body)["error"] as? String)?.contains("lung") == true)
+        }
+    }
+}
+
+/// Issue #13: a registered file that changed after registration (here still a valid checkpoint:
+/// only its metadata differs, so only the registry's hash can tell) is refused when the server
+/// loads it: not ready, `failed`, naming the change.
+@Test func aRegisteredFileThatChangedLeavesTheServerNotReady() async throws {
+    let model = try TrainedModel.shared.get()
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-tamper-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let weights = dir.appendingPathComponent("model.safetensors")
+    let stats = dir.appendingPathComponent(model.referenceStats.lastPathComponent)
+    try FileManager.default.copyItem(at: model.weights, to: weights)
+    try FileManager.default.copyItem(at: model.referenceStats, to: stats)
+    let store = try RunStore(path: dir.appendingPathComponent("store.sqlite").path)
+    let recorder = try RunRecorder.start(store: store, kind: .train, config: ["data": "breastmnist-png"])
+    try recorder.artifact(path: weights.path, kind: "model")
+    try recorder.artifact(path: stats.path, kind: "reference-stats")
+    try recorder.finish(status: .finished)
+    _ = try store.register(runID: recorder.runID, name: "breast")
+    try store.setAlias(.champion, name: "breast", version: 1)
+    var file = try SafeTensors.read(weights)
+    file.metadata["note"] = "changed after registration"
+    try SafeTensors.write(file.tensors, metadata: file.metadata, to: weights)
+    _ = try TinyCNN.loader("breast", 1, weights.path)  // still a loadable model
+
+    let state = try ServingState(store: store, modelReference: "breast@champion", loader: TinyCNN.loader)
+    let error = #expect(throws: TrackingError.self) { try state.load() }
+    guard case .artifactChanged = error else {
+        Issue.record("not the registry's hash check: \(String(describing: error))"); return
+    }
+    try await buildApplication(state: state).test(.router) { client in
+        try await client.execute(uri: "/v2/health/ready", method: .get) { response in
+            #expect(response.status == .serviceUnavailable && object(response.body)["state"] as? String == "failed")
+            #expect((object(response.body)["error"] as? String)?.contains("has changed since it was registered") == true)
         }
     }
 }
