@@ -28,6 +28,7 @@ let baseArguments: [String: [String]] = [
     "bench dcgan": ["bench", "dcgan"],
     "bench classifier": ["bench", "classifier"],
     "bench diffusion": ["bench", "diffusion"],
+    "reproduce paper": ["reproduce", "paper", "--out", "out"],
 ]
 
 /// The command types, to parse a leaf command directly (much faster than through the root).
@@ -37,7 +38,7 @@ let commandTypes: [String: any ParsableCommand.Type] = [
     "train": TrainCommand.self, "experiment": ExperimentCommand.self, "audit": AuditCommand.self,
     "privacy epsilon": PrivacyCommand.Epsilon.self, "privacy bench": PrivacyCommand.Bench.self,
     "data inspect": DataCommand.Inspect.self, "data fetch": DataCommand.Fetch.self, "data bench": DataCommand.Bench.self,
-    "runs list": RunsCommand.List.self, "serve": ServeCommand.self,
+    "runs list": RunsCommand.List.self, "serve": ServeCommand.self, "reproduce paper": ReproduceCommand.Paper.self,
     "bench dcgan": BenchCommand.DCGANBench.self, "bench diffusion": BenchCommand.DiffusionBench.self,
     "bench classifier": BenchCommand.ClassifierBench.self,
 ]
@@ -46,7 +47,8 @@ let commandTypes: [String: any ParsableCommand.Type] = [
 let numericOptions: [String: [String]] = [
     "gan train": [
         "--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
-        "--lr-g", "--lr-d", "--ema-decay", "--dp-noise-multiplier", "--dp-max-grad-norm", "--seed", "--split-seed",
+        "--lr-g", "--lr-d", "--ema-decay", "--dp-noise-multiplier", "--dp-epsilon", "--dp-max-grad-norm", "--dp-delta",
+        "--seed", "--split-seed", "--max-read-bytes",
     ],
     "gan train:diffusion": [
         "--image-size", "--channels", "--epochs", "--max-steps", "--batch-size", "--checkpoint-every", "--grid-every",
@@ -57,17 +59,19 @@ let numericOptions: [String: [String]] = [
     "train": [
         "--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--label-smoothing", "--patience",
         "--dp-noise-multiplier", "--dp-epsilon", "--dp-max-grad-norm", "--dp-delta", "--seed", "--split-seed",
+        "--max-read-bytes",
     ],
     "experiment": [
         "--seeds", "--image-size", "--channels", "--epochs", "--batch-size", "--lr", "--patience", "--gan-steps",
         "--gan-width", "--max-synthetic-ratio", "--filter-quantile", "--filter-candidates", "--fine-tune-lr",
         "--resamples", "--alpha", "--split-seed", "--diffusion-steps", "--diffusion-batch-size", "--diffusion-width",
-        "--diffusion-sampling-steps", "--guidance-scale",
+        "--diffusion-sampling-steps", "--guidance-scale", "--jobs",
     ],
+    "reproduce paper": ["--seed", "--fixes-seeds", "--jobs"],
     "audit": ["--count", "--image-size", "--percentile", "--kid-subsets", "--seed", "--split-seed"],
-    "privacy epsilon": ["--n", "--batch-size", "--epochs", "--delta", "--noise-multiplier"],
+    "privacy epsilon": ["--n", "--batch-size", "--epochs", "--delta", "--noise-multiplier", "--target-epsilon"],
     "privacy bench": ["--batch-size", "--steps"],
-    "data inspect": ["--image-size", "--channels", "--split-seed"],
+    "data inspect": ["--image-size", "--channels", "--split-seed", "--max-read-bytes"],
     "data fetch": ["--size"],
     "data bench": ["--image-size", "--repeats"],
     "runs list": ["--limit"],
@@ -196,4 +200,33 @@ func randomValue(_ g: inout SeededGenerator) -> String {
     }
     // Both outcomes must occur; with this seed 47 of 1,500 draws parse (most random values are out of range).
     #expect(accepted > 25 && refused > 25, "accepted \(accepted), refused \(refused)")
+}
+
+/// Every leaf command under `medsynth`, by its space-separated name.
+func leafCommands(_ type: any ParsableCommand.Type = MedSynth.self, prefix: [String] = []) -> [(String, any ParsableCommand.Type)]
+{
+    let subcommands = type.configuration.subcommands
+    let name = type == MedSynth.self ? [] : prefix + [type._commandName]
+    guard !subcommands.isEmpty else { return [(name.joined(separator: " "), type)] }
+    return subcommands.flatMap { leafCommands($0, prefix: name) }
+}
+
+/// The lists above cannot fall behind the commands: every option whose help states a range, of
+/// every command, is fuzzed and has its command's base arguments.
+@Test func everyRangedOptionIsFuzzed() {
+    for (command, type) in leafCommands() {
+        let help = type.helpMessage(includeHidden: true, columns: 10_000)
+        // An option's entry is its line and the description lines under it (a long label puts the
+        // whole description on the next line).
+        var ranged = Set<String>(), current: String?
+        for line in help.split(separator: "\n") {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.hasPrefix("-") { current = text.hasPrefix("--") ? String(text.prefix { $0 != " " && $0 != "=" }) : nil }
+            if let current, text.contains("Range ") { ranged.insert(current) }
+        }
+        guard !ranged.isEmpty else { continue }
+        let listed = Set(numericOptions[command] ?? []).union(numericOptions[command + ":diffusion"] ?? [])
+        #expect(ranged.subtracting(listed).isEmpty, "\(command): not fuzzed \(ranged.subtracting(listed).sorted())")
+        #expect(baseArguments[command] != nil && commandTypes[command] != nil, "\(command): no base arguments")
+    }
 }
