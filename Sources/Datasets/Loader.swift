@@ -234,3 +234,12 @@ func loadNPZ(at path: String, options: LoadOptions) throws -> LoadedDataset {
         path: path, format: .npz, images: accumulator.finish(classNames: classNames), presetSplits: splits,
         originalShapes: accumulator.shapes, skipped: [], warnings: accumulator.channelWarnings)
 }
+
+extension LoadedDataset {
+    /// What loading left out or changed (skipped files, colour among gray images), as
+    /// `data inspect` lists it, so that no image disappears without a word.
+    public var problemNotes: [String] {
+        (skipped.isEmpty ? [] : ["skipped \(skipped.count) unreadable file(s):"]) + skipped.map { "  \($0.reason)" }
+            + warnings.map { "warning: \($0)" }
+    }
+}

@@ -6,8 +6,9 @@ public struct GANTrainingSet: Sendable {
     public var data: GANTrainingData
     /// One row per training image (split `train`), in `data` order.
     public var manifest: [ManifestEntry]
-    /// Warnings of loading and splitting (small classes, duplicates, skipped files).
-    public var warnings: [String]
+    /// What loading and splitting left out or warn of (skipped files, colour among gray images,
+    /// small classes, duplicates), as lines to print (`LoadedDataset.problemNotes`).
+    public var notes: [String]
 }
 
 /// Loads the training split of a dataset for a GAN: `makeSplits` (the split every command
@@ -41,5 +42,5 @@ public func loadGANTrainingSet(
         classNames: names)
     return GANTrainingSet(
         data: data, manifest: indices.map { manifest[$0] },
-        warnings: dataset.warnings + dataset.skipped.map(\.reason) + split.warnings)
+        notes: dataset.problemNotes + split.warnings.map { "warning: \($0)" })
 }

@@ -169,7 +169,7 @@ public enum GeneratorRun {
         let set = try loadGANTrainingSet(
             at: path, options: options, className: spec.className, conditional: spec.isConditional,
             ratio: spec.split.ratio, seed: spec.split.seed)
-        for warning in set.warnings { observe(.note("warning: \(warning)")) }
+        for note in set.notes { observe(.note(note)) }
         if writes {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
             try writeManifest(set.manifest, to: output.appendingPathComponent("manifest.jsonl").path)

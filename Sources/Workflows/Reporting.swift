@@ -4,15 +4,6 @@ import Evaluation
 import Foundation
 import Tracking
 
-extension LoadedDataset {
-    /// What loading left out or changed (skipped files, colour among gray images), as
-    /// `data inspect` lists it, so that no image disappears without a word.
-    public var problemNotes: [String] {
-        (skipped.isEmpty ? [] : ["skipped \(skipped.count) unreadable file(s):"]) + skipped.map { "  \($0.reason)" }
-            + warnings.map { "warning: \($0)" }
-    }
-}
-
 extension ClassifierRun {
     /// Trains as `run(store:progress:)` does, reporting as text: what was loaded and split, each
     /// batch and epoch, early stopping. The run is recorded (the spec, code version, data

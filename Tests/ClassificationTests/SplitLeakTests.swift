@@ -57,3 +57,48 @@ func ganTrainingNeverSeesAClassifierTestImage(gan ganArgs: [String], train train
         #expect(refused.status != 0 && refused.stdout.contains("--split-seed \(wrongSeed)"), "\(command[0]): \(refused.stdout)")
     }
 }
+
+/// Issue #13: `train` and `gan train` list what loading left out or changed, as `data inspect`
+/// does: an unreadable file by name and reason, and one colour JPEG that turns gray images into
+/// three channels. Real breast and skin images.
+@Test func trainAndGANTrainListSkippedFilesAndAColourImage() async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-notes-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let fm = FileManager.default
+    for name in ["malignant", "normal_or_benign"] {
+        let source = sharedData("breastmnist-png/\(name)")
+        try fm.createDirectory(at: dir.appendingPathComponent("data/\(name)"), withIntermediateDirectories: true)
+        for file in try fm.contentsOfDirectory(atPath: source).sorted().prefix(12) {
+            try fm.copyItem(atPath: source + "/" + file, toPath: dir.appendingPathComponent("data/\(name)/\(file)").path)
+        }
+    }
+    let png = try Data(contentsOf: URL(fileURLWithPath: sharedData("breastmnist-png/malignant/breast_00004.png")))
+    try png.prefix(40).write(to: dir.appendingPathComponent("data/normal_or_benign/broken.png"))
+    let skin = sharedData("dermamnist-jpeg/dermatofibroma")
+    try fm.copyItem(
+        atPath: skin + "/" + (try fm.contentsOfDirectory(atPath: skin).sorted()[0]),
+        toPath: dir.appendingPathComponent("data/malignant/colour.jpg").path)
+    let data = dir.appendingPathComponent("data").path
+    let outputs = [
+        try await runMedsynth(
+            [
+                "train", "--data", data, "--arch", "paper-cnn", "--epochs", "1", "--no-track", "--out",
+                dir.appendingPathComponent("c").path,
+            ],
+            withErrors: true),
+        try await runMedsynth(
+            [
+                "gan", "train", "--data", data, "--class", "malignant", "--max-steps", "1", "--batch-size", "4", "--no-track",
+                "--out", dir.appendingPathComponent("g").path,
+            ], withErrors: true),
+    ]
+    for (command, result) in zip(["train", "gan train"], outputs) {
+        #expect(result.status == 0, "\(command): \(result.stdout)")
+        #expect(
+            result.stdout.contains("skipped 1 unreadable file(s)") && result.stdout.contains("broken.png"),
+            "\(command): \(result.stdout)")
+        #expect(
+            result.stdout.contains("1 of 25 images are colour") && result.stdout.contains("colour.jpg"),
+            "\(command): \(result.stdout)")
+    }
+}
