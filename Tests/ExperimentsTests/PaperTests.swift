@@ -39,25 +39,44 @@ func externalReferences(in html: String) -> [String] {
 
 func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
-/// The paper preset end to end on both datasets with tiny settings (16 images per class, 2 GAN
-/// steps, 2 epochs): the reports carry Tables I and II in the paper's layout with the published
-/// values, both runs' curves, confusion matrices and a sample strip per class, and the page
-/// loads nothing from outside.
-@Test func paperPresetRunsEndToEndAndTheReportIsComplete() throws {
-    let root = sharedData()
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-paper-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: out) }
-    var settings = PaperSettings.reduced
-    settings.ganSteps = 2; settings.ganWidth = 8; settings.epochs = 2; settings.batchSize = 8; settings.stages = 2
-    settings.maxImagesPerClass = 16
-    let replica = try PaperReplica(
-        datasets: [.pneumonia(dataRoot: root, seed: 0), .skin(dataRoot: root, seed: 0)],
-        settings: settings, output: out)
-    var fixes = PaperFixes()
-    fixes.arms = ["original", "cdcgan+filter"]; fixes.seeds = [0, 1]; fixes.epochs = 1; fixes.ganSteps = 2
-    replica.fixes = fixes
-    var stages: [String] = []
-    let report = try replica.run { if case .stage(let s) = $0 { stages.append(s) } }
+/// The paper preset on both datasets with tiny settings (16 images per class, 2 GAN steps, 2
+/// epochs; the fixes with two arms and two seeds), run once for the tests that read its outputs.
+/// Its folder is left in the temporary directory, as the serving tests' trained model is.
+struct TinyPaperReport: Sendable {
+    let folder: URL
+    let report: PaperReport
+    /// The stages the run reported, in order.
+    let stages: [String]
+
+    static let shared: Result<TinyPaperReport, any Error> = Result { try TinyPaperReport() }
+
+    /// `shared`, waited for on a thread of its own: the first caller runs the replica (about 20 s on 2 cores), the others wait for it.
+    static func get() async throws -> TinyPaperReport { try await onOwnThread { shared }.get() }
+
+    private init() throws {
+        let root = sharedData()
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-paper-\(UUID().uuidString)")
+        var settings = PaperSettings.reduced
+        settings.ganSteps = 2; settings.ganWidth = 8; settings.epochs = 2; settings.batchSize = 8; settings.stages = 2
+        settings.maxImagesPerClass = 16
+        let replica = try PaperReplica(
+            datasets: [.pneumonia(dataRoot: root, seed: 0), .skin(dataRoot: root, seed: 0)],
+            settings: settings, output: folder)
+        var fixes = PaperFixes()
+        fixes.arms = ["original", "cdcgan+filter"]; fixes.seeds = [0, 1]; fixes.epochs = 1; fixes.ganSteps = 2
+        replica.fixes = fixes
+        var stages: [String] = []
+        report = try replica.run { if case .stage(let s) = $0 { stages.append(s) } }
+        self.stages = stages
+    }
+}
+
+/// The tiny paper preset end to end: the reports carry Tables I and II in the paper's layout
+/// with the published values, both runs' curves, confusion matrices and a sample strip per
+/// class, and the page references nothing outside it.
+@Test func paperPresetRunsEndToEndAndTheReportIsComplete() async throws {
+    let tiny = try await TinyPaperReport.get()
+    let (report, stages, out) = (tiny.report, tiny.stages, tiny.folder)
 
     #expect(
         report.datasets.map(\.classNames) == [
@@ -67,7 +86,8 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
         #expect(r.realImages == 16 * r.classNames.count)
         #expect(r.syntheticPerClass == 16 && r.synthetic.trainImages == r.original.trainImages + 16 * r.classNames.count)
         #expect(r.original.curves.count == 2 && r.synthetic.curves.count == 2)  // no early stopping
-        #expect(r.original.test.confusionMatrix.flatMap { $0 }.reduce(0, +) == r.splitCounts["test"]!.values.reduce(0, +))
+        let tested: Int = r.original.test.confusionMatrix.flatMap { $0 }.reduce(0, +)
+        #expect(tested == r.splitCounts["test"]!.values.reduce(0, +))
         #expect(r.strips.map(\.className) == r.classNames && r.strips.allSatisfy { $0.steps == [1, 2] })
     }
     #expect(stages.filter { $0.contains("DCGAN on") }.count == 6)  // a GAN for every class
