@@ -6,6 +6,8 @@ public struct GANTrainingSet: Sendable {
     public var data: GANTrainingData
     /// One row per training image (split `train`), in `data` order.
     public var manifest: [ManifestEntry]
+    /// The class selection the data was loaded with, if any (recorded beside the manifest).
+    public var selection: ClassSelection?
     /// Warnings of loading and splitting (small classes, duplicates, skipped files).
     public var warnings: [String]
 }
@@ -40,6 +42,6 @@ public func loadGANTrainingSet(
         size: options.preprocessing.imageSize, labels: conditional && className == nil ? train.labels : nil,
         classNames: names)
     return GANTrainingSet(
-        data: data, manifest: indices.map { manifest[$0] },
+        data: data, manifest: indices.map { manifest[$0] }, selection: split.selection,
         warnings: dataset.warnings + dataset.skipped.map(\.reason) + split.warnings)
 }

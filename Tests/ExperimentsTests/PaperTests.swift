@@ -39,6 +39,13 @@ func externalReferences(in html: String) -> [String] {
 
 func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
+/// Counts by split and class as counts by class and split (zeros left out).
+func byClass(_ counts: [String: [String: Int]]) -> [String: [String: Int]] {
+    var out: [String: [String: Int]] = [:]
+    for (split, perClass) in counts { for (name, n) in perClass where n > 0 { out[name, default: [:]][split] = n } }
+    return out
+}
+
 /// The paper preset on both datasets with tiny settings (16 images per class, 2 GAN steps, 2
 /// epochs; the fixes with two arms and two seeds), run once for the tests that read its outputs.
 /// Its folder is left in the temporary directory, as the serving tests' trained model is.
@@ -129,6 +136,47 @@ struct TinyPaperReport: Sendable {
     let json =
         try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
     #expect((json["datasets"] as? [[String: Any]])?.count == 2 && json["settings"] != nil)
+}
+
+/// `reproduce paper` records each dataset's split as `train` does: `DIR/NAME/manifest.jsonl`
+/// naming every image's split, class and source class, and `DIR/NAME/selection.json` with the
+/// class mapping and the subsample (the paper's caps, lowered to the tiny run's 16 per class).
+@Test func paperRecordsEachDatasetsClassSelectionBesideItsManifest() async throws {
+    let tiny = try await TinyPaperReport.get()
+    struct Row: Decodable {
+        let split: String
+        let `class`: String
+        let source_class: String?
+    }
+    for (name, summary, sources) in [
+        (
+            "pneumonia", "normal,pneumonia; subsample normal=16,pneumonia=16 (seed 0)",
+            ["normal": ["normal"], "pneumonia": ["pneumonia"]]
+        ),
+        (
+            "skin",
+            "benign=melanocytic_nevus,malignant=melanoma,vascular_lesion,dermatofibroma; "
+                + "subsample benign=16,malignant=16,vascular_lesion=16,dermatofibroma=16 (seed 0)",
+            [
+                "benign": ["melanocytic_nevus"], "malignant": ["melanoma"], "vascular_lesion": ["vascular_lesion"],
+                "dermatofibroma": ["dermatofibroma"],
+            ]
+        ),
+    ] {
+        let folder = tiny.folder.appendingPathComponent(name)
+        let rows = try String(contentsOf: folder.appendingPathComponent("manifest.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+        let result = try #require(tiny.report.datasets.first { $0.dataset.name == name })
+        #expect(rows.count == result.realImages, "\(name)")
+        var mapping: [String: Set<String>] = [:]
+        for row in rows { mapping[row.class, default: []].insert(row.source_class ?? "none") }
+        #expect(mapping == sources.mapValues(Set.init), "\(name)")
+        let record =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("selection.json")))
+            as? [String: Any] ?? [:]
+        #expect(record["summary"] as? String == summary)
+        #expect(record["counts"] as? [String: [String: Int]] == byClass(result.splitCounts), "\(name)")
+    }
 }
 
 /// `reproduce paper --jobs`: a worker's `work` trains every piece (the replica, the fixes'
