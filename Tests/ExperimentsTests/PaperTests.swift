@@ -80,7 +80,7 @@ struct TinyPaperReport: Sendable {
 
 /// The tiny paper preset end to end: the reports carry Tables I and II in the paper's layout
 /// with the published values, both runs' curves, confusion matrices and a sample strip per
-/// class, and the page references nothing outside it.
+/// class, and the page references nothing outside it (the browser's check is PaperBrowserTests).
 @Test func paperPresetRunsEndToEndAndTheReportIsComplete() async throws {
     let tiny = try await TinyPaperReport.get()
     let (report, stages, out) = (tiny.report, tiny.stages, tiny.folder)
@@ -123,6 +123,7 @@ struct TinyPaperReport: Sendable {
     }
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
     #expect(externalReferences(in: html).isEmpty, "\(externalReferences(in: html))")
+    #expect(html.contains(PaperReport.contentSecurityPolicy))
     for tag in ["table", "svg", "div", "ul", "tr"] {
         #expect(count("<\(tag)", in: html) == count("</\(tag)>", in: html), "\(tag)")
     }
