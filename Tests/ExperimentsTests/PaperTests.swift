@@ -48,9 +48,10 @@ func byClass(_ counts: [String: [String: Int]]) -> [String: [String: Int]] {
 
 /// The paper preset on both datasets with tiny settings (16 images per class, 2 GAN steps, 2
 /// epochs; the fixes with two arms and two seeds), run once for the tests that read its outputs.
-/// Its folder is left in the temporary directory, as the serving tests' trained model is.
+/// Its folder (about 70 MB: generators, classifiers) is removed when the test process exits.
 struct TinyPaperReport: Sendable {
-    let folder: URL
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-paper-\(UUID().uuidString)")
+    var folder: URL { Self.folder }
     let report: PaperReport
     /// The stages the run reported, in order.
     let stages: [String]
@@ -62,13 +63,13 @@ struct TinyPaperReport: Sendable {
 
     private init() throws {
         let root = sharedData()
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-paper-\(UUID().uuidString)")
+        atexit { try? FileManager.default.removeItem(at: TinyPaperReport.folder) }
         var settings = PaperSettings.reduced
         settings.ganSteps = 2; settings.ganWidth = 8; settings.epochs = 2; settings.batchSize = 8; settings.stages = 2
         settings.maxImagesPerClass = 16
         let replica = try PaperReplica(
             datasets: [.pneumonia(dataRoot: root, seed: 0), .skin(dataRoot: root, seed: 0)],
-            settings: settings, output: folder)
+            settings: settings, output: Self.folder)
         var fixes = PaperFixes()
         fixes.arms = ["original", "cdcgan+filter"]; fixes.seeds = [0, 1]; fixes.epochs = 1; fixes.ganSteps = 2
         replica.fixes = fixes
