@@ -9,6 +9,9 @@ packages+=(libdcmtk-dev)  # DICOM input: DCMTK's dcmdata with its RLE, JPEG and 
 packages+=(dcmtk)  # DCMTK's tools (img2dcm, dcmdjpeg, dcmodify): the DICOM tests make their files with them
 # Open MPI: `mpirun -np N medsynth experiment` (the build links it when its header is present).
 packages+=(libopenmpi-dev openmpi-bin)
+# A headless browser: the paper report's test opens report.html in it (tables, charts, decoded images,
+# nothing loaded from outside).
+packages+=(chromium-headless-shell)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -83,25 +83,29 @@ private func csvField(_ s: String) -> String {
     return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }
 
-/// Writes a split's manifest to `path` and, when its data went through a class selection, the
-/// selection (mapping, caps, seed) and the images per class and split to `selection.json` in
-/// the same folder.
-public func writeSplitManifest(_ split: SplitDataset, to path: String) throws {
-    try writeManifest(split.manifest(), to: path)
-    guard let selection = split.selection else { return }
+/// Writes a manifest to `path` and, when its data went through a class selection, the
+/// selection (mapping, caps, seed) and the images per class and split the manifest holds to
+/// `selection.json` in the same folder (removing one left by an earlier run without a
+/// selection). The one writer of every command that reads data: `train` (the whole split),
+/// `gan train` (the training images it learns from), `reproduce paper` (each dataset's split).
+public func writeSplitManifest(_ entries: [ManifestEntry], selection: ClassSelection?, to path: String) throws {
+    try writeManifest(entries, to: path)
+    let folder = (path as NSString).deletingLastPathComponent
+    let selectionPath = (folder.isEmpty ? "." : folder) + "/selection.json"
+    guard let selection else {
+        if FileManager.default.fileExists(atPath: selectionPath) { try FileManager.default.removeItem(atPath: selectionPath) }
+        return
+    }
     struct Record: Encodable {
         let selection: ClassSelection
         let summary: String
         let counts: [String: [String: Int]]
     }
     var counts = [String: [String: Int]]()
-    for (i, label) in split.images.labels.enumerated() {
-        counts[split.images.classNames[label], default: [:]][split.splits[i].rawValue, default: 0] += 1
-    }
+    for entry in entries { counts[entry.className, default: [:]][entry.split.rawValue, default: 0] += 1 }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let folder = (path as NSString).deletingLastPathComponent
     try writeFileAtomically(
         Array(try encoder.encode(Record(selection: selection, summary: selection.description, counts: counts))),
-        to: (folder.isEmpty ? "." : folder) + "/selection.json")
+        to: selectionPath)
 }

@@ -179,7 +179,9 @@ public struct PaperFixes: Codable, Equatable, Sendable {
 }
 
 /// Runs the paper's experiment on each requested dataset and writes `report.html`, `report.md`
-/// and `report.json` to `output`; with `fixes`, the experiment's arms beside it (`DIR/NAME-fixes/`).
+/// and `report.json` to `output`, each dataset's split as `DIR/NAME/manifest.jsonl` with its class
+/// mapping and subsample in `DIR/NAME/selection.json`; with `fixes`, the experiment's arms beside
+/// it (`DIR/NAME-fixes/`).
 public final class PaperReplica {
     public let datasets: [PaperDataset]
     public let settings: PaperSettings
@@ -333,6 +335,9 @@ public final class PaperReplica {
         let split = try makeSplits(
             try loadDataset(at: dataset.path, options: load), ratio: dataset.splitRatio,
             seed: dataset.splitSeed, resplit: dataset.resplit)
+        let folder = output.appendingPathComponent(dataset.name)
+        try writeSplitManifest(
+            split.manifest(), selection: split.selection, to: folder.appendingPathComponent("manifest.jsonl").path)
         let train = split.subset(.train), val = split.subset(.val), test = split.subset(.test)
         let classNames = train.classNames
         var synthesisTotal = dataset.syntheticTotal

@@ -229,10 +229,16 @@ public struct PaperReport: Codable, Sendable {
         return s
     }
 
+    /// The page's Content-Security-Policy: a browser refuses every load beyond the page's own
+    /// `data:` images and inline style, so the self-contained report cannot reach outside even
+    /// if a later change adds a link to a server.
+    public static let contentSecurityPolicy = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
     public func html() -> String {
         func esc(_ s: String) -> String { escapeHTML(s) }
         var b = """
             <!doctype html><html><head><meta charset="utf-8"><title>Ismail et al. 2023, reproduced</title>
+            <meta http-equiv="Content-Security-Policy" content="\(Self.contentSecurityPolicy)">
             <style>body{font-family:sans-serif;max-width:1200px;margin:20px auto;color:#222}table{border-collapse:collapse;margin:8px 0}
             td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
             td.paper,th.paper{color:#666;background:#fafafa}.row{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;padding:6px}

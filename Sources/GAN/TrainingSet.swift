@@ -6,6 +6,8 @@ public struct GANTrainingSet: Sendable {
     public var data: GANTrainingData
     /// One row per training image (split `train`), in `data` order.
     public var manifest: [ManifestEntry]
+    /// The class selection the data was loaded with, if any (recorded beside the manifest).
+    public var selection: ClassSelection?
     /// What loading and splitting left out or warn of (skipped files, colour among gray images,
     /// small classes, duplicates), as lines to print (`LoadedDataset.problemNotes`).
     public var notes: [String]
@@ -41,6 +43,6 @@ public func loadGANTrainingSet(
         size: options.preprocessing.imageSize, labels: conditional && className == nil ? train.labels : nil,
         classNames: names)
     return GANTrainingSet(
-        data: data, manifest: indices.map { manifest[$0] },
+        data: data, manifest: indices.map { manifest[$0] }, selection: split.selection,
         notes: dataset.problemNotes + split.warnings.map { "warning: \($0)" })
 }

@@ -102,7 +102,10 @@ public final class ClassifierRun {
                     maxReadBytes: spec.maxReadBytes))
         }
         split = try makeSplits(dataset, ratio: spec.splitRatio, seed: spec.splitSeed, explicitTest: testSet)
-        if sync.writesOutputs { try writeSplitManifest(split, to: output.appendingPathComponent("manifest.jsonl").path) }
+        if sync.writesOutputs {
+            try writeSplitManifest(
+                split.manifest(), selection: split.selection, to: output.appendingPathComponent("manifest.jsonl").path)
+        }
         manifestHash = try Datasets.manifestHash(split.manifest())
     }
 

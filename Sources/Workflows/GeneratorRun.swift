@@ -157,7 +157,7 @@ public enum GeneratorRun {
     }
 
     /// The training split of the chosen class(es) in [-1, 1] (its manifest written to
-    /// `output/manifest.jsonl`), or fake data for the dry run; with the manifest's hash.
+    /// `output/manifest.jsonl`, a class selection to `output/selection.json`), or fake data for the dry run; with the manifest's hash.
     static func trainingData(_ spec: GeneratorRunSpec, output: URL, writes: Bool = true, _ observe: (WorkflowEvent) -> Void)
         throws
         -> (GANTrainingData, String?)
@@ -172,7 +172,8 @@ public enum GeneratorRun {
         for note in set.notes { observe(.note(note)) }
         if writes {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-            try writeManifest(set.manifest, to: output.appendingPathComponent("manifest.jsonl").path)
+            try writeSplitManifest(
+                set.manifest, selection: set.selection, to: output.appendingPathComponent("manifest.jsonl").path)
         }
         return (set.data, try manifestHash(set.manifest))
     }

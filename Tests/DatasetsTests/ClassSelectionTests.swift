@@ -56,7 +56,7 @@ struct ClassSelectionTests {
         #expect(split.indices(of: .test).count == 37 && split.indices(of: .val).count == 37)
         let dir = try makeTemporaryFolder()
         defer { removeTemporary(dir) }
-        try writeSplitManifest(split, to: dir + "/manifest.jsonl")
+        try writeSplitManifest(split.manifest(), selection: split.selection, to: dir + "/manifest.jsonl")
         let rows = try String(contentsOfFile: dir + "/manifest.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 362 && rows.allSatisfy { $0.contains("\"source_class\":\"") })
         let record =

@@ -39,25 +39,52 @@ func externalReferences(in html: String) -> [String] {
 
 func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
-/// The paper preset end to end on both datasets with tiny settings (16 images per class, 2 GAN
-/// steps, 2 epochs): the reports carry Tables I and II in the paper's layout with the published
-/// values, both runs' curves, confusion matrices and a sample strip per class, and the page
-/// loads nothing from outside.
-@Test func paperPresetRunsEndToEndAndTheReportIsComplete() throws {
-    let root = sharedData()
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-paper-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: out) }
-    var settings = PaperSettings.reduced
-    settings.ganSteps = 2; settings.ganWidth = 8; settings.epochs = 2; settings.batchSize = 8; settings.stages = 2
-    settings.maxImagesPerClass = 16
-    let replica = try PaperReplica(
-        datasets: [.pneumonia(dataRoot: root, seed: 0), .skin(dataRoot: root, seed: 0)],
-        settings: settings, output: out)
-    var fixes = PaperFixes()
-    fixes.arms = ["original", "cdcgan+filter"]; fixes.seeds = [0, 1]; fixes.epochs = 1; fixes.ganSteps = 2
-    replica.fixes = fixes
-    var stages: [String] = []
-    let report = try replica.run { if case .stage(let s) = $0 { stages.append(s) } }
+/// Counts by split and class as counts by class and split (zeros left out).
+func byClass(_ counts: [String: [String: Int]]) -> [String: [String: Int]] {
+    var out: [String: [String: Int]] = [:]
+    for (split, perClass) in counts { for (name, n) in perClass where n > 0 { out[name, default: [:]][split] = n } }
+    return out
+}
+
+/// The paper preset on both datasets with tiny settings (16 images per class, 2 GAN steps, 2
+/// epochs; the fixes with two arms and two seeds), run once for the tests that read its outputs.
+/// Its folder (about 70 MB: generators, classifiers) is removed when the test process exits.
+struct TinyPaperReport: Sendable {
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("medsynth-paper-\(UUID().uuidString)")
+    var folder: URL { Self.folder }
+    let report: PaperReport
+    /// The stages the run reported, in order.
+    let stages: [String]
+
+    static let shared: Result<TinyPaperReport, any Error> = Result { try TinyPaperReport() }
+
+    /// `shared`, waited for on a thread of its own: the first caller runs the replica (about 20 s on 2 cores), the others wait for it.
+    static func get() async throws -> TinyPaperReport { try await onOwnThread { shared }.get() }
+
+    private init() throws {
+        let root = sharedData()
+        atexit { try? FileManager.default.removeItem(at: TinyPaperReport.folder) }
+        var settings = PaperSettings.reduced
+        settings.ganSteps = 2; settings.ganWidth = 8; settings.epochs = 2; settings.batchSize = 8; settings.stages = 2
+        settings.maxImagesPerClass = 16
+        let replica = try PaperReplica(
+            datasets: [.pneumonia(dataRoot: root, seed: 0), .skin(dataRoot: root, seed: 0)],
+            settings: settings, output: Self.folder)
+        var fixes = PaperFixes()
+        fixes.arms = ["original", "cdcgan+filter"]; fixes.seeds = [0, 1]; fixes.epochs = 1; fixes.ganSteps = 2
+        replica.fixes = fixes
+        var stages: [String] = []
+        report = try replica.run { if case .stage(let s) = $0 { stages.append(s) } }
+        self.stages = stages
+    }
+}
+
+/// The tiny paper preset end to end: the reports carry Tables I and II in the paper's layout
+/// with the published values, both runs' curves, confusion matrices and a sample strip per
+/// class, and the page references nothing outside it (the browser's check is PaperBrowserTests).
+@Test func paperPresetRunsEndToEndAndTheReportIsComplete() async throws {
+    let tiny = try await TinyPaperReport.get()
+    let (report, stages, out) = (tiny.report, tiny.stages, tiny.folder)
 
     #expect(
         report.datasets.map(\.classNames) == [
@@ -67,7 +94,8 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
         #expect(r.realImages == 16 * r.classNames.count)
         #expect(r.syntheticPerClass == 16 && r.synthetic.trainImages == r.original.trainImages + 16 * r.classNames.count)
         #expect(r.original.curves.count == 2 && r.synthetic.curves.count == 2)  // no early stopping
-        #expect(r.original.test.confusionMatrix.flatMap { $0 }.reduce(0, +) == r.splitCounts["test"]!.values.reduce(0, +))
+        let tested: Int = r.original.test.confusionMatrix.flatMap { $0 }.reduce(0, +)
+        #expect(tested == r.splitCounts["test"]!.values.reduce(0, +))
         #expect(r.strips.map(\.className) == r.classNames && r.strips.allSatisfy { $0.steps == [1, 2] })
     }
     #expect(stages.filter { $0.contains("DCGAN on") }.count == 6)  // a GAN for every class
@@ -96,6 +124,7 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
     }
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
     #expect(externalReferences(in: html).isEmpty, "\(externalReferences(in: html))")
+    #expect(html.contains(PaperReport.contentSecurityPolicy))
     for tag in ["table", "svg", "div", "ul", "tr"] {
         #expect(count("<\(tag)", in: html) == count("</\(tag)>", in: html), "\(tag)")
     }
@@ -109,6 +138,47 @@ func count(_ needle: String, in text: String) -> Int { text.components(separated
     let json =
         try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
     #expect((json["datasets"] as? [[String: Any]])?.count == 2 && json["settings"] != nil)
+}
+
+/// `reproduce paper` records each dataset's split as `train` does: `DIR/NAME/manifest.jsonl`
+/// naming every image's split, class and source class, and `DIR/NAME/selection.json` with the
+/// class mapping and the subsample (the paper's caps, lowered to the tiny run's 16 per class).
+@Test func paperRecordsEachDatasetsClassSelectionBesideItsManifest() async throws {
+    let tiny = try await TinyPaperReport.get()
+    struct Row: Decodable {
+        let split: String
+        let `class`: String
+        let source_class: String?
+    }
+    for (name, summary, sources) in [
+        (
+            "pneumonia", "normal,pneumonia; subsample normal=16,pneumonia=16 (seed 0)",
+            ["normal": ["normal"], "pneumonia": ["pneumonia"]]
+        ),
+        (
+            "skin",
+            "benign=melanocytic_nevus,malignant=melanoma,vascular_lesion,dermatofibroma; "
+                + "subsample benign=16,malignant=16,vascular_lesion=16,dermatofibroma=16 (seed 0)",
+            [
+                "benign": ["melanocytic_nevus"], "malignant": ["melanoma"], "vascular_lesion": ["vascular_lesion"],
+                "dermatofibroma": ["dermatofibroma"],
+            ]
+        ),
+    ] {
+        let folder = tiny.folder.appendingPathComponent(name)
+        let rows = try String(contentsOf: folder.appendingPathComponent("manifest.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+        let result = try #require(tiny.report.datasets.first { $0.dataset.name == name })
+        #expect(rows.count == result.realImages, "\(name)")
+        var mapping: [String: Set<String>] = [:]
+        for row in rows { mapping[row.class, default: []].insert(row.source_class ?? "none") }
+        #expect(mapping == sources.mapValues(Set.init), "\(name)")
+        let record =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("selection.json")))
+            as? [String: Any] ?? [:]
+        #expect(record["summary"] as? String == summary)
+        #expect(record["counts"] as? [String: [String: Int]] == byClass(result.splitCounts), "\(name)")
+    }
 }
 
 /// `reproduce paper --jobs`: a worker's `work` trains every piece (the replica, the fixes'

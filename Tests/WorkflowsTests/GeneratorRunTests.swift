@@ -44,3 +44,41 @@ import Tracking
     balance.splitSeed = 4  // the checkpoint's own, given explicitly
     try balance.write(to: root.appendingPathComponent("balanced-4").path)
 }
+
+/// `gan train` on a class selection (a merge and a seeded subsample of the shared skin set)
+/// writes beside its manifest the same `selection.json` as `train`: the mapping, the caps with
+/// their seed, and the images per class and split the manifest holds; the manifest names each
+/// image's source class.
+@Test func aGeneratorRunRecordsItsClassSelectionBesideTheManifest() throws {
+    let root = URL(fileURLWithPath: try makeTemporaryFolder())
+    defer { removeTemporary(root.path) }
+    var spec = GeneratorRunSpec()
+    spec.data = sharedData("dermamnist-jpeg"); spec.seed = 3; spec.className = "malignant"; spec.channels = 3
+    spec.selection = try ClassSelection(
+        classes: "benign=melanocytic_nevus,malignant=melanoma+basal_cell_carcinoma", subsample: "benign=60,malignant=40",
+        seed: 3)
+    spec.plan.maxSteps = 1; spec.gan.batchSize = 4; spec.ganWidth = 8
+    let output = root.appendingPathComponent("gan")
+    _ = try GeneratorRun.train(spec, output: output)
+
+    struct Row: Decodable {
+        let split: String
+        let `class`: String
+        let source_class: String?
+    }
+    let rows = try String(contentsOf: output.appendingPathComponent("manifest.jsonl"), encoding: .utf8)
+        .split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
+    // The GAN learns from the training images of its one class: malignant, merged from two source classes.
+    #expect(rows.count > 20 && rows.count < 40 && rows.allSatisfy { $0.split == "train" && $0.class == "malignant" })
+    #expect(Set(rows.compactMap(\.source_class)) == ["melanoma", "basal_cell_carcinoma"])
+    let record =
+        try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("selection.json")))
+        as? [String: Any] ?? [:]
+    #expect(
+        record["summary"] as? String
+            == "benign=melanocytic_nevus,malignant=melanoma+basal_cell_carcinoma; subsample benign=60,malignant=40 (seed 3)")
+    #expect(record["counts"] as? [String: [String: Int]] == ["malignant": ["train": rows.count]])
+    let selection = try #require(record["selection"] as? [String: Any])
+    #expect((selection["classes"] as? [[String: Any]])?.count == 2 && selection["seed"] as? Int == 3)
+    #expect((selection["caps"] as? [[String: Any]])?.compactMap { $0["count"] as? Int } == [60, 40])
+}
