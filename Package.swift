@@ -184,7 +184,7 @@ let package = Package(
         .testTarget(name: "ClassificationTests", dependencies: ["TestSupport", "Classification", "Datasets", "Evaluation", "NN", "Privacy"]),
         .testTarget(
             name: "ExperimentsTests",
-            dependencies: ["TestSupport", "Experiments", "AtomicIO", "Autodiff", "NN", "GAN", "Classification", "SeededRandom"]),
+            dependencies: ["TestSupport", "Experiments", "AtomicIO", "Autodiff", "NN", "GAN", "Classification", "Datasets", "SeededRandom"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "NN", "GAN"]),
         .testTarget(name: "QualityTests", dependencies: ["TestSupport", "Quality", "NN", "Datasets"]),
         .testTarget(name: "TrackingTests", dependencies: ["TestSupport", "Tracking"]),

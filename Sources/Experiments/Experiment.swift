@@ -168,8 +168,15 @@ public final class Experiment {
             for (source, label) in zip(set.sources, set.labels) { h = stableHash("\(h)/\(name)/\(source.location)/\(label)") }
         }
         splitFingerprint = String(h, radix: 16)
-        manifestHash = try Datasets.manifestHash(split.manifest())
+        manifest = split.manifest()
+        selection = split.selection
+        manifestHash = try Datasets.manifestHash(manifest)
     }
+
+    /// Every image with its split (train, val, test), written as `OUT/manifest.jsonl` with the
+    /// class selection in `OUT/selection.json`, as `train` writes its own.
+    let manifest: [ManifestEntry]
+    let selection: ClassSelection?
 
     /// A hash of every image's split, source and label: resumed cells must have seen the same split.
     let splitFingerprint: String
@@ -223,9 +230,16 @@ public final class Experiment {
         .merging(ConvPrecision.processDefault == .bf16 ? ["conv_precision": "bf16"] : [:]) { a, _ in a }
     }
 
-    /// Writes `experiment.json` with the settings, or checks that an existing one matches.
+    /// Writes `experiment.json` with the settings, or checks that an existing one matches; then
+    /// the split's `manifest.jsonl` and `selection.json`.
     func claimOutputFolder() throws {
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
+        try claimSettings()
+        try writeSplitManifest(
+            manifest, selection: selection, to: options.output.appendingPathComponent("manifest.jsonl").path)
+    }
+
+    func claimSettings() throws {
         let url = options.output.appendingPathComponent("experiment.json")
         if let data = FileManager.default.contents(atPath: url.path) {
             guard let old = try? JSONDecoder().decode([String: String].self, from: data) else {

@@ -146,6 +146,7 @@ extension ExperimentReport {
         func esc(_ s: String) -> String { escapeHTML(s) }
         var b = """
             <!doctype html><html><head><meta charset="utf-8"><title>MedSynth experiment</title>
+            <meta http-equiv="Content-Security-Policy" content="\(PaperReport.contentSecurityPolicy)">
             <style>body{font-family:sans-serif;max-width:1200px;margin:20px auto;color:#222}table{border-collapse:collapse;margin:8px 0}
             td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
             .alarm{background:#fdd;border:2px solid #c00;padding:8px;font-weight:bold}.row{display:flex;flex-wrap:wrap;gap:12px}

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import TestSupport
 import Testing
@@ -56,6 +57,11 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
         helped.minorityRecall["malignant"] != nil && helped.balancedAccuracy.seeds == 2 && helped.balancedAccuracy.testImages == 9
     )
     #expect(Set(report.generatorAudits.map(\.generator)) == ["dcgan", "cdcgan"])
+    // The split is written as train writes its own: every image once, with its split.
+    let manifest = try String(contentsOf: out.appendingPathComponent("manifest.jsonl"), encoding: .utf8)
+        .split(separator: "\n").map { try JSONDecoder().decode(ManifestEntry.self, from: Data($0.utf8)) }
+    #expect(manifest.filter { $0.split == .test }.count == 9 && Set(manifest.map(\.sha256)).count == manifest.count)
+    #expect(manifest.filter { $0.split == .train }.count == report.arms[0].trainImages.values.map(\.real).reduce(0, +))
 
     // Every seed trains its own generators (different weights).
     let generators = out.appendingPathComponent("generators")
@@ -79,6 +85,7 @@ func tinyOptions(_ data: String, _ out: URL) -> ExperimentOptions {
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
     #expect(html.contains("<svg") && html.contains("data:image/png;base64,") && html.contains("id='what-helped'"))
     #expect(externalReferences(in: html).isEmpty, "\(externalReferences(in: html))")
+    #expect(html.contains("content=\"\(PaperReport.contentSecurityPolicy)\""))
 
     // A re-run on the same folder reads every cell back: no generator or classifier is trained again.
     var resumed: [String] = [], trained: [String] = []
