@@ -65,7 +65,7 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .labelOutOfRange(path, entry, label, classCount):
             "\(path): array '\(entry)': label \(label) outside 0..<\(classCount)"
         case let .noSplitArrays(path, entries):
-            "\(path): no train_/val_/test_ images+labels pair (entries: \(entries.joined(separator: ", ")))"
+            "\(path): no train_/val_/test_ images+labels pair, nor the images/labels pair of gan sample (entries: \(entries.joined(separator: ", ")))"
         case let .emptyClass(path, className): "\(path): class '\(className)' has no usable image"
         case let .tooFewClasses(path, found):
             "\(path): found \(found.count) class(es) [\(found.joined(separator: ", "))]; "

@@ -82,6 +82,39 @@ public func readMedMNISTArrays(at path: String, maxBytes: Int = defaultMaxArchiv
     return result
 }
 
+/// Reads an `.npz` of one image array and its labels, as `gan sample --out FILE.npz` writes it:
+/// uint8 `images` (N, H, W) or (N, H, W, 3) and integer `labels` (N,). Bounded and checked as
+/// `readMedMNISTArrays`; an npz without the pair is refused naming its entries.
+public func readImageLabelArrays(at path: String, maxBytes: Int = defaultMaxArchiveBytes) throws -> NPZSplitArrays {
+    let (fd, size) = try openRegularFile(path)
+    close(fd)
+    if size == 0 { throw DatasetError.emptyFile(path: path) }
+    guard size <= maxBytes else { throw DatasetError.fileTooLarge(path: path, bytes: size, limit: maxBytes) }
+    let archive: Archive
+    do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
+        throw DatasetError.corrupt(path: path, reason: "not a readable zip archive (\(error))")
+    }
+    var entries = [String: Entry]()
+    for entry in archive where entry.type == .file { entries[entry.path] = entry }
+    guard let imageEntry = entries["images.npy"], let labelEntry = entries["labels.npy"] else {
+        throw DatasetError.noSplitArrays(path: path, entries: entries.keys.sorted())
+    }
+    guard imageEntry.uncompressedSize &+ labelEntry.uncompressedSize <= UInt64(maxBytes) else {
+        throw DatasetError.fileTooLarge(
+            path: path, bytes: Int(min(imageEntry.uncompressedSize &+ labelEntry.uncompressedSize, UInt64(Int.max))),
+            limit: maxBytes)
+    }
+    let images = try parseNPY(extract(imageEntry, from: archive, path: path), path: path, entry: "images")
+    let labels = try parseNPY(extract(labelEntry, from: archive, path: path), path: path, entry: "labels")
+    try checkImages(images, path: path, entry: "images")
+    let n = images.shape[0]
+    guard labels.shape == [n] || labels.shape == [n, 1] else {
+        throw DatasetError.badArray(
+            path: path, entry: "labels", reason: "shape \(labels.shape) does not match \(n) images (need (\(n),))")
+    }
+    return NPZSplitArrays(split: .train, images: images, labels: labels.integers())
+}
+
 private func checkImages(_ images: NPYArray, path: String, entry: String) throws {
     guard images.dtype == .uint8 || images.dtype.description == "<u1" else {
         throw DatasetError.badArray(path: path, entry: entry, reason: "dtype \(images.dtype) (images must be |u1)")

@@ -122,11 +122,22 @@ public struct AuditReport: Codable, Equatable, Sendable {
 /// Loads synthetic images, per class: a `.npz` (through `loadDataset`), a folder with one
 /// sub-folder per class, or, with `className`, a folder of images of that one class.
 /// Returns (class name, pixels NCHW, file names) for each class found.
-public func loadSyntheticImages(at path: String, preprocessing: Preprocessing, className: String?) throws
+public func loadSyntheticImages(
+    at path: String, preprocessing: Preprocessing, className: String?, classNames: [String]? = nil
+) throws
     -> [(className: String, pixels: [Float], names: [String])]
 {
     if path.lowercased().hasSuffix(".npz") {
-        let d = try loadDataset(at: path, options: LoadOptions(preprocessing: preprocessing)).images
+        let d: LabeledImages
+        do {
+            d = try loadDataset(at: path, options: LoadOptions(preprocessing: preprocessing)).images
+        } catch DatasetError
+            .noSplitArrays(_, _)
+        {  // not MedMNIST's layout: the one `gan sample` writes
+            return try syntheticImages(
+                readImageLabelArrays(at: path), path: path, preprocessing: preprocessing, className: className,
+                classNames: classNames)
+        }
         return d.classNames.enumerated().compactMap { label, name in
             guard className == nil || className == name else { return nil }
             let idx = d.labels.indices.filter { d.labels[$0] == label }
@@ -149,6 +160,44 @@ public func loadSyntheticImages(at path: String, preprocessing: Preprocessing, c
     return try folders.filter { className == nil || $0 == className }.map { name in
         let r = try readImages(in: "\(path)/\(name)", preprocessing)
         return (name, r.pixels, r.names)
+    }
+}
+
+/// The images of a `gan sample` npz (`images`, `labels`), per class: with `className`, a file of
+/// one label is that class (a per-class model's samples, label 0 by default); otherwise each
+/// label is an index into `classNames` (a conditional model's, trained on the same classes).
+func syntheticImages(
+    _ arrays: NPZSplitArrays, path: String, preprocessing p: Preprocessing, className: String?, classNames: [String]?
+) throws -> [(className: String, pixels: [Float], names: [String])] {
+    let labels = arrays.labels, distinct = Set(labels)
+    let names: [Int: String]
+    if let className, distinct.count == 1 {
+        names = [labels[0]: className]
+    } else if let classNames {
+        if let bad = distinct.sorted().first(where: { !classNames.indices.contains($0) }) {
+            throw QualityError.invalidInput(
+                "\(path): label \(bad) is not a class index of the data (\(classNames.count) classes: "
+                    + "\(classNames.joined(separator: ", ")))")
+        }
+        names = Dictionary(uniqueKeysWithValues: distinct.map { ($0, classNames[$0]) })
+    } else {
+        throw QualityError.invalidInput("\(path): labels \(distinct.sorted()) name no class; give --class for a one-class file")
+    }
+    let (h, w, c) = (arrays.height, arrays.width, arrays.channels), perImage = h * w * c
+    return try names.keys.sorted().compactMap { label in
+        let name = names[label]!
+        guard className == nil || className == name else { return nil }
+        let indices = labels.indices.filter { labels[$0] == label }
+        var pixels: [Float] = []
+        for i in indices {
+            arrays.images.data[(i * perImage)..<((i + 1) * perImage)].withUnsafeBufferPointer {
+                preprocessImage(
+                    $0, width: w, height: h, channels: c, outChannels: p.channels ?? c, size: p.imageSize,
+                    scaling: p.scaling, into: &pixels)
+            }
+        }
+        guard !indices.isEmpty else { throw QualityError.invalidInput("\(path): no images of \(name)") }
+        return (name, pixels, indices.map { "\(name)#\($0)" })
     }
 }
 

@@ -72,7 +72,7 @@ public enum SyntheticAudit {
                 preprocessing: Preprocessing(
                     imageSize: spec.imageSize, channels: channels,
                     scaling: .symmetric),
-                className: spec.className
+                className: spec.className, classNames: train.classNames
             ).map { SyntheticClassImages(className: $0.0, pixels: $0.1, names: $0.2) }
         guard !fakes.isEmpty else {
             throw QualityError.invalidInput(

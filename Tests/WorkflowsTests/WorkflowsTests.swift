@@ -134,3 +134,37 @@ func tinyConditionalCheckpoint(in folder: URL) throws -> URL {
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(file)")
     }
 }
+
+/// `audit` reads the npz `gan sample --out FILE.npz` writes (`images`, `labels`): a one-label
+/// file as the class given with `--class`, several labels as the data's class indices; a label
+/// outside the data's classes is refused naming the file.
+@Test func auditReadsTheNPZThatGanSampleWrites() throws {
+    let root = URL(fileURLWithPath: try makeTemporaryFolder())
+    defer { try? FileManager.default.removeItem(at: root) }
+    let checkpoint = try tinyConditionalCheckpoint(in: root.appendingPathComponent("gan"))
+    let data = try writeFakeClassFolders(in: root.appendingPathComponent("data").path, seed: 5)
+    var sample = SampleSpec(checkpoint: checkpoint.path, count: 6)
+    sample.className = "bright"
+    let one = root.appendingPathComponent("bright.npz").path
+    _ = try sample.write(to: one)
+    var spec = SyntheticAuditSpec(synthetic: one, data: data)
+    spec.className = "bright"; spec.options.kidSubsets = 5
+    let report = try SyntheticAudit.run(spec, output: root.appendingPathComponent("audit-one"))
+    #expect(report.classes.map(\.className) == ["bright"] && report.classes[0].syntheticCount == 6)
+
+    let pixels = try SyntheticAudit.sample(checkpoint: checkpoint, className: nil, count: 7, seed: 1, imageSize: 28, channels: 1)
+    let both = root.appendingPathComponent("both.npz").path
+    try writeImages(
+        pixels.flatMap(\.pixels), labels: Array(repeating: 0, count: 7) + Array(repeating: 1, count: 7), channels: 1, size: 28,
+        to: both)
+    spec = SyntheticAuditSpec(synthetic: both, data: data)
+    spec.options.kidSubsets = 5
+    let classes = try loadDataset(at: data).images.classNames
+    let two = try SyntheticAudit.run(spec, output: root.appendingPathComponent("audit-two"))
+    #expect(two.classes.map(\.className) == classes && two.classes.map(\.syntheticCount) == [7, 7])
+
+    try writeImages(pixels[0].pixels, labels: [0, 1, 7, 0, 1, 0, 1], channels: 1, size: 28, to: both)
+    #expect {
+        try SyntheticAudit.run(spec, output: root.appendingPathComponent("audit-bad"))
+    } throws: { "\($0)".contains(both) && "\($0)".contains("label 7 is not a class index") }
+}
