@@ -94,7 +94,7 @@ let package = Package(
         // Differential privacy: DP-SGD with per-example clipping, the Renyi-DP accountant.
         .target(name: "Privacy", dependencies: ["NN"], swiftSettings: simdFlags),
         // DCGAN and conditional DCGAN models, training, sampling, grids.
-        .target(name: "GAN", dependencies: ["NN", "Datasets", "Hashing", "Privacy"], swiftSettings: simdFlags),
+        .target(name: "GAN", dependencies: ["NN", "Datasets", "Hashing", "Privacy", "AtomicIO"], swiftSettings: simdFlags),
         // Class-conditional denoising diffusion: U-Net, DDPM training, EMA, guidance, DDIM sampling.
         .target(name: "Diffusion", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
         // Synthetic-image quality (KID, FD, precision/recall/density/coverage) and memorization audit.
@@ -115,7 +115,7 @@ let package = Package(
             name: "Workflows",
             dependencies: [
                 "Autodiff", "Classification", "Datasets", "Diffusion", "Evaluation", "Experiments", "GAN", "NN", "Quality",
-                "SeededRandom", "Tracking", "Cluster",
+                "SeededRandom", "Tracking", "Cluster", "AtomicIO",
             ],
             swiftSettings: simdFlags),
         // Benchmarks (not tests): DCGAN and diffusion training steps, DP-SGD against an ordinary
@@ -163,7 +163,7 @@ let package = Package(
         // The command-line tool: thin commands over the libraries.
         .executableTarget(
             name: "medsynth",
-            dependencies: ["Datasets", "Experiments", "Privacy", "Tracking", "Serving", "Workflows", "Benchmarks", "Export",
+            dependencies: ["AtomicIO", "Datasets", "Experiments", "Privacy", "Tracking", "Serving", "Workflows", "Benchmarks", "Export",
                            "Cluster", "CommandOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).

@@ -187,7 +187,7 @@ extension Experiment {
             valProbabilities: valP, testProbabilities: testP, decision: decision, seconds: seconds,
             synthesisSeconds: synthesisSeconds)
         let encoder = JSONEncoder()
-        try writeFileAtomically(Array(try encoder.encode(c)), to: file.path)
+        try AtomicFile.write(Array(try encoder.encode(c)), to: file.path)
         return c
     }
 }

@@ -1,3 +1,4 @@
+import AtomicIO
 import Classification
 import Datasets
 import Evaluation
@@ -260,7 +261,7 @@ public final class Experiment {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeFileAtomically(Array(try encoder.encode(settings)), to: url.path)
+        try AtomicFile.write(Array(try encoder.encode(settings)), to: url.path)
     }
 
     public func run(_ observe: (ExperimentEvent) -> Void = { _ in }) throws -> ExperimentReport {
@@ -293,8 +294,8 @@ public final class Experiment {
     func write(_ report: ExperimentReport) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeFileAtomically(Array(try encoder.encode(report)), to: options.output.appendingPathComponent("report.json").path)
-        try writeFileAtomically(Array(report.markdown().utf8), to: options.output.appendingPathComponent("report.md").path)
-        try writeFileAtomically(Array(report.html().utf8), to: options.output.appendingPathComponent("report.html").path)
+        try AtomicFile.write(Array(try encoder.encode(report)), to: options.output.appendingPathComponent("report.json").path)
+        try AtomicFile.write(Array(report.markdown().utf8), to: options.output.appendingPathComponent("report.md").path)
+        try AtomicFile.write(Array(report.html().utf8), to: options.output.appendingPathComponent("report.html").path)
     }
 }

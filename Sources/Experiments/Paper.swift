@@ -277,7 +277,7 @@ public final class PaperReplica {
         } make: {
             let result = try run(dataset, observe)
             let record = ReplicaRecord(settings: settings, dataset: dataset, result: result)
-            try writeFileAtomically(Array(try JSONEncoder().encode(record)), to: file.path)
+            try AtomicFile.write(Array(try JSONEncoder().encode(record)), to: file.path)
             return result
         }
     }

@@ -1,3 +1,4 @@
+import AtomicIO
 import Classification
 import Datasets
 import Evaluation
@@ -327,8 +328,8 @@ public struct PaperReport: Codable, Sendable {
     public func write(to folder: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try writeFileAtomically(Array(try encoder.encode(self)), to: folder.appendingPathComponent("report.json").path)
-        try writeFileAtomically(Array(markdown().utf8), to: folder.appendingPathComponent("report.md").path)
-        try writeFileAtomically(Array(html().utf8), to: folder.appendingPathComponent("report.html").path)
+        try AtomicFile.write(Array(try encoder.encode(self)), to: folder.appendingPathComponent("report.json").path)
+        try AtomicFile.write(Array(markdown().utf8), to: folder.appendingPathComponent("report.md").path)
+        try AtomicFile.write(Array(html().utf8), to: folder.appendingPathComponent("report.html").path)
     }
 }

@@ -156,7 +156,7 @@ extension Experiment {
         }
         let seconds = Date().timeIntervalSince(start)
         g.seconds[name] = seconds
-        try writeFileAtomically(
+        try AtomicFile.write(
             Array(try JSONEncoder().encode(GeneratorDone(seconds: seconds, steps: options.ganSteps))),
             to: doneURL.path)
         return try SyntheticImageSource(checkpoint: checkpoint)
@@ -242,7 +242,7 @@ extension Experiment {
         }
         let seconds = Date().timeIntervalSince(start)
         g.seconds[name] = seconds
-        try writeFileAtomically(
+        try AtomicFile.write(
             Array(try JSONEncoder().encode(GeneratorDone(seconds: seconds, steps: options.diffusionSteps))),
             to: doneURL.path)
         return try opened()

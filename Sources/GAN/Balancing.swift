@@ -1,3 +1,4 @@
+import AtomicIO
 import Datasets
 import Foundation
 import Hashing
@@ -224,7 +225,7 @@ public func writeBalancedSet(_ set: BalancedSet, scaling: PixelScaling = .symmet
         }
         let file = className + "/" + name
         let png = try encodePNG(pixels: bytes, width: set.size, height: set.size, channels: set.channels)
-        try writeFileAtomically(png, to: (dir as NSString).appendingPathComponent(file))
+        try AtomicFile.write(png, to: (dir as NSString).appendingPathComponent(file))
         let p = set.provenance[i]
         entries.append(
             BalancedManifestEntry(
@@ -236,6 +237,6 @@ public func writeBalancedSet(_ set: BalancedSet, scaling: PixelScaling = .symmet
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let text = try entries.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
-    try writeFileAtomically(Array(text.utf8), to: manifestPath)
+    try AtomicFile.write(Array(text.utf8), to: manifestPath)
     return entries
 }

@@ -1,3 +1,4 @@
+import AtomicIO
 import Classification
 import Datasets
 import Evaluation
@@ -175,7 +176,7 @@ public final class ClassifierRun {
 func writeJSON(_ value: some Encodable, to url: URL) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try writeFileAtomically(try encoder.encode(value), to: url.path)
+    try AtomicFile.write(try encoder.encode(value), to: url.path)
 }
 
 extension ClassifierRunSpec {

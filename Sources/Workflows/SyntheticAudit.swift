@@ -1,3 +1,4 @@
+import AtomicIO
 import Autodiff
 import Datasets
 import Diffusion
@@ -116,7 +117,7 @@ public enum SyntheticAudit {
                     try Tensor(shape: [pixels.count / d] + shape, scalars: pixels),
                     columns: 1 + rows[0].neighbours.count, scale: spec.imageSize < 64 ? 2 : 1)
                 let png = try encodePNG(pixels: grid.pixels, width: grid.width, height: grid.height, channels: grid.channels)
-                try writeFileAtomically(png, to: output.appendingPathComponent("neighbours-\(fake.className).png").path)
+                try AtomicFile.write(png, to: output.appendingPathComponent("neighbours-\(fake.className).png").path)
                 grids[fake.className] = png
             }
             progress(audit)
@@ -124,8 +125,8 @@ public enum SyntheticAudit {
         let report = AuditReport(
             synthetic: spec.synthetic, data: spec.data, extractor: extractor.name, options: options,
             classes: audits)
-        try writeFileAtomically(try report.json(), to: output.appendingPathComponent("audit.json").path)
-        try writeFileAtomically(Array(report.html(grids: grids).utf8), to: output.appendingPathComponent("audit.html").path)
+        try AtomicFile.write(try report.json(), to: output.appendingPathComponent("audit.json").path)
+        try AtomicFile.write(Array(report.html(grids: grids).utf8), to: output.appendingPathComponent("audit.html").path)
         return report
     }
 

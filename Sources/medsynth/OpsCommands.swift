@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtomicIO
 import CommandOptions
 import Datasets
 import Foundation
@@ -110,7 +111,7 @@ struct ModelsCommand: ParsableCommand {
 
         func run() throws {
             let card = try tracking.open().modelCard(name: name, version: version)
-            if let out { try writeFileAtomically(Array(card.utf8), to: out) } else { print(card) }
+            if let out { try AtomicFile.write(Array(card.utf8), to: out) } else { print(card) }
         }
     }
 }
