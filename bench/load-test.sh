@@ -4,7 +4,10 @@
 # seconds (bench/load_test.py attack: trickled headers, 4 and 10 MB bodies, idle connections),
 # while a separate prober times /v2/health/live, /v2/health/ready and /metrics every 50 ms.
 # Samples the server's resident memory before, during and after the load; prints one JSON
-# report and exits non-zero if a health check took 100 ms or more, or one failed.
+# report and exits non-zero if a health check took 100 ms or more, or one failed, or resident
+# memory rose above its bound (RSS_BOUND_MB, default 1024: the base of about 220 MB, 16 admitted
+# requests of at most an 8 MiB body and its decoded JSON each, and the ResNet's activations for a
+# 256-image batch on each inference thread), or stayed more than 10% above its base after SETTLE.
 #
 #   bash bench/load-test.sh     # env: MEDSYNTH (default .build/release/medsynth), DATA, SECONDS_LOAD (60),
 #                               #      SETTLE (30: seconds watched after the load), PORT (18090),
@@ -90,8 +93,11 @@ report = {
     "load": json.load(open(f"{work}/attack.json")),
 }
 print(json.dumps(report, indent=1))
-ok = probe["failure_count"] == 0 and probe["all_ms"].get("max", 1e9) < 100
+bound = float(os.environ.get("RSS_BOUND_MB", "1024"))
+memory_ok = float(peak) <= bound and float(after) <= 1.1 * float(before)
+ok = probe["failure_count"] == 0 and probe["all_ms"].get("max", 1e9) < 100 and memory_ok
 print(f"[load-test] health max {probe['all_ms'].get('max', float('nan')):.1f} ms, "
-      f"{probe['failure_count']} failed: {'PASS' if ok else 'FAIL'}", file=sys.stderr)
+      f"{probe['failure_count']} failed; RSS {float(before):.0f} MB before, peak {float(peak):.0f} (bound {bound:.0f}), "
+      f"{float(after):.0f} after {settle} s: {'PASS' if ok else 'FAIL'}", file=sys.stderr)
 sys.exit(0 if ok else 1)
 EOF
