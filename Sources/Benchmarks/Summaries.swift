@@ -25,13 +25,22 @@ extension DCGANBenchmarkResult {
 }
 
 extension DiffusionBenchmarkResult {
-    /// The model, step time, FLOP and sampling speed at 25 and 50 DDIM steps.
+    /// The model, step time, FLOP and sampling speed at 25 and 50 DDIM steps (and a distilled student's).
     public var summary: String {
-        String(
+        let distilled = samplingImagesPerSecond.keys.compactMap {
+            $0.hasSuffix(" distilled") ? Int($0.split(separator: " ")[0]) : nil
+        }
+        .sorted().map {
+            String(
+                format: ", %.2f at %d steps without guidance (a distilled student)",
+                samplingImagesPerSecond["\($0) distilled"] ?? 0, $0)
+        }
+        return String(
             format: "diffusion %dx%dx%d width %d%@ (%d parameters), batch %d: %.1f ms/step (median of %d), %.2f GFLOP/step; "
                 + "sampling %.2f images/s at 25 DDIM steps, %.2f at 50", config.channels, config.imageSize, config.imageSize,
             config.baseWidth, config.attention ? " + attention" : "", parameters, batchSize, stepMillisecondsMedian,
             stepMilliseconds.count, gflopPerStep, samplingImagesPerSecond["25"] ?? 0, samplingImagesPerSecond["50"] ?? 0)
+            + distilled.joined()
     }
 
     /// The result as one JSON line.
