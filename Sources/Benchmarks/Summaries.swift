@@ -27,13 +27,11 @@ extension DCGANBenchmarkResult {
 extension DiffusionBenchmarkResult {
     /// The model, step time, FLOP and sampling speed at 25 and 50 DDIM steps (and a distilled student's).
     public var summary: String {
-        let distilled = samplingImagesPerSecond.keys.compactMap {
-            $0.hasSuffix(" distilled") ? Int($0.split(separator: " ")[0]) : nil
-        }
-        .sorted().map {
+        // "N distilled": N steps without guidance, the cost of a `gan distill` student.
+        let distilled = samplingImagesPerSecond.sorted { $0.key < $1.key }.filter { $0.key.hasSuffix(" distilled") }.map {
             String(
-                format: ", %.2f at %d steps without guidance (a distilled student)",
-                samplingImagesPerSecond["\($0) distilled"] ?? 0, $0)
+                format: ", %.2f at %@ steps without guidance (a distilled student)", $0.value, String($0.key.prefix { $0 != " " })
+            )
         }
         return String(
             format: "diffusion %dx%dx%d width %d%@ (%d parameters), batch %d: %.1f ms/step (median of %d), %.2f GFLOP/step; "

@@ -151,7 +151,8 @@ public final class DiffusionDistiller {
             throw DiffusionError.notADiffusionCheckpoint(path: url.path, reason: "unreadable: \(error.localizedDescription)")
         }
         let steps = options.stageSteps
-        for n in steps { try Self.checkNesting(NoiseSchedule(teacherOptions.schedule, steps: teacherOptions.timesteps), n) }
+        let schedule = NoiseSchedule(teacherOptions.schedule, steps: teacherOptions.timesteps)
+        for n in steps { try Self.checkNesting(schedule, n) }
         teacherURL = url; self.config = config; self.teacherOptions = teacherOptions
         record = DistillationRecord(
             teacher: url.path, teacherSHA256: sha256Hex(bytes), teacherGuidanceScale: teacherOptions.guidanceScale,
@@ -386,25 +387,22 @@ public final class DiffusionDistiller {
         if stage > 0 {
             var o = Self.studentOptions(teacherOptions, options, steps: options.stageSteps[stage - 1])
             o.emaDecay = nil
-            let prefix = "teacher."
-            let weights = Dictionary(
-                uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix(prefix) }.map {
-                    (String($0.key.dropFirst(prefix.count)), $0.value)
-                })
-            if gs < totalSteps { teacher = try Self.model(config, o, weights: weights) }
+            if gs < totalSteps { teacher = try Self.model(config, o, weights: Self.weights(file.tensors, prefix: "teacher.")) }
         }
         student = try Self.model(
             config, Self.studentOptions(teacherOptions, options, steps: options.stageSteps[stage]),
-            weights: samplingWeightsOf(file.tensors))
+            weights: Self.weights(file.tensors, prefix: "unet."))
         try Checkpoint.restore(file, modules: ["unet": student.unet], optimizers: ["unet": student.optimizer])
         try student.restoreEMA(file.tensors)
         self.stage = stage; self.noise = noise
         loop.position = TrainingPosition(epoch: e, stepInEpoch: s, globalStep: gs)
     }
 
-    /// The `unet.*` tensors of a checkpoint by parameter name.
-    func samplingWeightsOf(_ tensors: [String: Tensor]) -> [String: Tensor] {
+    /// A checkpoint's `<prefix><name>` tensors by parameter name.
+    static func weights(_ tensors: [String: Tensor], prefix: String) -> [String: Tensor] {
         Dictionary(
-            uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix("unet.") }.map { (String($0.key.dropFirst(5)), $0.value) })
+            uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(prefix) }.map {
+                (String($0.key.dropFirst(prefix.count)), $0.value)
+            })
     }
 }
