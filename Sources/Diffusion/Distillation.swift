@@ -182,8 +182,8 @@ public final class DiffusionDistiller {
     /// At the student's last step (clean: alpha'' = 1, sigma'' = 0) this is z'' itself, the
     /// teacher's final x0: one formula for every step.
     /// NOTE: the denominator alpha'' sigma - sigma'' alpha is sigma sigma'' (SNR''^1/2 - SNR^1/2) > 0
-    /// because the SNR falls strictly with t; it would be 0 if t'' = t (grids not nested, see
-    /// `checkNesting`). Multiplying through by sigma keeps sigma'' / sigma from blowing up where
+    /// because the SNR falls strictly with t (and sigma > 0 at the clean image); it would be 0 if
+    /// t'' = t (grids not nested, see `checkNesting`). Multiplying through by sigma keeps sigma'' / sigma from blowing up where
     /// sigma is near 0 (t near 0), and alpha near 0 (t = T - 1: abar < 1e-6 on the cosine
     /// schedule) leaves the denominator near alpha'' sigma, away from 0. Computed in Double.
     /// NOTE: x~ is not clipped: the student's sampler clips its x0 to [-1, 1], as the teacher's does,
