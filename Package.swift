@@ -96,7 +96,7 @@ let package = Package(
         // DCGAN and conditional DCGAN models, training, sampling, grids.
         .target(name: "GAN", dependencies: ["NN", "Datasets", "Hashing", "Privacy", "AtomicIO"], swiftSettings: simdFlags),
         // Class-conditional denoising diffusion: U-Net, DDPM training, EMA, guidance, DDIM sampling.
-        .target(name: "Diffusion", dependencies: ["NN", "Datasets"], swiftSettings: simdFlags),
+        .target(name: "Diffusion", dependencies: ["NN", "Datasets", "Hashing"], swiftSettings: simdFlags),
         // Synthetic-image quality (KID, FD, precision/recall/density/coverage) and memorization audit.
         .target(name: "Quality", dependencies: ["NN", "Datasets", "Evaluation"], swiftSettings: simdFlags),
         // Evaluation metrics (named so as not to clash with swift-metrics): confusion matrices, per-class scores, AUC, baselines, bootstrap intervals; Foundation only.

@@ -15,16 +15,18 @@ public struct DiffusionBenchmarkResult: Codable, Sendable {
     public var stepMilliseconds: [Double]
     /// FLOP the kernels ran per training step (counted), in GFLOP.
     public var gflopPerStep: Double
-    /// Images per second of DDIM sampling at each step count (with guidance when conditional).
+    /// Images per second of DDIM sampling at each step count (with guidance when conditional), and
+    /// at a distilled student's cost, "N distilled": N steps, guidance 1 (one U-Net row per image).
     public var samplingImagesPerSecond: [String: Double]
 }
 
 public enum DiffusionBenchmark {
     /// Times `steps` training steps after `warmup`, then samples `sampleCount` images at each of
-    /// `samplingSteps` DDIM step counts (guidance scale 2 for a conditional model: two U-Net rows per image).
+    /// `samplingSteps` DDIM step counts (guidance scale 2 for a conditional model: two U-Net rows per
+    /// image) and, when given, at `distilledSteps` steps with guidance 1 (what `gan distill`'s student costs).
     public static func run(
         config: UNetConfig, batchSize: Int, steps: Int = 10, warmup: Int = 2, samplingSteps: [Int] = [25, 50],
-        sampleCount: Int = 64, seed: UInt64 = 0
+        distilledSteps: Int? = nil, sampleCount: Int = 64, seed: UInt64 = 0
     ) throws -> DiffusionBenchmarkResult {
         var options = DiffusionOptions()
         options.batchSize = batchSize
@@ -43,12 +45,13 @@ public enum DiffusionBenchmark {
         }
         let flopPerStep = (KernelCounters.totalFLOP - flopBefore) / Double(max(steps, 1))
         var sampling: [String: Double] = [:]
-        for n in samplingSteps {
+        let runs = samplingSteps.map { ("\($0)", $0, Float(2)) } + (distilledSteps.map { [("\($0) distilled", $0, 1)] } ?? [])
+        for (key, n, w) in runs {
             let t0 = DispatchTime.now().uptimeNanoseconds
             _ = try model.sample(
                 count: sampleCount, labels: config.classes.map { _ in [Int](repeating: 0, count: sampleCount) },
-                steps: n, guidanceScale: 2, generator: &g)
-            sampling["\(n)"] = Double(sampleCount) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                steps: n, guidanceScale: w, generator: &g)
+            sampling[key] = Double(sampleCount) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
         return DiffusionBenchmarkResult(
             config: config, parameters: model.unet.parameterCount, batchSize: batchSize,

@@ -25,13 +25,20 @@ extension DCGANBenchmarkResult {
 }
 
 extension DiffusionBenchmarkResult {
-    /// The model, step time, FLOP and sampling speed at 25 and 50 DDIM steps.
+    /// The model, step time, FLOP and sampling speed at 25 and 50 DDIM steps (and a distilled student's).
     public var summary: String {
-        String(
+        // "N distilled": N steps without guidance, the cost of a `gan distill` student.
+        let distilled = samplingImagesPerSecond.sorted { $0.key < $1.key }.filter { $0.key.hasSuffix(" distilled") }.map {
+            String(
+                format: ", %.2f at %@ steps without guidance (a distilled student)", $0.value, String($0.key.prefix { $0 != " " })
+            )
+        }
+        return String(
             format: "diffusion %dx%dx%d width %d%@ (%d parameters), batch %d: %.1f ms/step (median of %d), %.2f GFLOP/step; "
                 + "sampling %.2f images/s at 25 DDIM steps, %.2f at 50", config.channels, config.imageSize, config.imageSize,
             config.baseWidth, config.attention ? " + attention" : "", parameters, batchSize, stepMillisecondsMedian,
             stepMilliseconds.count, gflopPerStep, samplingImagesPerSecond["25"] ?? 0, samplingImagesPerSecond["50"] ?? 0)
+            + distilled.joined()
     }
 
     /// The result as one JSON line.

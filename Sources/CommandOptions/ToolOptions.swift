@@ -126,11 +126,14 @@ public struct DiffusionBenchOptions: ParsableArguments {
     @Option(help: Ranges.benchSteps.help("Timed steps.")) public var steps = 10
     @Option(help: Ranges.warmup.help("Untimed steps first.")) public var warmup = 2
     @Option(help: Ranges.sampleCount.help("Images sampled per timing.")) public var samples = 64
+    @Option(help: Ranges.distilledSteps.help("Also time sampling at a distilled student's cost: N steps, guidance 1."))
+    public var distilledSteps = 4
     @Flag(help: "Print one JSON line.") public var json = false
 
     public init() {}
 
     public func validate() throws {
+        try Ranges.distilledSteps.check(distilledSteps, "--distilled-steps")
         guard [28, 32, 64].contains(imageSize) else { throw ValidationError("--image-size \(imageSize): use 28, 32 or 64") }
         try checkChannels(channels); try Ranges.diffusionWidth.check(width, "--width")
         if width % 8 != 0 { throw ValidationError("--width \(width) is not a multiple of 8") }
@@ -142,7 +145,8 @@ public struct DiffusionBenchOptions: ParsableArguments {
     public func run() throws -> String {
         let config = try UNetConfig(imageSize: imageSize, channels: channels, baseWidth: width, attention: attention, classes: 2)
         let r = try DiffusionBenchmark.run(
-            config: config, batchSize: batchSize, steps: steps, warmup: warmup, sampleCount: samples)
+            config: config, batchSize: batchSize, steps: steps, warmup: warmup, distilledSteps: distilledSteps,
+            sampleCount: samples)
         return json ? try r.json() : r.summary
     }
 }

@@ -139,12 +139,12 @@ public final class DiffusionModel {
         return try body()
     }
 
-    /// The model's output at x_t (N, C, S, S) with classifier-free guidance: for a conditional
-    /// model and scale w != 1, out = out(no class) + w (out(class) - out(no class)), both halves in
-    /// one batch of 2N.
-    func guidedPrediction(_ x: Tensor, t: Int, labels: [Int]?, guidanceScale w: Float) throws -> Tensor {
+    /// The model's output at x_t (N, C, S, S), image k at timestep `t[k]`, with classifier-free
+    /// guidance: for a conditional model and scale w != 1, out = out(no class) + w (out(class) -
+    /// out(no class)), both halves in one batch of 2N.
+    func guidedPrediction(_ x: Tensor, t: [Int], labels: [Int]?, guidanceScale w: Float) throws -> Tensor {
         let n = x.shape[0]
-        let steps = [Float](repeating: Float(t), count: n)
+        let steps = t.map(Float.init)
         guard let labels, let null = unet.nullClass, w != 1 else { return try unet(x, timesteps: steps, labels: labels) }
         let both = try unet(
             Tensor.concat([x, x], axis: 0), timesteps: steps + steps,
@@ -154,11 +154,40 @@ public final class DiffusionModel {
         return try unconditional + (conditional - unconditional) * w
     }
 
+    /// sqrt(abar) and sqrt(1 - abar) of each timestep (nil: the clean image, 1 and 0) as (N, 1, 1, 1) tensors.
+    func perImageCoefficients(_ t: [Int?]) -> (signal: Tensor, noise: Tensor) {
+        let c = t.map { $0.map { schedule.coefficients($0) } ?? (signal: 1, noise: 0) }
+        return (Self.perImage(c.map(\.signal)), Self.perImage(c.map(\.noise)))
+    }
+
+    /// 1 / values as an (N, 1, 1, 1) tensor: dividing by a Float multiplies by its reciprocal, and
+    /// so does `ddimStep`, so per-image steps round as the scalar ones always have.
+    static func perImageReciprocal(_ values: Tensor) -> Tensor { perImage(values.scalars.map { 1 / $0 }) }
+
+    /// One DDIM step (eta = 0) with the U-Net's current weights: image k of x (N, C, S, S) from
+    /// timestep `t[k]` to `next[k]` (nil: to the clean image). The model output gives x0, clipped to
+    /// [-1, 1], and the eps consistent with it, eps = (x_t - alpha x0) / sigma; then
+    /// x_next = alpha_next x0 + sigma_next eps (= x0 at the clean image). Returns x0 and x_next.
+    /// `sample` runs exactly this; so does a distillation teacher.
+    /// NOTE: sigma > 0 at every t >= 0 (abar_0 < 1), so eps never divides by zero.
+    func ddimStep(_ x: Tensor, t: [Int], to next: [Int?], labels: [Int]?, guidanceScale w: Float) throws -> (
+        x0: Tensor, next: Tensor
+    ) {
+        let out = try guidedPrediction(x, t: t, labels: labels, guidanceScale: w)
+        let (a, s) = perImageCoefficients(t), (aNext, sNext) = perImageCoefficients(next)
+        let x0: Tensor
+        switch options.prediction {  // x0 from the output
+        case .v: x0 = try (x * a - out * s).clamped(-1, 1)
+        case .epsilon: x0 = try ((x - out * s) * Self.perImageReciprocal(a)).clamped(-1, 1)
+        }
+        let eps = try (x - x0 * a) * Self.perImageReciprocal(s)  // eps consistent with x0
+        return (x0, try x0 * aNext + eps * sNext)
+    }
+
     /// DDIM sampling (Song et al. 2021, eta = 0: deterministic given the starting noise) with the
     /// EMA weights: `count` images (count, C, S, S) in [-1, 1] of `labels` (conditional; the
-    /// "no class" label samples unconditionally) from noise drawn from `generator`.
-    /// Each step predicts x0 (clipped to [-1, 1]) and eps from the model output and moves to the
-    /// previous timestep: x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev) eps.
+    /// "no class" label samples unconditionally) from noise drawn from `generator`, by `ddimStep`
+    /// from each timestep to the previous one, and from the first to the clean image.
     public func sample(
         count: Int, labels: [Int]?, steps: Int? = nil, guidanceScale: Float? = nil,
         generator: inout SeededGenerator
@@ -172,17 +201,11 @@ public final class DiffusionModel {
         return try withEMAWeights {
             try noGrad {
                 for (i, t) in timesteps.enumerated().reversed() {
-                    let out = try guidedPrediction(x, t: t, labels: labels, guidanceScale: w)
-                    let (a, s) = schedule.coefficients(t)
-                    let aPrev: Float = i > 0 ? Float(schedule.alphaBar[timesteps[i - 1]].squareRoot()) : 1
-                    let sPrev: Float = i > 0 ? Float((1 - schedule.alphaBar[timesteps[i - 1]]).squareRoot()) : 0
-                    let x0: Tensor
-                    switch options.prediction {  // x0 from the output
-                    case .v: x0 = try (x * a - out * s).clamped(-1, 1)
-                    case .epsilon: x0 = try ((x - out * s) / a).clamped(-1, 1)
-                    }
-                    let eps = try (x - x0 * a) / s  // eps consistent with x0
-                    x = i > 0 ? try x0 * aPrev + eps * sPrev : x0
+                    let next = i > 0 ? timesteps[i - 1] : nil
+                    let step = try ddimStep(
+                        x, t: Array(repeating: t, count: count), to: Array(repeating: next, count: count), labels: labels,
+                        guidanceScale: w)
+                    x = next == nil ? step.x0 : step.next
                 }
                 return x
             }

@@ -29,7 +29,10 @@ struct BenchCommand: ParsableCommand {
 
     struct DiffusionBench: ParsableCommand, OptionsCommand {
         static let configuration = CommandConfiguration(
-            commandName: "diffusion", abstract: "Time diffusion training steps and DDIM sampling (25 and 50 steps, guidance 2).")
+            commandName: "diffusion",
+            abstract:
+                "Time diffusion training steps and DDIM sampling (25 and 50 steps, guidance 2; a distilled student's steps, guidance 1)."
+        )
         @OptionGroup var options: DiffusionBenchOptions
 
         func run() throws { print(try options.run()) }

@@ -8,7 +8,7 @@ struct GANCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gan",
         abstract: "Train and sample image generators: DCGANs, or diffusion models with --generator diffusion.",
-        subcommands: [Train.self, Sample.self])
+        subcommands: [Train.self, Sample.self, Distill.self])
 
     struct Train: ParsableCommand, OptionsCommand {
         static let configuration = CommandConfiguration(
@@ -29,5 +29,16 @@ struct GANCommand: ParsableCommand {
         @OptionGroup var options: GANSampleOptions
 
         func run() throws { ProgressLine().note(try options.write()) }
+    }
+
+    struct Distill: ParsableCommand, OptionsCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Distil a diffusion checkpoint into one that samples in a few DDIM steps without guidance rows.")
+        @OptionGroup var options: GANDistillOptions
+
+        func run() throws {
+            var progress = ProgressLine()
+            try options.distill { progress.show($0) }
+        }
     }
 }

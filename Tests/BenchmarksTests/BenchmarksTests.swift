@@ -73,3 +73,11 @@ import Testing
     #expect(report.summary.hasPrefix("peak: "))
     #expect(try report.json().contains(#""isa":"\#(report.widest.isa.description)""#))
 }
+
+@Test func diffusionBenchmarkTimesADistilledStudentsSampling() throws {
+    let config = try UNetConfig(imageSize: 28, channels: 1, baseWidth: 8, attention: false, classes: 2)
+    let r = try DiffusionBenchmark.run(
+        config: config, batchSize: 2, steps: 1, warmup: 0, samplingSteps: [2], distilledSteps: 1, sampleCount: 1)
+    #expect(Set(r.samplingImagesPerSecond.keys) == ["2", "1 distilled"])
+    #expect(r.summary.hasSuffix(" at 1 steps without guidance (a distilled student)"), "\(r.summary)")
+}

@@ -210,7 +210,7 @@ func unetShapes(_ c: (Int, Int, Bool)) throws {
     let gap = zip(conditional, unconditional).map { abs($0 - $1) }.max() ?? 0
     #expect(gap > 1e-3, "the class changes the output by only \(gap)")
     for w: Float in [0, 1, 3] {
-        let guided = try noGrad { try model.guidedPrediction(x, t: 500, labels: [0, 1], guidanceScale: w) }.scalars
+        let guided = try noGrad { try model.guidedPrediction(x, t: [500, 500], labels: [0, 1], guidanceScale: w) }.scalars
         let expected = zip(conditional, unconditional).map { $1 + w * ($0 - $1) }
         let worst = zip(guided, expected).map { abs($0 - $1) }.max() ?? 0
         #expect(worst < 1e-4 * max(1, gap), "w = \(w): largest difference \(worst)")
