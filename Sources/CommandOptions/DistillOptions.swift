@@ -11,7 +11,9 @@ public struct GANDistillOptions: ParsableArguments {
     public var checkpoint: String
     @Option(help: "Class-folder tree or MedMNIST .npz the teacher was trained on.") public var data: String
     @OptionGroup public var selection: ClassSelectionOptions
-    @Option(help: "The split seed the teacher was trained with (gan train --seed).") public var seed: UInt64 = 0
+    @Option(help: "Split seed (default: the teacher's recorded split; another is refused).") public var splitSeed: UInt64?
+    @Option(help: "train:val:test ratio of the split (default: the teacher's).") public var ratio: String?
+    @Option(help: "Seeds the student's batches and noise.") public var seed: UInt64 = 0
     @Option(help: "Image size (default and only accepted value: the teacher's).") public var imageSize: Int?
     @Option(help: "Channels (default and only accepted value: the teacher's).") public var channels: Int?
     @Option(help: Ranges.distilledSteps.help("DDIM steps of the distilled student.")) public var steps = 4
@@ -36,6 +38,7 @@ public struct GANDistillOptions: ParsableArguments {
         try Ranges.diffusionBatchSize.check(batchSize, "--batch-size"); try Ranges.learningRate.check(lr, "--lr")
         try Ranges.emaDecay.check(emaDecay, "--ema-decay"); try Ranges.every.check(checkpointEvery, "--checkpoint-every")
         try checkChannels(channels)
+        _ = try parsedRatio(ratio)
         do { try spec().options.validate() } catch let error as DiffusionError {
             throw ValidationError("--from-steps \(fromSteps) --steps \(steps): \(error)")
         }
@@ -44,7 +47,8 @@ public struct GANDistillOptions: ParsableArguments {
     /// The run as the library takes it.
     public func spec() throws -> DistillationRunSpec {
         var spec = DistillationRunSpec(teacher: checkpoint, data: data)
-        spec.selection = try selection.selection(seed: seed)
+        spec.selection = try selection.selection(seed: splitSeed ?? 0)
+        spec.splitSeed = splitSeed; spec.splitRatio = try parsedRatio(ratio)
         spec.seed = seed; spec.imageSize = imageSize; spec.channels = channels; spec.maxReadBytes = limits.maxReadBytes
         spec.options.steps = steps; spec.options.fromSteps = fromSteps; spec.options.iterations = iterations
         spec.options.batchSize = batchSize; spec.options.learningRate = lr

@@ -136,6 +136,7 @@ public struct GANTrainOptions: ParsableArguments {
     public var plan: GANTrainingPlan {
         var plan = GANTrainingPlan()
         plan.epochs = dryRun && maxSteps == nil ? 2 : epochs; plan.maxSteps = maxSteps; plan.seed = seed
+        plan.split = try? split.choice()  // a malformed --ratio is refused by validate()
         plan.checkpointEvery = checkpointEvery ?? (dryRun ? 3 : 200); plan.gridEvery = dryRun ? 1 : gridEvery
         return plan
     }

@@ -159,7 +159,20 @@ public final class DiffusionTrainer {
                 "--resume: \(url.path) holds another U-Net (\(config)), this run asks for \(model.config)")
         }
         guard options == model.options else {
-            throw DiffusionError.invalidOption("--resume: \(url.path) was trained with other options (\(options))")
+            throw DiffusionError.invalidOption(
+                "--resume: \(url.path) was trained with other options (\(differingFields(options, model.options).joined(separator: ", "))"
+                    + " differ): resume with the options it was started with, or use another --out")
+        }
+        if let saved = try? decoder.decode(DiffusionTrainingPlan.self, from: Data((m["plan"] ?? "").utf8)) {
+            guard saved.seed == plan.seed else {
+                throw DiffusionError.invalidOption(
+                    "--resume: \(url.path) was trained with --seed \(saved.seed), not \(plan.seed): its batches and noise would change"
+                )
+            }
+            guard saved.trainingSplit == plan.trainingSplit else {
+                throw DiffusionError.invalidOption(
+                    "--resume: \(url.path) was trained on the \(saved.trainingSplit), not the \(plan.trainingSplit)")
+            }
         }
         if let names = try? decoder.decode([String].self, from: Data((m["class_names"] ?? "").utf8)), names != data.classNames {
             throw DiffusionError.invalidOption(

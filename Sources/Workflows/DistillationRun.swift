@@ -25,7 +25,11 @@ public struct DistillationRunSpec: Codable, Equatable, Sendable {
     /// Image size and channels; nil: the teacher's (anything else is refused).
     public var imageSize: Int?
     public var channels: Int?
-    /// The split's seed (`gan train --seed`).
+    /// The split the teacher was trained on: nil fields take the teacher's recorded split
+    /// (`SyntheticImages.trainingSplit`); another is refused.
+    public var splitSeed: UInt64?
+    public var splitRatio: SplitRatio?
+    /// Seeds the student's batches and noise.
     public var seed: UInt64 = 0
     /// Most bytes read from one image file or inflated from one `.npz`.
     public var maxReadBytes = defaultMaxArchiveBytes
@@ -55,6 +59,7 @@ extension GeneratorRun {
                 "\(output.relativePath) already holds a run (\(existing.joined(separator: ", "))): pass --resume to continue it")
         }
         let source = try DiffusionImageSource(checkpoint: teacherURL)
+        let split = try resolvedSplit(seed: spec.splitSeed, ratio: spec.splitRatio, sources: [source])
         for (option, given, teachers) in [
             ("--image-size", spec.imageSize, source.imageSize), ("--channels", spec.channels, source.channels),
         ] where given.map({ $0 != teachers }) ?? false {
@@ -63,12 +68,13 @@ extension GeneratorRun {
         // The data as `gan train --generator diffusion` loads it for this teacher's shape and classes.
         var data = GeneratorRunSpec()
         data.generator = .diffusion; data.data = spec.data; data.selection = spec.selection; data.seed = spec.seed
+        data.selection?.seed = split.seed; data.split = split
         data.conditional = source.isConditional; data.className = source.isConditional ? nil : source.classNames.first
         data.imageSize = source.imageSize; data.channels = source.channels; data.maxReadBytes = spec.maxReadBytes
         let (images, _) = try trainingData(data, output: output, observe)
         try checkSameImages(teacher: teacherURL, output: output)
         var plan = TrainingPlan()
-        plan.seed = spec.seed; plan.checkpointEvery = spec.checkpointEvery
+        plan.seed = spec.seed; plan.split = split; plan.checkpointEvery = spec.checkpointEvery
         plan.epochs = Ranges.epochs.upper; plan.maxSteps = spec.options.iterations * spec.options.stageSteps.count
         let distiller = try DiffusionDistiller(
             teacher: teacherURL,

@@ -29,6 +29,7 @@ let baseArguments: [String: [String]] = [
     "bench classifier": ["bench", "classifier"],
     "bench diffusion": ["bench", "diffusion"],
     "reproduce paper": ["reproduce", "paper", "--out", "out"],
+    "gan distill": ["gan", "distill", "--checkpoint", "c.safetensors", "--data", "d", "--out", "out"],
 ]
 
 /// The command types, to parse a leaf command directly (much faster than through the root).
@@ -39,6 +40,7 @@ let commandTypes: [String: any ParsableCommand.Type] = [
     "privacy epsilon": PrivacyCommand.Epsilon.self, "privacy bench": PrivacyCommand.Bench.self,
     "data inspect": DataCommand.Inspect.self, "data fetch": DataCommand.Fetch.self, "data bench": DataCommand.Bench.self,
     "runs list": RunsCommand.List.self, "serve": ServeCommand.self, "reproduce paper": ReproduceCommand.Paper.self,
+    "gan distill": GANCommand.Distill.self,
     "bench dcgan": BenchCommand.DCGANBench.self, "bench diffusion": BenchCommand.DiffusionBench.self,
     "bench classifier": BenchCommand.ClassifierBench.self,
 ]
@@ -68,6 +70,10 @@ let numericOptions: [String: [String]] = [
         "--diffusion-sampling-steps", "--guidance-scale", "--jobs",
     ],
     "reproduce paper": ["--seed", "--fixes-seeds", "--jobs"],
+    "gan distill": [
+        "--steps", "--from-steps", "--iterations", "--batch-size", "--lr", "--ema-decay", "--checkpoint-every",
+        "--max-read-bytes", "--seed", "--split-seed", "--image-size", "--channels",
+    ],
     "audit": ["--count", "--image-size", "--percentile", "--kid-subsets", "--seed", "--split-seed"],
     "privacy epsilon": ["--n", "--batch-size", "--epochs", "--delta", "--noise-multiplier", "--target-epsilon"],
     "privacy bench": ["--batch-size", "--steps"],
@@ -81,7 +87,9 @@ let numericOptions: [String: [String]] = [
     ],
     "bench dcgan": ["--image-size", "--channels", "--batch-size", "--steps", "--warmup", "--peak"],
     "bench classifier": ["--image-size", "--channels", "--classes", "--batch-size", "--steps", "--warmup"],
-    "bench diffusion": ["--image-size", "--channels", "--width", "--batch-size", "--steps", "--warmup", "--samples"],
+    "bench diffusion": [
+        "--image-size", "--channels", "--width", "--batch-size", "--steps", "--warmup", "--samples", "--distilled-steps",
+    ],
 ]
 
 /// Parses and validates `arguments`; the error's message when refused.

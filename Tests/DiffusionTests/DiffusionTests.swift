@@ -53,12 +53,16 @@ func tinyConfig(size: Int = 28, channels: Int = 1, classes: Int? = 2, attention:
     try UNetConfig(imageSize: size, channels: channels, baseWidth: 8, attention: attention, classes: classes, groups: 4)
 }
 
-func tinyTrainer(_ dir: URL, maxSteps: Int, data: DiffusionTrainingData = fakeData()) throws -> DiffusionTrainer {
+func tinyTrainer(
+    _ dir: URL, maxSteps: Int, data: DiffusionTrainingData = fakeData(),
+    change: (inout DiffusionOptions, inout DiffusionTrainingPlan) -> Void = { _, _ in }
+) throws -> DiffusionTrainer {
     var options = DiffusionOptions()
     options.batchSize = 4
     options.samplingSteps = 2
     var plan = DiffusionTrainingPlan()
     plan.epochs = 100; plan.maxSteps = maxSteps; plan.seed = 7; plan.checkpointEvery = 1000; plan.gridEvery = 1000
+    change(&options, &plan)
     return try DiffusionTrainer(
         model: DiffusionModel(
             config: tinyConfig(classes: data.labels == nil ? nil : 2), options: options,
@@ -169,6 +173,19 @@ func unetShapes(_ c: (Int, Int, Bool)) throws {
         model: DiffusionModel(config: try tinyConfig(attention: false), options: options, seed: 1),
         data: fakeData(), plan: DiffusionTrainingPlan(), outputDirectory: temporaryDirectory())
     #expect(throws: DiffusionError.self) { try other.resume(from: dir.appendingPathComponent("checkpoint.safetensors")) }
+    // The same model with other options, another seed or another split: refused, naming what differs.
+    let cases: [(String, (inout DiffusionOptions, inout DiffusionTrainingPlan) -> Void)] = [
+        ("learningRate", { o, _ in o.learningRate = 1e-3 }), ("--seed 7, not 8", { _, p in p.seed = 8 }),
+        ("split seed 3", { _, p in p.split = SplitChoice(seed: 3) }),
+    ]
+    for (named, change) in cases {
+        let changed = try tinyTrainer(temporaryDirectory(), maxSteps: 2, change: change)
+        do {
+            try changed.resume(from: dir.appendingPathComponent("checkpoint.safetensors"))
+            Issue.record("resumed with \(named) changed")
+        } catch { #expect("\(error)".contains(named), "\(error)") }
+    }
+    try tinyTrainer(temporaryDirectory(), maxSteps: 3).resume(from: dir.appendingPathComponent("checkpoint.safetensors"))
 }
 
 @Test func checkpointSamplesThroughTheImageSource() throws {

@@ -37,10 +37,13 @@ func trainTinyTeacher(data: String, output: URL, seed: UInt64 = 0) throws -> URL
     // An existing run is not overwritten without --resume; --resume of a finished run is a no-op.
     #expect(throws: OptionRefusal.self) { try GeneratorRun.distill(spec, output: out) }
     #expect(try GeneratorRun.distill(spec, output: out, resume: true).steps == 2)
-    // Another split seed names other training images than the teacher's manifest.
+    // Another split than the teacher's recorded one is refused; the student records the teacher's.
     var otherSplit = spec
-    otherSplit.seed = 1
-    #expect(throws: OptionRefusal.self) { try GeneratorRun.distill(otherSplit, output: root.appendingPathComponent("s1")) }
+    otherSplit.splitSeed = 1
+    #expect {
+        try GeneratorRun.distill(otherSplit, output: root.appendingPathComponent("s1"))
+    } throws: { "\($0)".contains("--split-seed 1: ") }
+    #expect(try student.trainingSplit == DiffusionImageSource(checkpoint: teacher).trainingSplit)
     // Not a diffusion checkpoint; a size that is not the teacher's.
     var notDiffusion = spec
     notDiffusion.teacher = root.appendingPathComponent("teacher/manifest.jsonl").path
