@@ -31,11 +31,14 @@ import Testing
 @Suite(.serialized)
 struct DataParallelTests {
     /// One epoch of batches of 16 over 72 training images (5 steps; shards of 8), classic
-    /// augmentation on (drawn for the whole batch on every rank), seed 3.
+    /// augmentation on (drawn for the whole batch on every rank), seed 3 and split seed 3 (the
+    /// split the tolerances were measured on: `train` split with its `--seed` until the split got
+    /// its own; on split seed 0 the paper CNN's rel is 0.024, float rounding grown over 5 steps
+    /// through Winograd, against 0.0027 here and 0.86 with the allreduce removed).
     static func trainArguments(_ data: String, _ out: URL, arch: String) -> [String] {
         [
             "train", "--data", data, "--out", out.path, "--arch", arch, "--epochs", "1", "--batch-size", "16",
-            "--augment", "--seed", "3", "--no-track",
+            "--augment", "--seed", "3", "--split-seed", "3", "--no-track",
         ]
     }
 
