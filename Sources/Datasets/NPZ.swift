@@ -36,16 +36,7 @@ public struct NPZSplitArrays: Sendable {
 /// offsets point past the end (found by the fuzz test); file-backed archives read safely,
 /// so this reader only opens files.
 public func readMedMNISTArrays(at path: String, maxBytes: Int = defaultMaxArchiveBytes) throws -> [NPZSplitArrays] {
-    let (fd, size) = try openRegularFile(path)
-    close(fd)
-    if size == 0 { throw DatasetError.emptyFile(path: path) }
-    guard size <= maxBytes else { throw DatasetError.fileTooLarge(path: path, bytes: size, limit: maxBytes) }
-    let archive: Archive
-    do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
-        throw DatasetError.corrupt(path: path, reason: "not a readable zip archive (\(error))")
-    }
-    var entries = [String: Entry]()
-    for entry in archive where entry.type == .file { entries[entry.path] = entry }
+    let (archive, entries) = try openArchive(path, maxBytes: maxBytes)
     let needed = Split.allCases.flatMap { split in
         ["\(split.rawValue)_images.npy", "\(split.rawValue)_labels.npy"].compactMap { entries[$0] }
     }
@@ -86,16 +77,7 @@ public func readMedMNISTArrays(at path: String, maxBytes: Int = defaultMaxArchiv
 /// uint8 `images` (N, H, W) or (N, H, W, 3) and integer `labels` (N,). Bounded and checked as
 /// `readMedMNISTArrays`; an npz without the pair is refused naming its entries.
 public func readImageLabelArrays(at path: String, maxBytes: Int = defaultMaxArchiveBytes) throws -> NPZSplitArrays {
-    let (fd, size) = try openRegularFile(path)
-    close(fd)
-    if size == 0 { throw DatasetError.emptyFile(path: path) }
-    guard size <= maxBytes else { throw DatasetError.fileTooLarge(path: path, bytes: size, limit: maxBytes) }
-    let archive: Archive
-    do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
-        throw DatasetError.corrupt(path: path, reason: "not a readable zip archive (\(error))")
-    }
-    var entries = [String: Entry]()
-    for entry in archive where entry.type == .file { entries[entry.path] = entry }
+    let (archive, entries) = try openArchive(path, maxBytes: maxBytes)
     guard let imageEntry = entries["images.npy"], let labelEntry = entries["labels.npy"] else {
         throw DatasetError.noSplitArrays(path: path, entries: entries.keys.sorted())
     }
@@ -113,6 +95,21 @@ public func readImageLabelArrays(at path: String, maxBytes: Int = defaultMaxArch
             path: path, entry: "labels", reason: "shape \(labels.shape) does not match \(n) images (need (\(n),))")
     }
     return NPZSplitArrays(split: .train, images: images, labels: labels.integers())
+}
+
+/// The zip at `path` (a regular, non-empty file of at most `maxBytes`) and its file entries by name.
+private func openArchive(_ path: String, maxBytes: Int) throws -> (Archive, [String: Entry]) {
+    let (fd, size) = try openRegularFile(path)
+    close(fd)
+    if size == 0 { throw DatasetError.emptyFile(path: path) }
+    guard size <= maxBytes else { throw DatasetError.fileTooLarge(path: path, bytes: size, limit: maxBytes) }
+    let archive: Archive
+    do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
+        throw DatasetError.corrupt(path: path, reason: "not a readable zip archive (\(error))")
+    }
+    var entries = [String: Entry]()
+    for entry in archive where entry.type == .file { entries[entry.path] = entry }
+    return (archive, entries)
 }
 
 private func checkImages(_ images: NPYArray, path: String, entry: String) throws {
