@@ -93,7 +93,11 @@ public func writeSplitManifest(_ entries: [ManifestEntry], selection: ClassSelec
     let folder = (path as NSString).deletingLastPathComponent
     let selectionPath = (folder.isEmpty ? "." : folder) + "/selection.json"
     guard let selection else {
-        if FileManager.default.fileExists(atPath: selectionPath) { try FileManager.default.removeItem(atPath: selectionPath) }
+        // NOTE: experiment workers and MPI ranks all write the same manifest; one may remove a
+        // stale selection.json just before another looks, so a missing file is no error.
+        if unlink(selectionPath) != 0 && errno != ENOENT {
+            throw DatasetError.writeFailed(path: selectionPath, reason: errnoMessage(errno))
+        }
         return
     }
     struct Record: Encodable {
