@@ -134,6 +134,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             swiftSettings: simdFlags),
@@ -200,6 +201,7 @@ let package = Package(
             dependencies: [
                 "Serving", "Tracking", "NN", "Datasets", "Autodiff", "SeededRandom", "Classification",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 "TestSupport",
             ]),
     ] + mpiTargets

@@ -13,6 +13,11 @@ public struct ServeOptions: ParsableArguments {
     @Option(help: "NAME@ALIAS, NAME@VERSION or NAME (latest).") public var model: String
     @Option public var host = "127.0.0.1"
     @Option(help: Ranges.port.help("TCP port (0: any free port).")) public var port = 8080
+    @Option(
+        help: Ranges.port.help(
+            "A second TCP port for /v2/health/* and /metrics alone, answered apart from --port's connections (0: any free port).")
+    )
+    public var healthPort: Int?
     @Option(help: "Bearer token for /admin routes (off without it).") public var adminToken: String?
     @Option(help: "Shell command run once on drift; its last line must be MEDSYNTH_RUN_ID=<id>.")
     public var retrainCommand: String?
@@ -37,7 +42,11 @@ public struct ServeOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        try Ranges.port.check(port, "--port"); try Ranges.maxBodyBytes.check(maxBodyBytes, "--max-body-bytes")
+        try Ranges.port.check(port, "--port"); try Ranges.port.check(healthPort, "--health-port")
+        if let healthPort, healthPort != 0, healthPort == port {
+            throw ValidationError("--health-port must differ from --port (both \(port))")
+        }
+        try Ranges.maxBodyBytes.check(maxBodyBytes, "--max-body-bytes")
         try Ranges.maxImagePixels.check(maxImagePixels, "--max-image-pixels")
         try Ranges.maxConcurrent.check(maxConcurrent, "--max-concurrent")
         try Ranges.inferenceThreads.check(inferenceThreads, "--inference-threads")
@@ -57,7 +66,8 @@ public struct ServeOptions: ParsableArguments {
     /// Serves until the server stops; `log` gets the server's log lines.
     public func serve(log: @escaping @Sendable (String) -> Void) async throws {
         try await Serving.serve(
-            model: model, store: tracking.open(), host: host, port: port, limits: limits, adminToken: adminToken,
+            model: model, store: tracking.open(), host: host, port: port, healthPort: healthPort, limits: limits,
+            adminToken: adminToken,
             retrainCommand: retrainCommand, driftWindow: driftWindow, log: log)
     }
 }

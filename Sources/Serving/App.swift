@@ -43,8 +43,7 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
             status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: webPage(modelName: state.modelName))))
     }
-    router.get("/v2/health/live") { _, _ in try json(["live": true]) }
-    router.get("/v2/health/ready") { _, _ in try readiness(state.modelStatus) }
+    addHealthRoutes(to: router, state: state)
     router.get("/v2") { _, _ in try json(ServerMetadata.medsynth) }
     // Each model route twice: unversioned, and for the served version only (another is 404).
     for model in ["/v2/models/:name", "/v2/models/:name/versions/:version"] {
@@ -83,15 +82,6 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
                 model: deployment.model.name, version: deployment.model.version,
                 drift: deployment.monitor?.report(), retrain: state.retrain?.status))
     }
-    router.get("/metrics") { _, _ in
-        let deployment = state.deployment
-        let text = state.metrics.render(
-            model: deployment?.model, drift: deployment?.monitor?.report(), inFlight: state.inFlight,
-            waiting: state.queue.waiting)
-        return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
 
     let admin = router.group("admin").add(middleware: BearerTokenMiddleware(token: state.adminToken))
     admin.post("reload") { request, _ in
@@ -109,6 +99,22 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
         return try json(["name": body.name, "alias": alias.rawValue, "version": "\(body.version)"])
     }
     return router
+}
+
+/// `/v2/health/live`, `/v2/health/ready` and `/metrics`: on the service port, and on the health
+/// port when there is one.
+func addHealthRoutes(to router: Router<BasicRequestContext>, state: ServingState) {
+    router.get("/v2/health/live") { _, _ in try json(["live": true]) }
+    router.get("/v2/health/ready") { _, _ in try readiness(state.modelStatus) }
+    router.get("/metrics") { _, _ in
+        let deployment = state.deployment
+        let text = state.metrics.render(
+            model: deployment?.model, drift: deployment?.monitor?.report(), inFlight: state.inFlight,
+            waiting: state.queue.waiting)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
 }
 
 /// The deployment a `/v2/models/{name}[/versions/{version}]` route names: 404 for another model

@@ -9,8 +9,8 @@ import Tracking
 /// `/v2/health/live` answers at once, `/v2/health/ready` once they are in. `log` receives what
 /// the server has to say (loaded, could not load, listening on which port).
 public func serve(
-    model: String, store: RunStore, host: String, port: Int, limits: ServingLimits, adminToken: String?,
-    retrainCommand: String?, driftWindow: Int, log: @escaping @Sendable (String) -> Void
+    model: String, store: RunStore, host: String, port: Int, healthPort: Int? = nil, limits: ServingLimits,
+    adminToken: String?, retrainCommand: String?, driftWindow: Int, log: @escaping @Sendable (String) -> Void
 ) async throws {
     let state = try ServingState(
         store: store, modelReference: model, loader: ServedClassifier.loader, limits: limits, adminToken: adminToken,
@@ -26,5 +26,10 @@ public func serve(
     let app = buildApplication(state: state, host: host, port: port) { port in
         log("serving \(version.label) on http://\(host):\(port)")
     }
-    try await app.runService()
+    let health = healthPort.map { healthPort in
+        buildHealthApplication(state: state, host: host, port: healthPort) { port in
+            log("health checks and metrics also on http://\(host):\(port)")
+        }
+    }
+    try await runServing(app, health: health)
 }

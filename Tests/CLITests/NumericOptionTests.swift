@@ -83,7 +83,7 @@ let numericOptions: [String: [String]] = [
     "runs list": ["--limit"],
     "serve": [
         "--port", "--max-body-bytes", "--max-image-pixels", "--max-concurrent", "--inference-threads", "--request-timeout",
-        "--header-timeout", "--drift-window",
+        "--header-timeout", "--drift-window", "--health-port",
     ],
     "bench dcgan": ["--image-size", "--channels", "--batch-size", "--steps", "--warmup", "--peak"],
     "bench classifier": ["--image-size", "--channels", "--classes", "--batch-size", "--steps", "--warmup"],
@@ -120,7 +120,7 @@ struct CLIRefusal: Error { let message: String }
     ("serve", "--port", "99999"), ("serve", "--port", "-1"), ("serve", "--max-concurrent", "0"),
     ("serve", "--max-image-pixels", "0"), ("serve", "--drift-window", "10"), ("serve", "--max-body-bytes", "-1"),
     ("serve", "--request-timeout", "0"), ("serve", "--header-timeout", "0"), ("serve", "--header-timeout", "3601"),
-    ("serve", "--inference-threads", "0"),
+    ("serve", "--inference-threads", "0"), ("serve", "--health-port", "65536"), ("serve", "--health-port", "8080"),
     ("experiment", "--seeds", "0"), ("experiment", "--gan-steps", "0"), ("experiment", "--max-synthetic-ratio", "-1"),
     ("experiment", "--filter-quantile", "1.5"), ("experiment", "--resamples", "10"), ("experiment", "--alpha", "nan"),
     ("experiment", "--fine-tune-lr", "0"), ("experiment", "--lr", "inf"),
@@ -150,7 +150,8 @@ func badNumericValueIsRefusedNamingTheOption(_ command: String, _ option: String
         baseArguments["gan train"]! + ["--batch-size", "2", "--epochs", "100000", "--ema-decay", "0", "--lr-g", "1e-4"],
         baseArguments["train"]! + ["--label-smoothing", "0.1", "--channels", "3"],
         baseArguments["serve"]! + ["--port", "0", "--drift-window", "50", "--max-body-bytes", "1"],
-        baseArguments["serve"]! + ["--port", "65535"],
+        baseArguments["serve"]! + ["--port", "65535"], baseArguments["serve"]! + ["--port", "0", "--health-port", "0"],
+        baseArguments["serve"]! + ["--health-port", "8081"],
     ]
     for arguments in good {
         if case let .failure(refusal) = parse(arguments) { Issue.record("\(arguments): \(refusal.message)") }

@@ -49,7 +49,7 @@ struct RawHTTPClient {
     /// `text` split into one-byte chunks.
     static func bytes(_ text: String) -> [[UInt8]] { text.utf8.map { [$0] } }
 
-    private static func run(port: Int, chunks: [[UInt8]], pause: Double, readTimeout: Double) throws -> Exchange {
+    static func run(port: Int, chunks: [[UInt8]], pause: Double, readTimeout: Double) throws -> Exchange {
         #if canImport(Glibc)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
