@@ -2,16 +2,19 @@
 # Hostile load test (not in CI): `medsynth serve` with a real classifier (the ResNet, trained for
 # one epoch on breastmnist-png) under normal clients beside slow and hostile ones for $SECONDS_LOAD
 # seconds (bench/load_test.py attack: trickled headers, 4 and 10 MB bodies, idle connections),
-# while a separate prober times /v2/health/live, /v2/health/ready and /metrics every 50 ms.
+# while a separate prober times /v2/health/live, /v2/health/ready and /metrics every 50 ms on the
+# server's health port (`serve --health-port`), and a second one the same routes on the service port.
 # Samples the server's resident memory before, during and after the load; prints one JSON
-# report and exits non-zero if a health check took 100 ms or more, or one failed, or resident
+# report and exits non-zero if a health check on the health port took 100 ms or more, or one
+# failed on either port, or resident
 # memory rose above its bound (RSS_BOUND_MB, default 1024: the base of about 220 MB, 16 admitted
 # requests of at most an 8 MiB body and its decoded JSON each, and the ResNet's activations for a
 # 256-image batch on each inference thread), or stayed more than 10% above its base after SETTLE.
 #
 #   bash bench/load-test.sh     # env: MEDSYNTH (default .build/release/medsynth), DATA, SECONDS_LOAD (60),
 #                               #      SETTLE (30: seconds watched after the load), PORT (18090),
-#                               #      NORMAL (8), TRICKLERS (300), HUGE (4), IDLE (1000), SERVE_ARGS
+#                               #      HEALTH_PORT (PORT + 1), NORMAL (8), TRICKLERS (300), HUGE (4),
+#                               #      IDLE (1000), SERVE_ARGS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEDSYNTH=${MEDSYNTH:-.build/release/medsynth}
@@ -19,6 +22,7 @@ DATA=${DATA:-../shared/data/breastmnist-png}
 SECONDS_LOAD=${SECONDS_LOAD:-60}
 SETTLE=${SETTLE:-30}
 PORT=${PORT:-18090}
+HEALTH_PORT=${HEALTH_PORT:-$((PORT + 1))}
 WORK=$(mktemp -d)
 export MEDSYNTH_STORE="$WORK/store.sqlite" OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 pngs=("$DATA"/malignant/*.png); PNG=${pngs[0]}
@@ -34,7 +38,7 @@ run=${run#MEDSYNTH_RUN_ID=}
 "$MEDSYNTH" models register "$run" --name breast >&2
 "$MEDSYNTH" models alias breast 1 champion >&2
 
-"$MEDSYNTH" serve --model breast@champion --port "$PORT" ${SERVE_ARGS:-} 2>"$WORK/serve.log" & server=$!
+"$MEDSYNTH" serve --model breast@champion --port "$PORT" --health-port "$HEALTH_PORT" ${SERVE_ARGS:-} 2>"$WORK/serve.log" & server=$!
 pids+=("$server")
 for _ in $(seq 200); do
     curl -sf -o /dev/null "http://127.0.0.1:$PORT/v2/health/ready" && break
@@ -69,43 +73,50 @@ sleep 5
 before=$(rss)
 
 echo "[load-test] ${SECONDS_LOAD} s of load" >&2
-python3 bench/load_test.py probe --port "$PORT" --seconds "$SECONDS_LOAD" --out "$WORK/probe.json" & probe=$!
+python3 bench/load_test.py probe --port "$HEALTH_PORT" --seconds "$SECONDS_LOAD" --out "$WORK/probe.json" & probe=$!
+python3 bench/load_test.py probe --port "$PORT" --seconds "$SECONDS_LOAD" --out "$WORK/probe-service.json" & service_probe=$!
 python3 bench/load_test.py attack --port "$PORT" --seconds "$SECONDS_LOAD" --png "$PNG" --out "$WORK/attack.json" \
     --normal "${NORMAL:-8}" --tricklers "${TRICKLERS:-300}" --huge "${HUGE:-4}" --idle "${IDLE:-1000}" & attack=$!
-pids+=("$probe" "$attack")
+pids+=("$probe" "$service_probe" "$attack")
 peak=0; samples=()
 while kill -0 "$attack" 2>/dev/null; do
     now=$(rss); samples+=("$now")
     peak=$(awk -v a="$peak" -v b="$now" 'BEGIN {print (b > a) ? b : a}')
     sleep 0.5
 done
-wait "$probe" "$attack"
+wait "$probe" "$service_probe" "$attack"
 after_load=$(rss)
 echo "[load-test] ${SETTLE} s after the load" >&2
-sleep "$SETTLE"
+settle_curve=()
+for _ in $(seq $((SETTLE / 5))); do sleep 5; settle_curve+=("$(rss)"); done
+sleep $((SETTLE % 5))
 after=$(rss)
-python3 bench/load_test.py probe --port "$PORT" --seconds 5 --out "$WORK/probe-after.json"
+python3 bench/load_test.py probe --port "$HEALTH_PORT" --seconds 5 --out "$WORK/probe-after.json"
 
-python3 - "$WORK" "$before" "$peak" "$after_load" "$after" "$SETTLE" <<'EOF'
+python3 - "$WORK" "$before" "$peak" "$after_load" "$after" "$SETTLE" "${settle_curve[*]}" <<'EOF'
 import json, os, sys
-work, before, peak, after_load, after, settle = sys.argv[1:]
+work, before, peak, after_load, after, settle, curve = sys.argv[1:]
 probe = json.load(open(f"{work}/probe.json"))
+service = json.load(open(f"{work}/probe-service.json"))
 report = {
     "machine": {"cpus": os.cpu_count(), "loadavg_at_end": open("/proc/loadavg").read().split()[:3]},
     "health_ms": probe["all_ms"], "health_by_path_ms": probe["by_path_ms"],
     "health_failures": probe["failure_count"], "health_failure_examples": probe["failures"],
     "health_over_50ms": probe["slow_over_50ms"],
+    "service_port_health_ms": service["all_ms"], "service_port_failures": service["failure_count"],
+    "service_port_over_50ms": service["slow_over_50ms"],
     "health_after_ms": json.load(open(f"{work}/probe-after.json"))["all_ms"],
     "rss_mb": {"before": float(before), "peak": float(peak), "end_of_load": float(after_load),
-               f"after_{settle}s": float(after)},
+               f"after_{settle}s": float(after), "every_5s_after": [float(v) for v in curve.split()]},
     "load": json.load(open(f"{work}/attack.json")),
 }
 print(json.dumps(report, indent=1))
 bound = float(os.environ.get("RSS_BOUND_MB", "1024"))
 memory_ok = float(peak) <= bound and float(after) <= 1.1 * float(before)
-ok = probe["failure_count"] == 0 and probe["all_ms"].get("max", 1e9) < 100 and memory_ok
-print(f"[load-test] health max {probe['all_ms'].get('max', float('nan')):.1f} ms, "
-      f"{probe['failure_count']} failed; RSS {float(before):.0f} MB before, peak {float(peak):.0f} (bound {bound:.0f}), "
+ok = probe["failure_count"] == 0 and service["failure_count"] == 0 and probe["all_ms"].get("max", 1e9) < 100 and memory_ok
+print(f"[load-test] health port max {probe['all_ms'].get('max', float('nan')):.1f} ms, "
+      f"{probe['failure_count']} failed (service port max {service['all_ms'].get('max', float('nan')):.1f} ms, "
+      f"{service['failure_count']} failed); RSS {float(before):.0f} MB before, peak {float(peak):.0f} (bound {bound:.0f}), "
       f"{float(after):.0f} after {settle} s: {'PASS' if ok else 'FAIL'}", file=sys.stderr)
 sys.exit(0 if ok else 1)
 EOF

@@ -106,8 +106,9 @@ public final class ServingState: @unchecked Sendable {
     private var current: Deployment?
     private var currentStatus = ModelStatus.loading
     private var inFlightCount = 0
-    /// Requests were served since the last trim, and during the last tick of the trim timer.
+    /// Inferences were served since the last trim, and during the current tick of the trim timer.
     private var servedSinceTrim = false, servedThisTick = false
+    private var trimPolicy = HeapTrimPolicy()
     private var trimTimer: (any DispatchSourceTimer)?
 
     /// Checks the limits; loads nothing: call `load()` (blocking) or `startLoading()`. Until a
@@ -139,13 +140,7 @@ public final class ServingState: @unchecked Sendable {
 
     deinit { trimTimer?.cancel() }
 
-    /// Hands freed heap memory back to the system after requests were served, once a whole
-    /// `interval` has passed with none in flight or finished (their buffers are freed by then).
-    ///
-    /// NOTE: `Kernels` raises glibc's trim and mmap thresholds to 1 GiB so that training steps
-    /// reuse their activation buffers; in a server that would keep the memory a burst of requests
-    /// freed (bodies, decoded JSON) resident for good. `malloc_trim(0)` returns the free pages of
-    /// every arena.
+    /// Hands freed heap memory back to the system every `interval`, as `HeapTrimPolicy` decides.
     private func startHeapTrimming(every interval: DispatchTimeInterval) -> (any DispatchSourceTimer)? {
         #if canImport(Glibc)
             let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
@@ -154,12 +149,18 @@ public final class ServingState: @unchecked Sendable {
                 guard let self,
                     lock.withLock({ () -> Bool in
                         defer { servedThisTick = false }
-                        guard servedSinceTrim, !servedThisTick, inFlightCount == 0 else { return false }
+                        guard
+                            trimPolicy.shouldTrim(
+                                inferenceServedSinceTrim: servedSinceTrim, busy: servedThisTick || inFlightCount > 0)
+                        else { return false }
                         servedSinceTrim = false
                         return true
                     })
                 else { return }
+                let before = residentBytes() ?? 0
                 _ = mallocTrim?(0)
+                let released = before - (residentBytes() ?? 0)
+                lock.withLock { trimPolicy.trimmed(released: released) }
             }
             timer.resume()
             return timer
