@@ -130,7 +130,7 @@ let package = Package(
         .target(
             name: "Serving",
             dependencies: [
-                "Tracking", "Datasets", "Classification",
+                "Tracking", "Datasets", "Classification", "Kernels",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

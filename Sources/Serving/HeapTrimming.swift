@@ -14,7 +14,16 @@ import Foundation
 ///   closing frees some 50 MB across the arenas), and nothing else would trim it. A trim walks
 ///   every free chunk of every arena, so an idle server trims rarely: every 64 s at most once its
 ///   heap is clean.
+///
+/// `malloc_trim` cannot shrink a thread arena's top: glibc shrinks it on a free() in that arena
+/// alone, once it exceeds the trim threshold, which `Kernels` sets to 1 GiB. So from a trim to
+/// the next admitted inference the server lowers the threshold to `idleTrimThreshold`, and the
+/// threads that keep working (the event loops answering probes) give their arenas' tops back.
+/// Lowered for good, it cost a third of the throughput under load (every 256-image batch handed
+/// its activations back and faulted them in again: 239 against 342-373 such batches a minute).
 struct HeapTrimPolicy: Sendable, Equatable {
+    /// glibc's trim threshold while the server is idle.
+    static let idleTrimThreshold = 8 << 20
     /// A trim that releases at least this much (resident bytes) resets the backoff.
     static let largeRelease = 4 << 20
     static let maxBackoffTicks = 32
@@ -45,3 +54,13 @@ func residentBytes() -> Int? {
     guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+
+/// Frees a 256 KiB block from the calling thread's arena: glibc checks the arena's top against
+/// the trim threshold on a free() of 64 KiB or more, and gives back what lies above it.
+@inline(never) func releaseArenaTop() {
+    let block = malloc(256 << 10)
+    escape(block)  // else the compiler may drop an unused malloc and free pair
+    free(block)
+}
+
+@inline(never) @_optimize(none) private func escape(_ pointer: UnsafeMutableRawPointer?) {}

@@ -42,6 +42,10 @@ final class InferenceQueue: Sendable {
     /// Runs `body` on a worker thread and returns at once (background work: loading a model).
     func submit(_ body: @escaping @Sendable () -> Void) { core.enqueue(body) }
 
+    /// Runs `body` once on every worker thread, before the next job each takes (or at once when
+    /// idle), and returns at once; a newer call replaces one not yet run everywhere.
+    func submitToEveryWorker(_ body: @escaping @Sendable () -> Void) { core.enqueueForEveryWorker(body) }
+
     /// Whether the calling thread is a worker of some inference queue.
     static var onWorkerThread: Bool { pthread_getspecific(workerKey) != nil }
 
@@ -56,11 +60,22 @@ final class InferenceQueue: Sendable {
         private var jobs: [@Sendable () -> Void] = []
         private var head = 0
         private var stopped = false
+        /// The job for every worker, and how many have been submitted.
+        private var everyWorkerJob: (@Sendable () -> Void)?
+        private var everyWorkerGeneration = 0
 
         func enqueue(_ job: @escaping @Sendable () -> Void) {
             condition.withLock {
                 jobs.append(job)
                 condition.signal()
+            }
+        }
+
+        func enqueueForEveryWorker(_ job: @escaping @Sendable () -> Void) {
+            condition.withLock {
+                everyWorkerJob = job
+                everyWorkerGeneration += 1
+                condition.broadcast()
             }
         }
 
@@ -75,15 +90,20 @@ final class InferenceQueue: Sendable {
 
         /// A worker's loop: take the oldest job, run it outside the lock; end once stopped and drained.
         func work() {
-            while let job = next() { job() }
+            var seenGeneration = 0
+            while let job = next(seenGeneration: &seenGeneration) { job() }
         }
 
-        private func next() -> (@Sendable () -> Void)? {
+        private func next(seenGeneration: inout Int) -> (@Sendable () -> Void)? {
             condition.lock()
             defer { condition.unlock() }
-            while head == jobs.count {
+            while head == jobs.count && seenGeneration == everyWorkerGeneration {
                 if stopped { return nil }
                 condition.wait()
+            }
+            if seenGeneration != everyWorkerGeneration, let job = everyWorkerJob {
+                seenGeneration = everyWorkerGeneration
+                return job
             }
             let job = jobs[head]
             head += 1

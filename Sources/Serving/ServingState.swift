@@ -1,6 +1,7 @@
 import Datasets
 import Dispatch
 import Foundation
+import Kernels
 import Tracking
 
 #if canImport(Glibc)
@@ -109,6 +110,9 @@ public final class ServingState: @unchecked Sendable {
     /// Inferences were served since the last trim, and during the current tick of the trim timer.
     private var servedSinceTrim = false, servedThisTick = false
     private var trimPolicy = HeapTrimPolicy()
+    /// glibc's trim threshold is `HeapTrimPolicy.idleTrimThreshold` (from a trim to the next
+    /// admitted inference), else `HostMemory.trainingTrimThreshold`.
+    private var idleTrimThreshold = false
     private var trimTimer: (any DispatchSourceTimer)?
 
     /// Checks the limits; loads nothing: call `load()` (blocking) or `startLoading()`. Until a
@@ -158,6 +162,16 @@ public final class ServingState: @unchecked Sendable {
                     })
                 else { return }
                 let before = residentBytes() ?? 0
+                let lowered = lock.withLock {
+                    guard !idleTrimThreshold else { return false }
+                    HostMemory.setTrimThreshold(HeapTrimPolicy.idleTrimThreshold)
+                    idleTrimThreshold = true
+                    return true
+                }
+                if lowered {
+                    // The inference threads, idle now, free a block each so that glibc trims their arenas' tops.
+                    queue.submitToEveryWorker(releaseArenaTop)
+                }
                 _ = mallocTrim?(0)
                 let released = before - (residentBytes() ?? 0)
                 lock.withLock { trimPolicy.trimmed(released: released) }
@@ -277,6 +291,10 @@ public final class ServingState: @unchecked Sendable {
         let admitted = lock.withLock {
             guard inFlightCount < limits.maxConcurrentInferences else { return false }
             inFlightCount += 1
+            if idleTrimThreshold {
+                HostMemory.setTrimThreshold(HostMemory.trainingTrimThreshold)
+                idleTrimThreshold = false
+            }
             return true
         }
         guard admitted else {

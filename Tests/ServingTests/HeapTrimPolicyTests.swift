@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+import Synchronization
 import Testing
 
 @testable import Serving
@@ -35,4 +38,22 @@ import Testing
     #expect(policy.backoffTicks > 1)
     let afterAnotherInference = policy.shouldTrim(inferenceServedSinceTrim: true, busy: false)
     #expect(afterAnotherInference)
+}
+
+/// `submitToEveryWorker` (how an idle server has each inference thread hand its arena's top
+/// back): the job runs once on each worker thread, idle or busy, and ordinary jobs still run.
+@Test func aJobForEveryWorkerRunsOnceOnEachThread() async throws {
+    let queue = InferenceQueue(threads: 3)
+    let threads = Mutex<[UInt]>([])
+    let waiter = DispatchSemaphore(value: 0)
+    queue.submit { waiter.wait() }  // one worker busy while the job is submitted
+    queue.submitToEveryWorker { threads.withLock { $0.append(UInt(pthread_self())) } }
+    for _ in 0..<200 where threads.withLock({ $0.count }) < 2 { try await Task.sleep(for: .milliseconds(5)) }
+    waiter.signal()
+    for _ in 0..<200 where threads.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(5)) }
+    let ran = threads.withLock { $0 }
+    #expect(ran.count == 3 && Set(ran).count == 3, "\(ran)")
+    #expect(try await queue.run { 6 * 7 } == 42)
+    try await Task.sleep(for: .milliseconds(50))
+    #expect(threads.withLock { $0.count } == 3, "ran again")
 }
