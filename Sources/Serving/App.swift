@@ -6,9 +6,11 @@ import Tracking
 /// The server: the routes of `buildRouter` on HTTP/1.1 at `host:port`, each connection behind a
 /// `ConnectionGuard` (header deadline, JSON answers to malformed HTTP).
 ///
-/// `onServerRunning` receives the bound port (useful with port 0).
+/// `onServerRunning` receives the bound port (useful with port 0); `eventLoopGroup` is NIO's
+/// shared one unless given.
 public func buildApplication(
     state: ServingState, host: String = "127.0.0.1", port: Int = 8080,
+    eventLoopGroup: EventLoopGroupProvider = .singleton,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let limits = state.limits
@@ -24,7 +26,8 @@ public func buildApplication(
         // connections arrive at once (a thousand idle ones cut at their deadline reconnecting),
         // a full backlog drops SYNs, and the client, a health probe among them, retries after 1 s.
         configuration: .init(address: .hostname(host, port: port), serverName: "medsynth", backlog: 4096),
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) })
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+        eventLoopGroupProvider: eventLoopGroup)
 }
 
 /// The routes (Open Inference Protocol v2 with binary tensor data, image prediction, metrics, monitor, admin, web page)
