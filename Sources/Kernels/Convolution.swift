@@ -326,50 +326,65 @@ public enum Conv {
     }
 
     /// output (N, K, P, Q) = conv(input (N, C, H, W), weight) + bias (K); output in `forwardLayout(g)`.
+    /// With `keepInput`, returns the input as converted for this pass (nil if it needed no
+    /// conversion), for `backwardWeights` to reuse.
+    @discardableResult
     public static func forward(
         _ g: ConvGeometry, input: UnsafePointer<Float>, inputLayout: Layout = .plain,
-        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
-    ) {
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+        keepInput: Bool = false
+    ) -> ConvertedInput? {
         DNNLContext.shared.locked {
             let f = primitives(g).forward
             f.dst.bind(output)
-            var args = [
-                (Arg.src, f.src.bind(input, layout: inputLayout)), (Arg.weights, f.weights.bind(weight, layout: .plain)),
-                (Arg.dst, f.dst.memory),
-            ]
+            let (src, kept) =
+                keepInput ? f.src.bindKeeping(input, layout: inputLayout) : (f.src.bind(input, layout: inputLayout), nil)
+            var args = [(Arg.src, src), (Arg.weights, f.weights.bind(weight, layout: .plain)), (Arg.dst, f.dst.memory)]
             if g.hasBias, let bias { f.bias.bind(bias); args.append((Arg.bias, f.bias.memory)) }
             f.prim.execute(args)
             KernelCounters.add(macs: g.macs)
+            return kept
         }
     }
 
     /// gradInput (N, C, H, W) = d loss / d input, given gradOutput (N, K, P, Q); in `backwardDataLayout(g)`.
+    /// With `keepGradOutput`, returns gradOutput as converted for this pass (nil if it needed no
+    /// conversion), for `backwardWeights` to reuse.
+    @discardableResult
     public static func backwardData(
         _ g: ConvGeometry, gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
-        weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>
-    ) {
+        weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>, keepGradOutput: Bool = false
+    ) -> ConvertedInput? {
         DNNLContext.shared.locked {
             let b = primitives(g).backwardData
             b.diffSrc.bind(gradInput)
+            let (diffDst, kept) =
+                keepGradOutput
+                ? b.diffDst.bindKeeping(gradOutput, layout: gradOutputLayout)
+                : (b.diffDst.bind(gradOutput, layout: gradOutputLayout), nil)
             b.prim.execute([
-                (Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout)),
-                (Arg.weights, b.weights.bind(weight, layout: .plain)), (Arg.diffSrc, b.diffSrc.memory),
+                (Arg.diffDst, diffDst), (Arg.weights, b.weights.bind(weight, layout: .plain)),
+                (Arg.diffSrc, b.diffSrc.memory),
             ])
             KernelCounters.add(macs: g.macs)
+            return kept
         }
     }
 
     /// gradWeight (plain torch layout) and gradBias (K) from input and gradOutput.
+    /// `convertedInput` and `convertedGradOutput` (from `forward` and `backwardData` on the same
+    /// values) are bound instead of converting again where this pass wants the same layout.
     public static func backwardWeights(
         _ g: ConvGeometry, input: UnsafePointer<Float>, inputLayout: Layout = .plain,
-        gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
-        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
+        convertedInput: ConvertedInput? = nil, gradOutput: UnsafePointer<Float>, gradOutputLayout: Layout = .plain,
+        convertedGradOutput: ConvertedInput? = nil, gradWeight: UnsafeMutablePointer<Float>,
+        gradBias: UnsafeMutablePointer<Float>?
     ) {
         DNNLContext.shared.locked {
             let b = primitives(g).backwardWeights
             var args = [
-                (Arg.src, b.src.bind(input, layout: inputLayout)),
-                (Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout)),
+                (Arg.src, b.src.bind(input, layout: inputLayout, reusing: convertedInput)),
+                (Arg.diffDst, b.diffDst.bind(gradOutput, layout: gradOutputLayout, reusing: convertedGradOutput)),
                 (Arg.diffWeights, b.diffWeights.output(gradWeight)),
             ]
             if g.hasBias, let gradBias { b.diffBias.bind(gradBias); args.append((Arg.diffBias, b.diffBias.memory)) }

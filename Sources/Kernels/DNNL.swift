@@ -291,14 +291,20 @@ public struct KernelUse: Hashable, Sendable, CustomStringConvertible {
 public enum KernelImplementations {
     final class Recorder: @unchecked Sendable {
         private var seen: [KernelUse] = []
+        private var counts: [KernelUse: Int] = [:]
         private let lock = NSLock()
         func add(_ use: KernelUse) {
             lock.lock(); defer { lock.unlock() }
-            if !seen.contains(use) { seen.append(use) }
+            counts[use, default: 0] += 1
+            if counts[use] == 1 { seen.append(use) }
         }
         var used: [KernelUse] {
             lock.lock(); defer { lock.unlock() }
             return seen
+        }
+        var executions: [KernelUse: Int] {
+            lock.lock(); defer { lock.unlock() }
+            return counts
         }
     }
 
@@ -311,6 +317,13 @@ public enum KernelImplementations {
         let r = Recorder()
         let result = try $recorder.withValue(r) { try body() }
         return (result, r.used)
+    }
+
+    /// Runs `body` and returns, with its result, how many times it executed each primitive.
+    public static func counting<R>(_ body: () throws -> R) rethrows -> (result: R, executions: [KernelUse: Int]) {
+        let r = Recorder()
+        let result = try $recorder.withValue(r) { try body() }
+        return (result, r.executions)
     }
 }
 

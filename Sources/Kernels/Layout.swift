@@ -152,4 +152,35 @@ final class InputPort {
         Reorder.run(shape: shape, from: given, p, to: layout, buffer.pointer)
         return converted.memory
     }
+
+    /// `bind`, but a conversion goes into a buffer of its own, returned for a later pass that
+    /// reads the same values (nil when nothing was converted).
+    func bindKeeping(_ p: UnsafeRawPointer, layout given: Layout) -> (dnnl_memory_t, ConvertedInput?) {
+        guard given != layout, customPlain == nil else { return (bind(p, layout: given), nil) }
+        let kept = ConvertedInput(buffer: AlignedBuffer(bytes: descBytes(chosen)), layout: layout, shape: shape)
+        Reorder.run(shape: shape, from: given, p, to: layout, kept.buffer.pointer)
+        direct.bind(kept.buffer.pointer)
+        return (direct.memory, kept)
+    }
+
+    /// Binds values another pass already converted, if they are in this port's layout; else
+    /// binds `p` (in `given`) as `bind` does.
+    func bind(_ p: UnsafeRawPointer, layout given: Layout, reusing kept: ConvertedInput?) -> dnnl_memory_t {
+        guard let kept, kept.layout == layout, kept.shape == shape else { return bind(p, layout: given) }
+        direct.bind(kept.buffer.pointer)
+        return direct.memory
+    }
+}
+
+/// A convolution pass's input as that pass converted it (into the layout and number format it
+/// chose, e.g. f32 nChw16c rounded to bf16), kept so that the next pass reading the same values
+/// skips the conversion: the forward's input for the weight gradient, the backward-data pass's
+/// incoming gradient for the weight gradient.
+public final class ConvertedInput: @unchecked Sendable {
+    let buffer: AlignedBuffer
+    let layout: Layout
+    let shape: [Int]
+    init(buffer: AlignedBuffer, layout: Layout, shape: [Int]) {
+        self.buffer = buffer; self.layout = layout; self.shape = shape
+    }
 }

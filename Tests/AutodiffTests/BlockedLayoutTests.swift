@@ -1,3 +1,4 @@
+import Kernels
 import SeededRandom
 import Testing
 
@@ -87,4 +88,46 @@ func concatAndUpsampleKeepTheBlockedLayout(_ bothBlocked: Bool) throws {
     for (name, (a, b)) in zip(["output", "d input"], zip(blocked, plain)) {
         #expect(maxError(a, b) < 1e-5, "\(name): \(maxError(a, b))")
     }
+}
+
+/// A convolution converts each input once: its weight gradient binds the input and the incoming
+/// gradient as the forward and backward-data passes converted them (here plain f32 into the
+/// blocked layout oneDNN chose; in bf16 also rounded), so forward and backward run the reorders
+/// of the kernels called with `keepInput`/`keepGradOutput`, fewer than converting again.
+@Test func convolutionConvertsEachInputOnce() throws {
+    let x = makeInput([2, 16, 9, 9], seed: 11, awayFromZero: false, distinct: false)
+    let weight = makeInput([32, 16, 3, 3], seed: 12, awayFromZero: false, distinct: false)
+    var rg = SeededGenerator(seed: 13)
+    let dy = Tensor.randomNormal([2, 32, 9, 9], generator: &rg)
+    let g = try Tensor.convGeometry("conv2d", x, weight, bias: nil, stride: 1, padding: 1, outputPadding: 0, transposed: false)
+    func reorders(_ executions: [KernelUse: Int]) -> Int {
+        executions.filter { $0.key.primitive == "reorder" }.values.reduce(0, +)
+    }
+    let op = KernelImplementations.counting {
+        let (xl, wl) = (x.requiringGrad(), weight.requiringGrad())
+        (try? xl.conv2d(weight: wl, padding: 1))?.backward(seed: dy)
+        return (xl.grad != nil, wl.grad != nil)
+    }
+    #expect(op.result == (true, true))
+    func kernels(keep: Bool) -> (converted: Bool, reorders: Int) {
+        let run = KernelImplementations.counting {
+            let y = Tensor(uninitializedShape: g.outputShape, layout: Conv.forwardLayout(g))
+            let dx = Tensor(uninitializedShape: g.inputShape, layout: Conv.backwardDataLayout(g))
+            let dw = Tensor(uninitializedShape: g.weightShape)
+            let keptX = Conv.forward(
+                g, input: x.raw, inputLayout: x.layout, weight: weight.pointer, bias: nil, output: y.raw, keepInput: keep)
+            let keptDy = Conv.backwardData(
+                g, gradOutput: dy.raw, gradOutputLayout: dy.layout, weight: weight.pointer, gradInput: dx.raw,
+                keepGradOutput: keep)
+            Conv.backwardWeights(
+                g, input: x.raw, inputLayout: x.layout, convertedInput: keptX, gradOutput: dy.raw,
+                gradOutputLayout: dy.layout, convertedGradOutput: keptDy, gradWeight: dw.raw, gradBias: nil)
+            _ = dx.plain().storage  // a leaf's gradient is stored plain
+            return keptX != nil || keptDy != nil
+        }
+        return (run.result, reorders(run.executions))
+    }
+    let (reusing, again) = (kernels(keep: true), kernels(keep: false))
+    #expect(reorders(op.executions) == reusing.reorders)
+    if reusing.converted { #expect(reusing.reorders < again.reorders) }
 }

@@ -88,3 +88,40 @@ func bf16ConvBackward(_ g: ConvGeometry) {
     #expect(ConvPrecision.autoTakesBF16 == (environment == "bf16" && CPUFeatures.hasAVX512BF16))
     #expect(!ConvGeometry(n: 1, c: 1, h: 4, w: 4, k: 1, r: 3, s: 3, precision: .f32).usesBF16)
 }
+
+/// The weight gradient binds the inputs that the forward and backward-data passes converted
+/// (`keepInput`, `keepGradOutput`) instead of converting them again: two reorders fewer, the same
+/// bits. In bf16 every input is converted (rounded); in f32 a plain input to a blocked layout.
+@Test(
+    "the weight gradient reuses the converted input and incoming gradient",
+    arguments: [
+        ConvGeometry(n: 2, c: 16, h: 9, w: 9, k: 32, r: 3, s: 3, padding: 1, algorithm: .direct, precision: .f32),
+        ConvGeometry(n: 2, c: 16, h: 9, w: 9, k: 32, r: 4, s: 4, stride: 2, padding: 1, precision: .bf16),
+        ConvGeometry(n: 2, c: 32, h: 5, w: 5, k: 16, r: 4, s: 4, stride: 2, padding: 1, transposed: true, precision: .bf16),
+    ])
+func weightGradientReusesConvertedInputs(_ g: ConvGeometry) {
+    let x = randomArray(g.inputShape.reduce(1, *), seed: 17)
+    let w = randomArray(g.weightShape.reduce(1, *), seed: 18)
+    let dy = randomArray(g.outputShape.reduce(1, *), seed: 19)
+    func reorders(_ executions: [KernelUse: Int]) -> Int {
+        executions.filter { $0.key.primitive == "reorder" }.values.reduce(0, +)
+    }
+    var again = [Float](repeating: .nan, count: w.count), reused = again
+    let converting = KernelImplementations.counting {
+        Conv.backwardWeights(g, input: x, gradOutput: dy, gradWeight: &again, gradBias: nil)
+    }
+    var y = [Float](repeating: 0, count: Conv.forwardLayout(g).physicalCount(g.outputShape))
+    var dx = [Float](repeating: 0, count: Conv.backwardDataLayout(g).physicalCount(g.inputShape))
+    let keptX = Conv.forward(g, input: x, weight: w, bias: nil, output: &y, keepInput: true)
+    let keptDy = Conv.backwardData(g, gradOutput: dy, weight: w, gradInput: &dx, keepGradOutput: true)
+    #expect(keptX != nil && keptDy != nil, "\(g): the plain f32 inputs needed no conversion")
+    let reusing = KernelImplementations.counting {
+        Conv.backwardWeights(
+            g, input: x, convertedInput: keptX, gradOutput: dy, convertedGradOutput: keptDy, gradWeight: &reused,
+            gradBias: nil)
+    }
+    #expect(reorders(reusing.executions) == reorders(converting.executions) - 2, "\(g)")
+    #expect(reused == again, "\(g)")
+    // Not asked to keep: nothing returned.
+    #expect(Conv.forward(g, input: x, weight: w, bias: nil, output: &y) == nil)
+}

@@ -27,22 +27,31 @@ extension Tensor {
     }
 
     /// Input in any layout; output (and the input's gradient) in the layouts oneDNN chose.
+    /// An input a pass converts (a reorder, and rounding to bf16 in bf16) is converted once: the
+    /// weight gradient reuses the forward's converted input and the backward-data pass's
+    /// converted incoming gradient.
     static func convolution(_ g: ConvGeometry, _ x: Tensor, _ w: Tensor, _ bias: Tensor?) -> Tensor {
         let out = Tensor(uninitializedShape: g.outputShape, layout: Conv.forwardLayout(g))
-        Conv.forward(g, input: x.raw, inputLayout: x.layout, weight: w.pointer, bias: bias?.pointer, output: out.raw)
+        let weightsLearn = GradMode.isEnabled && (w.requiresGrad || bias?.requiresGrad == true)
+        let convertedX = Conv.forward(
+            g, input: x.raw, inputLayout: x.layout, weight: w.pointer, bias: bias?.pointer, output: out.raw,
+            keepInput: weightsLearn)
         let inputs = bias.map { [x, w, $0] } ?? [x, w]
         return result(out, inputs: inputs) { dy, needs in
-            var dx: Tensor?, dw: Tensor?, db: Tensor?
+            var dx: Tensor?, dw: Tensor?, db: Tensor?, convertedDy: ConvertedInput?
+            let weightGradients = needs[1] || (bias != nil && needs[2])
             if needs[0] {
                 dx = Tensor(uninitializedShape: g.inputShape, layout: Conv.backwardDataLayout(g))
-                Conv.backwardData(g, gradOutput: dy.raw, gradOutputLayout: dy.layout, weight: w.pointer, gradInput: dx!.raw)
+                convertedDy = Conv.backwardData(
+                    g, gradOutput: dy.raw, gradOutputLayout: dy.layout, weight: w.pointer, gradInput: dx!.raw,
+                    keepGradOutput: weightGradients)
             }
-            if needs[1] || (bias != nil && needs[2]) {
+            if weightGradients {
                 dw = Tensor(uninitializedShape: g.weightShape)
                 db = bias != nil ? Tensor(uninitializedShape: [g.k]) : nil
                 Conv.backwardWeights(
-                    g, input: x.raw, inputLayout: x.layout, gradOutput: dy.raw, gradOutputLayout: dy.layout,
-                    gradWeight: dw!.raw, gradBias: db?.raw)
+                    g, input: x.raw, inputLayout: x.layout, convertedInput: convertedX, gradOutput: dy.raw,
+                    gradOutputLayout: dy.layout, convertedGradOutput: convertedDy, gradWeight: dw!.raw, gradBias: db?.raw)
             }
             return bias != nil ? [dx, dw, db] : [dx, dw]
         }
