@@ -116,6 +116,8 @@ public enum Ranges {
     public static let requestTimeout = OptionRange<Int>.closed(1...3600)
     public static let headerTimeout = OptionRange<Int>.closed(1...3600)
     public static let inferenceThreads = OptionRange<Int>.closed(1...256)
+    /// Images in one batched model run (1: no batching).
+    public static let maxBatchImages = OptionRange<Int>.closed(1...1024)
     /// The drift monitor judges after 50 predictions, so the window holds at least that many.
     public static let driftWindow = OptionRange<Int>.closed(50...1_000_000)
 
