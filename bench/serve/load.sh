@@ -5,10 +5,12 @@
 # at concurrency 1, 8 and 32, after $WARMUP at the same concurrency (oneDNN builds its primitives
 # for each batch size on first use). Prints one JSON line per (server, concurrency), then one
 # comparison line: medsynth's requests/s and p99 over the peer's at each concurrency.
+# The peer's defaults, 1 intra-op thread and channels_last, were its best measured configuration
+# (2 threads lost at every concurrency; bench/serve/RESULTS.md).
 #
 #   bash bench/serve/load.sh
 #   env: MEDSYNTH=path/to/release/medsynth  PEER_PYTHON=python with torch (default .venv-bench)
-#        DURATION=15s WARMUP=3s  SERVERS="medsynth peer"  PEER_THREADS=1  PEER_CHANNELS_LAST=0|1
+#        DURATION=15s WARMUP=3s  SERVERS="medsynth peer"  PEER_THREADS=1  PEER_CHANNELS_LAST=1|0
 #        SERVE_ARGS="more medsynth serve options"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,7 +42,7 @@ for server in $SERVERS; do
             2>"$WORK/serve.log" & pids+=($!) ;;
     peer)
         "$PEER_PYTHON" bench/serve/peer_server.py --weights "$CHECKPOINT" --port "${port[peer]}" \
-            --threads "${PEER_THREADS:-1}" $([[ ${PEER_CHANNELS_LAST:-0} == 1 ]] && echo --channels-last) \
+            --threads "${PEER_THREADS:-1}" $([[ ${PEER_CHANNELS_LAST:-1} == 1 ]] && echo --channels-last) \
             2>"$WORK/peer.log" & pids+=($!) ;;
     *) echo "load.sh: unknown server $server (medsynth, peer)" >&2; exit 1 ;;
     esac
