@@ -34,12 +34,16 @@ public struct ServingLimits: Sendable {
     /// Most images in one model run: requests waiting for the model are run together up to this
     /// many (`InferenceBatcher`); 1 runs every request on its own.
     public var maxBatchImages: Int
+    /// Longest a batch waits for more requests after a batch of several requests (0: never); a
+    /// lone client never waits.
+    public var maxBatchDelay: Duration
 
     public init(
         maxBodyBytes: Int = 8 << 20, maxImagePixels: Int = 1024 * 1024, maxBatch: Int = 256,
         requestTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(10),
         idleTimeout: Duration = .seconds(60), maxConcurrentInferences: Int = 16,
-        inferenceThreads: Int = ServingLimits.defaultInferenceThreads, maxBatchImages: Int = 32
+        inferenceThreads: Int = ServingLimits.defaultInferenceThreads, maxBatchImages: Int = 32,
+        maxBatchDelay: Duration = .microseconds(500)
     ) {
         self.maxBodyBytes = maxBodyBytes
         self.maxImagePixels = maxImagePixels
@@ -50,13 +54,14 @@ public struct ServingLimits: Sendable {
         self.maxConcurrentInferences = maxConcurrentInferences
         self.inferenceThreads = inferenceThreads
         self.maxBatchImages = maxBatchImages
+        self.maxBatchDelay = maxBatchDelay
     }
 
     /// One inference thread per core, at most 8 (oneDNN parallelises each layer by itself).
     public static var defaultInferenceThreads: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
-    /// Throws unless every limit is positive (a negative body limit once took the server down on
-    /// its first request).
+    /// Throws unless every limit is positive, the batch delay at least 0 (a negative body limit
+    /// once took the server down on its first request).
     public func validate() throws {
         for (name, value) in [
             ("maxBodyBytes", maxBodyBytes), ("maxImagePixels", maxImagePixels), ("maxBatch", maxBatch),
@@ -69,6 +74,9 @@ public struct ServingLimits: Sendable {
         for (name, value) in [("requestTimeout", requestTimeout), ("headerTimeout", headerTimeout), ("idleTimeout", idleTimeout)]
         where value <= .zero {
             throw ServingError(status: 500, "serving limit \(name) is \(value); it must be positive")
+        }
+        guard maxBatchDelay >= .zero else {
+            throw ServingError(status: 500, "serving limit maxBatchDelay is \(maxBatchDelay); it must not be negative")
         }
     }
 }
@@ -144,7 +152,8 @@ public final class ServingState: @unchecked Sendable {
         self.driftWindow = driftWindow
         self.thresholds = thresholds
         queue = InferenceQueue(threads: limits.inferenceThreads)
-        batcher = InferenceBatcher(maxImages: limits.maxBatchImages, queue: queue, metrics: metrics)
+        batcher = InferenceBatcher(
+            maxImages: limits.maxBatchImages, maxDelay: limits.maxBatchDelay, queue: queue, metrics: metrics)
         let name = Self.modelName(of: modelReference)
         retrain = retrainCommand.map { RetrainLauncher(command: $0, store: store, modelName: name) }
         trimTimer = startHeapTrimming(every: .seconds(2))
