@@ -15,7 +15,6 @@ import json
 import sys
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from PIL import Image
 from safetensors import safe_open
@@ -88,8 +87,9 @@ def load_torch(path):
     return model.eval(), meta  # eval: batch norm reads its running statistics, dropout is off
 
 
-def preprocess(image_path, size, channels, scaling):
-    image = Image.open(image_path).convert("L" if channels == 1 else "RGB")
+def preprocess(image, size, channels, scaling):
+    """(1, C, S, S) float32 from an image file's path or a file object holding its bytes."""
+    image = Image.open(image).convert("L" if channels == 1 else "RGB")
     if image.size != (size, size):
         shrinking = image.size[0] > size
         image = image.resize((size, size), Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR)
@@ -98,6 +98,8 @@ def preprocess(image_path, size, channels, scaling):
 
 
 def main(checkpoint, onnx_path, image_path):
+    import onnxruntime as ort  # here, so that bench/serve/peer_server.py can import the models without it
+
     model, meta = load_torch(checkpoint)
     c = meta["config"]
     x = preprocess(image_path, c["imageSize"], c["channels"], meta["preprocessing"]["scaling"])

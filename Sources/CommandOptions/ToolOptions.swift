@@ -32,6 +32,15 @@ public struct ServeOptions: ParsableArguments {
         help: Ranges.inferenceThreads.help(
             "Threads that decode requests and run the model (default: one per core, at most 8)."))
     public var inferenceThreads = ServingLimits.defaultInferenceThreads
+    @Option(
+        help: Ranges.maxBatchImages.help(
+            "Most images in one model run: requests waiting for the model run together up to this many (1: one at a time)."))
+    public var maxBatchImages = ServingLimits().maxBatchImages
+    @Option(
+        help: Ranges.maxBatchDelay.help(
+            "Microseconds a batch waits for more requests after a batch of several requests (0: never; a lone client never waits)."
+        ))
+    public var maxBatchDelayUs = 500
     @Option(help: Ranges.requestTimeout.help("Seconds to receive a request body (408 after).")) public var requestTimeout = 10
     @Option(
         help: Ranges.headerTimeout.help(
@@ -50,6 +59,8 @@ public struct ServeOptions: ParsableArguments {
         try Ranges.maxImagePixels.check(maxImagePixels, "--max-image-pixels")
         try Ranges.maxConcurrent.check(maxConcurrent, "--max-concurrent")
         try Ranges.inferenceThreads.check(inferenceThreads, "--inference-threads")
+        try Ranges.maxBatchImages.check(maxBatchImages, "--max-batch-images")
+        try Ranges.maxBatchDelay.check(maxBatchDelayUs, "--max-batch-delay-us")
         try Ranges.requestTimeout.check(requestTimeout, "--request-timeout")
         try Ranges.headerTimeout.check(headerTimeout, "--header-timeout")
         try Ranges.driftWindow.check(driftWindow, "--drift-window")
@@ -60,7 +71,7 @@ public struct ServeOptions: ParsableArguments {
         ServingLimits(
             maxBodyBytes: maxBodyBytes, maxImagePixels: maxImagePixels, requestTimeout: .seconds(requestTimeout),
             headerTimeout: .seconds(headerTimeout), maxConcurrentInferences: maxConcurrent,
-            inferenceThreads: inferenceThreads)
+            inferenceThreads: inferenceThreads, maxBatchImages: maxBatchImages, maxBatchDelay: .microseconds(maxBatchDelayUs))
     }
 
     /// Serves until the server stops; `log` gets the server's log lines.

@@ -67,10 +67,9 @@ public func buildRouter(state: ServingState) -> Router<BasicRequestContext> {
         try refuseDeclaredOversize(request, state: state)
         let row = try await state.withInferenceSlot {
             let body = try await collectBody(request, state: state)
-            return try await state.compute {
-                let pixels = try imagePixels(Array(body.readableBytesView), for: model, maxPixels: state.limits.maxImagePixels)
-                return try state.predict(deployment, pixels: pixels, count: 1)[0]
-            }
+            return try await state.predict(deployment) {
+                ((), try imagePixels(Array(body.readableBytesView), for: model, maxPixels: state.limits.maxImagePixels), 1)
+            }.1[0]
         }
         let best = row.indices.max { row[$0] < row[$1] } ?? 0
         return try json(
@@ -140,15 +139,15 @@ func infer(_ request: Request, deployment: Deployment, state: ServingState) asyn
     let headerLength = request.headers[inferenceHeaderContentLength]
     // Admitted before the body is read: at most --max-concurrent bodies are held, and
     // decoding them (several times the body in memory and CPU) waits for an inference thread.
-    let (inferRequest, plan, rows) = try await state.withInferenceSlot {
+    let ((inferRequest, plan), rows) = try await state.withInferenceSlot {
         let body = try await collectBody(request, state: state)
-        return try await state.compute {
+        return try await state.predict(deployment) {
             let (jsonPart, binaryPart) = try splitInferBody(Array(body.readableBytesView), headerLength: headerLength)
             let inferRequest = try InferRequest.decode(jsonPart)
             let plan = try inferRequest.outputPlan()
             let (pixels, count) = try inferRequest.images(
                 for: deployment.model, maxBatch: state.limits.maxBatch, binary: binaryPart)
-            return (inferRequest, plan, try state.predict(deployment, pixels: pixels, count: count))
+            return ((inferRequest, plan), pixels, count)
         }
     }
     let (answer, binary) = inferAnswer(model: deployment.model, id: inferRequest.id, rows: rows, plan: plan)

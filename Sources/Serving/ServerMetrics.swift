@@ -12,12 +12,15 @@ public final class ServerMetrics: @unchecked Sendable {
         var buckets = [Int](repeating: 0, count: ServerMetrics.latencyBuckets.count); var sum = 0.0; var count = 0
     }
     struct PredictionKey: Hashable { var model: String, version: Int, className: String }
+    /// Upper bounds of the batch-size histogram's buckets (images per model run).
+    public static let batchBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
     private let lock = NSLock()
     private var requests: [RequestKey: Int] = [:]
     private var latency: [String: Histogram] = [:]
     private var predictions: [PredictionKey: Int] = [:]
     private var driftEvents = 0
+    private var batches = Histogram(buckets: [Int](repeating: 0, count: ServerMetrics.batchBuckets.count))
 
     public init() {}
 
@@ -37,6 +40,15 @@ public final class ServerMetrics: @unchecked Sendable {
     /// Counts one prediction of `className` by a model version.
     public func recordPrediction(model: String, version: Int, className: String) {
         lock.withLock { predictions[PredictionKey(model: model, version: version, className: className), default: 0] += 1 }
+    }
+
+    /// Counts one model run of `images` images (a batch of one or more requests).
+    public func recordBatch(images: Int) {
+        lock.withLock {
+            if let bucket = Self.batchBuckets.firstIndex(where: { Double(images) <= $0 }) { batches.buckets[bucket] += 1 }
+            batches.sum += Double(images)
+            batches.count += 1
+        }
     }
 
     /// Counts one drift event (stable -> drifting).
@@ -74,6 +86,15 @@ public final class ServerMetrics: @unchecked Sendable {
             line("medsynth_http_request_duration_seconds_sum", [("route", route)], histogram.sum)
             line("medsynth_http_request_duration_seconds_count", [("route", route)], Double(histogram.count))
         }
+        family("medsynth_inference_batch_images", "histogram", "Images per model run (requests batched together).")
+        var cumulative = 0
+        for (bound, count) in zip(Self.batchBuckets, batches.buckets) {
+            cumulative += count
+            line("medsynth_inference_batch_images_bucket", [("le", number(bound))], Double(cumulative))
+        }
+        line("medsynth_inference_batch_images_bucket", [("le", "+Inf")], Double(batches.count))
+        line("medsynth_inference_batch_images_sum", [], batches.sum)
+        line("medsynth_inference_batch_images_count", [], Double(batches.count))
         family("medsynth_http_requests_in_flight", "gauge", "Inference requests admitted now (receiving, waiting or computing).")
         line("medsynth_http_requests_in_flight", [], Double(inFlight))
         family("medsynth_inference_jobs_waiting", "gauge", "Decoding and inference jobs waiting for an inference thread.")

@@ -32,12 +32,19 @@ public struct ServingLimits: Sendable {
     /// Threads that decode bodies and run the model, off the cooperative pool that answers
     /// health checks and metrics.
     public var inferenceThreads: Int
+    /// Most images in one model run: requests waiting for the model are run together up to this
+    /// many (`InferenceBatcher`); 1 runs every request on its own.
+    public var maxBatchImages: Int
+    /// Longest a batch waits for more requests after a batch of several requests (0: never); a
+    /// lone client never waits.
+    public var maxBatchDelay: Duration
 
     public init(
         maxBodyBytes: Int = 8 << 20, maxImagePixels: Int = 1024 * 1024, maxBatch: Int = 256,
         requestTimeout: Duration = .seconds(10), headerTimeout: Duration = .seconds(10),
         idleTimeout: Duration = .seconds(60), maxConcurrentInferences: Int = 16,
-        inferenceThreads: Int = ServingLimits.defaultInferenceThreads
+        inferenceThreads: Int = ServingLimits.defaultInferenceThreads, maxBatchImages: Int = 32,
+        maxBatchDelay: Duration = .microseconds(500)
     ) {
         self.maxBodyBytes = maxBodyBytes
         self.maxImagePixels = maxImagePixels
@@ -47,17 +54,20 @@ public struct ServingLimits: Sendable {
         self.idleTimeout = idleTimeout
         self.maxConcurrentInferences = maxConcurrentInferences
         self.inferenceThreads = inferenceThreads
+        self.maxBatchImages = maxBatchImages
+        self.maxBatchDelay = maxBatchDelay
     }
 
     /// One inference thread per core, at most 8 (oneDNN parallelises each layer by itself).
     public static var defaultInferenceThreads: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
-    /// Throws unless every limit is positive (a negative body limit once took the server down on
-    /// its first request).
+    /// Throws unless every limit is positive, the batch delay at least 0 (a negative body limit
+    /// once took the server down on its first request).
     public func validate() throws {
         for (name, value) in [
             ("maxBodyBytes", maxBodyBytes), ("maxImagePixels", maxImagePixels), ("maxBatch", maxBatch),
             ("maxConcurrentInferences", maxConcurrentInferences), ("inferenceThreads", inferenceThreads),
+            ("maxBatchImages", maxBatchImages),
         ]
         where value < 1 {
             throw ServingError(status: 500, "serving limit \(name) is \(value); it must be at least 1")
@@ -65,6 +75,9 @@ public struct ServingLimits: Sendable {
         for (name, value) in [("requestTimeout", requestTimeout), ("headerTimeout", headerTimeout), ("idleTimeout", idleTimeout)]
         where value <= .zero {
             throw ServingError(status: 500, "serving limit \(name) is \(value); it must be positive")
+        }
+        guard maxBatchDelay >= .zero else {
+            throw ServingError(status: 500, "serving limit maxBatchDelay is \(maxBatchDelay); it must not be negative")
         }
     }
 }
@@ -74,6 +87,11 @@ public struct Deployment: Sendable {
     public var model: any InferenceModel
     /// Nil when the registered version has no reference statistics.
     public var monitor: DriftMonitor?
+    /// Tells deployments apart (a reload, even of the same version, makes a new one), so that a
+    /// batch never mixes them.
+    private let token = Token()
+    var identity: ObjectIdentifier { ObjectIdentifier(token) }
+    private final class Token: Sendable {}
 }
 
 /// Where the served model stands; `/v2/health/ready` answers 200 only when `ready`.
@@ -103,6 +121,8 @@ public final class ServingState: @unchecked Sendable {
     let thresholds: DriftThresholds
     /// Decoding, inference and loading run here, never on the cooperative pool.
     let queue: InferenceQueue
+    /// Runs the images of requests waiting for the same deployment as one batch.
+    let batcher: InferenceBatcher
     private let lock = NSLock()
     private var current: Deployment?
     private var currentStatus = ModelStatus.loading
@@ -137,6 +157,8 @@ public final class ServingState: @unchecked Sendable {
         self.driftWindow = driftWindow
         self.thresholds = thresholds
         queue = InferenceQueue(threads: limits.inferenceThreads)
+        batcher = InferenceBatcher(
+            maxImages: limits.maxBatchImages, maxDelay: limits.maxBatchDelay, queue: queue, metrics: metrics)
         let name = Self.modelName(of: modelReference)
         retrain = retrainCommand.map { RetrainLauncher(command: $0, store: store, modelName: name) }
         trimTimer = startHeapTrimming(every: .seconds(2))
@@ -278,7 +300,7 @@ public final class ServingState: @unchecked Sendable {
     /// Inference requests admitted now (receiving, waiting or computing).
     public var inFlight: Int { lock.withLock { inFlightCount } }
 
-    /// Admits a request for `body` (which receives its body and calls `compute`), in one of
+    /// Admits a request for `body` (which receives its body and calls `predict`), in one of
     /// `maxConcurrentInferences` places; 503 at once when all are taken.
     func withInferenceSlot<T>(_ body: () async throws -> T) async throws -> T {
         try acquireInferenceSlot()
@@ -309,14 +331,32 @@ public final class ServingState: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` (decoding, the model) on an inference thread; the calling task waits without
-    /// holding a cooperative thread.
-    func compute<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await queue.run(body)
+    /// Runs `prepare` (decoding and checking a request) on an inference thread, then the model on
+    /// the images it returns, in a batch with other requests' images for the same deployment
+    /// (`InferenceBatcher`); answers `prepare`'s value and one row of probabilities per image.
+    /// The calling task is suspended, not blocked, meanwhile.
+    func predict<T: Sendable>(
+        _ deployment: Deployment, prepare: @escaping @Sendable () throws -> (T, pixels: [Float], count: Int)
+    ) async throws -> (T, [[Float]]) {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.submit { [self] in
+                do {
+                    let (value, pixels, count) = try prepare()
+                    let item = InferenceBatcher.Item(
+                        deployment: deployment, pixels: pixels, count: count,
+                        run: { [self] in try runModel(deployment, pixels: $0, count: $1) },
+                        finish: { continuation.resume(with: $0.map { (value, $0) }) })
+                    batcher.submit(item)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
     }
 
-    /// Runs the model on checked images, counts the predictions and feeds the drift monitor.
-    func predict(_ deployment: Deployment, pixels: [Float], count: Int) throws -> [[Float]] {
+    /// Runs the model on checked images (one request's or a batch's), counts the predictions and
+    /// feeds the drift monitor, image by image.
+    func runModel(_ deployment: Deployment, pixels: [Float], count: Int) throws -> [[Float]] {
         let model = deployment.model
         let rows = try model.predict(pixels, count: count)
         guard rows.count == count, rows.allSatisfy({ $0.count == model.classNames.count }) else {

@@ -116,6 +116,10 @@ public enum Ranges {
     public static let requestTimeout = OptionRange<Int>.closed(1...3600)
     public static let headerTimeout = OptionRange<Int>.closed(1...3600)
     public static let inferenceThreads = OptionRange<Int>.closed(1...256)
+    /// Images in one batched model run (1: no batching).
+    public static let maxBatchImages = OptionRange<Int>.closed(1...1024)
+    /// Microseconds a batch may wait for more requests (at most 0.1 s).
+    public static let maxBatchDelay = OptionRange<Int>.closed(0...100_000)
     /// The drift monitor judges after 50 predictions, so the window holds at least that many.
     public static let driftWindow = OptionRange<Int>.closed(50...1_000_000)
 

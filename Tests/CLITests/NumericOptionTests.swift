@@ -83,7 +83,7 @@ let numericOptions: [String: [String]] = [
     "runs list": ["--limit"],
     "serve": [
         "--port", "--max-body-bytes", "--max-image-pixels", "--max-concurrent", "--inference-threads", "--request-timeout",
-        "--header-timeout", "--drift-window", "--health-port",
+        "--header-timeout", "--drift-window", "--health-port", "--max-batch-images", "--max-batch-delay-us",
     ],
     "bench dcgan": ["--image-size", "--channels", "--batch-size", "--steps", "--warmup", "--peak"],
     "bench classifier": ["--image-size", "--channels", "--classes", "--batch-size", "--steps", "--warmup"],
@@ -121,6 +121,8 @@ struct CLIRefusal: Error { let message: String }
     ("serve", "--max-image-pixels", "0"), ("serve", "--drift-window", "10"), ("serve", "--max-body-bytes", "-1"),
     ("serve", "--request-timeout", "0"), ("serve", "--header-timeout", "0"), ("serve", "--header-timeout", "3601"),
     ("serve", "--inference-threads", "0"), ("serve", "--health-port", "65536"), ("serve", "--health-port", "8080"),
+    ("serve", "--max-batch-images", "0"), ("serve", "--max-batch-images", "1025"),
+    ("serve", "--max-batch-delay-us", "-1"), ("serve", "--max-batch-delay-us", "100001"),
     ("experiment", "--seeds", "0"), ("experiment", "--gan-steps", "0"), ("experiment", "--max-synthetic-ratio", "-1"),
     ("experiment", "--filter-quantile", "1.5"), ("experiment", "--resamples", "10"), ("experiment", "--alpha", "nan"),
     ("experiment", "--fine-tune-lr", "0"), ("experiment", "--lr", "inf"),

@@ -87,7 +87,9 @@ func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async throws -> 
     let loader: ModelLoader = { name, version, path in GatedModel(inner: try TinyCNN.loader(name, version, path), gate: gate) }
     let state = try ServingState(
         store: store, modelReference: "breast@champion", loader: loader,
-        limits: ServingLimits(maxConcurrentInferences: stuck, inferenceThreads: 1))
+        // Batching off: one request in the model, the others each a job waiting (batching would
+        // run them together once the first is decoded, and the count below would vary).
+        limits: ServingLimits(maxConcurrentInferences: stuck, inferenceThreads: 1, maxBatchImages: 1))
     try state.load()
     let png = try fileBuffer(model.files["malignant"]![0])
     try await buildApplication(state: state).test(.router) { client in

@@ -1,65 +1,42 @@
-"""The peer for bench/serve/load.sh: the same tiny CNN in PyTorch behind a minimal HTTP server.
+"""The peer for bench/serve/load.sh: the served classifier in PyTorch behind a minimal HTTP server.
 
-Loads the weights `medsynth models train-tiny` wrote (safetensors, read by hand: an 8-byte
-header length, a JSON header, raw little-endian float32), and answers
-`POST /v1/models/<name>/predict` with a PNG/JPEG body exactly like `medsynth serve`:
-decode, gray, area-resize to 28x28, [0, 1], softmax, JSON. Not run in CI.
+Loads the checkpoint `medsynth train` wrote (the same .safetensors file `medsynth serve` serves)
+with `examples/onnx_and_torch.py`'s modules (ResNet or paper CNN, torch state-dict names), and
+answers `POST /v1/models/<name>/predict` with a PNG/JPEG body like `medsynth serve`: the same
+preprocessing (`preprocess`: gray or RGB, resized to the checkpoint's side, scaled as its metadata
+says), softmax, and the same JSON answer (probabilities by class name, predicted, model, version).
+One request, one forward pass (batch 1), as PyTorch serves without a batching layer. Not run in CI.
 
-    python peer_server.py --weights DIR/model.safetensors --port 18081
+    python peer_server.py --weights DIR/model.safetensors --port 18081 [--threads 1] [--channels-last]
 """
 import argparse
 import io
 import json
-import struct
+import os
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import torch
-from PIL import Image
-from torch import nn
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        (size,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(size))
-        data = f.read()
-    metadata = header.pop("__metadata__", {})
-    tensors = {}
-    for name, info in header.items():
-        assert info["dtype"] == "F32", name
-        start, end = info["data_offsets"]
-        tensors[name] = torch.from_numpy(np.frombuffer(data[start:end], dtype="<f4").copy()).reshape(info["shape"])
-    return tensors, metadata
-
-
-class TinyCNN(nn.Module):
-    """Sources/Serving/TinyCNN.swift, layer for layer (state-dict names match Sequential's)."""
-
-    def __init__(self, channels, size, classes):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(16 * (size // 4) ** 2, classes))
-
-    def forward(self, x):
-        return self.net(x)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
+from onnx_and_torch import load_torch, preprocess  # noqa: E402 - the models live with the example
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--weights", required=True)
+    parser.add_argument("--weights", required=True, help="a medsynth classifier checkpoint (.safetensors)")
+    parser.add_argument("--name", default="breast", help="the model name answered")
+    parser.add_argument("--version", type=int, default=1, help="the version answered")
     parser.add_argument("--port", type=int, default=18081)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--channels-last", action="store_true", help="weights and inputs in NHWC")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    tensors, metadata = read_safetensors(args.weights)
-    classes = metadata["medsynth.classNames"].split("\n")
-    channels, size, _ = (int(v) for v in metadata["medsynth.inputShape"].split(","))
-    model = TinyCNN(channels, size, len(classes))
-    model.net.load_state_dict(tensors)
-    model.eval()
+    model, meta = load_torch(args.weights)
+    config, scaling = meta["config"], meta["preprocessing"]["scaling"]
+    classes = meta["classNames"]
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -73,19 +50,18 @@ def main():
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             try:
-                image = Image.open(io.BytesIO(body)).convert("L" if channels == 1 else "RGB")
+                x = preprocess(io.BytesIO(body), config["imageSize"], config["channels"], scaling)  # (1, C, S, S)
             except Exception as error:  # noqa: BLE001 - any decoding failure is the client's
                 return self.answer(400, {"error": str(error)})
-            image = image.resize((size, size), Image.BOX)
-            x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).reshape(1, channels, size, size)
-            with torch.no_grad():
-                p = torch.softmax(model(x), dim=1)[0].tolist()
+            with torch.inference_mode():
+                x = torch.from_numpy(x).contiguous(memory_format=memory_format)
+                p = torch.softmax(model(x), dim=1)[0].tolist()  # (K,)
             best = max(range(len(p)), key=p.__getitem__)
-            self.answer(200, {"probabilities": dict(zip(classes, p)), "predicted": classes[best],
-                              "model": "breast", "version": 1})
+            self.answer(200, {"model": args.name, "predicted": classes[best],
+                              "probabilities": dict(zip(classes, p)), "version": args.version})
 
         def answer(self, status, payload):
-            data = json.dumps(payload).encode()
+            data = json.dumps(payload, sort_keys=True).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
