@@ -222,3 +222,39 @@ func oneAtATime(_ fixture: TrainedClassifier, _ checkpoint: URL, image i: Int) t
     #expect(runs.filter { $0.0 == 784 }.map(\.1).reduce(0, +) == 4, "\(runs)")
     #expect(runs.filter { $0.0 == 2352 }.map(\.1).reduce(0, +) == 3, "\(runs)")
 }
+
+/// A request as large as a batch runs at once on its own thread, beside a batch of the same
+/// deployment that is still running (it used to wait for it, and small requests waited for it).
+@Test func aRequestAsLargeAsABatchRunsBesideTheBatches() async throws {
+    let fixture = try TrainedClassifier.shared.get()
+    let gate = Gate()
+    defer { gate.open() }
+    let deployment = Deployment(
+        model: try ServedClassifier(name: "breast", version: 1, checkpoint: fixture.unitCheckpoint), monitor: nil)
+    let queue = InferenceQueue(threads: 2)
+    let batcher = InferenceBatcher(maxImages: 4, queue: queue, metrics: ServerMetrics())
+    let counts = Runs()
+    let run: @Sendable ([Float], Int) throws -> [[Float]] = { _, count in
+        counts.record(count)
+        if count == 1 { gate.pass() }  // the small request's batch holds at the gate
+        return Array(repeating: [0.5, 0.5], count: count)
+    }
+    func submit(count: Int) async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.submit {
+                batcher.submit(
+                    InferenceBatcher.Item(
+                        deployment: deployment, pixels: [Float](repeating: 0, count: 784 * count), count: count,
+                        run: run, finish: { continuation.resume(with: $0.map { $0.count }) }))
+            }
+        }
+    }
+    async let small = submit(count: 1)
+    #expect(try await eventually(600) { gate.arrived == 1 })
+    gate.open(after: 30)  // a batcher that made it wait fails here instead of hanging
+    let large = try await submit(count: 4)  // answered while the small one's batch is held
+    #expect(large == 4)
+    #expect(!gate.opened && counts.all == [1, 4], "waited for the held batch: \(counts.all)")
+    gate.open()
+    #expect(try await small == 1)
+}
