@@ -182,13 +182,8 @@ func oneAtATime(_ fixture: TrainedClassifier, _ checkpoint: URL, image i: Int) t
 /// of 784 and of 3 x 784 values arrive; the larger ones run (on the other thread), the others wait,
 /// and each run gets images of one size only.
 @Test func imagesOfDifferentSizesNeverShareABatch() async throws {
-    let fixture = try TrainedClassifier.shared.get()
-    let gate = Gate()
+    let (deployment, queue, batcher, gate) = try batcherWithGate(maxImages: 64)
     defer { gate.open() }
-    let deployment = Deployment(
-        model: try ServedClassifier(name: "breast", version: 1, checkpoint: fixture.unitCheckpoint), monitor: nil)
-    let queue = InferenceQueue(threads: 2)
-    let batcher = InferenceBatcher(maxImages: 64, queue: queue, metrics: ServerMetrics())
     let (sizes, counts) = (Runs(), Runs())  // of each run: values per image (-1: not a whole number), images
     let run: @Sendable ([Float], Int) throws -> [[Float]] = { pixels, count in
         sizes.record(pixels.count % count == 0 ? pixels.count / count : -1)
@@ -226,13 +221,8 @@ func oneAtATime(_ fixture: TrainedClassifier, _ checkpoint: URL, image i: Int) t
 /// A request as large as a batch runs at once on its own thread, beside a batch of the same
 /// deployment that is still running (it used to wait for it, and small requests waited for it).
 @Test func aRequestAsLargeAsABatchRunsBesideTheBatches() async throws {
-    let fixture = try TrainedClassifier.shared.get()
-    let gate = Gate()
+    let (deployment, queue, batcher, gate) = try batcherWithGate(maxImages: 4)
     defer { gate.open() }
-    let deployment = Deployment(
-        model: try ServedClassifier(name: "breast", version: 1, checkpoint: fixture.unitCheckpoint), monitor: nil)
-    let queue = InferenceQueue(threads: 2)
-    let batcher = InferenceBatcher(maxImages: 4, queue: queue, metrics: ServerMetrics())
     let counts = Runs()
     let run: @Sendable ([Float], Int) throws -> [[Float]] = { _, count in
         counts.record(count)
@@ -257,4 +247,14 @@ func oneAtATime(_ fixture: TrainedClassifier, _ checkpoint: URL, image i: Int) t
     #expect(!gate.opened && counts.all == [1, 4], "waited for the held batch: \(counts.all)")
     gate.open()
     #expect(try await small == 1)
+}
+
+/// A deployment of the trained ResNet, a batcher of `maxImages` over two inference threads, and a
+/// closed gate for the tests' model runs to hold at.
+private func batcherWithGate(maxImages: Int) throws -> (Deployment, InferenceQueue, InferenceBatcher, Gate) {
+    let fixture = try TrainedClassifier.shared.get()
+    let deployment = Deployment(
+        model: try ServedClassifier(name: "breast", version: 1, checkpoint: fixture.unitCheckpoint), monitor: nil)
+    let queue = InferenceQueue(threads: 2)
+    return (deployment, queue, InferenceBatcher(maxImages: maxImages, queue: queue, metrics: ServerMetrics()), Gate())
 }
