@@ -165,3 +165,23 @@ func inferBody(_ pixels: [Float], count: Int) throws -> ByteBuffer {
         }
     }
 }
+
+/// Model runs are padded to powers of two (so a server keeps at most 9 sizes of oneDNN primitives,
+/// not one per request size), and the padding changes no answer: 3, 5 and 7 images at once give
+/// what each image alone gives (the probe images, repeated where there are fewer).
+@Test func modelRunsArePaddedToPowersOfTwoWithoutChangingAnswers() throws {
+    #expect([1, 2, 3, 4, 5, 8, 9, 31, 32, 33, 255, 256].map(ServedClassifier.paddedCount) == [
+        1, 2, 4, 4, 8, 8, 16, 32, 32, 64, 256, 256,
+    ])
+    let fixture = try TrainedClassifier.shared.get()
+    let model = try ServedClassifier(name: "breast", version: 1, checkpoint: fixture.unitCheckpoint)
+    let perImage = 28 * 28, n = fixture.probePixels.count / perImage
+    try #require(n >= 3)
+    let image = { (i: Int) in Array(fixture.probePixels[((i % n) * perImage)..<((i % n + 1) * perImage)]) }
+    let alone = try (0..<7).map { try model.predict(image($0), count: 1)[0] }
+    for count in [3, 5, 7] {
+        let rows = try model.predict((0..<count).flatMap(image), count: count)
+        #expect(rows.count == count)
+        for (row, want) in zip(rows, alone) { #expect(zip(row, want).allSatisfy { abs($0 - $1) < 1e-5 }, "\(row) \(want)") }
+    }
+}
