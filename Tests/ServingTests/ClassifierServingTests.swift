@@ -170,9 +170,10 @@ func inferBody(_ pixels: [Float], count: Int) throws -> ByteBuffer {
 /// not one per request size), and the padding changes no answer: 3, 5 and 7 images at once give
 /// what each image alone gives (the probe images, repeated where there are fewer).
 @Test func modelRunsArePaddedToPowersOfTwoWithoutChangingAnswers() throws {
-    #expect([1, 2, 3, 4, 5, 8, 9, 31, 32, 33, 255, 256].map(ServedClassifier.paddedCount) == [
-        1, 2, 4, 4, 8, 8, 16, 32, 32, 64, 256, 256,
-    ])
+    #expect(
+        [1, 2, 3, 4, 5, 8, 9, 31, 32, 33, 255, 256].map(ServedClassifier.paddedCount) == [
+            1, 2, 4, 4, 8, 8, 16, 32, 32, 64, 256, 256,
+        ])
     let fixture = try TrainedClassifier.shared.get()
     let model = try ServedClassifier(name: "breast", version: 1, checkpoint: fixture.unitCheckpoint)
     let perImage = 28 * 28, n = fixture.probePixels.count / perImage
