@@ -66,7 +66,8 @@ func bf16ConvBackward(_ g: ConvGeometry) {
 
 /// On a CPU with AVX512_BF16 the bf16 primitives are oneDNN's native bf16 kernels on the DCGAN
 /// and ResNet shapes (a `ref:` or emulated fallback would lose the speed without failing any
-/// numeric test); `auto` resolves to f32 unless the environment asks for bf16.
+/// numeric test), GEMM where a projection or a pass writing an image on plain NCHW runs; `auto`
+/// resolves to f32 unless the environment asks for bf16.
 @Test func bf16RunsNativeKernelsWhereTheCPUHasThem() {
     let shapes = [
         ConvGeometry(n: 64, c: 100, h: 1, w: 1, k: 512, r: 4, s: 4, transposed: true),
@@ -79,9 +80,16 @@ func bf16ConvBackward(_ g: ConvGeometry) {
     for var g in shapes {
         g.precision = .bf16
         let impl = Conv.implementations(g)
-        for name in [impl.forward, impl.backwardData, impl.backwardWeights] {
+        // Projections and passes writing an image on plain NCHW run oneDNN's GEMM, whose bf16
+        // kernels are native on such a CPU too but not named so.
+        let onGEMM = [g.isProjection || g.forwardOnPlain, g.isProjection || g.backwardDataOnPlain, g.isProjection]
+        for (name, gemm) in zip([impl.forward, impl.backwardData, impl.backwardWeights], onGEMM) {
             #expect(!name.hasPrefix("ref"), "\(g) uses \(name)")
-            if CPUFeatures.hasAVX512BF16 { #expect(name.contains("avx512_core_bf16"), "\(g) uses \(name)") }
+            if gemm {
+                #expect(name.contains("gemm"), "\(g) uses \(name)")
+            } else if CPUFeatures.hasAVX512BF16 {
+                #expect(name.contains("avx512_core_bf16"), "\(g) uses \(name)")
+            }
         }
     }
     let environment = ProcessInfo.processInfo.environment["MEDSYNTH_CONV_PRECISION"]?.lowercased()
@@ -103,9 +111,6 @@ func weightGradientReusesConvertedInputs(_ g: ConvGeometry) {
     let x = randomArray(g.inputShape.reduce(1, *), seed: 17)
     let w = randomArray(g.weightShape.reduce(1, *), seed: 18)
     let dy = randomArray(g.outputShape.reduce(1, *), seed: 19)
-    func reorders(_ executions: [KernelUse: Int]) -> Int {
-        executions.filter { $0.key.primitive == "reorder" }.values.reduce(0, +)
-    }
     var again = [Float](repeating: .nan, count: w.count), reused = again
     let converting = KernelImplementations.counting {
         Conv.backwardWeights(g, input: x, gradOutput: dy, gradWeight: &again, gradBias: nil)
