@@ -1,7 +1,11 @@
-// Times the DCGAN's one- and three-channel layers (G's last transposed convolution, D's first
-// convolution) under several memory formats, f32 and bf16: which format avoids computing 16
-// padded channels. Not in CI.
-//   gcc -O2 -Wall bench/small_channels.c -o /tmp/small_channels -ldnnl && OMP_NUM_THREADS=2 /tmp/small_channels
+// Times convolution passes (forward, backward-data, backward-weights; batch 64) under oneDNN's
+// own choice of memory format (`any`) against forced plain NCHW (its GEMM) or NHWC, f32 and bf16,
+// median of 15 runs after 3, with the implementation each dispatched to. Default: the layers that
+// write or read an image (a DCGAN generator's last transposed convolution, the discriminator's
+// first convolution, the U-Net's last convolution), which blocked kernels compute with 16
+// padded channels. SHAPES=inner: the DCGAN's and ResNet's inner layers, any against NHWC. Not in CI.
+//   gcc -O2 -Wall bench/small_channels.c -o /tmp/small_channels -ldnnl
+//   OMP_NUM_THREADS=2 /tmp/small_channels; SHAPES=inner OMP_NUM_THREADS=2 /tmp/small_channels
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,13 +41,13 @@ static double run(dnnl_primitive_desc_t pd, int n, const int *argk, const dnnl_q
 }
 
 static void md(dnnl_memory_desc_t *d, int64_t a, int64_t b, int64_t c, int64_t e, dnnl_data_type_t t, dnnl_format_tag_t f) {
-    int64_t dims[4] = {a, b, c, e}; dnnl_memory_desc_init_by_tag(d, 4, dims, t, f);
+    dnnl_dims_t dims = {a, b, c, e}; dnnl_memory_desc_init_by_tag(d, 4, dims, t, f);
 }
 
 // one geometry: N C H K kernel stride pad transposed
 static void shape(int N, int C, int H, int K, int R, int S, int P, int tr, dnnl_data_type_t mt, dnnl_format_tag_t act, const char *label) {
     int O = tr ? (H - 1) * S - 2 * P + R : (H + 2 * P - R) / S + 1;
-    int64_t st[2] = {S, S}, pl[2] = {P, P}, pr[2] = {P, P};
+    dnnl_dims_t st = {S, S}, pl = {P, P}, pr = {P, P};
     if (!tr) { pr[0] = pr[1] = (O - 1) * S + R - H - P; }
     dnnl_memory_desc_t src, srcIn, dst, dstIn, wei, weiF;
     md(&src, N, C, H, H, dnnl_f32, act); md(&srcIn, N, C, H, H, mt, act);
@@ -77,17 +81,27 @@ static void shape(int N, int C, int H, int K, int R, int S, int P, int tr, dnnl_
 
 int main(void) {
     dnnl_engine_create(&engine, dnnl_cpu, 0); dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
-    struct { const char *n; dnnl_format_tag_t t; } fm[] = {{"any", dnnl_format_tag_any}, {"nhwc", dnnl_nhwc}, {"nchw", dnnl_nchw}};
+    struct { const char *n; dnnl_format_tag_t t; } fm[] = {{"any", dnnl_format_tag_any}, {"nchw", dnnl_nchw}, {"nhwc", dnnl_nhwc}};
     struct { const char *n; dnnl_data_type_t t; } ty[] = {{"f32", dnnl_f32}, {"bf16", dnnl_bf16}};
     char label[128];
-    for (int k = 0; k < 2; k++) for (int j = 0; j < 3; j += 2) {
+    const char *only = getenv("SHAPES");
+    for (int k = 0; k < 2; k++) for (int j = 0; j < 2; j++) {
+        if (only && strcmp(only, "inner") == 0) {
+            int j2 = j == 0 ? 0 : 2;
+            snprintf(label, sizeof label, "G28 deconv 256->128 %s %s", ty[k].n, fm[j2].n); shape(64, 256, 7, 128, 4, 2, 1, 1, ty[k].t, fm[j2].t, label);
+            snprintf(label, sizeof label, "D28 conv 64->128 %s %s", ty[k].n, fm[j2].n); shape(64, 64, 14, 128, 4, 2, 1, 0, ty[k].t, fm[j2].t, label);
+            snprintf(label, sizeof label, "R28 conv 32->32 3x3 %s %s", ty[k].n, fm[j2].n); shape(64, 32, 28, 32, 3, 1, 1, 0, ty[k].t, fm[j2].t, label);
+            snprintf(label, sizeof label, "R28 conv 32->64 3x3 s2 %s %s", ty[k].n, fm[j2].n); shape(64, 32, 28, 64, 3, 2, 1, 0, ty[k].t, fm[j2].t, label);
+            snprintf(label, sizeof label, "R28 conv 64->64 3x3 %s %s", ty[k].n, fm[j2].n); shape(64, 64, 14, 64, 3, 1, 1, 0, ty[k].t, fm[j2].t, label);
+            snprintf(label, sizeof label, "R28 conv 128->128 3x3 %s %s", ty[k].n, fm[j2].n); shape(64, 128, 7, 128, 3, 1, 1, 0, ty[k].t, fm[j2].t, label);
+            continue;
+        }
         snprintf(label, sizeof label, "G28 deconv 128->1 %s %s", ty[k].n, fm[j].n); shape(64, 128, 14, 1, 4, 2, 1, 1, ty[k].t, fm[j].t, label);
         snprintf(label, sizeof label, "D28 conv 1->64 %s %s", ty[k].n, fm[j].n); shape(64, 1, 28, 64, 4, 2, 1, 0, ty[k].t, fm[j].t, label);
         snprintf(label, sizeof label, "G64 deconv 64->3 %s %s", ty[k].n, fm[j].n); shape(64, 64, 32, 3, 4, 2, 1, 1, ty[k].t, fm[j].t, label);
         snprintf(label, sizeof label, "D64 conv 3->64 %s %s", ty[k].n, fm[j].n); shape(64, 3, 64, 64, 4, 2, 1, 0, ty[k].t, fm[j].t, label);
         snprintf(label, sizeof label, "UNet28 out 32->1 3x3 %s %s", ty[k].n, fm[j].n); shape(64, 32, 28, 1, 3, 1, 1, 0, ty[k].t, fm[j].t, label);
         snprintf(label, sizeof label, "UNet64 out 64->3 3x3 %s %s", ty[k].n, fm[j].n); shape(64, 64, 64, 3, 3, 1, 1, 0, ty[k].t, fm[j].t, label);
-        snprintf(label, sizeof label, "UNet64 in 3->64 3x3 %s %s", ty[k].n, fm[j].n); shape(64, 3, 64, 64, 3, 1, 1, 0, ty[k].t, fm[j].t, label);
     }
     return 0;
 }

@@ -82,8 +82,9 @@ func imagePassesRunOnPlainLayouts(_ precision: ConvPrecision) {
         let x = randomArray(g.inputShape.reduce(1, *), seed: 34), w = randomArray(g.weightShape.reduce(1, *), seed: 35)
         var xBlocked = [Float](repeating: 0, count: inLayout.physicalCount(g.inputShape))
         Reorder.run(shape: g.inputShape, from: .plain, x, to: inLayout, &xBlocked)
-        var y = [Float](repeating: .nan, count: g.outputShape.reduce(1, *))
-        Conv.forward(g, input: xBlocked, inputLayout: inLayout, weight: w, bias: nil, output: &y)
+        let y = plain(g.outputShape, Conv.forwardLayout(g)) {
+            Conv.forward(g, input: xBlocked, inputLayout: inLayout, weight: w, bias: nil, output: $0)
+        }
         let expected = Reference.convForward(g, input: x.map(round), weight: w.map(round), bias: nil)
         #expect(maxRelativeError(y, expected) < 1e-5, "\(g)")
     }
@@ -96,8 +97,9 @@ func imagePassesRunOnPlainLayouts(_ precision: ConvPrecision) {
         let dy = randomArray(g.outputShape.reduce(1, *), seed: 36), w = randomArray(g.weightShape.reduce(1, *), seed: 37)
         var dyBlocked = [Float](repeating: 0, count: outLayout.physicalCount(g.outputShape))
         Reorder.run(shape: g.outputShape, from: .plain, dy, to: outLayout, &dyBlocked)
-        var dx = [Float](repeating: .nan, count: g.inputShape.reduce(1, *))
-        Conv.backwardData(g, gradOutput: dyBlocked, gradOutputLayout: outLayout, weight: w, gradInput: &dx)
+        let dx = plain(g.inputShape, Conv.backwardDataLayout(g)) {
+            Conv.backwardData(g, gradOutput: dyBlocked, gradOutputLayout: outLayout, weight: w, gradInput: $0)
+        }
         let expected = Reference.convBackwardData(g, gradOutput: dy.map(round), weight: w.map(round))
         #expect(maxRelativeError(dx, expected) < 1e-5, "\(g)")
     }
