@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the MedSynth DCGAN and classifier benchmarks and their PyTorch / TensorFlow peers
 # (classifiers: PyTorch only) on this machine, one after another, saves the raw JSON lines to
-# bench/results/latest.jsonl and prints a Markdown comparison table.
+# bench/results/latest.jsonl and prints a Markdown comparison table. Each model's MedSynth rows
+# run right before its peers' (the machine's speed drifts over minutes: a whole MedSynth pass
+# first put a minute or more between the two figures a ratio divides).
 #
-# Usage: bash bench/compare.sh [--no-build] [--peers-only] [--only dcgan|classifier] [--bf16] [--steps N] [--warmup N] [--threads N]
+# Usage: bash bench/compare.sh [--no-build] [--peers-only] [--only dcgan|classifier] [--bf16] [--rounds N] [--steps N] [--warmup N] [--threads N]
 #   --no-build    never run `swift build`, even if .build/release/medsynth is missing
 #   --peers-only  skip MedSynth entirely
 #   --only WHAT   run only the DCGAN part or only the classifier part (ResNet and paper CNN,
@@ -11,6 +13,8 @@
 #   --threads N   the peers' torch.set_num_threads and MedSynth's OMP_NUM_THREADS
 #   --bf16        also run MedSynth with MEDSYNTH_CONV_PRECISION=bf16 and PyTorch under bf16
 #                 autocast (on a CPU with AVX512_BF16; TensorFlow stays f32), each row labelled
+#   --rounds N    run everything N times (1...20, default 1); the table gives medians over the
+#                 rounds, and each ratio is the median of the rounds' own ratios with their range
 # Env: PEAK_GFLOPS for the "% of peak" column (default: `medsynth bench peak`, the widest FMA
 #      the CPU has on every core, AVX-512 where present);
 #      MEDSYNTH_BIN (default .build/release/medsynth) to benchmark another binary;
@@ -24,7 +28,7 @@ BIN="${MEDSYNTH_BIN:-$ROOT/.build/release/medsynth}"
 RESULTS="$ROOT/bench/results"
 OUT="$RESULTS/latest.jsonl"
 
-BUILD=1; MEDSYNTH=1; STEPS=10; WARMUP=3; THREADS=2; ONLY=all; BF16=0
+BUILD=1; MEDSYNTH=1; STEPS=10; WARMUP=3; THREADS=2; ONLY=all; BF16=0; ROUNDS=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -34,13 +38,15 @@ while [[ $# -gt 0 ]]; do
         --warmup) WARMUP="$2"; shift ;;
         --threads) THREADS="$2"; shift ;;
         --bf16) BF16=1 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --rounds) ROUNDS="$2"; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
 done
 case "$ONLY" in all|dcgan|classifier) ;; *) echo "--only $ONLY: use dcgan or classifier" >&2; exit 2 ;; esac
 [[ "$THREADS" =~ ^[0-9]+$ && "$THREADS" -ge 1 && "$THREADS" -le 256 ]] || { echo "--threads $THREADS: use 1...256" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 && "$ROUNDS" -le 20 ]] || { echo "--rounds $ROUNDS: use 1...20" >&2; exit 2; }
 export OMP_NUM_THREADS="$THREADS"
 # The classifiers: architecture, side, channels (the JSON "model" names: resnet28x3, ...).
 CLASSIFIERS=("resnet 28 3" "paper-cnn 28 3" "resnet 64 3" "paper-cnn 64 3")
@@ -61,9 +67,10 @@ note() { echo "[compare] $*" >&2; }
 # Keep only the last line of stdout that looks like a JSON object.
 last_json() { grep -E '^[[:space:]]*\{' | tail -n 1; }
 
-run_json() {  # run_json LABEL CMD...  -> appends one JSON line to $OUT
+ROUND=1
+run_json() {  # run_json LABEL CMD...  -> appends one JSON line, with "round": ROUND, to $OUT
     local label="$1"; shift
-    note "running $label: $*"
+    note "round $ROUND/$ROUNDS: running $label: $*"
     local line
     line="$("$@" | last_json)"
     local rc=$?   # pipefail: non-zero if the command failed or printed no JSON line
@@ -71,7 +78,8 @@ run_json() {  # run_json LABEL CMD...  -> appends one JSON line to $OUT
         note "$label failed (rc=$rc) or printed no JSON line; skipped"
         return 1
     fi
-    echo "$line" >> "$OUT"
+    python3 -c 'import json, sys; d = json.loads(sys.argv[1]); d["round"] = int(sys.argv[2]); print(json.dumps(d))' \
+        "$line" "$ROUND" >> "$OUT"
 }
 
 # ---- MedSynth ---------------------------------------------------------------
@@ -98,49 +106,50 @@ if [[ $MEDSYNTH -eq 1 ]]; then
             BF16=0
         fi
         PRECISIONS=(f32); [[ $BF16 -eq 1 ]] && PRECISIONS+=(bf16)
-        for precision in "${PRECISIONS[@]}"; do
-            peak="$PEAK_GFLOPS"; [[ $precision == bf16 ]] && peak="$BF16_PEAK_GFLOPS"
-            if [[ $ONLY != classifier ]]; then
-                for m in "64 3" "28 1"; do
-                    read -r size channels <<< "$m"
+    else
+        note "NOTE: $BIN does not exist (yet); running the peers only"
+        MEDSYNTH=0
+    fi
+fi
+PEER_PRECISIONS=(f32); [[ $BF16 -eq 1 ]] && PEER_PRECISIONS+=(bf16)
+peak_for() { if [[ $1 == bf16 ]]; then echo "$BF16_PEAK_GFLOPS"; else echo "$PEAK_GFLOPS"; fi; }
+
+# ---- The rounds: per model, MedSynth's rows, then its peers' ---------------
+for ROUND in $(seq "$ROUNDS"); do
+    if [[ $ONLY != classifier ]]; then
+        for m in "64 3" "28 1"; do
+            read -r size channels <<< "$m"
+            if [[ $MEDSYNTH -eq 1 ]]; then
+                for precision in "${PRECISIONS[@]}"; do
                     run_json "medsynth dcgan$size $precision" env MEDSYNTH_CONV_PRECISION=$precision "$BIN" bench dcgan \
-                        --image-size "$size" --channels "$channels" --batch-size 64 --peak "$peak" --json
+                        --image-size "$size" --channels "$channels" --batch-size 64 --peak "$(peak_for $precision)" --json
                 done
             fi
-            if [[ $ONLY != dcgan ]]; then
-                for c in "${CLASSIFIERS[@]}"; do
-                    read -r arch size channels <<< "$c"
+            for precision in "${PEER_PRECISIONS[@]}"; do
+                run_json "pytorch dcgan$size $precision" "$PY" "$ROOT/bench/peers/dcgan_torch.py" --model "dcgan$size" \
+                    --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --precision "$precision"
+            done
+            run_json "tensorflow dcgan$size" "$PY" "$ROOT/bench/peers/dcgan_tf.py" --model "dcgan$size" \
+                --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"
+        done
+    fi
+    if [[ $ONLY != dcgan ]]; then
+        for c in "${CLASSIFIERS[@]}"; do
+            read -r arch size channels <<< "$c"
+            if [[ $MEDSYNTH -eq 1 ]]; then
+                for precision in "${PRECISIONS[@]}"; do
                     run_json "medsynth $arch$size $precision" env MEDSYNTH_CONV_PRECISION=$precision "$BIN" bench classifier \
                         --arch "$arch" --image-size "$size" --channels "$channels" --classes 7 --batch-size 64 \
                         --steps "$STEPS" --warmup "$WARMUP" --json
                 done
             fi
+            for precision in "${PEER_PRECISIONS[@]}"; do
+                run_json "pytorch $arch$size $precision" "$PY" "$ROOT/bench/peers/classifier_torch.py" --arch "$arch" \
+                    --image-size "$size" --channels "$channels" --classes 7 --batch-size 64 --steps "$STEPS" \
+                    --warmup "$WARMUP" --threads "$THREADS" --precision "$precision"
+            done
         done
-    else
-        note "NOTE: $BIN does not exist (yet); running the peers only"
     fi
-fi
-
-# ---- Peers ------------------------------------------------------------------
-PEER_PRECISIONS=(f32); [[ $BF16 -eq 1 ]] && PEER_PRECISIONS+=(bf16)
-for model in dcgan64 dcgan28; do
-    [[ $ONLY == classifier ]] && break
-    for precision in "${PEER_PRECISIONS[@]}"; do
-        run_json "pytorch $model $precision" "$PY" "$ROOT/bench/peers/dcgan_torch.py" --model "$model" \
-            --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --precision "$precision"
-    done
-    run_json "tensorflow $model" "$PY" "$ROOT/bench/peers/dcgan_tf.py" --model "$model" \
-        --batch-size 64 --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"
-done
-
-for c in "${CLASSIFIERS[@]}"; do
-    [[ $ONLY == dcgan ]] && break
-    read -r arch size channels <<< "$c"
-    for precision in "${PEER_PRECISIONS[@]}"; do
-        run_json "pytorch $arch$size $precision" "$PY" "$ROOT/bench/peers/classifier_torch.py" --arch "$arch" \
-            --image-size "$size" --channels "$channels" --classes 7 --batch-size 64 --steps "$STEPS" \
-            --warmup "$WARMUP" --threads "$THREADS" --precision "$precision"
-    done
 done
 
 cp "$OUT" "$RESULTS/run-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
