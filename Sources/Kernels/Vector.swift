@@ -25,8 +25,37 @@ public struct AdamCoefficients: Sendable {
 }
 
 public enum VectorKernels {
-    /// One Adam/AdamW update of `count` parameters in place (torch.optim.Adam / AdamW).
+    /// Parameters below which `adam` stays on the calling thread (waking a second costs more).
+    static let adamParallelMinimum = 1 << 16
+
+    /// One Adam/AdamW update of `count` parameters in place (torch.optim.Adam / AdamW). A large
+    /// tensor is split over the kernels' threads in ranges of whole SIMD blocks (each element's
+    /// arithmetic is the same, so the bits are too): the update streams seven arrays of `count`
+    /// floats through memory, and one core alone left the other idle for about 2.7 ms of a 28 px
+    /// DCGAN step (`perf`: 3.8% of its samples, single-threaded).
     public static func adam(
+        _ c: AdamCoefficients, count: Int, weights w: UnsafeMutablePointer<Float>,
+        gradients g: UnsafePointer<Float>, firstMoment m: UnsafeMutablePointer<Float>,
+        secondMoment v: UnsafeMutablePointer<Float>
+    ) {
+        guard count >= adamParallelMinimum, KernelParallel.threads(count) > 1 else {
+            adamRange(c, count: count, weights: w, gradients: g, firstMoment: m, secondMoment: v)
+            return
+        }
+        let blocks = count / 8
+        // NOTE: pointers cross into the workers as addresses; each worker writes its own range.
+        let (wa, ga, ma, va) = (Int(bitPattern: w), Int(bitPattern: g), Int(bitPattern: m), Int(bitPattern: v))
+        KernelParallel.forEach(blocks) { _, range in
+            let start = range.lowerBound * 8
+            let end = range.upperBound == blocks ? count : range.upperBound * 8
+            adamRange(
+                c, count: end - start, weights: UnsafeMutablePointer(bitPattern: wa)! + start,
+                gradients: UnsafePointer(bitPattern: ga)! + start, firstMoment: UnsafeMutablePointer(bitPattern: ma)! + start,
+                secondMoment: UnsafeMutablePointer(bitPattern: va)! + start)
+        }
+    }
+
+    private static func adamRange(
         _ c: AdamCoefficients, count: Int, weights w: UnsafeMutablePointer<Float>,
         gradients g: UnsafePointer<Float>, firstMoment m: UnsafeMutablePointer<Float>,
         secondMoment v: UnsafeMutablePointer<Float>
