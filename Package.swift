@@ -165,7 +165,7 @@ let package = Package(
         .executableTarget(
             name: "medsynth",
             dependencies: ["AtomicIO", "Datasets", "Experiments", "Privacy", "Tracking", "Serving", "Workflows", "Benchmarks", "Export",
-                           "Cluster", "CommandOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           "Cluster", "CommandOptions", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: simdFlags),
         // Helpers shared by the test targets (the real data's folder, temporary folders, the built tool).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -192,7 +192,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Diffusion", "Kernels", "TestSupport"]),
         .testTarget(name: "WorkflowsTests", dependencies: ["TestSupport", "Workflows", "GAN", "Datasets", "Tracking", "Experiments"]),
         // The command line's parsing and validation (no work is run).
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "CommandOptions", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "medsynth", "CommandOptions", "SeededRandom", "Kernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ExportTests",
             dependencies: ["TestSupport", "Export", "Classification", "Datasets", "NN", "Autodiff", "SeededRandom", "Serving", "Tracking"]),

@@ -7,7 +7,7 @@
 set -euo pipefail
 a=$1 b=$2 rounds=${3:-4} out=${4:-$(mktemp -d)}
 mkdir -p "$out"
-export OMP_WAIT_POLICY=passive
+unset OMP_WAIT_POLICY GOMP_SPINCOUNT  # each binary chooses its own (passive in f32, a short spin in bf16)
 run() {  # binary label precision bench-arguments...
     local bin=$1 label=$2 precision=$3
     shift 3

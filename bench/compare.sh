@@ -48,6 +48,13 @@ case "$ONLY" in all|dcgan|classifier) ;; *) echo "--only $ONLY: use dcgan or cla
 [[ "$THREADS" =~ ^[0-9]+$ && "$THREADS" -ge 1 && "$THREADS" -le 256 ]] || { echo "--threads $THREADS: use 1...256" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 && "$ROUNDS" -le 20 ]] || { echo "--rounds $ROUNDS: use 1...20" >&2; exit 2; }
 export OMP_NUM_THREADS="$THREADS"
+# Every framework waits between parallel regions the way it does by default: an
+# OMP_WAIT_POLICY=passive left in the caller's shell made PyTorch's OpenMP threads sleep after
+# every operator (its 28 px DCGAN step 72-79 ms instead of 64), and MedSynth chooses its own.
+for v in OMP_WAIT_POLICY GOMP_SPINCOUNT KMP_BLOCKTIME MEDSYNTH_OPENMP_SET; do
+    [[ -n "${!v:-}" ]] && echo "[compare] unsetting $v=${!v}: each framework runs with its own default" >&2
+    unset "$v"
+done
 # The classifiers: architecture, side, channels (the JSON "model" names: resnet28x3, ...).
 CLASSIFIERS=("resnet 28 3" "paper-cnn 28 3" "resnet 64 3" "paper-cnn 64 3")
 

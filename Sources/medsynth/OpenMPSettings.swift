@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 #if canImport(Glibc)
     import Glibc
@@ -12,9 +13,20 @@ import Foundation
 /// libgomp reads its environment once, when it is loaded, before `main`; so when the user has
 /// set none of its variables, medsynth sets them and re-executes itself once (a few ms). A user's
 /// own OMP_WAIT_POLICY, GOMP_SPINCOUNT or OMP_NUM_THREADS is left as it is.
+///
+/// Passive waiting costs a futex wake-up at every parallel region (about a hundred a training
+/// step): a 28 px DCGAN or ResNet step in bf16 ran 7-10% slower than with a short spin. bf16 runs
+/// cannot share their cores anyway (oneDNN 2.6's bf16 backward-weights kernels join their threads
+/// at spinning barriers: a pair of bf16 processes ran at 5% of one process's throughput whatever
+/// the wait policy, bench/contention.sh), so they spin for GOMP_SPINCOUNT=1000 iterations (some
+/// microseconds) before sleeping. f32 runs stay passive, where a pair keeps 100% (with the short
+/// spin 90%).
 enum OpenMPSettings {
-    /// What medsynth sets (measured with bench/contention.sh; figures in the README).
-    static let variables = ["OMP_WAIT_POLICY": "passive"]
+    /// What medsynth sets (measured with bench/contention.sh; figures in the README): passive
+    /// waiting, or a short spin when the convolutions run in bf16 (`ConvPrecision.autoTakesBF16`).
+    static func variables(bf16: Bool) -> [String: String] {
+        bf16 ? ["GOMP_SPINCOUNT": "1000"] : ["OMP_WAIT_POLICY": "passive"]
+    }
     /// Set on the re-executed process, so that it never re-executes again.
     static let marker = "MEDSYNTH_OPENMP_SET"
 
@@ -26,7 +38,9 @@ enum OpenMPSettings {
         let environment = ProcessInfo.processInfo.environment
         guard environment[marker] == nil else { return }
         var set: [String: String] = [:]
-        if !["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"].contains(where: { environment[$0] != nil }) { set = variables }
+        if !["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"].contains(where: { environment[$0] != nil }) {
+            set = variables(bf16: ConvPrecision.autoTakesBF16)
+        }
         if environment["OMP_NUM_THREADS"] == nil,
             let local = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap({ Int($0) }), local > 1
         {
