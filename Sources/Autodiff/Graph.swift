@@ -1,3 +1,5 @@
+import Kernels
+
 /// A node of the autodiff graph: the inputs an op read and the closure that maps the gradient of
 /// its output to gradients of those inputs (nil where an input needs none).
 final class Node: @unchecked Sendable {
@@ -87,8 +89,7 @@ func accumulate(_ a: Tensor, _ b: Tensor) -> Tensor {
     let layout = a.layout.isPlain ? b.layout : a.layout
     let out = Tensor(uninitializedShape: a.shape, layout: layout)
     let (pa, keepA) = a.raw(in: layout), (pb, keepB) = b.raw(in: layout)
-    let po = out.raw
-    for i in 0..<layout.physicalCount(a.shape) { po[i] = pa[i] + pb[i] }
+    VectorKernels.add(pa, pb, output: out.raw, count: layout.physicalCount(a.shape))
     withExtendedLifetime((keepA, keepB)) {}
     return out
 }

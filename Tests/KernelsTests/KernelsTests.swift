@@ -265,7 +265,9 @@ func fusedBatchNormReLUMatchesReference(_ blocked: Bool) {
 
 /// The residual add + ReLU and the ReLU backward read from the output equal their scalar
 /// references, at counts around the 16-float vector width (tails included), with exact zeros.
-@Test("residual add + ReLU loops equal the reference", arguments: [1, 15, 16, 17, 1031])
+@Test(
+    "residual add + ReLU loops equal the reference",
+    arguments: [1, 15, 16, 17, 1031, VectorKernels.parallelMinimum + 17, 200_003])
 func residualReLULoopsMatchReference(_ count: Int) {
     let a = randomArray(count, seed: 40), b = randomArray(count, seed: 41).enumerated().map { $0 % 5 == 0 ? -a[$0] : $1 }
     let g = randomArray(count, seed: 42)
@@ -279,6 +281,9 @@ func residualReLULoopsMatchReference(_ count: Int) {
     Reference.reluBackward(range: 0..<count, output: out, gradOutput: g, gradInput: &dxExpected)
     #expect(dx == dxExpected)
     #expect(dxExpected == zip(out, g).map { $0 > 0 ? $1 : 0 })
+    var sum = [Float](repeating: .nan, count: count)
+    VectorKernels.add(a, b, output: &sum, count: count)
+    #expect(sum == zip(a, b).map { $0 + $1 })
 }
 
 @Test(
