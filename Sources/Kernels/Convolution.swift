@@ -156,12 +156,13 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
             + (precision == .auto ? "" : " \(precision)")
     }
 
-    /// Whether the forward pass runs on plain NCHW (see `backwardDataKernelOnPlain`).
-    var forwardOnPlain: Bool { transposed && k <= Self.backwardDataKernelOnPlain }
-    /// Whether the backward-data pass runs on plain NCHW (see `backwardDataKernelOnPlain`).
-    var backwardDataOnPlain: Bool { !transposed && c <= Self.backwardDataKernelOnPlain }
+    /// Whether the forward pass runs on plain NCHW (see `imageChannels`).
+    var forwardOnPlain: Bool { transposed && k <= Self.imageChannels }
+    /// Whether the backward-data pass runs on plain NCHW (see `imageChannels`).
+    var backwardDataOnPlain: Bool { !transposed && c <= Self.imageChannels }
     /// The passes oneDNN computes with its backward-data kernels (a convolution's backward-data,
-    /// a transposed convolution's forward) whose output has at most 4 channels (an image) run
+    /// a transposed convolution's forward) whose output has at most `imageChannels` channels (an
+    /// image: grey, RGB or RGBA) run
     /// on plain NCHW, where oneDNN takes its GEMM implementation: the blocked kernels compute a
     /// whole block of 16 output channels, 15 of them padding for a grey image. Measured with
     /// `bench/small_channels.c` (2 Zen 5 cores, batch 64, bf16, ms): a DCGAN generator's last
@@ -169,7 +170,7 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     /// backward-data 0.51 -> 0.15 and 2.71 -> 1.43; in f32 1.87 -> 0.27, 5.29 -> 2.23, 0.97 ->
     /// 0.17, 5.29 -> 2.18. A forward convolution to few channels (the U-Net's last layer) stays
     /// blocked: there GEMM is 2 to 7 times slower (im2col of a 3x3 stride-1 window).
-    static let backwardDataKernelOnPlain = 4
+    static let imageChannels = 4
 
     fileprivate var oneDNNWeightDims: [Int] { [k, c, r, s] }
     fileprivate var plainWeightTag: dnnl_format_tag_t { transposed ? dnnl_iohw : dnnl_oihw }
