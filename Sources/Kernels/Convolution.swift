@@ -162,9 +162,9 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     var backwardDataOnPlain: Bool { !transposed && c <= Self.imageChannels }
     /// The passes oneDNN computes with its backward-data kernels (a convolution's backward-data,
     /// a transposed convolution's forward) whose output has at most `imageChannels` channels (an
-    /// image: grey, RGB or RGBA) run
-    /// on plain NCHW, where oneDNN takes its GEMM implementation: the blocked kernels compute a
-    /// whole block of 16 output channels, 15 of them padding for a grey image. Measured with
+    /// image: grey, RGB or RGBA) run on plain NCHW, where oneDNN takes its GEMM implementation:
+    /// the blocked kernels compute a whole block of 16 output channels, 15 of them padding for a
+    /// grey image. Measured with
     /// `bench/small_channels.c` (2 Zen 5 cores, batch 64, bf16, ms): a DCGAN generator's last
     /// layer 1.00 -> 0.20 at 28 px and 2.68 -> 1.44 at 64 px; the discriminator's first layer's
     /// backward-data 0.51 -> 0.15 and 2.71 -> 1.43; in f32 1.87 -> 0.27, 5.29 -> 2.23, 0.97 ->
