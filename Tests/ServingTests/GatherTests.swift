@@ -38,10 +38,12 @@ private final class GatedRuns: @unchecked Sendable {
 }
 
 /// After a batch of several requests, the deployment's next batch waits up to `maxDelay` for
-/// more (`InferenceBatcher.gather`): a request arriving 300 ms after another, behind a batch of
-/// two, joins it when the delay is 1.5 s, and runs alone without a delay. A lone request (a batch
-/// of one) never waits: its submit returns at once even with the 1.5 s delay.
-@Test(arguments: [0, 1500])
+/// more (`InferenceBatcher.gather`), until twice the last batch's images wait: behind a batch of
+/// two, a request that waits alone is joined by three sent a second later when the delay is 10 s
+/// (one batch of four), and runs alone without a delay. A lone request (a batch of one) never
+/// waits: its submit returns at once even with the 10 s delay. The late requests come from a
+/// thread of their own (in a loaded test run the cooperative pool can be late by seconds).
+@Test(arguments: [0, 10_000])
 func theNextBatchGathersAfterABatchOfSeveral(delayMilliseconds: Int) async throws {
     let batcher = InferenceBatcher(
         maxImages: 8, maxDelay: .milliseconds(delayMilliseconds), queue: InferenceQueue(threads: 1),
@@ -56,12 +58,20 @@ func theNextBatchGathersAfterABatchOfSeveral(delayMilliseconds: Int) async throw
     runs.gates[0].open()
     #expect(try await eventually(600) { runs.gates[1].arrived == 1 })
     batcher.submit(runs.item(deployment))
-    // A and B done: with a delay the thread gathers; D comes 300 ms later.
+    // A and B done: with a delay the thread gathers; D, E and F come a second later.
     runs.gates[1].open()
-    try await Task.sleep(for: .milliseconds(300))
-    batcher.submit(runs.item(deployment))
-    for _ in 0..<5 { await onOwnThread { runs.finished.wait() } }
-    #expect(runs.all == (delayMilliseconds > 0 ? [1, 2, 2] : [1, 2, 1, 1]))
+    Thread.detachNewThread {
+        Thread.sleep(forTimeInterval: 1)
+        for _ in 0..<3 { batcher.submit(runs.item(deployment)) }
+    }
+    for _ in 0..<7 { await onOwnThread { runs.finished.wait() } }
+    let counts = runs.all
+    #expect(counts.reduce(0, +) == 7 && Array(counts.prefix(2)) == [1, 2], "\(counts)")
+    if delayMilliseconds > 0 {
+        #expect(counts == [1, 2, 4], "C did not wait for D, E and F")
+    } else {
+        #expect(counts.count > 2 && counts[2] == 1, "C waited: \(counts)")
+    }
 
     // A lone request: a batch of one, after which nothing waits.
     let lone = InferenceBatcher(
