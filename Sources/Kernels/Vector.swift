@@ -27,8 +27,6 @@ public struct AdamCoefficients: Sendable {
 public enum VectorKernels {
     /// Elements below which the loops here stay on the calling thread (waking a second costs more).
     static let parallelMinimum = 1 << 16
-    /// The same for `adam` (kept as a name of its own for its tests).
-    static let adamParallelMinimum = parallelMinimum
 
     /// Runs `body(start, count)` over `count` elements: on the calling thread below
     /// `parallelMinimum`, else split over the kernels' threads in ranges of whole blocks of 16

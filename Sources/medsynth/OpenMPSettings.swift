@@ -15,8 +15,8 @@ import Kernels
 /// own OMP_WAIT_POLICY, GOMP_SPINCOUNT or OMP_NUM_THREADS is left as it is.
 ///
 /// Passive waiting costs a futex wake-up at every parallel region (about a hundred a training
-/// step): a 28 px DCGAN or ResNet step in bf16 ran 7-10% slower than with a short spin. bf16 runs
-/// cannot share their cores anyway (oneDNN 2.6's bf16 backward-weights kernels join their threads
+/// step): in bf16 a 28 px DCGAN step ran 10-11% and a ResNet step 5% slower than with a short
+/// spin. bf16 runs cannot share their cores anyway (oneDNN 2.6's bf16 backward-weights kernels join their threads
 /// at spinning barriers: a pair of bf16 processes ran at 5% of one process's throughput whatever
 /// the wait policy, bench/contention.sh), so they spin for GOMP_SPINCOUNT=1000 iterations (some
 /// microseconds) before sleeping. f32 runs stay passive, where a pair keeps 100% (with the short

@@ -402,7 +402,7 @@ func blockedPoolingMatchesReference(_ g: PoolGeometry) {
 @Test("SIMD Adam equals the scalar reference", arguments: [false, true])
 func adamVectorMatchesReference(decoupled: Bool) {
     // 65,541 and 200,003: split over the kernels' threads, with a tail in the last range.
-    for count in [1, 7, 8, 9, 1000, VectorKernels.adamParallelMinimum + 5, 200_003] {
+    for count in [1, 7, 8, 9, 1000, VectorKernels.parallelMinimum + 5, 200_003] {
         let c = AdamCoefficients(
             learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1,
             decoupled: decoupled, step: 3)
