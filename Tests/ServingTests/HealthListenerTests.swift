@@ -77,9 +77,12 @@ private final class Started: Sendable {
         let healthSeconds = try #require(viaHealth.closedAfter)
         #expect(healthSeconds < 0.3, "the health port took \(healthSeconds) s")
         // The control: the stall was real (the service port's probe, sent at the same time, waited).
-        let serviceSeconds = try #require(viaService.closedAfter)
+        // No answer within its 10 s read timeout is a wait too: in a loaded full suite other tests
+        // hold the cooperative pool after the stall, and the service port, which runs on it, can
+        // stay silent that long (seen once); the health port is not allowed that excuse.
+        let serviceSeconds = viaService.closedAfter ?? 10
         #expect(serviceSeconds > 0.7, "the service port took \(serviceSeconds) s: the threads were not stalled")
-        #expect(viaService.status == 200, "\(viaService.text)")
+        if viaService.closedAfter != nil { #expect(viaService.status == 200, "\(viaService.text)") }
     }
 }
 
@@ -99,11 +102,24 @@ private func withServerPair(
         bound.ports.withLock { $0.health = port }
     }
     let server = Task { try await runServing(service, health: health) }
-    defer { server.cancel() }
+    // The servers end before the test does: cancelled, awaited, and the service port's own event
+    // loops shut down (before, the cancelled servers and two loop threads outlived the test).
+    func stop() async {
+        server.cancel()
+        _ = await server.result
+        try? await serviceLoops?.shutdownGracefully()
+    }
     for _ in 0..<1000 {
-        if case let (service?, health?) = bound.ports.withLock({ $0 }) { return try await body(service, health) }
+        if case let (service?, health?) = bound.ports.withLock({ $0 }) {
+            do { try await body(service, health) } catch {
+                await stop()
+                throw error
+            }
+            return await stop()
+        }
         try await Task.sleep(for: .milliseconds(10))
     }
+    await stop()
     Issue.record("the servers did not start within 10 s")
 }
 
