@@ -20,7 +20,7 @@ struct MedSynth: AsyncParsableCommand {
     /// `experiment` (a grid of workers), `train` and `gan train` (data-parallel) run over several
     /// ranks; any other command refuses, rather than running N copies of one job into the same files.
     static func main() async {
-        TerminationSignals.unblock()  // first: a parent may have started us with them blocked
+        TerminationSignals.restore()  // first: a parent may have started us with them blocked or SIGTERM ignored
         OpenMPSettings.reexecIfNeeded()  // before any oneDNN work; see OpenMPSettings
         do {
             try Ranks.start()

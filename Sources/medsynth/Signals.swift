@@ -11,13 +11,21 @@ import Foundation
 /// So the main thread unblocks them first; threads created later inherit its mask (Dispatch's
 /// block them again, so a signal goes to a thread that takes it), and the default actions (end
 /// the process) apply.
+///
+/// An ignored disposition survives `exec` too, and servers ignore SIGTERM while they run:
+/// swift-service-lifecycle sets it to SIG_IGN (and takes it on a dispatch source) and never sets it
+/// back. A `medsynth` started by `medsynth serve` (a retraining run) or by the test suite after a
+/// server test ignored `kill PID` (SigIgn 0000000000004006 in /proc/PID/status). So SIGTERM's
+/// disposition is reset to the default as well. SIGINT, SIGQUIT and SIGHUP keep an ignored
+/// disposition: a shell ignores the first two for a background job, and nohup the third, on purpose.
 enum TerminationSignals {
     static let all: [Int32] = [SIGHUP, SIGINT, SIGQUIT, SIGTERM]
 
-    static func unblock() {
+    static func restore() {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in all { sigaddset(&set, signal) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        signal(SIGTERM, SIG_DFL)
     }
 }

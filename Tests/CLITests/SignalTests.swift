@@ -4,26 +4,33 @@ import TestSupport
 import Testing
 
 /// A `medsynth` whose parent started it with SIGTERM blocked (Foundation's `Process` passes on
-/// the mask of the spawning thread, and Dispatch's threads block it) still ends on `kill PID`:
-/// without `TerminationSignals.unblock()` the signal stays pending and training goes on.
-@Test func sigtermEndsAMedsynthStartedWithItBlocked() async throws {
+/// the mask of the spawning thread, and Dispatch's threads block it) or ignored (an ignored
+/// disposition survives exec, and a server's swift-service-lifecycle leaves SIGTERM ignored) still
+/// ends on `kill PID`: without `TerminationSignals.restore()` the signal stays pending, or is
+/// dropped, and training goes on.
+@Test(arguments: ["blocked", "ignored"])
+func sigtermEndsAMedsynthStartedWithIt(_ how: String) async throws {
     let executable = try #require(medsynthExecutable(), "medsynth was not built beside the tests")
     let dir = try makeTemporaryFolder()
     defer { removeTemporary(dir) }
     let log = URL(fileURLWithPath: dir).appendingPathComponent("train.log")
-    // Spawned from a thread of its own that blocks SIGTERM, as a Dispatch worker thread does.
+    let train = [
+        "gan", "train", "--dry-run", "--max-steps", "100000", "--epochs", "100000", "--grid-every", "100000",
+        "--out", dir + "/run",
+    ]
+    // Spawned from a thread of its own that blocks SIGTERM, as a Dispatch worker thread does; or
+    // through a shell that ignores SIGTERM and then execs medsynth (same process).
     nonisolated(unsafe) var child: Process?
     let spawned: Bool = await onOwnThread {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        child = try? start(
-            executable.path,
-            [
-                "gan", "train", "--dry-run", "--max-steps", "100000", "--epochs", "100000", "--grid-every", "100000",
-                "--out", dir + "/run",
-            ], log: log)
+        if how == "blocked" {
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGTERM)
+            pthread_sigmask(SIG_BLOCK, &set, nil)
+            child = try? start(executable.path, train, log: log)
+        } else {
+            child = try? start("/bin/sh", ["-c", "trap '' TERM; exec \"$0\" \"$@\"", executable.path] + train, log: log)
+        }
         return child != nil
     }
     #expect(spawned)
