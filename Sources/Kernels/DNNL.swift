@@ -82,7 +82,8 @@ final class DNNLContext: @unchecked Sendable {
 /// ResNet epoch at 28 px, batch 64): alone, one thread costs what two do (0.50 vs 0.46 ms a
 /// call); beside another process, two threads took 24.7 ms a call (the barrier spins while the
 /// other thread is descheduled) and batch norm became 60% of the step. So batch-norm primitives
-/// are created with one thread (`BatchNormPrimitives`).
+/// are created with one thread (`BatchNormPrimitives`). They are executed where OpenMP has two;
+/// `bench/bnorm_scratchpad.c` checks that they then write nothing past the scratchpad they booked.
 enum OpenMP {
     private typealias GetMax = @convention(c) () -> Int32
     private typealias SetNum = @convention(c) (Int32) -> Void
