@@ -68,7 +68,10 @@ private final class Stall: Sendable {
                 serviceProbe.withLock { $0.sent = Date() }
                 sent.signal()
                 let result = Result { try RawHTTPClient.run(port: service, chunks: request, pause: 0, readTimeout: 10) }
-                serviceProbe.withLock { $0.result = result; $0.answered = Date() }
+                serviceProbe.withLock {
+                    $0.result = result
+                    $0.answered = Date()
+                }
                 done.signal()
             }
             sent.wait()
